@@ -1,0 +1,356 @@
+// Package config reads the bot's configuration from the environment. Every
+// problem is reported at once, in plain words; secrets never appear in
+// errors, logs or String() output.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/example/resetbot/workflow"
+)
+
+// Secret is a string that redacts itself when printed or logged.
+type Secret string
+
+// Value returns the secret itself, for the one place that needs it.
+func (s Secret) Value() string { return string(s) }
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString redacts the secret in %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// LogValue redacts the secret in slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText redacts the secret in JSON and other encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Config is the bot's configuration. The environment variable names are a
+// stable interface (see README.md).
+type Config struct {
+	SlackBotToken Secret // SLACK_BOT_TOKEN, xoxb-...
+	SlackAppToken Secret // SLACK_APP_TOKEN, xapp-...
+	SlackAPIURL   string // SLACK_API_URL, ends in /
+
+	DirectoryID  string // DIRECTORY_ID
+	AWSRegion    string // AWS_REGION (or AWS_DEFAULT_REGION)
+	AWSEndpoint  string // AWS_ENDPOINT_URL_DIRECTORY_SERVICE, else AWS_ENDPOINT_URL
+	AWSAccessKey string // AWS_ACCESS_KEY_ID: when set with the secret key, static credentials; else the SDK's default chain
+	AWSSecretKey Secret // AWS_SECRET_ACCESS_KEY
+	AWSSession   Secret // AWS_SESSION_TOKEN
+
+	RedisURL    Secret // REDIS_URL; empty: embedded store in DataDir
+	RedisPrefix string // REDIS_KEY_PREFIX
+	DataDir     string // DATA_DIR
+
+	Approvers      []string // APPROVERS: user IDs (U..., W...)
+	ApproverGroups []string // APPROVERS: user-group IDs (S...)
+	EmailDomains   []string // ALLOWED_EMAIL_DOMAINS, lower case
+	AuditChannel   string   // AUDIT_CHANNEL
+	ProtectedUsers []string // DefaultProtectedUsers plus PROTECTED_USERS
+
+	RequestTTL    time.Duration // REQUEST_TTL
+	RevealTTL     time.Duration // REVEAL_TTL
+	RequestLimit  int           // REQUEST_LIMIT per RequestWindow
+	RequestWindow time.Duration // REQUEST_LIMIT_WINDOW
+	SweepInterval time.Duration // SWEEP_INTERVAL
+
+	MessageInterval time.Duration // SLACK_MESSAGE_INTERVAL: least time between two posts to one channel
+
+	HTTPAddr string     // HTTP_ADDR
+	LogLevel slog.Level // LOG_LEVEL
+}
+
+// DefaultProtectedUsers are always refused: built-in and AWS-managed
+// accounts that a self-service reset must not touch. PROTECTED_USERS adds
+// more.
+var DefaultProtectedUsers = []string{"Administrator", "Admin", "krbtgt", "Guest", "AWSAdminD", "AWS_ADMIN"}
+
+var (
+	directoryIDRe = regexp.MustCompile(`^d-[0-9a-f]{10}$`)
+	userIDRe      = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	groupIDRe     = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	channelIDRe   = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+	domainRe      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+)
+
+// Load reads the configuration through getenv (os.Getenv in production).
+// A secret NAME may instead be read from the file named by NAME_FILE. The
+// error lists every problem found, one per line.
+func Load(getenv func(string) string) (*Config, error) {
+	l := loader{getenv: getenv}
+	c := &Config{
+		SlackBotToken:   Secret(l.secret("SLACK_BOT_TOKEN")),
+		SlackAppToken:   Secret(l.secret("SLACK_APP_TOKEN")),
+		SlackAPIURL:     l.str("SLACK_API_URL", "https://slack.com/api/"),
+		DirectoryID:     l.str("DIRECTORY_ID", ""),
+		AWSRegion:       l.str("AWS_REGION", getenv("AWS_DEFAULT_REGION")),
+		AWSEndpoint:     l.str("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", getenv("AWS_ENDPOINT_URL")),
+		AWSAccessKey:    l.str("AWS_ACCESS_KEY_ID", ""),
+		AWSSecretKey:    Secret(l.secret("AWS_SECRET_ACCESS_KEY")),
+		AWSSession:      Secret(l.secret("AWS_SESSION_TOKEN")),
+		RedisURL:        Secret(l.secret("REDIS_URL")),
+		RedisPrefix:     l.str("REDIS_KEY_PREFIX", "resetbot:"),
+		DataDir:         l.str("DATA_DIR", "./data"),
+		AuditChannel:    l.str("AUDIT_CHANNEL", ""),
+		RequestTTL:      l.duration("REQUEST_TTL", 30*time.Minute),
+		RevealTTL:       l.duration("REVEAL_TTL", 15*time.Minute),
+		RequestLimit:    l.integer("REQUEST_LIMIT", 3),
+		RequestWindow:   l.duration("REQUEST_LIMIT_WINDOW", 24*time.Hour),
+		SweepInterval:   l.duration("SWEEP_INTERVAL", 5*time.Second),
+		MessageInterval: l.duration("SLACK_MESSAGE_INTERVAL", time.Second),
+		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
+	}
+
+	switch tok := c.SlackBotToken.Value(); {
+	case tok == "":
+		l.problem("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) from the Slack app's OAuth & Permissions page")
+	case !strings.HasPrefix(tok, "xoxb-"):
+		l.problem("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+	}
+	switch tok := c.SlackAppToken.Value(); {
+	case tok == "":
+		l.problem("SLACK_APP_TOKEN is required: an app-level token (xapp-...) with the connections:write scope, from the Slack app's Basic Information page")
+	case !strings.HasPrefix(tok, "xapp-"):
+		l.problem("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+	}
+	if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(c.SlackAPIURL, "/") {
+		l.problem("SLACK_API_URL must be an http(s) URL ending in /, like https://slack.com/api/")
+	}
+	switch {
+	case c.DirectoryID == "":
+		l.problem("DIRECTORY_ID is required: the directory's ID, like d-1234567890")
+	case !directoryIDRe.MatchString(c.DirectoryID):
+		l.problem(fmt.Sprintf("DIRECTORY_ID %q must be d- followed by 10 lower-case hex digits, like d-1234567890", c.DirectoryID))
+	}
+	if c.AWSRegion == "" {
+		l.problem("AWS_REGION is required: the region of the directory, like eu-west-1")
+	}
+	if c.AWSEndpoint != "" {
+		if u, err := url.Parse(c.AWSEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE must be an http(s) URL")
+		}
+	}
+	if (c.AWSAccessKey == "") != (c.AWSSecretKey == "") {
+		l.problem("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or neither, to use the SDK's default credential chain)")
+	}
+	if r := c.RedisURL.Value(); r != "" {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			l.problem("REDIS_URL must be a redis:// or rediss:// URL, like rediss://user:password@host:6379/0")
+		}
+	} else if c.DataDir == "" {
+		l.problem("DATA_DIR must not be empty when REDIS_URL is unset (the embedded store lives there)")
+	}
+
+	for _, id := range list(getenv("APPROVERS")) {
+		switch {
+		case userIDRe.MatchString(id):
+			c.Approvers = append(c.Approvers, id)
+		case groupIDRe.MatchString(id):
+			c.ApproverGroups = append(c.ApproverGroups, id)
+		default:
+			l.problem(fmt.Sprintf("APPROVERS entry %q is neither a Slack user ID (U..., W...) nor a user-group ID (S...)", id))
+		}
+	}
+	if len(c.Approvers)+len(c.ApproverGroups) == 0 && !l.failed("APPROVERS") {
+		l.problem("APPROVERS is required: comma-separated Slack user IDs (U...) and user-group IDs (S...) who may approve resets")
+	}
+	for _, d := range list(getenv("ALLOWED_EMAIL_DOMAINS")) {
+		d = strings.ToLower(strings.TrimPrefix(d, "@"))
+		if !domainRe.MatchString(d) {
+			l.problem(fmt.Sprintf("ALLOWED_EMAIL_DOMAINS entry %q is not a domain name like example.com", d))
+			continue
+		}
+		c.EmailDomains = append(c.EmailDomains, d)
+	}
+	if c.AuditChannel != "" && !channelIDRe.MatchString(c.AuditChannel) {
+		l.problem(fmt.Sprintf("AUDIT_CHANNEL %q must be a channel ID like C0123456789 (not a #name)", c.AuditChannel))
+	}
+	c.ProtectedUsers = append(slices.Clone(DefaultProtectedUsers), list(getenv("PROTECTED_USERS"))...)
+	for _, u := range c.ProtectedUsers {
+		if err := workflow.ValidateUserName(u); err != nil {
+			l.problem(fmt.Sprintf("PROTECTED_USERS entry %q is not an account name: %v", u, err))
+		}
+	}
+
+	l.positive("REQUEST_TTL", c.RequestTTL)
+	l.positive("REVEAL_TTL", c.RevealTTL)
+	l.positive("REQUEST_LIMIT_WINDOW", c.RequestWindow)
+	l.positive("SWEEP_INTERVAL", c.SweepInterval)
+	if c.MessageInterval < 0 && !l.failed("SLACK_MESSAGE_INTERVAL") {
+		l.problem("SLACK_MESSAGE_INTERVAL must not be negative")
+	}
+	if c.RequestLimit < 1 && !l.failed("REQUEST_LIMIT") {
+		l.problem("REQUEST_LIMIT must be at least 1")
+	}
+	if c.HTTPAddr == "" || !strings.Contains(c.HTTPAddr, ":") {
+		l.problem(fmt.Sprintf("HTTP_ADDR %q must be host:port or :port, like :8080", c.HTTPAddr))
+	}
+	switch lv := strings.ToLower(l.str("LOG_LEVEL", "info")); lv {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		l.problem(fmt.Sprintf("LOG_LEVEL %q must be debug, info, warn or error", lv))
+	}
+
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	return c, nil
+}
+
+// Error lists every configuration problem.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "configuration has " + strconv.Itoa(len(e.Problems)) + " problem(s):\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// LogValue summarises the configuration for the start-up log, secrets
+// redacted.
+func (c *Config) LogValue() slog.Value {
+	store := "redis"
+	if c.RedisURL == "" {
+		store = "embedded:" + c.DataDir
+	}
+	return slog.GroupValue(
+		slog.String("slack_api_url", c.SlackAPIURL),
+		slog.String("directory_id", c.DirectoryID),
+		slog.String("aws_region", c.AWSRegion),
+		slog.String("aws_endpoint", c.AWSEndpoint),
+		slog.String("store", store),
+		slog.String("redis_url", RedactURL(c.RedisURL.Value())),
+		slog.Any("approvers", c.Approvers),
+		slog.Any("approver_groups", c.ApproverGroups),
+		slog.Any("allowed_email_domains", c.EmailDomains),
+		slog.String("audit_channel", c.AuditChannel),
+		slog.Any("protected_users", c.ProtectedUsers),
+		slog.Duration("request_ttl", c.RequestTTL),
+		slog.Duration("reveal_ttl", c.RevealTTL),
+		slog.Int("request_limit", c.RequestLimit),
+		slog.Duration("request_limit_window", c.RequestWindow),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("log_level", c.LogLevel.String()),
+	)
+}
+
+// RedactURL returns u with any password replaced, for logs.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		if u == "" {
+			return ""
+		}
+		return "[unparseable URL]"
+	}
+	return p.Redacted()
+}
+
+type loader struct {
+	getenv   func(string) string
+	problems []string
+	bad      map[string]bool
+}
+
+func (l *loader) problem(p string) { l.problems = append(l.problems, p) }
+
+func (l *loader) fail(name, p string) {
+	if l.bad == nil {
+		l.bad = map[string]bool{}
+	}
+	l.bad[name] = true
+	l.problem(p)
+}
+
+func (l *loader) failed(name string) bool { return l.bad[name] }
+
+func (l *loader) str(name, def string) string {
+	if v := strings.TrimSpace(l.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads NAME, or the file named by NAME_FILE (not both).
+func (l *loader) secret(name string) string {
+	v, file := strings.TrimSpace(l.getenv(name)), strings.TrimSpace(l.getenv(name+"_FILE"))
+	switch {
+	case v != "" && file != "":
+		l.fail(name, fmt.Sprintf("set %s or %s_FILE, not both", name, name))
+		return ""
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			// The path is not secret; the error from os names only the path.
+			l.fail(name, fmt.Sprintf("%s_FILE: cannot read %s: %v", name, file, errors.Unwrap(err)))
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	return v
+}
+
+func (l *loader) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		l.fail(name, fmt.Sprintf("%s %q is not a duration like 30m or 1h30m", name, v))
+		return 0
+	}
+	return d
+}
+
+func (l *loader) positive(name string, d time.Duration) {
+	if d <= 0 && !l.failed(name) {
+		l.problem(fmt.Sprintf("%s must be longer than zero", name))
+	}
+}
+
+func (l *loader) integer(name string, def int) int {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		l.fail(name, fmt.Sprintf("%s %q is not a whole number", name, v))
+		return 0
+	}
+	return n
+}
+
+// list splits a comma-separated value, dropping blanks.
+func list(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

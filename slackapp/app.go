@@ -1,0 +1,243 @@
+// Package slackapp is the Slack edge of the bot: Socket Mode handlers for the
+// slash command and the buttons, the Block Kit messages, the notifier that
+// keeps approvers, employee and audit channel informed, and the identity and
+// approver lookups through the Slack Web API.
+package slackapp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/example/resetbot/workflow"
+)
+
+// DefaultCommand is the slash command.
+const DefaultCommand = "/reset-password"
+
+// Claimer makes a redelivered envelope take effect once.
+type Claimer interface {
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// App receives Socket Mode envelopes and turns them into workflow calls. Every
+// handler acks at once and works afterwards under its own deadline.
+type App struct {
+	API     *slack.Client
+	Socket  *socketmode.Client
+	Service *workflow.Service
+	Claims  Claimer      // nil: no redelivery check
+	HTTP    *http.Client // for response_url posts
+	Log     *slog.Logger
+	Command string        // default DefaultCommand
+	Timeout time.Duration // per envelope, default 60s
+
+	connected atomic.Bool
+	inflight  sync.WaitGroup
+}
+
+// Connected reports whether the Socket Mode connection is up.
+func (a *App) Connected() bool { return a.connected.Load() }
+
+// Run handles envelopes until ctx ends, then waits for handlers in flight.
+func (a *App) Run(ctx context.Context) error {
+	if a.Command == "" {
+		a.Command = DefaultCommand
+	}
+	if a.Timeout <= 0 {
+		a.Timeout = 60 * time.Second
+	}
+	h := socketmode.NewSocketmodeHandler(a.Socket)
+	h.HandleSlashCommand(a.Command, a.handle(a.onCommand))
+	h.HandleInteractionBlockAction(ActionApprove, a.handle(a.onDecision(true)))
+	h.HandleInteractionBlockAction(ActionDeny, a.handle(a.onDecision(false)))
+	h.HandleInteractionBlockAction(ActionReveal, a.handle(a.onReveal))
+	h.HandleDefault(a.onOther)
+	err := h.RunEventLoopContext(ctx)
+	a.connected.Store(false)
+	a.inflight.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// handle wraps an envelope handler: ack at once, skip redeliveries, then
+// work under a deadline that survives shutdown so that a started change ends
+// cleanly.
+func (a *App) handle(work func(ctx context.Context, log *slog.Logger, evt *socketmode.Event)) socketmode.SocketmodeHandlerFunc {
+	return func(evt *socketmode.Event, c *socketmode.Client) {
+		a.inflight.Add(1)
+		defer a.inflight.Done()
+		if evt.Request == nil {
+			return
+		}
+		if err := c.Ack(*evt.Request); err != nil {
+			a.Log.Warn("could not ack envelope", "envelope_id", evt.Request.EnvelopeID, "error", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+		defer cancel()
+		log := a.Log.With("envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
+		if a.Claims != nil {
+			first, err := a.Claims.Claim(ctx, "envelope:"+evt.Request.EnvelopeID, time.Hour)
+			switch {
+			case err != nil:
+				log.Warn("could not check for redelivery; handling the envelope anyway", "error", err)
+			case !first:
+				log.Info("ignoring a redelivered envelope")
+				return
+			}
+		}
+		work(ctx, log, evt)
+	}
+}
+
+// onOther acks anything else and tracks the connection state.
+func (a *App) onOther(evt *socketmode.Event, c *socketmode.Client) {
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		a.connected.Store(true)
+		a.Log.Info("connected to Slack")
+	case socketmode.EventTypeConnecting:
+		a.connected.Store(false)
+	case socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:
+		a.connected.Store(false)
+		a.Log.Warn("Slack connection lost; reconnecting", "event", evt.Type)
+	case socketmode.EventTypeErrorBadMessage, socketmode.EventTypeIncomingError:
+		a.Log.Warn("ignoring a malformed message from Slack", "event", evt.Type)
+	case socketmode.EventTypeInvalidAuth:
+		a.Log.Error("Slack refused the app token")
+	}
+	if evt.Request != nil && evt.Request.EnvelopeID != "" {
+		if err := c.Ack(*evt.Request); err != nil {
+			a.Log.Warn("could not ack envelope", "envelope_id", evt.Request.EnvelopeID, "error", err)
+		}
+		a.Log.Info("ignoring an envelope this bot does not handle", "envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
+	}
+}
+
+func (a *App) onCommand(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
+	cmd, ok := evt.Data.(slack.SlashCommand)
+	if !ok || cmd.UserID == "" {
+		log.Warn("ignoring a malformed slash command")
+		return
+	}
+	log = log.With("user", cmd.UserID)
+	msg := a.command(ctx, log, cmd)
+	a.reply(ctx, log, cmd.ResponseURL, cmd.ChannelID, cmd.UserID, msg)
+}
+
+// command runs one /reset-password and returns the answer.
+func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashCommand) Msg {
+	text := strings.TrimSpace(cmd.Text)
+	switch strings.ToLower(text) {
+	case "":
+		r, err := a.Service.Submit(ctx, cmd.UserID)
+		if err != nil {
+			a.logError(log, "request refused", err)
+			return TextMessage(ErrorText(err, r))
+		}
+		return Receipt(r)
+	case "status":
+		r, err := a.Service.Status(ctx, cmd.UserID)
+		if err != nil {
+			a.logError(log, "status failed", err)
+			return TextMessage(ErrorText(err, r))
+		}
+		return StatusReply(r)
+	case "cancel":
+		r, err := a.Service.Cancel(ctx, cmd.UserID)
+		if err != nil {
+			a.logError(log, "cancel refused", err)
+			return TextMessage(ErrorText(err, r))
+		}
+		return CancelReply(r)
+	case "help":
+		return HelpMessage(a.Command, "")
+	}
+	if len(text) > 40 {
+		text = text[:40] + "…"
+	}
+	return HelpMessage(a.Command, fmt.Sprintf("I don't know the option %s.", code(text)))
+}
+
+// onDecision handles Approve and Deny. Who clicked comes from the payload's
+// user; the button's value is only the request ID.
+func (a *App) onDecision(approve bool) func(context.Context, *slog.Logger, *socketmode.Event) {
+	return func(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
+		cb, id, ok := blockAction(evt)
+		if !ok {
+			log.Warn("ignoring a malformed button click")
+			return
+		}
+		log = log.With("user", cb.User.ID, "request_id", id, "approve", approve)
+		if r, err := a.Service.Decide(ctx, id, cb.User.ID, approve); err != nil {
+			a.logError(log, "decision refused", err)
+			a.reply(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, TextMessage(ErrorText(err, r)))
+		}
+	}
+}
+
+// onReveal handles the employee's Reveal click.
+func (a *App) onReveal(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
+	cb, id, ok := blockAction(evt)
+	if !ok {
+		log.Warn("ignoring a malformed button click")
+		return
+	}
+	log = log.With("user", cb.User.ID, "request_id", id)
+	if err := a.Service.Reveal(ctx, id, cb.User.ID); err != nil {
+		var r *workflow.Request
+		if got, gerr := a.Service.Get(ctx, id); gerr == nil && got.Requester == cb.User.ID {
+			r = got
+		}
+		a.logError(log, "reveal refused", err)
+		a.reply(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, TextMessage(ErrorText(err, r)))
+	}
+}
+
+// blockAction extracts the click and the request ID from a block action.
+func blockAction(evt *socketmode.Event) (slack.InteractionCallback, string, bool) {
+	cb, ok := evt.Data.(slack.InteractionCallback)
+	if !ok || cb.User.ID == "" || len(cb.ActionCallback.BlockActions) == 0 {
+		return cb, "", false
+	}
+	return cb, strings.TrimSpace(cb.ActionCallback.BlockActions[0].Value), true
+}
+
+// reply answers the user privately: through the response URL when Slack gave
+// one, else as an ephemeral message in the channel.
+func (a *App) reply(ctx context.Context, log *slog.Logger, responseURL, channel, user string, msg Msg) {
+	var err error
+	if responseURL != "" {
+		err = slack.PostWebhookCustomHTTPContext(ctx, responseURL, a.HTTP, &slack.WebhookMessage{
+			Text: msg.Text, Blocks: &slack.Blocks{BlockSet: msg.Blocks}, ResponseType: slack.ResponseTypeEphemeral,
+		})
+	} else {
+		_, err = a.API.PostEphemeralContext(ctx, channel, user, msg.Options()...)
+	}
+	if err != nil {
+		log.Warn("could not answer the user", "error", err)
+	}
+}
+
+// logError logs err at a level that fits its cause: users' mistakes are
+// info, outages warn, bugs error.
+func (a *App) logError(log *slog.Logger, msg string, err error) {
+	switch workflow.ErrorCode(err) {
+	case workflow.CodeInternal:
+		log.Error(msg, "code", workflow.ErrorCode(err), "error", err)
+	case workflow.CodeUnavailable, workflow.CodeConflict:
+		log.Warn(msg, "code", workflow.ErrorCode(err), "error", err)
+	default:
+		log.Info(msg, "code", workflow.ErrorCode(err), "error", err)
+	}
+}

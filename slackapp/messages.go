@@ -1,0 +1,324 @@
+package slackapp
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/example/resetbot/workflow"
+)
+
+// Stable action IDs of the buttons (a contract with tests and SPEC.md).
+const (
+	ActionApprove = "approve"
+	ActionDeny    = "deny"
+	ActionReveal  = "reveal"
+)
+
+// Msg is a message to post or to update: the notification text and the
+// blocks shown.
+type Msg struct {
+	Text   string        `json:"text"`
+	Blocks []slack.Block `json:"blocks,omitempty"`
+}
+
+// Options returns the slack-go options that send m.
+func (m Msg) Options() []slack.MsgOption {
+	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false)}
+	if len(m.Blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(m.Blocks...))
+	}
+	return opts
+}
+
+// when formats t for Slack: the reader's own time zone, with a UTC fallback.
+func when(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// user mentions a Slack user.
+func user(id string) string {
+	if id == "" {
+		return "the bot"
+	}
+	return "<@" + id + ">"
+}
+
+func users(ids []string) string {
+	m := make([]string, len(ids))
+	for i, id := range ids {
+		m[i] = user(id)
+	}
+	return strings.Join(m, ", ")
+}
+
+// code quotes s as inline code, with backticks removed and Slack's control
+// characters escaped so that it cannot break out.
+func code(s string) string { return "`" + escape(strings.ReplaceAll(s, "`", "'")) + "`" }
+
+// escape makes s safe to show in mrkdwn text.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func section(text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)
+}
+
+func contextLine(text string) *slack.ContextBlock {
+	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, text, false, false))
+}
+
+func button(actionID, label, value string, style slack.Style) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(actionID, value, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+	b.Style = style
+	return b
+}
+
+// summary is the request line shared by approver and audit messages.
+func summary(r *workflow.Request) string {
+	return fmt.Sprintf("%s asks to reset the password of %s in directory %s.", user(r.Requester), code(r.Account.UserName), code(r.DirectoryID))
+}
+
+// ApprovalMessage is the DM to an approver: the request and, while it is
+// pending, Approve and Deny buttons; afterwards the outcome.
+func ApprovalMessage(r *workflow.Request) Msg {
+	text := "Password reset request from " + user(r.Requester) + " for " + code(r.Account.UserName)
+	details := fmt.Sprintf("*Requested:* %s\n*Decide by:* %s\n*Request:* %s", when(r.CreatedAt), when(r.DecideBy), code(r.ID))
+	if r.Account.Email != "" {
+		details = fmt.Sprintf("*Email:* %s\n", escape(r.Account.Email)) + details
+	}
+	blocks := []slack.Block{section(":key: " + summary(r)), section(details)}
+	if r.Status == workflow.StatusPending {
+		blocks = append(blocks,
+			contextLine("Approve only if you know this request is genuine, for example because the person asked you in person or on a call."),
+			slack.NewActionBlock("decision",
+				button(ActionApprove, "Approve", r.ID, slack.StylePrimary),
+				button(ActionDeny, "Deny", r.ID, slack.StyleDanger)))
+		return Msg{Text: text, Blocks: blocks}
+	}
+	return Msg{Text: text + ": " + string(r.Status), Blocks: append(blocks, section(outcome(r)))}
+}
+
+// outcome says how a request that left pending was decided or ended.
+func outcome(r *workflow.Request) string {
+	switch {
+	case r.Status == workflow.StatusDenied:
+		return fmt.Sprintf(":no_entry: Denied by %s at %s.", user(r.DecidedBy), when(r.DecidedAt))
+	case r.DecidedBy != "":
+		s := fmt.Sprintf(":white_check_mark: Approved by %s at %s.", user(r.DecidedBy), when(r.DecidedAt))
+		switch r.Status {
+		case workflow.StatusCompleted:
+			s += fmt.Sprintf(" The password was reset at %s.", when(r.EndedAt))
+		case workflow.StatusFailed:
+			s += " The reset failed; helpdesk has the details."
+		case workflow.StatusExpired:
+			s += " The employee did not collect the password in time."
+		case workflow.StatusCancelled:
+			s += " The employee cancelled the request."
+		}
+		return s
+	case r.Status == workflow.StatusExpired:
+		return fmt.Sprintf(":hourglass: Expired at %s: nobody decided in time.", when(r.EndedAt))
+	case r.Status == workflow.StatusCancelled:
+		return fmt.Sprintf(":leftwards_arrow_with_hook: Cancelled by the employee at %s.", when(r.EndedAt))
+	}
+	return "Status: " + string(r.Status)
+}
+
+// RevealMessage is the employee's DM after approval: while the request is
+// approved, a Reveal button; afterwards what happened.
+func RevealMessage(r *workflow.Request) Msg {
+	head := fmt.Sprintf(":white_check_mark: %s approved your request to reset the password of %s.", user(r.DecidedBy), code(r.Account.UserName))
+	switch r.Status {
+	case workflow.StatusApproved:
+		body := fmt.Sprintf("When you are ready to sign in, click *Reveal my temporary password*. The bot then sets a new password and shows it only to you, here. The button works until %s.", when(r.RevealBy))
+		if last := r.LastEvent(); last.Kind == workflow.EventInterrupted {
+			body = ":warning: Your new password could not be shown to you, so nobody knows it. Click the button again to get another one. The button works until " + when(r.RevealBy) + "."
+		}
+		return Msg{Text: "Your password reset was approved: reveal your temporary password", Blocks: []slack.Block{
+			section(head), section(body),
+			slack.NewActionBlock("reveal", button(ActionReveal, "Reveal my temporary password", r.ID, slack.StylePrimary)),
+		}}
+	case workflow.StatusResetting:
+		return Msg{Text: "Setting your new password…", Blocks: []slack.Block{section(head), section(":hourglass_flowing_sand: Setting your new password…")}}
+	case workflow.StatusCompleted:
+		return Msg{Text: "Your password was reset", Blocks: []slack.Block{section(head),
+			section(fmt.Sprintf(":lock: Password reset at %s. The temporary password was shown to you once and is not stored anywhere. If you lost it, run `/reset-password` again.", when(r.EndedAt)))}}
+	case workflow.StatusFailed:
+		return Msg{Text: "Your password reset failed", Blocks: []slack.Block{section(head),
+			section(":x: " + FailureText(r.Failure))}}
+	case workflow.StatusExpired:
+		return Msg{Text: "Your password reset expired", Blocks: []slack.Block{section(head),
+			section(fmt.Sprintf(":hourglass: The reveal button expired at %s and your password was not changed. Run `/reset-password` to start again.", when(r.EndedAt)))}}
+	case workflow.StatusCancelled:
+		return Msg{Text: "Your password reset was cancelled", Blocks: []slack.Block{section(head),
+			section(":leftwards_arrow_with_hook: You cancelled this request; your password was not changed.")}}
+	}
+	return Msg{Text: "Status: " + string(r.Status)}
+}
+
+// PasswordMessage is the ephemeral message with the temporary password. It is
+// the only message that ever holds it.
+func PasswordMessage(r *workflow.Request, password string) Msg {
+	return Msg{
+		Text: "Your temporary password for " + r.Account.UserName,
+		Blocks: []slack.Block{
+			section(fmt.Sprintf(":key: Your temporary password for %s is:", code(r.Account.UserName))),
+			section("```" + password + "```"),
+			section("Sign in with it now and change it right away (on Windows: Ctrl+Alt+Del, *Change a password*). " +
+				"This message is only visible to you and disappears when you reload Slack; the password is not stored anywhere."),
+		},
+	}
+}
+
+// AuditParent is the audit channel's parent message of a request, kept
+// current.
+func AuditParent(r *workflow.Request) Msg {
+	text := fmt.Sprintf("Password reset %s for %s (%s): %s", r.ID, r.Account.UserName, r.Requester, r.Status)
+	fields := []*slack.TextBlockObject{
+		slack.NewTextBlockObject(slack.MarkdownType, "*Employee:* "+user(r.Requester), false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, "*Account:* "+code(r.Account.UserName), false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, "*Directory:* "+code(r.DirectoryID), false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, "*Status:* "+statusLabel(r.Status), false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, "*Approvers:* "+users(r.Approvers), false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, "*Requested:* "+when(r.CreatedAt), false, false),
+	}
+	return Msg{Text: text, Blocks: []slack.Block{
+		section(fmt.Sprintf(":key: Password reset request %s", code(r.ID))),
+		slack.NewSectionBlock(nil, fields, nil),
+	}}
+}
+
+func statusLabel(s workflow.Status) string {
+	switch s {
+	case workflow.StatusPending:
+		return ":large_yellow_circle: pending approval"
+	case workflow.StatusApproved:
+		return ":large_blue_circle: approved, waiting for the employee"
+	case workflow.StatusResetting:
+		return ":large_blue_circle: resetting"
+	case workflow.StatusCompleted:
+		return ":large_green_circle: completed"
+	case workflow.StatusFailed:
+		return ":red_circle: failed"
+	case workflow.StatusDenied:
+		return ":no_entry: denied"
+	case workflow.StatusExpired:
+		return ":white_circle: expired"
+	case workflow.StatusCancelled:
+		return ":white_circle: cancelled"
+	}
+	return string(s)
+}
+
+// AuditReply is the audit thread's line for one event.
+func AuditReply(r *workflow.Request, ev workflow.Event) Msg {
+	var s string
+	switch ev.Kind {
+	case workflow.EventRequested:
+		s = fmt.Sprintf("%s requested a reset of %s (email %s). Asked %s; decide by %s.", user(ev.Actor), code(r.Account.UserName), escape(orNone(r.Account.Email)), users(r.Approvers), when(r.DecideBy))
+	case workflow.EventApproved:
+		s = fmt.Sprintf("Approved by %s.", user(ev.Actor))
+	case workflow.EventDenied:
+		s = fmt.Sprintf("Denied by %s.", user(ev.Actor))
+	case workflow.EventRevealed:
+		s = fmt.Sprintf("%s clicked Reveal; resetting the password.", user(ev.Actor))
+	case workflow.EventInterrupted:
+		s = fmt.Sprintf("Reset interrupted (%s); Reveal offered again.", escape(ev.Detail))
+	case workflow.EventCompleted:
+		s = "Password reset; the temporary password was shown to the employee only."
+	case workflow.EventFailed:
+		s = fmt.Sprintf("Reset failed: %s. %s", code(string(ev.Code)), escape(ev.Detail))
+		if hint := helpdeskHint(ev.Code); hint != "" {
+			s += "\n" + hint
+		}
+	case workflow.EventExpired:
+		s = "Expired: " + escape(ev.Detail) + "."
+	case workflow.EventCancelled:
+		s = fmt.Sprintf("Cancelled by %s.", user(ev.Actor))
+	default:
+		s = string(ev.Kind)
+	}
+	line := fmt.Sprintf("%s · %s", when(ev.At), s)
+	return Msg{Text: line, Blocks: []slack.Block{section(line)}}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// EmployeeNotice is the DM that tells the employee about an event, or ok
+// false when the event needs none.
+func EmployeeNotice(r *workflow.Request, ev workflow.Event) (Msg, bool) {
+	var s string
+	switch ev.Kind {
+	case workflow.EventDenied:
+		s = fmt.Sprintf(":no_entry: %s denied your request to reset the password of %s. Your password was not changed. If you think this is a mistake, talk to them or to helpdesk.", user(ev.Actor), code(r.Account.UserName))
+	case workflow.EventExpired:
+		if r.DecidedBy == "" {
+			s = fmt.Sprintf(":hourglass: Nobody approved your request to reset the password of %s in time, so it expired. Your password was not changed. Run `/reset-password` to try again, or contact helpdesk.", code(r.Account.UserName))
+		} else {
+			s = fmt.Sprintf(":hourglass: You did not reveal your temporary password in time, so the request for %s expired. Your password was not changed. Run `/reset-password` to start again.", code(r.Account.UserName))
+		}
+	case workflow.EventFailed:
+		s = fmt.Sprintf(":x: The reset of %s failed. %s", code(r.Account.UserName), FailureText(ev.Code))
+	case workflow.EventInterrupted:
+		s = fmt.Sprintf(":warning: Your new password for %s could not be shown to you. Click *Reveal my temporary password* again to get another one (until %s).", code(r.Account.UserName), when(r.RevealBy))
+	default:
+		return Msg{}, false
+	}
+	return Msg{Text: s, Blocks: []slack.Block{section(s)}}, true
+}
+
+// Receipt answers the employee's /reset-password: which account, who was
+// asked, when it expires.
+func Receipt(r *workflow.Request) Msg {
+	s := fmt.Sprintf(":key: Request %s created to reset the password of %s.\nI asked %s to approve it. It expires at %s if nobody decides.\nOnce it is approved I will send you a DM with a button that reveals your temporary password. `/reset-password cancel` cancels it.",
+		code(r.ID), code(r.Account.UserName), users(r.Approvers), when(r.DecideBy))
+	return Msg{Text: s, Blocks: []slack.Block{section(s)}}
+}
+
+// StatusReply describes the employee's open request.
+func StatusReply(r *workflow.Request) Msg {
+	var s string
+	switch r.Status {
+	case workflow.StatusPending:
+		s = fmt.Sprintf("Your request %s to reset %s is waiting for approval from %s. It expires at %s.", code(r.ID), code(r.Account.UserName), users(r.Approvers), when(r.DecideBy))
+	case workflow.StatusApproved:
+		s = fmt.Sprintf("Your request %s to reset %s was approved by %s. Use the Reveal button in my DM before %s.", code(r.ID), code(r.Account.UserName), user(r.DecidedBy), when(r.RevealBy))
+	case workflow.StatusResetting:
+		s = fmt.Sprintf("Your request %s: the password of %s is being reset right now.", code(r.ID), code(r.Account.UserName))
+	default:
+		s = fmt.Sprintf("Your request %s is %s.", code(r.ID), r.Status)
+	}
+	return Msg{Text: s, Blocks: []slack.Block{section(s)}}
+}
+
+// CancelReply confirms a cancellation.
+func CancelReply(r *workflow.Request) Msg {
+	s := fmt.Sprintf("Cancelled your request %s to reset %s. Your password was not changed.", code(r.ID), code(r.Account.UserName))
+	return Msg{Text: s, Blocks: []slack.Block{section(s)}}
+}
+
+// HelpMessage explains the command; problem, when set, says what was wrong
+// with what the user typed.
+func HelpMessage(command, problem string) Msg {
+	s := fmt.Sprintf("*%s* resets the password of your own directory account, with a manager's approval.\n"+
+		"• `%s`: ask for a reset. An approver gets a DM; once they approve, I send you a button that shows a temporary password to you only.\n"+
+		"• `%s status`: show your open request.\n"+
+		"• `%s cancel`: cancel your open request.\n"+
+		"• `%s help`: this help.", command, command, command, command, command)
+	if problem != "" {
+		s = ":warning: " + problem + "\n\n" + s
+	}
+	return Msg{Text: s, Blocks: []slack.Block{section(s)}}
+}
+
+// TextMessage is a one-line reply.
+func TextMessage(s string) Msg { return Msg{Text: s, Blocks: []slack.Block{section(s)}} }

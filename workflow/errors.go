@@ -1,0 +1,98 @@
+package workflow
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error so that the edge (Slack) can choose the words a
+// person reads. Codes are stable; messages are for operators and logs.
+type Code string
+
+// Codes returned by this package and by the adapters that implement its
+// interfaces. Each one that a user can cause has its own message in slackapp.
+const (
+	// Request lookup and state.
+	CodeNotFound      Code = "not_found"       // no such request (unknown or forged ID)
+	CodeNoOpenRequest Code = "no_open_request" // status/cancel without an open request
+	CodeOpenRequest   Code = "open_request"    // the employee already has an open request
+	CodeRateLimited   Code = "rate_limited"    // too many requests in the window
+	CodeDecided       Code = "already_decided" // a click after the first decision
+	CodeExpired       Code = "expired"         // the decision or reveal window has passed
+	CodeWrongState    Code = "wrong_state"     // the request is not in a state that allows this
+	CodeSelfApproval  Code = "self_approval"   // the requester tried to decide their own request
+	CodeNotApprover   Code = "not_approver"    // the clicker is not an eligible approver
+	CodeNotRequester  Code = "not_requester"   // someone other than the requester clicked Reveal
+
+	// Identity and eligibility.
+	CodeUnknownUser      Code = "unknown_user"      // Slack does not know the user
+	CodeIneligibleUser   Code = "ineligible_user"   // deleted, bot, or guest account
+	CodeNoEmail          Code = "no_email"          // the Slack profile has no email
+	CodeEmailDomain      Code = "email_domain"      // email outside the allowed domains
+	CodeInvalidUserName  Code = "invalid_user_name" // the account name breaks the API's rules
+	CodeProtectedAccount Code = "protected_account" // the account must not be reset here
+	CodeNoApprovers      Code = "no_approvers"      // nobody but the requester could approve
+
+	// Directory Service (ResetUserPassword exceptions and IAM).
+	CodeUserDoesNotExist       Code = "user_does_not_exist"
+	CodeInvalidPassword        Code = "invalid_password"
+	CodeDirectoryUnavailable   Code = "directory_unavailable"
+	CodeUnsupportedOperation   Code = "unsupported_operation"
+	CodeDirectoryDoesNotExist  Code = "directory_does_not_exist" // EntityDoesNotExistException
+	CodeDirectoryClient        Code = "directory_client_error"   // ClientException
+	CodeDirectoryService       Code = "directory_service_error"  // ServiceException
+	CodeDirectoryThrottled     Code = "directory_throttled"
+	CodeDirectoryAccessDenied  Code = "directory_access_denied"
+	CodeInterrupted            Code = "interrupted" // the reset was interrupted (crash, lost delivery) too often
+	CodeDeliveryFailed         Code = "delivery_failed"
+	CodeUnavailable            Code = "unavailable" // the store is unreachable: try again shortly
+	CodeInternal               Code = "internal"
+	CodeConflict               Code = "conflict" // a concurrent change won; retry
+	CodeInvalidInput           Code = "invalid_input"
+	CodeDirectoryMisconfigured Code = "directory_misconfigured"
+)
+
+// Error is the error type of this package and its adapters. Message is for
+// operators and logs and never contains a secret.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Message != "" && e.Err != nil:
+		return e.Message + ": " + e.Err.Error()
+	case e.Message != "":
+		return e.Message
+	case e.Err != nil:
+		return string(e.Code) + ": " + e.Err.Error()
+	}
+	return string(e.Code)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with the given code wrapping err.
+func Wrap(code Code, err error, msg string) *Error {
+	return &Error{Code: code, Message: msg, Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// CodeInternal for any other non-nil error, or "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

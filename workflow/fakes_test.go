@@ -1,0 +1,261 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// memStore is a small in-memory Store for the service's unit tests; the real
+// stores pass the conformance suite in store/storetest.
+type memStore struct {
+	mu   sync.Mutex
+	reqs map[string][]byte
+	down bool
+}
+
+func newMemStore() *memStore { return &memStore{reqs: map[string][]byte{}} }
+
+func (m *memStore) load(id string) (*Request, error) {
+	b, ok := m.reqs[id]
+	if !ok {
+		return nil, Errorf(CodeNotFound, "no request %s", id)
+	}
+	var r Request
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (m *memStore) save(r *Request) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	m.reqs[r.ID] = b
+}
+
+func (m *memStore) check() error {
+	if m.down {
+		return Errorf(CodeUnavailable, "store is down")
+	}
+	return nil
+}
+
+func (m *memStore) Create(_ context.Context, r *Request, limit Limit) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return err
+	}
+	n := 0
+	for id := range m.reqs {
+		o, _ := m.load(id)
+		if o.Requester != r.Requester {
+			continue
+		}
+		if !o.Status.Terminal() {
+			return Errorf(CodeOpenRequest, "open request %s", o.ID)
+		}
+		if o.CreatedAt.After(r.CreatedAt.Add(-limit.Window)) {
+			n++
+		}
+	}
+	if n >= limit.Max {
+		return Errorf(CodeRateLimited, "%d requests in window", n)
+	}
+	m.save(r)
+	return nil
+}
+
+func (m *memStore) Get(_ context.Context, id string) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return m.load(id)
+}
+
+func (m *memStore) Open(_ context.Context, requester string) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	for id := range m.reqs {
+		r, _ := m.load(id)
+		if r.Requester == requester && !r.Status.Terminal() {
+			return r, nil
+		}
+	}
+	return nil, Errorf(CodeNoOpenRequest, "none")
+}
+
+func (m *memStore) Update(_ context.Context, id string, fn func(*Request) error) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	r, err := m.load(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(r); err != nil {
+		return nil, err
+	}
+	m.save(r)
+	return r, nil
+}
+
+func (m *memStore) Due(_ context.Context, now time.Time, max int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id := range m.reqs {
+		r, _ := m.load(id)
+		if d, ok := r.NextDeadline(); ok && !d.After(now) && len(ids) < max {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (m *memStore) Claim(context.Context, string, time.Duration) (bool, error) { return true, nil }
+func (m *memStore) Ping(context.Context) error                                 { return m.check() }
+
+func (m *memStore) setDown(down bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.down = down
+}
+
+// raw returns everything stored, for leak checks.
+func (m *memStore) raw() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var b strings.Builder
+	for _, v := range m.reqs {
+		b.Write(v)
+	}
+	return b.String()
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type fakeDirectory struct {
+	mu    sync.Mutex
+	calls []string // passwords received
+	errs  []error  // returned in order, then nil
+	echo  bool     // put the password into the error message (a misbehaving lower layer)
+}
+
+func (d *fakeDirectory) ResetPassword(_ context.Context, user, password string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, password)
+	if len(d.errs) == 0 {
+		return nil
+	}
+	err := d.errs[0]
+	d.errs = d.errs[1:]
+	if d.echo && err != nil {
+		return &Error{Code: ErrorCode(err), Message: "rejected " + password, Err: err}
+	}
+	return err
+}
+
+func (d *fakeDirectory) passwords() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+type fakePasswords struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (p *fakePasswords) New(length int, _ Account) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	s := fmt.Sprintf("Pw%d-", p.n)
+	return s + strings.Repeat("x", length-len(s)), nil
+}
+
+type fakeIdentity map[string]Account
+
+func (f fakeIdentity) Account(_ context.Context, user string) (Account, error) {
+	a, ok := f[user]
+	if !ok {
+		return Account{}, Errorf(CodeUnknownUser, "no user %s", user)
+	}
+	return a, nil
+}
+
+type fakeApprovers []string
+
+func (f fakeApprovers) For(context.Context, string, Account) ([]string, error) { return f, nil }
+
+type fakeNotifier struct {
+	mu        sync.Mutex
+	synced    []EventKind
+	delivered []string
+	failSync  int // fail this many Sync calls
+	failSend  int // fail this many DeliverPassword calls
+}
+
+func (n *fakeNotifier) Sync(_ context.Context, r *Request) (Messages, int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.failSync > 0 {
+		n.failSync--
+		return r.Messages, 0, errors.New("slack is down")
+	}
+	for _, ev := range r.Events[r.SyncedEvents:] {
+		n.synced = append(n.synced, ev.Kind)
+	}
+	return r.Messages, len(r.Events) - r.SyncedEvents, nil
+}
+
+func (n *fakeNotifier) DeliverPassword(_ context.Context, _ *Request, password string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.failSend > 0 {
+		n.failSend--
+		return Errorf(CodeDeliveryFailed, "channel_not_found")
+	}
+	n.delivered = append(n.delivered, password)
+	return nil
+}
+
+func (n *fakeNotifier) kinds() []EventKind {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.synced)
+}
+
+func (n *fakeNotifier) passwords() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.delivered)
+}

@@ -1,0 +1,350 @@
+// Package workflow is the domain of the password-reset bot: a Request, its
+// statuses, the one state machine that moves it, and the small interfaces the
+// outside world (store, directory, chat, clock) implements. It depends on no
+// other package of this module and on no outside library.
+package workflow
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Status is where a Request is in its life.
+type Status string
+
+// The statuses. Pending, Approved and Resetting are open; the others are end
+// states that never change again.
+const (
+	StatusPending   Status = "pending"   // waiting for an approver
+	StatusApproved  Status = "approved"  // waiting for the employee to click Reveal
+	StatusResetting Status = "resetting" // a replica holds a lease and is calling ResetUserPassword
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusDenied    Status = "denied"
+	StatusExpired   Status = "expired"
+	StatusCancelled Status = "cancelled"
+)
+
+// Terminal reports whether s is an end state.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusPending, StatusApproved, StatusResetting:
+		return false
+	}
+	return true
+}
+
+// transitions is the state machine: the only moves a Request can make.
+var transitions = map[Status][]Status{
+	StatusPending:   {StatusApproved, StatusDenied, StatusExpired, StatusCancelled},
+	StatusApproved:  {StatusResetting, StatusExpired, StatusCancelled},
+	StatusResetting: {StatusCompleted, StatusFailed, StatusApproved},
+}
+
+// CanMove reports whether the state machine allows from -> to.
+func CanMove(from, to Status) bool { return slices.Contains(transitions[from], to) }
+
+// EventKind names a step in a request's history; each event becomes one line
+// in the audit thread.
+type EventKind string
+
+// The event kinds.
+const (
+	EventRequested   EventKind = "requested"
+	EventApproved    EventKind = "approved"
+	EventDenied      EventKind = "denied"
+	EventRevealed    EventKind = "revealed"    // the employee clicked Reveal; the reset starts
+	EventInterrupted EventKind = "interrupted" // the reset or its delivery was interrupted; Reveal is offered again
+	EventCompleted   EventKind = "completed"
+	EventFailed      EventKind = "failed"
+	EventExpired     EventKind = "expired"
+	EventCancelled   EventKind = "cancelled"
+)
+
+// Event is one step of a request's history. It never holds a secret.
+type Event struct {
+	At     time.Time `json:"at"`
+	Kind   EventKind `json:"kind"`
+	Actor  string    `json:"actor,omitempty"`  // Slack user ID, empty for the bot itself
+	Code   Code      `json:"code,omitempty"`   // for failed and interrupted events
+	Detail string    `json:"detail,omitempty"` // operator detail for helpdesk
+}
+
+// MessageRef points at a chat message the bot posted and may update.
+type MessageRef struct {
+	User    string `json:"user,omitempty"` // whom the message is for (approver or employee)
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+// Messages is the chat bookkeeping of a request, written only by the replica
+// that holds the sync lease.
+type Messages struct {
+	Approvers []MessageRef `json:"approvers,omitempty"` // one DM per approver
+	Employee  MessageRef   `json:"employee"`            // the Reveal DM (Channel set once the DM is open)
+	Audit     MessageRef   `json:"audit"`               // the parent message in the audit channel
+	Notified  int          `json:"notified"`            // Events[:Notified] had their DMs sent
+	Audited   int          `json:"audited"`             // Events[:Audited] have their audit-thread reply
+}
+
+// Request is one employee's request to reset their own password.
+type Request struct {
+	ID          string    `json:"id"`
+	Requester   string    `json:"requester"` // Slack user ID of the employee
+	Account     Account   `json:"account"`
+	DirectoryID string    `json:"directory_id"`
+	Approvers   []string  `json:"approvers"` // Slack user IDs eligible to decide, frozen at creation
+	Status      Status    `json:"status"`
+	CreatedAt   time.Time `json:"created_at"`
+	DecideBy    time.Time `json:"decide_by"`          // pending until then at most
+	RevealBy    time.Time `json:"reveal_by,omitzero"` // approved until then at most
+	DecidedBy   string    `json:"decided_by,omitempty"`
+	DecidedAt   time.Time `json:"decided_at,omitzero"`
+	EndedAt     time.Time `json:"ended_at,omitzero"`
+	Failure     Code      `json:"failure,omitempty"` // why a failed request failed
+
+	// In-flight reset: the replica that moved the request to resetting owns it
+	// until ResetLease; after that the sweeper recovers it.
+	ResetLease  time.Time `json:"reset_lease,omitzero"`
+	ResetOwner  string    `json:"reset_owner,omitempty"`
+	RevealTries int       `json:"reveal_tries,omitempty"`
+
+	Events []Event `json:"events"`
+
+	// Chat sync: Events[:SyncedEvents] are reflected in chat. While
+	// SyncOwner is set and SyncUntil has not passed, only that replica syncs.
+	Messages     Messages  `json:"messages"`
+	SyncedEvents int       `json:"synced_events"`
+	SyncOwner    string    `json:"sync_owner,omitempty"`
+	SyncUntil    time.Time `json:"sync_until,omitzero"`
+}
+
+// Account is a directory account as resolved from a Slack user.
+type Account struct {
+	UserName    string `json:"user_name"` // sAMAccountName, the API's UserName
+	Email       string `json:"email,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+}
+
+// NewID returns a new opaque request ID.
+func NewID() string {
+	var b [15]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return "R" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}
+
+// ValidID reports whether id has the shape NewID produces. Stores and
+// handlers refuse anything else before touching storage.
+func ValidID(id string) bool {
+	if len(id) != 25 || id[0] != 'R' {
+		return false
+	}
+	for _, c := range id[1:] {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsApprover reports whether user may decide r.
+func (r *Request) IsApprover(user string) bool { return slices.Contains(r.Approvers, user) }
+
+// LastEvent returns the most recent event, or a zero Event.
+func (r *Request) LastEvent() Event {
+	if len(r.Events) == 0 {
+		return Event{}
+	}
+	return r.Events[len(r.Events)-1]
+}
+
+// move is the single place that changes Status: it refuses any move the
+// state machine does not allow and records the event.
+func (r *Request) move(to Status, ev Event) error {
+	if !CanMove(r.Status, to) {
+		if r.Status.Terminal() {
+			return Errorf(CodeDecided, "request %s is already %s", r.ID, r.Status)
+		}
+		return Errorf(CodeWrongState, "request %s cannot go from %s to %s", r.ID, r.Status, to)
+	}
+	r.Status = to
+	r.Events = append(r.Events, ev)
+	if to.Terminal() {
+		r.EndedAt = ev.At
+		r.ResetLease, r.ResetOwner = time.Time{}, ""
+	}
+	return nil
+}
+
+// Decide records an approver's decision. The first decision wins; the
+// requester can never decide, and only eligible approvers can.
+//
+// Errors: CodeSelfApproval, CodeNotApprover, CodeDecided (a decision was
+// already made or the request ended), CodeExpired (the window passed).
+func (r *Request) Decide(actor string, approve bool, now time.Time, revealTTL time.Duration) error {
+	switch {
+	case actor == r.Requester:
+		return Errorf(CodeSelfApproval, "%s tried to decide their own request %s", actor, r.ID)
+	case !r.IsApprover(actor):
+		return Errorf(CodeNotApprover, "%s is not an approver of request %s", actor, r.ID)
+	case r.Status != StatusPending:
+		return Errorf(CodeDecided, "request %s is already %s", r.ID, r.Status)
+	case !now.Before(r.DecideBy):
+		return Errorf(CodeExpired, "request %s expired at %s", r.ID, r.DecideBy.Format(time.RFC3339))
+	}
+	to, kind := StatusDenied, EventDenied
+	if approve {
+		to, kind = StatusApproved, EventApproved
+	}
+	if err := r.move(to, Event{At: now, Kind: kind, Actor: actor}); err != nil {
+		return err
+	}
+	r.DecidedBy, r.DecidedAt = actor, now
+	if approve {
+		r.RevealBy = now.Add(revealTTL)
+	}
+	return nil
+}
+
+// BeginReset moves an approved request to resetting on the requester's click
+// on Reveal; owner holds the reset until leaseUntil.
+//
+// Errors: CodeNotRequester, CodeExpired, CodeWrongState (not approved yet),
+// CodeDecided (already reset, failed or otherwise ended).
+func (r *Request) BeginReset(actor, owner string, now, leaseUntil time.Time) error {
+	switch {
+	case actor != r.Requester:
+		return Errorf(CodeNotRequester, "%s is not the requester of %s", actor, r.ID)
+	case r.Status == StatusResetting:
+		return Errorf(CodeWrongState, "request %s is already being reset", r.ID)
+	case r.Status == StatusApproved && !now.Before(r.RevealBy):
+		return Errorf(CodeExpired, "reveal window of %s ended at %s", r.ID, r.RevealBy.Format(time.RFC3339))
+	}
+	if err := r.move(StatusResetting, Event{At: now, Kind: EventRevealed, Actor: actor}); err != nil {
+		return err
+	}
+	r.ResetOwner, r.ResetLease = owner, leaseUntil
+	r.RevealTries++
+	return nil
+}
+
+// Complete ends a reset that owner performed and delivered.
+func (r *Request) Complete(owner string, now time.Time) error {
+	if r.Status != StatusResetting || r.ResetOwner != owner {
+		return Errorf(CodeConflict, "request %s is no longer being reset by this replica", r.ID)
+	}
+	return r.move(StatusCompleted, Event{At: now, Kind: EventCompleted})
+}
+
+// Fail ends a reset that owner attempted with the directory's error code and
+// an operator detail (which must not contain the password).
+func (r *Request) Fail(owner string, now time.Time, code Code, detail string) error {
+	if r.Status != StatusResetting || r.ResetOwner != owner {
+		return Errorf(CodeConflict, "request %s is no longer being reset by this replica", r.ID)
+	}
+	if err := r.move(StatusFailed, Event{At: now, Kind: EventFailed, Code: code, Detail: detail}); err != nil {
+		return err
+	}
+	r.Failure = code
+	return nil
+}
+
+// Interrupt handles a reset that may have changed the password but whose
+// password never reached the employee (delivery failed, or the owner's lease
+// ran out). The password is never stored, so nobody can know it: the request
+// goes back to approved with a fresh reveal window so that the employee gets
+// a new password on the next click, or fails after maxTries reveals.
+// owner "" means the sweeper, which may only act after the lease ended.
+func (r *Request) Interrupt(owner string, now time.Time, revealTTL time.Duration, maxTries int, detail string) error {
+	if r.Status != StatusResetting {
+		return Errorf(CodeConflict, "request %s is not being reset", r.ID)
+	}
+	if owner != "" && r.ResetOwner != owner {
+		return Errorf(CodeConflict, "request %s is no longer being reset by this replica", r.ID)
+	}
+	if owner == "" && now.Before(r.ResetLease) {
+		return Errorf(CodeConflict, "request %s is still leased until %s", r.ID, r.ResetLease.Format(time.RFC3339))
+	}
+	if r.RevealTries >= maxTries {
+		if err := r.move(StatusFailed, Event{At: now, Kind: EventFailed, Code: CodeInterrupted, Detail: detail}); err != nil {
+			return err
+		}
+		r.Failure = CodeInterrupted
+		return nil
+	}
+	if err := r.move(StatusApproved, Event{At: now, Kind: EventInterrupted, Code: CodeInterrupted, Detail: detail}); err != nil {
+		return err
+	}
+	r.ResetOwner, r.ResetLease = "", time.Time{}
+	r.RevealBy = now.Add(revealTTL)
+	return nil
+}
+
+// Cancel ends the requester's own open request before the reset starts.
+//
+// Errors: CodeNotRequester, CodeWrongState (a reset is in flight),
+// CodeDecided (already ended).
+func (r *Request) Cancel(actor string, now time.Time) error {
+	if actor != r.Requester {
+		return Errorf(CodeNotRequester, "%s is not the requester of %s", actor, r.ID)
+	}
+	if r.Status == StatusResetting {
+		return Errorf(CodeWrongState, "request %s is being reset and can no longer be cancelled", r.ID)
+	}
+	return r.move(StatusCancelled, Event{At: now, Kind: EventCancelled, Actor: actor})
+}
+
+// ExpireIfDue expires a pending request whose decision window, or an approved
+// request whose reveal window, has passed. It reports whether it did.
+func (r *Request) ExpireIfDue(now time.Time) bool {
+	var detail string
+	switch {
+	case r.Status == StatusPending && !now.Before(r.DecideBy):
+		detail = "nobody decided in time"
+	case r.Status == StatusApproved && !now.Before(r.RevealBy):
+		detail = "the employee did not reveal the password in time"
+	default:
+		return false
+	}
+	return r.move(StatusExpired, Event{At: now, Kind: EventExpired, Detail: detail}) == nil
+}
+
+// SyncPending reports whether some events are not reflected in chat yet.
+func (r *Request) SyncPending() bool { return r.SyncedEvents < len(r.Events) }
+
+// AcquireSync takes the chat-sync lease for owner when there is something to
+// sync and the lease is free, expired, or already owner's.
+func (r *Request) AcquireSync(owner string, now, until time.Time) bool {
+	if !r.SyncPending() {
+		return false
+	}
+	if r.SyncOwner != "" && r.SyncOwner != owner && now.Before(r.SyncUntil) {
+		return false
+	}
+	r.SyncOwner, r.SyncUntil = owner, until
+	return true
+}
+
+// NextDeadline is when the sweeper must next look at r: the end of the
+// decision or reveal window, the end of a reset lease, or the end of a sync
+// lease with events still to sync. ok is false when r needs nothing more.
+func (r *Request) NextDeadline() (t time.Time, ok bool) {
+	switch r.Status {
+	case StatusPending:
+		t, ok = r.DecideBy, true
+	case StatusApproved:
+		t, ok = r.RevealBy, true
+	case StatusResetting:
+		t, ok = r.ResetLease, true
+	}
+	if r.SyncPending() {
+		s := r.SyncUntil // zero when nobody holds the lease: due at once
+		if !ok || s.Before(t) {
+			t, ok = s, true
+		}
+	}
+	return t, ok
+}

@@ -1,0 +1,459 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config holds the service's rules and timings.
+type Config struct {
+	DirectoryID    string
+	RequestTTL     time.Duration // decision window
+	RevealTTL      time.Duration // reveal window
+	Limit          Limit         // per-employee request limit
+	ProtectedUsers []string      // account names never reset here (case-insensitive)
+
+	PasswordLength      int // first try
+	RetryPasswordLength int // second try after InvalidPasswordException
+
+	Owner      string        // this replica's identity for leases
+	ResetLease time.Duration // how long a replica owns an in-flight reset
+	SyncLease  time.Duration // how long a replica owns a chat sync
+	SyncRetry  time.Duration // wait before retrying a failed chat sync
+	MaxReveals int           // reveal attempts before an interrupted reset fails
+}
+
+// Defaults fills zero fields with the defaults of SPEC.md.
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.RequestTTL, 30*time.Minute)
+	def(&c.RevealTTL, 15*time.Minute)
+	def(&c.Limit.Window, 24*time.Hour)
+	def(&c.ResetLease, 2*time.Minute)
+	def(&c.SyncLease, 2*time.Minute)
+	def(&c.SyncRetry, 15*time.Second)
+	if c.Limit.Max <= 0 {
+		c.Limit.Max = 3
+	}
+	if c.PasswordLength <= 0 {
+		c.PasswordLength = 20
+	}
+	if c.RetryPasswordLength <= c.PasswordLength {
+		c.RetryPasswordLength = c.PasswordLength + 12
+	}
+	if c.MaxReveals <= 0 {
+		c.MaxReveals = 3
+	}
+	if c.Owner == "" {
+		c.Owner = NewID()
+	}
+	return c
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Store     Store
+	Directory Directory
+	Passwords Passwords
+	Identity  Identity
+	Approvers Approvers
+	Notifier  Notifier
+	Clock     Clock   // nil: the system clock
+	Metrics   Metrics // nil: none
+	Log       *slog.Logger
+}
+
+// Service runs the reset flow. Its methods are called by the chat handlers
+// after they acked, and by the sweeper.
+type Service struct {
+	cfg Config
+	Deps
+	bg sync.WaitGroup // chat syncs running in the background
+
+	mu      sync.Mutex
+	syncing map[string]bool // request IDs with a sync running here; true: run again after it
+}
+
+// New returns a Service.
+func New(cfg Config, d Deps) *Service {
+	if d.Clock == nil {
+		d.Clock = SystemClock{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg.withDefaults(), Deps: d, syncing: map[string]bool{}}
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// errNothingToDo aborts an Update that has nothing to save.
+var errNothingToDo = errors.New("nothing to do")
+
+// Submit creates a pending request for the chat user's own account and starts
+// telling approvers and the audit channel about it.
+//
+// Errors: CodeOpenRequest (with that open request), CodeRateLimited, the
+// Identity errors, CodeProtectedAccount, CodeNoApprovers, CodeUnavailable.
+func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
+	if open, err := s.Store.Open(ctx, user); err == nil {
+		return open, Errorf(CodeOpenRequest, "%s already has open request %s", user, open.ID)
+	} else if ErrorCode(err) != CodeNoOpenRequest {
+		return nil, err
+	}
+	acct, err := s.Identity.Account(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateUserName(acct.UserName); err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(s.cfg.ProtectedUsers, func(p string) bool { return strings.EqualFold(p, acct.UserName) }) {
+		return nil, Errorf(CodeProtectedAccount, "account %q is on the protected list", acct.UserName)
+	}
+	approvers, err := s.Approvers.For(ctx, user, acct)
+	if err != nil {
+		return nil, err
+	}
+	approvers = slices.DeleteFunc(slices.Clone(approvers), func(a string) bool { return a == user })
+	slices.Sort(approvers)
+	approvers = slices.Compact(approvers)
+	if len(approvers) == 0 {
+		return nil, Errorf(CodeNoApprovers, "nobody but %s could approve a request for %q", user, acct.UserName)
+	}
+
+	now := s.Clock.Now()
+	r := &Request{
+		ID:          NewID(),
+		Requester:   user,
+		Account:     acct,
+		DirectoryID: s.cfg.DirectoryID,
+		Approvers:   approvers,
+		Status:      StatusPending,
+		CreatedAt:   now,
+		DecideBy:    now.Add(s.cfg.RequestTTL),
+		Events:      []Event{{At: now, Kind: EventRequested, Actor: user}},
+	}
+	r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease))
+	if err := s.Store.Create(ctx, r, s.cfg.Limit); err != nil {
+		if ErrorCode(err) == CodeOpenRequest {
+			if open, oerr := s.Store.Open(ctx, user); oerr == nil {
+				return open, err
+			}
+		}
+		return nil, err
+	}
+	s.saved(r, 0)
+	s.log(r).Info("request created", "approvers", len(approvers))
+	s.syncInBackground(ctx, r)
+	return r, nil
+}
+
+// Decide records approver actor's decision on request id. The first decision
+// wins. On error the returned request, if any, is the current one, so that
+// the caller can say who decided first.
+//
+// Errors: CodeNotFound, CodeSelfApproval, CodeNotApprover, CodeDecided,
+// CodeExpired, CodeUnavailable.
+func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (*Request, error) {
+	return s.transition(ctx, id, func(r *Request, now time.Time) error {
+		return r.Decide(actor, approve, now, s.cfg.RevealTTL)
+	})
+}
+
+// Cancel cancels actor's open request.
+//
+// Errors: CodeNoOpenRequest, CodeWrongState (a reset is in flight),
+// CodeUnavailable.
+func (s *Service) Cancel(ctx context.Context, actor string) (*Request, error) {
+	open, err := s.Store.Open(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, open.ID, func(r *Request, now time.Time) error {
+		return r.Cancel(actor, now)
+	})
+}
+
+// Status returns actor's open request.
+// Errors: CodeNoOpenRequest, CodeUnavailable.
+func (s *Service) Status(ctx context.Context, actor string) (*Request, error) {
+	return s.Store.Open(ctx, actor)
+}
+
+// Get returns request id. Errors: CodeNotFound, CodeUnavailable.
+func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+	if !ValidID(id) {
+		return nil, Errorf(CodeNotFound, "%q is not a request ID", id)
+	}
+	return s.Store.Get(ctx, id)
+}
+
+// transition applies change to request id atomically, takes the sync lease
+// when free, and syncs chat in the background. On error it returns the
+// request as it was when change refused it.
+func (s *Service) transition(ctx context.Context, id string, change func(*Request, time.Time) error) (*Request, error) {
+	if !ValidID(id) {
+		return nil, Errorf(CodeNotFound, "%q is not a request ID", id)
+	}
+	var seen *Request
+	var before int
+	r, err := s.Store.Update(ctx, id, func(r *Request) error {
+		now := s.Clock.Now()
+		before = len(r.Events)
+		if err := change(r, now); err != nil {
+			c := *r
+			seen = &c
+			return err
+		}
+		r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease))
+		return nil
+	})
+	if err != nil {
+		return seen, err
+	}
+	s.saved(r, before)
+	s.log(r).Info("request changed", "event", r.LastEvent().Kind)
+	s.syncInBackground(ctx, r)
+	return r, nil
+}
+
+// Reveal runs the reset for the requester's click on Reveal: it moves the
+// request to resetting under a lease, sets a fresh password in the
+// directory, shows it to the employee only, and ends the request. Directory
+// failures end the request as failed (the employee is told through chat);
+// they are not returned.
+//
+// Errors: CodeNotFound, CodeNotRequester, CodeExpired, CodeWrongState,
+// CodeDecided, CodeUnavailable.
+func (s *Service) Reveal(ctx context.Context, id, actor string) error {
+	var leaseUntil time.Time
+	r, err := s.transition(ctx, id, func(r *Request, now time.Time) error {
+		leaseUntil = now.Add(s.cfg.ResetLease)
+		return r.BeginReset(actor, s.cfg.Owner, now, leaseUntil)
+	})
+	if err != nil {
+		return err
+	}
+	// Stop working well before the lease ends, so that the sweeper never
+	// recovers a reset this replica is still doing.
+	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), leaseUntil.Add(-s.cfg.ResetLease/4))
+	defer cancel()
+
+	end := s.reset(wctx, r)
+	if _, err := s.transition(wctx, r.ID, end); err != nil {
+		s.log(r).Error("could not record the end of a reset", "error", err)
+		return err
+	}
+	return nil
+}
+
+// reset sets and delivers a new password and returns the transition that
+// records the outcome. The password lives only in this function's frame.
+func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Time) error {
+	owner, log := s.cfg.Owner, s.log(r)
+	fail := func(code Code, detail string) func(*Request, time.Time) error {
+		return func(r *Request, now time.Time) error { return r.Fail(owner, now, code, detail) }
+	}
+	var err error
+	for _, length := range []int{s.cfg.PasswordLength, s.cfg.RetryPasswordLength} {
+		var password string
+		password, err = s.Passwords.New(length, r.Account)
+		if err != nil {
+			log.Error("could not generate a password", "error", err)
+			return fail(CodeInternal, "could not generate a password")
+		}
+		err = s.Directory.ResetPassword(ctx, r.Account.UserName, password)
+		if err == nil {
+			if derr := s.Notifier.DeliverPassword(ctx, r, password); derr != nil {
+				detail := "the password was set but could not be shown: " + redact(derr.Error(), password)
+				log.Warn("password delivery failed; offering Reveal again", "error", redact(derr.Error(), password))
+				return func(r *Request, now time.Time) error {
+					return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, detail)
+				}
+			}
+			log.Info("password reset and delivered", "length", length)
+			return func(r *Request, now time.Time) error { return r.Complete(owner, now) }
+		}
+		detail := redact(err.Error(), password)
+		if ErrorCode(err) != CodeInvalidPassword {
+			log.Warn("directory refused the reset", "code", ErrorCode(err), "error", detail)
+			return fail(ErrorCode(err), detail)
+		}
+		log.Warn("directory rejected the generated password", "length", length, "error", detail)
+		err = Wrap(CodeInvalidPassword, errors.New(detail), "")
+	}
+	return fail(CodeInvalidPassword, err.Error()+" (also with a longer password)")
+}
+
+// redact removes secret from s, in case a lower layer echoed it.
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "[REDACTED]")
+}
+
+// Sweep expires requests whose window passed, recovers resets whose replica
+// died, and resumes chat syncs whose replica died. Any replica may sweep at
+// any time; the store's compare-and-set makes each change happen once.
+func (s *Service) Sweep(ctx context.Context) error {
+	ids, err := s.Store.Due(ctx, s.Clock.Now(), 100)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		var before int
+		r, err := s.Store.Update(ctx, id, func(r *Request) error {
+			now := s.Clock.Now()
+			before = len(r.Events)
+			changed := r.ExpireIfDue(now)
+			if r.Status == StatusResetting && !now.Before(r.ResetLease) {
+				changed = r.Interrupt("", now, s.cfg.RevealTTL, s.cfg.MaxReveals,
+					"the replica doing the reset stopped before it finished") == nil
+			}
+			if r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease)) || changed {
+				return nil
+			}
+			return errNothingToDo
+		})
+		switch {
+		case errors.Is(err, errNothingToDo), ErrorCode(err) == CodeNotFound:
+			continue
+		case err != nil:
+			return err
+		}
+		s.saved(r, before)
+		if len(r.Events) > before {
+			s.log(r).Info("request changed by sweeper", "event", r.LastEvent().Kind)
+		}
+		s.syncInBackground(ctx, r)
+	}
+	return nil
+}
+
+// RunSweeper sweeps every interval until ctx ends, then waits for background
+// chat syncs to finish.
+func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Warn("sweep failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Wait waits for background chat syncs.
+func (s *Service) Wait() { s.bg.Wait() }
+
+// syncInBackground runs the chat sync of r if this replica holds its lease,
+// one at a time per request: a sync already running here is asked to look
+// again when it ends. It outlives ctx's cancellation (a click's work must
+// finish) but not the lease.
+func (s *Service) syncInBackground(ctx context.Context, r *Request) {
+	if r.SyncOwner != s.cfg.Owner || !r.SyncPending() {
+		return
+	}
+	id := r.ID
+	s.mu.Lock()
+	if _, running := s.syncing[id]; running {
+		s.syncing[id] = true
+		s.mu.Unlock()
+		return
+	}
+	s.syncing[id] = false
+	s.mu.Unlock()
+
+	ctx = context.WithoutCancel(ctx)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		for again := true; again; {
+			s.sync(ctx, id)
+			s.mu.Lock()
+			if again = s.syncing[id]; again {
+				s.syncing[id] = false
+			} else {
+				delete(s.syncing, id)
+			}
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// errLeaseLost stops a sync whose lease another replica took over.
+var errLeaseLost = errors.New("sync lease lost")
+
+// sync tells chat about request id's new events until none are left, saving
+// the message bookkeeping after each round. It starts from the stored
+// request, never from a caller's snapshot, which may be older than what an
+// earlier sync already sent.
+func (s *Service) sync(ctx context.Context, id string) {
+	r, err := s.Store.Get(ctx, id)
+	if err != nil {
+		s.Log.Warn("could not load request for chat sync; the sweeper will retry", "request_id", id, "error", err)
+		return
+	}
+	for r.SyncOwner == s.cfg.Owner && r.SyncPending() {
+		sctx, cancel := context.WithDeadline(ctx, r.SyncUntil.Add(-s.cfg.SyncLease/4))
+		msgs, handled, serr := s.Notifier.Sync(sctx, r)
+		cancel()
+		synced := min(r.SyncedEvents+handled, len(r.Events))
+		next, err := s.Store.Update(ctx, r.ID, func(cur *Request) error {
+			if cur.SyncOwner != s.cfg.Owner || cur.SyncedEvents != r.SyncedEvents {
+				return errLeaseLost
+			}
+			now := s.Clock.Now()
+			cur.Messages = msgs
+			cur.SyncedEvents = synced
+			switch {
+			case serr != nil:
+				cur.SyncUntil = now.Add(s.cfg.SyncRetry)
+			case !cur.SyncPending():
+				cur.SyncOwner, cur.SyncUntil = "", time.Time{}
+			default:
+				cur.SyncUntil = now.Add(s.cfg.SyncLease)
+			}
+			return nil
+		})
+		if err != nil {
+			s.log(r).Warn("could not save chat sync progress", "error", err)
+			return
+		}
+		if serr != nil {
+			s.log(r).Warn("chat sync failed; the sweeper will retry", "error", serr, "retry_at", next.SyncUntil)
+			return
+		}
+		r = next
+	}
+}
+
+// saved reports the events a transition added.
+func (s *Service) saved(r *Request, before int) {
+	if s.Metrics == nil {
+		return
+	}
+	for _, ev := range r.Events[min(before, len(r.Events)):] {
+		s.Metrics.Event(ev.Kind, ev.Code)
+	}
+}
+
+func (s *Service) log(r *Request) *slog.Logger {
+	return s.Log.With("request_id", r.ID, "requester", r.Requester, "account", r.Account.UserName, "status", r.Status)
+}
