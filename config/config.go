@@ -119,12 +119,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	switch tok := c.SlackBotToken.Value(); {
+	case l.failed("SLACK_BOT_TOKEN"):
 	case tok == "":
 		l.problem("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) from the Slack app's OAuth & Permissions page")
 	case !strings.HasPrefix(tok, "xoxb-"):
 		l.problem("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
 	}
 	switch tok := c.SlackAppToken.Value(); {
+	case l.failed("SLACK_APP_TOKEN"):
 	case tok == "":
 		l.problem("SLACK_APP_TOKEN is required: an app-level token (xapp-...) with the connections:write scope, from the Slack app's Basic Information page")
 	case !strings.HasPrefix(tok, "xapp-"):
@@ -165,7 +167,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		case groupIDRe.MatchString(id):
 			c.ApproverGroups = append(c.ApproverGroups, id)
 		default:
-			l.problem(fmt.Sprintf("APPROVERS entry %q is neither a Slack user ID (U..., W...) nor a user-group ID (S...)", id))
+			l.fail("APPROVERS", fmt.Sprintf("APPROVERS entry %q is neither a Slack user ID (U..., W...) nor a user-group ID (S...)", id))
 		}
 	}
 	if len(c.Approvers)+len(c.ApproverGroups) == 0 && !l.failed("APPROVERS") {

@@ -1,0 +1,168 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func valid() map[string]string {
+	return map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-1-secret-bot",
+		"SLACK_APP_TOKEN": "xapp-1-secret-app",
+		"DIRECTORY_ID":    "d-1234567890",
+		"AWS_REGION":      "eu-west-1",
+		"APPROVERS":       "U01ABC, S02GROUP ,W03XYZ",
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(valid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SlackAPIURL != "https://slack.com/api/" || c.RequestTTL != 30*time.Minute || c.RevealTTL != 15*time.Minute ||
+		c.HTTPAddr != ":8080" || c.LogLevel != slog.LevelInfo || c.DataDir != "./data" || c.RequestLimit != 3 ||
+		c.RequestWindow != 24*time.Hour || c.RedisURL != "" || c.MessageInterval != time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if fmt.Sprint(c.Approvers) != "[U01ABC W03XYZ]" || fmt.Sprint(c.ApproverGroups) != "[S02GROUP]" {
+		t.Fatalf("approvers %v groups %v", c.Approvers, c.ApproverGroups)
+	}
+	if len(c.ProtectedUsers) != len(DefaultProtectedUsers) {
+		t.Fatalf("protected %v", c.ProtectedUsers)
+	}
+}
+
+func TestAllSettings(t *testing.T) {
+	m := valid()
+	m["SLACK_API_URL"] = "http://127.0.0.1:9/api/"
+	m["REDIS_URL"] = "rediss://bot:hunter2@redis.internal:6380/1"
+	m["ALLOWED_EMAIL_DOMAINS"] = "Corp.Example.com,@example.org"
+	m["AUDIT_CHANNEL"] = "C0AUDIT"
+	m["REQUEST_TTL"] = "10m"
+	m["REVEAL_TTL"] = "5m"
+	m["HTTP_ADDR"] = "127.0.0.1:0"
+	m["LOG_LEVEL"] = "DEBUG"
+	m["PROTECTED_USERS"] = "svc-backup, breakglass"
+	m["AWS_ENDPOINT_URL"] = "http://127.0.0.1:4566"
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.EmailDomains) != "[corp.example.com example.org]" || c.AuditChannel != "C0AUDIT" ||
+		c.RequestTTL != 10*time.Minute || c.RevealTTL != 5*time.Minute || c.LogLevel != slog.LevelDebug ||
+		c.AWSEndpoint != "http://127.0.0.1:4566" || c.RedisURL.Value() != m["REDIS_URL"] {
+		t.Fatalf("%+v", c)
+	}
+	if got := c.ProtectedUsers[len(c.ProtectedUsers)-2:]; fmt.Sprint(got) != "[svc-backup breakglass]" {
+		t.Fatalf("protected users %v", c.ProtectedUsers)
+	}
+	m["AWS_ENDPOINT_URL_DIRECTORY_SERVICE"] = "http://127.0.0.1:9999"
+	if c, _ := Load(env(m)); c.AWSEndpoint != "http://127.0.0.1:9999" {
+		t.Fatalf("service-specific endpoint not preferred: %s", c.AWSEndpoint)
+	}
+}
+
+func TestBadConfigsReportEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		want []string
+	}{
+		{"empty", map[string]string{"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "", "DIRECTORY_ID": "", "AWS_REGION": "", "APPROVERS": ""},
+			[]string{"SLACK_BOT_TOKEN is required", "SLACK_APP_TOKEN is required", "DIRECTORY_ID is required", "AWS_REGION is required", "APPROVERS is required"}},
+		{"swapped tokens", map[string]string{"SLACK_BOT_TOKEN": "xapp-1", "SLACK_APP_TOKEN": "xoxb-1"},
+			[]string{"SLACK_BOT_TOKEN must be a bot token", "SLACK_APP_TOKEN must be an app-level token"}},
+		{"bad ids", map[string]string{"DIRECTORY_ID": "d-12345", "APPROVERS": "alice,#helpdesk", "AUDIT_CHANNEL": "#audit"},
+			[]string{`DIRECTORY_ID "d-12345"`, `APPROVERS entry "alice"`, `APPROVERS entry "#helpdesk"`, `AUDIT_CHANNEL "#audit"`}},
+		{"bad urls", map[string]string{"SLACK_API_URL": "https://slack.com/api", "REDIS_URL": "http://redis:6379", "AWS_ENDPOINT_URL": "ftp://x"},
+			[]string{"SLACK_API_URL must be", "REDIS_URL must be", "AWS_ENDPOINT_URL_DIRECTORY_SERVICE must be"}},
+		{"bad durations", map[string]string{"REQUEST_TTL": "30", "REVEAL_TTL": "-5m", "SWEEP_INTERVAL": "0s", "REQUEST_LIMIT": "three"},
+			[]string{`REQUEST_TTL "30" is not a duration`, "REVEAL_TTL must be longer than zero", "SWEEP_INTERVAL must be longer than zero", `REQUEST_LIMIT "three"`}},
+		{"bad misc", map[string]string{"LOG_LEVEL": "loud", "HTTP_ADDR": "8080", "ALLOWED_EMAIL_DOMAINS": "corp", "AWS_ACCESS_KEY_ID": "AKIA", "PROTECTED_USERS": "a@b"},
+			[]string{`LOG_LEVEL "loud"`, `HTTP_ADDR "8080"`, `ALLOWED_EMAIL_DOMAINS entry "corp"`, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", `PROTECTED_USERS entry "a@b"`}},
+		{"secret twice", map[string]string{"SLACK_BOT_TOKEN_FILE": "/x"}, []string{"set SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE, not both"}},
+		{"missing secret file", map[string]string{"SLACK_APP_TOKEN": "", "SLACK_APP_TOKEN_FILE": "/nonexistent/app-token"}, []string{"SLACK_APP_TOKEN_FILE: cannot read /nonexistent/app-token"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := valid()
+			for k, v := range tt.set {
+				m[k] = v
+			}
+			c, err := Load(env(m))
+			if err == nil {
+				t.Fatalf("accepted: %+v", c)
+			}
+			cerr, ok := err.(*Error)
+			if !ok || len(cerr.Problems) != len(tt.want) {
+				t.Fatalf("want %d problems, got: %v", len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+			for _, secret := range []string{"secret-bot", "secret-app", "hunter2"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error shows a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	bot := filepath.Join(dir, "bot")
+	os.WriteFile(bot, []byte("xoxb-from-file\n"), 0o600)
+	m := valid()
+	delete(m, "SLACK_BOT_TOKEN")
+	m["SLACK_BOT_TOKEN_FILE"] = bot
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SlackBotToken.Value() != "xoxb-from-file" {
+		t.Fatalf("token %q", c.SlackBotToken.Value())
+	}
+}
+
+// TestHideSecrets: no way of printing or logging the configuration shows a
+// secret.
+func TestHideSecrets(t *testing.T) {
+	m := valid()
+	m["REDIS_URL"] = "redis://bot:hunter2@redis:6379/0"
+	m["AWS_ACCESS_KEY_ID"] = "AKIAEXAMPLE"
+	m["AWS_SECRET_ACCESS_KEY"] = "aws-secret-key"
+	m["AWS_SESSION_TOKEN"] = "aws-session-token"
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "config", c)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "config", c, "token", c.SlackBotToken)
+	js, _ := json.Marshal(c)
+	dumps := []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), string(js), logs.String()}
+	for _, d := range dumps {
+		for _, secret := range []string{"secret-bot", "secret-app", "hunter2", "aws-secret-key", "aws-session-token"} {
+			if strings.Contains(d, secret) {
+				t.Errorf("%q shown in %s", secret, d)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "redis://bot:xxxxx@redis:6379/0") {
+		t.Errorf("redacted Redis URL missing from the log: %s", logs.String())
+	}
+}

@@ -1,0 +1,170 @@
+package slackapp
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/resetbot/workflow"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var t0 = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+
+func sample(status workflow.Status) *workflow.Request {
+	r := &workflow.Request{
+		ID: "Rabcdefghijklmnopqrstuvwx", Requester: "UEMP",
+		Account:     workflow.Account{UserName: "alice", Email: "alice@corp.example.com", DisplayName: "Alice Smith"},
+		DirectoryID: "d-1234567890", Approvers: []string{"UAPP1", "UAPP2"},
+		Status: status, CreatedAt: t0, DecideBy: t0.Add(30 * time.Minute),
+		Events: []workflow.Event{{At: t0, Kind: workflow.EventRequested, Actor: "UEMP"}},
+	}
+	switch status {
+	case workflow.StatusPending:
+		return r
+	case workflow.StatusDenied:
+		r.DecidedBy, r.DecidedAt = "UAPP2", t0.Add(time.Minute)
+		r.EndedAt = r.DecidedAt
+		return r
+	case workflow.StatusExpired:
+		r.EndedAt = r.DecideBy
+		return r
+	}
+	r.DecidedBy, r.DecidedAt, r.RevealBy = "UAPP1", t0.Add(time.Minute), t0.Add(16*time.Minute)
+	switch status {
+	case workflow.StatusCompleted, workflow.StatusCancelled:
+		r.EndedAt = t0.Add(3 * time.Minute)
+	case workflow.StatusFailed:
+		r.EndedAt, r.Failure = t0.Add(3*time.Minute), workflow.CodeUserDoesNotExist
+	}
+	return r
+}
+
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.Bytes()
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./slackapp -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s:\n%s", name, path, got)
+	}
+}
+
+func TestMessagesGolden(t *testing.T) {
+	interrupted := sample(workflow.StatusApproved)
+	interrupted.Events = append(interrupted.Events, workflow.Event{At: t0.Add(5 * time.Minute), Kind: workflow.EventInterrupted})
+	cases := map[string]Msg{
+		"approval_pending":   ApprovalMessage(sample(workflow.StatusPending)),
+		"approval_approved":  ApprovalMessage(sample(workflow.StatusApproved)),
+		"approval_denied":    ApprovalMessage(sample(workflow.StatusDenied)),
+		"approval_expired":   ApprovalMessage(sample(workflow.StatusExpired)),
+		"approval_completed": ApprovalMessage(sample(workflow.StatusCompleted)),
+		"reveal_approved":    RevealMessage(sample(workflow.StatusApproved)),
+		"reveal_interrupted": RevealMessage(interrupted),
+		"reveal_resetting":   RevealMessage(sample(workflow.StatusResetting)),
+		"reveal_completed":   RevealMessage(sample(workflow.StatusCompleted)),
+		"reveal_failed":      RevealMessage(sample(workflow.StatusFailed)),
+		"password":           PasswordMessage(sample(workflow.StatusResetting), "Xy7#kP2!mQ9-vR4=tW8a"),
+		"audit_parent":       AuditParent(sample(workflow.StatusApproved)),
+		"audit_failed": AuditReply(sample(workflow.StatusFailed), workflow.Event{At: t0.Add(3 * time.Minute), Kind: workflow.EventFailed,
+			Code: workflow.CodeDirectoryAccessDenied, Detail: "AccessDeniedException: not authorized <to> & more"}),
+		"receipt":    Receipt(sample(workflow.StatusPending)),
+		"status":     StatusReply(sample(workflow.StatusApproved)),
+		"help_error": HelpMessage("/reset-password", "I don't know the option "+code("<!channel> `rm`")+"."),
+	}
+	for name, msg := range cases {
+		t.Run(name, func(t *testing.T) { golden(t, name, msg) })
+	}
+}
+
+// TestButtonsCarryOnlyTheRequestID: a button's value is the opaque request
+// ID and nothing else; only pending requests have decision buttons and only
+// approved ones a Reveal button.
+func TestButtonsCarryOnlyTheRequestID(t *testing.T) {
+	for _, st := range []workflow.Status{workflow.StatusPending, workflow.StatusApproved, workflow.StatusResetting, workflow.StatusCompleted, workflow.StatusDenied, workflow.StatusExpired, workflow.StatusFailed, workflow.StatusCancelled} {
+		r := sample(st)
+		for name, msg := range map[string]Msg{"approval": ApprovalMessage(r), "reveal": RevealMessage(r)} {
+			js, _ := json.Marshal(msg)
+			s := string(js)
+			buttons := strings.Count(s, `"type":"button"`)
+			want := 0
+			switch {
+			case name == "approval" && st == workflow.StatusPending:
+				want = 2
+			case name == "reveal" && st == workflow.StatusApproved:
+				want = 1
+			}
+			if buttons != want {
+				t.Errorf("%s message for %s has %d buttons, want %d", name, st, buttons, want)
+			}
+			if want > 0 && strings.Count(s, `"value":"`+r.ID+`"`) != want {
+				t.Errorf("%s buttons do not carry the request ID: %s", name, s)
+			}
+		}
+	}
+}
+
+func TestUntrustedTextIsEscaped(t *testing.T) {
+	r := sample(workflow.StatusPending)
+	r.Account.UserName = "a`b<!here>"
+	r.Account.Email = "x<!channel>@corp.example.com"
+	js, _ := json.Marshal([]Msg{ApprovalMessage(r), AuditReply(r, r.Events[0]), Receipt(r)})
+	for _, bad := range []string{"<!here>", "<!channel>"} {
+		if strings.Contains(string(js), bad) {
+			t.Errorf("unescaped %s in %s", bad, js)
+		}
+	}
+}
+
+func TestEveryCodeHasItsOwnWords(t *testing.T) {
+	codes := []workflow.Code{workflow.CodeNotFound, workflow.CodeNoOpenRequest, workflow.CodeOpenRequest, workflow.CodeRateLimited,
+		workflow.CodeDecided, workflow.CodeExpired, workflow.CodeSelfApproval, workflow.CodeNotApprover, workflow.CodeNotRequester,
+		workflow.CodeUnknownUser, workflow.CodeIneligibleUser, workflow.CodeNoEmail, workflow.CodeEmailDomain, workflow.CodeInvalidUserName,
+		workflow.CodeProtectedAccount, workflow.CodeNoApprovers, workflow.CodeUnavailable, workflow.CodeInternal}
+	seen := map[string]workflow.Code{}
+	for _, c := range codes {
+		s := ErrorText(workflow.Errorf(c, "detail that must not show"), nil)
+		if s == "" || strings.Contains(s, "detail that must not show") {
+			t.Errorf("%s: %q", c, s)
+		}
+		if other, dup := seen[s]; dup {
+			t.Errorf("%s and %s share %q", c, other, s)
+		}
+		seen[s] = c
+	}
+	failures := []workflow.Code{workflow.CodeUserDoesNotExist, workflow.CodeInvalidPassword, workflow.CodeDirectoryUnavailable,
+		workflow.CodeUnsupportedOperation, workflow.CodeDirectoryDoesNotExist, workflow.CodeDirectoryClient, workflow.CodeDirectoryService,
+		workflow.CodeDirectoryThrottled, workflow.CodeDirectoryAccessDenied, workflow.CodeInterrupted}
+	for _, c := range failures {
+		s := FailureText(c)
+		if s == "" {
+			t.Errorf("%s has no failure text", c)
+		}
+		if other, dup := seen[s]; dup {
+			t.Errorf("%s and %s share %q", c, other, s)
+		}
+		seen[s] = c
+	}
+}
