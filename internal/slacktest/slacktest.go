@@ -1,0 +1,394 @@
+// Package slacktest is a small, real Slack server for end-to-end tests.
+//
+// It serves the Web API methods the reset bot uses over HTTP and Slack's
+// Socket Mode over WebSocket, so the unmodified slack-go clients can talk to
+// it:
+//
+//	srv := slacktest.New()
+//	defer srv.Close()
+//	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.APIURL()))
+//	sm := socketmode.New(slack.New(slacktest.BotToken,
+//		slack.OptionAppLevelToken(slacktest.AppToken),
+//		slack.OptionAPIURL(srv.APIURL())))
+//
+// Every request, message, ephemeral message, response_url post and ack is
+// recorded for assertions. All methods are safe for concurrent use.
+package slacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Tokens and identities the server accepts and reports.
+const (
+	// BotToken is the only bot token the Web API methods accept.
+	BotToken = "xoxb-test-bot-token"
+	// AppToken is the only app-level token apps.connections.open accepts.
+	AppToken = "xapp-test-app-token"
+	// TeamID is the workspace id reported by auth.test and put in payloads.
+	TeamID = "T1"
+	// BotUserID is the bot's user id: auth.test's user_id and the User of
+	// every message posted with chat.postMessage.
+	BotUserID = "UBOT"
+	// BotID is the bot id reported by auth.test.
+	BotID = "B1"
+	// AppID is the api_app_id put in payloads.
+	AppID = "A1"
+	// Command is the slash command SlashCommand sends.
+	Command = "/reset-password"
+	// DefaultPingInterval is how often each socket connection is pinged
+	// unless Server.PingInterval or WithPingInterval says otherwise.
+	DefaultPingInterval = 5 * time.Second
+)
+
+// User is a workspace member known to users.info, users.lookupByEmail and
+// conversations.open. An empty TeamID means TeamID.
+type User struct {
+	ID, Name, RealName, Email, TeamID               string
+	Deleted, IsBot, IsRestricted, IsUltraRestricted bool
+}
+
+// Call is one HTTP request the server received, whatever its outcome.
+//
+// Method is the Web API method ("chat.postMessage"), "response_url" for a
+// post to a response URL, "websocket" for a Socket Mode upgrade request, or
+// the request path for anything else. Params holds the form values, or the
+// top-level string fields of a JSON body.
+type Call struct {
+	Method string
+	Params url.Values
+	Body   []byte
+	Status int
+	At     time.Time
+}
+
+// Message is a message posted with chat.postMessage or chat.postEphemeral.
+//
+// User is BotUserID for ordinary messages and the recipient for ephemeral
+// ones. Updates counts chat.update calls and replace_original response_url
+// posts applied to the message; UpdatedAt is the time of the latest.
+type Message struct {
+	Channel, TS, ThreadTS, Text, User string
+	Blocks                            json.RawMessage
+	Ephemeral                         bool
+	Updates                           int
+	PostedAt, UpdatedAt               time.Time
+}
+
+// ResponsePost is one accepted POST to a response_url the server issued.
+// Blocks is nil when the body had no blocks (or "blocks":null); Raw is the
+// body as received. ResponseType is as sent ("" when absent).
+type ResponsePost struct {
+	URL             string
+	Text            string
+	Blocks          json.RawMessage
+	ResponseType    string
+	ReplaceOriginal bool
+	DeleteOriginal  bool
+	Raw             []byte
+}
+
+// Option configures a Server in New.
+type Option func(*Server)
+
+// WithPingInterval sets how often the server sends a WebSocket PING on each
+// Socket Mode connection.
+func WithPingInterval(d time.Duration) Option {
+	return func(s *Server) { s.PingInterval = d }
+}
+
+type fault struct {
+	n          int
+	retryAfter time.Duration // rate limits
+	slackError string        // failures
+}
+
+type ack struct {
+	payload json.RawMessage
+	at      time.Time
+}
+
+// responseTarget is the message a response URL can replace or delete.
+type responseTarget struct{ channel, ts string }
+
+// Server is a running fake Slack. Create it with New and stop it with Close.
+type Server struct {
+	// PingInterval is how often each socket connection gets a WebSocket
+	// PING. Set it before the first connection; zero means
+	// DefaultPingInterval.
+	PingInterval time.Duration
+
+	srv      *httptest.Server
+	upgrader websocket.Upgrader
+	wg       sync.WaitGroup // socket handlers and pingers
+
+	mu           sync.Mutex
+	closed       bool
+	users        map[string]User
+	userOrder    []string
+	groups       map[string][]string
+	openedDMs    map[string]bool
+	calls        []Call
+	msgs         []*Message // non-ephemeral, post order
+	ephemerals   []Message
+	responses    []ResponsePost
+	responseURLs map[string]responseTarget // by path id
+	rateLimits   map[string]*fault
+	failures     map[string]*fault
+	tickets      map[string]bool // socket URL ids issued and not yet used
+	conns        []*wsConn       // open and not told to disconnect
+	draining     []*wsConn       // open, sent a disconnect
+	totalConns   int
+	rr           int
+	pending      []frame
+	sendCount    map[string]int // envelope id -> times written
+	sentAt       map[string]time.Time
+	acks         map[string]ack
+	seqTS        int
+	seqEnvelope  int
+	seqResponse  int
+	seqTrigger   int
+	seqSocket    int
+}
+
+// New starts a server on a local port. Close it when done.
+func New(opts ...Option) *Server {
+	s := &Server{
+		PingInterval: DefaultPingInterval,
+		upgrader:     websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
+		users:        map[string]User{},
+		groups:       map[string][]string{},
+		openedDMs:    map[string]bool{},
+		responseURLs: map[string]responseTarget{},
+		rateLimits:   map[string]*fault{},
+		failures:     map[string]*fault{},
+		tickets:      map[string]bool{},
+		sendCount:    map[string]int{},
+		sentAt:       map[string]time.Time{},
+		acks:         map[string]ack{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", s.handleAPI)
+	mux.HandleFunc("/response/", s.handleResponseURL)
+	mux.HandleFunc("/socket/", s.handleSocket)
+	mux.HandleFunc("/", s.handleOther)
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+// URL returns the server's base URL, like "http://127.0.0.1:PORT".
+func (s *Server) URL() string { return s.srv.URL }
+
+// APIURL returns the Web API base URL ending in "/api/", for
+// slack.OptionAPIURL.
+func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
+
+// Close closes every socket connection abruptly, stops the HTTP server and
+// waits for the server's goroutines. Clients should be stopped first, or
+// they will keep trying to reconnect.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	conns := slices.Concat(s.conns, s.draining)
+	s.conns, s.draining = nil, nil
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.kill()
+	}
+	s.srv.Close()
+	s.wg.Wait()
+}
+
+// AddUser adds u to the directory, replacing any user with the same ID.
+func (s *Server) AddUser(u User) {
+	if u.TeamID == "" {
+		u.TeamID = TeamID
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[u.ID]; !ok {
+		s.userOrder = append(s.userOrder, u.ID)
+	}
+	s.users[u.ID] = u
+}
+
+// AddUserGroup sets the members of user group id (an "S..." id).
+func (s *Server) AddUserGroup(id string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[id] = slices.Clone(members)
+}
+
+// DMChannel returns the id of the bot's DM channel with user, as
+// conversations.open returns it: "D" + user.
+func DMChannel(user string) string { return "D" + user }
+
+// Calls returns the requests received for method, or all of them when
+// method is "", in the order they were answered.
+func (s *Server) Calls(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if method == "" || c.Method == method {
+			c.Params = cloneValues(c.Params)
+			c.Body = bytes.Clone(c.Body)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Messages returns the current state of the non-ephemeral messages in
+// channel (all channels when channel is ""), in post order.
+func (s *Server) Messages(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.msgs {
+		if channel == "" || m.Channel == channel {
+			out = append(out, copyMessage(*m))
+		}
+	}
+	return out
+}
+
+// Message returns the current state of the non-ephemeral message ts in
+// channel.
+func (s *Server) Message(channel, ts string) (Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.findLocked(channel, ts); m != nil {
+		return copyMessage(*m), true
+	}
+	return Message{}, false
+}
+
+// Ephemerals returns every ephemeral message posted, in post order.
+func (s *Server) Ephemerals() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Message, 0, len(s.ephemerals))
+	for _, m := range s.ephemerals {
+		out = append(out, copyMessage(m))
+	}
+	return out
+}
+
+// ResponsePosts returns every accepted response_url post, in order.
+func (s *Server) ResponsePosts() []ResponsePost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ResponsePost, 0, len(s.responses))
+	for _, p := range s.responses {
+		p.Blocks = bytes.Clone(p.Blocks)
+		p.Raw = bytes.Clone(p.Raw)
+		out = append(out, p)
+	}
+	return out
+}
+
+// WaitFor calls cond every 10ms until it returns true or ctx is done.
+func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("slacktest: condition not met: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// RateLimit makes the next n calls of method answer HTTP 429 with
+// Retry-After set to retryAfter in whole seconds, rounded up, at least 1.
+// It replaces any rate limit pending for method.
+func (s *Server) RateLimit(method string, n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimits[method] = &fault{n: n, retryAfter: retryAfter}
+}
+
+// FailNext makes the next n calls of method answer
+// {"ok":false,"error":slackError}. It replaces any failure pending for
+// method. Rate limits set with RateLimit are served first.
+func (s *Server) FailNext(method, slackError string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[method] = &fault{n: n, slackError: slackError}
+}
+
+func (s *Server) findLocked(channel, ts string) *Message {
+	for _, m := range s.msgs {
+		if m.Channel == channel && m.TS == ts {
+			return m
+		}
+	}
+	return nil
+}
+
+func (s *Server) deleteLocked(channel, ts string) bool {
+	for i, m := range s.msgs {
+		if m.Channel == channel && m.TS == ts {
+			s.msgs = slices.Delete(s.msgs, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
+// nextTSLocked returns a new message timestamp, greater than all before.
+func (s *Server) nextTSLocked() string {
+	s.seqTS++
+	return fmt.Sprintf("%d.%06d", 1700000000+s.seqTS/1000000, s.seqTS%1000000)
+}
+
+// newResponseURLLocked issues a response URL that may replace or delete
+// the message ts in channel (if that message exists when it is used).
+func (s *Server) newResponseURLLocked(channel, ts string) string {
+	s.seqResponse++
+	id := fmt.Sprint(s.seqResponse)
+	s.responseURLs[id] = responseTarget{channel: channel, ts: ts}
+	return s.srv.URL + "/response/" + id
+}
+
+func (s *Server) recordLocked(method string, params url.Values, body []byte, status int, at time.Time) {
+	s.calls = append(s.calls, Call{Method: method, Params: params, Body: body, Status: status, At: at})
+}
+
+func copyMessage(m Message) Message {
+	m.Blocks = bytes.Clone(m.Blocks)
+	return m
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := maps.Clone(v)
+	for k, vs := range out {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+package slacktest
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type obj = map[string]any
+
+func errObj(slackError string) obj { return obj{"ok": false, "error": slackError} }
+
+// apiMethod is a Web API method: the token it requires and its handler,
+// which runs with s.mu held.
+type apiMethod struct {
+	token string
+	fn    func(s *Server, p url.Values, now time.Time) obj
+}
+
+var apiMethods = map[string]apiMethod{
+	"auth.test":             {BotToken, (*Server).authTest},
+	"apps.connections.open": {AppToken, (*Server).appsConnectionsOpen},
+	"chat.postMessage":      {BotToken, (*Server).chatPostMessage},
+	"chat.postEphemeral":    {BotToken, (*Server).chatPostEphemeral},
+	"chat.update":           {BotToken, (*Server).chatUpdate},
+	"chat.delete":           {BotToken, (*Server).chatDelete},
+	"conversations.open":    {BotToken, (*Server).conversationsOpen},
+	"users.info":            {BotToken, (*Server).usersInfo},
+	"users.lookupByEmail":   {BotToken, (*Server).usersLookupByEmail},
+	"usergroups.users.list": {BotToken, (*Server).usergroupsUsersList},
+}
+
+func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	method := strings.TrimPrefix(r.URL.Path, "/api/")
+	body, _ := io.ReadAll(r.Body)
+	params := parseParams(r, body)
+	token := params.Get("token")
+	if token == "" {
+		token, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+
+	s.mu.Lock()
+	status, retryAfter, resp := s.dispatchLocked(method, token, params, at)
+	s.recordLocked(method, params, body, status, at)
+	s.mu.Unlock()
+
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	writeJSON(w, status, resp)
+}
+
+// dispatchLocked answers one Web API call: injected faults first, then
+// unknown methods, then authentication, then the method itself.
+func (s *Server) dispatchLocked(method, token string, p url.Values, now time.Time) (status int, retryAfter string, resp obj) {
+	if f := s.rateLimits[method]; f != nil && f.n > 0 {
+		f.n--
+		secs := max(1, int(math.Ceil(f.retryAfter.Seconds())))
+		return http.StatusTooManyRequests, strconv.Itoa(secs), errObj("ratelimited")
+	}
+	if f := s.failures[method]; f != nil && f.n > 0 {
+		f.n--
+		return http.StatusOK, "", errObj(f.slackError)
+	}
+	m, ok := apiMethods[method]
+	if !ok {
+		return http.StatusOK, "", errObj("unknown_method")
+	}
+	if token != m.token {
+		return http.StatusOK, "", errObj("invalid_auth")
+	}
+	return http.StatusOK, "", m.fn(s, p, now)
+}
+
+func (s *Server) authTest(url.Values, time.Time) obj {
+	return obj{"ok": true, "url": "https://slacktest.slack.com/", "team": "Slack Test",
+		"user": "resetbot", "team_id": TeamID, "user_id": BotUserID, "bot_id": BotID}
+}
+
+func (s *Server) appsConnectionsOpen(url.Values, time.Time) obj {
+	s.seqSocket++
+	id := strconv.Itoa(s.seqSocket)
+	s.tickets[id] = true
+	return obj{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/socket/" + id}
+}
+
+func (s *Server) chatPostMessage(p url.Values, now time.Time) obj {
+	ch := normalizeChannel(p.Get("channel"))
+	if ch == "" {
+		return errObj("channel_not_found")
+	}
+	blocks, ok := blocksParam(p)
+	if !ok {
+		return errObj("invalid_blocks")
+	}
+	text := p.Get("text")
+	if text == "" && !hasBlocks(blocks) && p.Get("attachments") == "" {
+		return errObj("no_text")
+	}
+	m := &Message{Channel: ch, TS: s.nextTSLocked(), ThreadTS: p.Get("thread_ts"), Text: text,
+		User: BotUserID, Blocks: blocks, PostedAt: now}
+	s.msgs = append(s.msgs, m)
+	return obj{"ok": true, "channel": ch, "ts": m.TS, "message": messageObj(m)}
+}
+
+func (s *Server) chatPostEphemeral(p url.Values, now time.Time) obj {
+	ch := normalizeChannel(p.Get("channel"))
+	if ch == "" {
+		return errObj("channel_not_found")
+	}
+	user := p.Get("user")
+	if user == "" {
+		return errObj("user_not_found")
+	}
+	blocks, ok := blocksParam(p)
+	if !ok {
+		return errObj("invalid_blocks")
+	}
+	text := p.Get("text")
+	if text == "" && !hasBlocks(blocks) && p.Get("attachments") == "" {
+		return errObj("no_text")
+	}
+	m := Message{Channel: ch, TS: s.nextTSLocked(), ThreadTS: p.Get("thread_ts"), Text: text,
+		User: user, Blocks: blocks, Ephemeral: true, PostedAt: now}
+	s.ephemerals = append(s.ephemerals, m)
+	return obj{"ok": true, "message_ts": m.TS}
+}
+
+// chatUpdate replaces the text if "text" is sent and the blocks if
+// "blocks" is sent, as Slack keeps omitted blocks.
+func (s *Server) chatUpdate(p url.Values, now time.Time) obj {
+	ch := normalizeChannel(p.Get("channel"))
+	m := s.findLocked(ch, p.Get("ts"))
+	if m == nil {
+		return errObj("message_not_found")
+	}
+	blocks, ok := blocksParam(p)
+	if !ok {
+		return errObj("invalid_blocks")
+	}
+	if p.Has("text") {
+		m.Text = p.Get("text")
+	}
+	if p.Has("blocks") {
+		m.Blocks = blocks
+	}
+	m.Updates++
+	m.UpdatedAt = now
+	return obj{"ok": true, "channel": ch, "ts": m.TS, "text": m.Text, "message": messageObj(m)}
+}
+
+func (s *Server) chatDelete(p url.Values, _ time.Time) obj {
+	ch, ts := normalizeChannel(p.Get("channel")), p.Get("ts")
+	if !s.deleteLocked(ch, ts) {
+		return errObj("message_not_found")
+	}
+	return obj{"ok": true, "channel": ch, "ts": ts}
+}
+
+// conversationsOpen opens the DM DMChannel(user) for one user, or a
+// multi-person DM "G"+ids joined by "-" for several.
+func (s *Server) conversationsOpen(p url.Values, _ time.Time) obj {
+	var users []string
+	for u := range strings.SplitSeq(p.Get("users"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			users = append(users, u)
+		}
+	}
+	if len(users) == 0 {
+		if ch := p.Get("channel"); ch != "" {
+			return obj{"ok": true, "channel": obj{"id": ch}, "no_op": true, "already_open": true}
+		}
+		return errObj("users_list_not_supplied")
+	}
+	for _, u := range users {
+		if _, ok := s.users[u]; !ok {
+			return errObj("user_not_found")
+		}
+	}
+	ch := obj{"id": "G" + strings.Join(users, "-"), "is_mpim": true}
+	if len(users) == 1 {
+		ch = obj{"id": DMChannel(users[0]), "is_im": true, "user": users[0]}
+	}
+	id := ch["id"].(string)
+	already := s.openedDMs[id]
+	s.openedDMs[id] = true
+	return obj{"ok": true, "channel": ch, "no_op": already, "already_open": already}
+}
+
+func (s *Server) usersInfo(p url.Values, _ time.Time) obj {
+	u, ok := s.users[p.Get("user")]
+	if !ok {
+		return errObj("user_not_found")
+	}
+	return obj{"ok": true, "user": userObj(u)}
+}
+
+// usersLookupByEmail matches the address case-insensitively; the user added
+// first wins.
+func (s *Server) usersLookupByEmail(p url.Values, _ time.Time) obj {
+	email := p.Get("email")
+	for _, id := range s.userOrder {
+		if u := s.users[id]; email != "" && strings.EqualFold(u.Email, email) {
+			return obj{"ok": true, "user": userObj(u)}
+		}
+	}
+	return errObj("users_not_found")
+}
+
+func (s *Server) usergroupsUsersList(p url.Values, _ time.Time) obj {
+	members, ok := s.groups[p.Get("usergroup")]
+	if !ok {
+		return errObj("no_such_subteam")
+	}
+	return obj{"ok": true, "users": append([]string{}, members...)}
+}
+
+func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	body, _ := io.ReadAll(r.Body)
+	params := parseParams(r, body)
+	s.mu.Lock()
+	status, resp := s.responseLocked(r, body, at)
+	s.recordLocked("response_url", params, body, status, at)
+	s.mu.Unlock()
+	writeJSON(w, status, resp)
+}
+
+// responseLocked handles a post to a response URL. replace_original
+// replaces the text and blocks of the message the URL came with (a Click's
+// message), delete_original deletes it.
+func (s *Server) responseLocked(r *http.Request, body []byte, at time.Time) (int, obj) {
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, errObj("method_not_allowed")
+	}
+	target, ok := s.responseURLs[strings.TrimPrefix(r.URL.Path, "/response/")]
+	if !ok {
+		return http.StatusNotFound, errObj("invalid_response_url")
+	}
+	var in struct {
+		Text            string          `json:"text"`
+		Blocks          json.RawMessage `json:"blocks"`
+		ResponseType    string          `json:"response_type"`
+		ReplaceOriginal bool            `json:"replace_original"`
+		DeleteOriginal  bool            `json:"delete_original"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return http.StatusBadRequest, errObj("invalid_payload")
+	}
+	if string(in.Blocks) == "null" {
+		in.Blocks = nil
+	}
+	s.responses = append(s.responses, ResponsePost{URL: s.srv.URL + r.URL.Path, Text: in.Text,
+		Blocks: in.Blocks, ResponseType: in.ResponseType, ReplaceOriginal: in.ReplaceOriginal,
+		DeleteOriginal: in.DeleteOriginal, Raw: body})
+	switch m := s.findLocked(target.channel, target.ts); {
+	case m == nil:
+	case in.DeleteOriginal:
+		s.deleteLocked(target.channel, target.ts)
+	case in.ReplaceOriginal:
+		m.Text, m.Blocks = in.Text, in.Blocks
+		m.Updates++
+		m.UpdatedAt = at
+	}
+	return http.StatusOK, obj{"ok": true}
+}
+
+func (s *Server) handleOther(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.recordLocked(r.URL.Path, parseParams(r, body), body, http.StatusNotFound, at)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusNotFound, errObj("not_found"))
+}
+
+// parseParams returns the query values plus the form values of a
+// form-encoded body or the top-level string fields of a JSON body.
+func parseParams(r *http.Request, body []byte) url.Values {
+	p := r.URL.Query()
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var m map[string]any
+		if json.Unmarshal(body, &m) == nil {
+			for k, v := range m {
+				if str, ok := v.(string); ok {
+					p.Add(k, str)
+				}
+			}
+		}
+	} else if form, err := url.ParseQuery(string(body)); err == nil {
+		for k, vs := range form {
+			p[k] = append(p[k], vs...)
+		}
+	}
+	return p
+}
+
+// blocksParam returns the "blocks" parameter; ok is false if it is present
+// but not a JSON array.
+func blocksParam(p url.Values) (blocks json.RawMessage, ok bool) {
+	b := p.Get("blocks")
+	if b == "" {
+		return nil, true
+	}
+	var arr []json.RawMessage
+	if json.Unmarshal([]byte(b), &arr) != nil || arr == nil {
+		return nil, false
+	}
+	return json.RawMessage(b), true
+}
+
+func hasBlocks(b json.RawMessage) bool {
+	var arr []json.RawMessage
+	return json.Unmarshal(b, &arr) == nil && len(arr) > 0
+}
+
+// normalizeChannel maps a user id used as a channel to the DM with the user.
+func normalizeChannel(ch string) string {
+	if len(ch) > 1 && (ch[0] == 'U' || ch[0] == 'W') {
+		return DMChannel(ch)
+	}
+	return ch
+}
+
+func messageObj(m *Message) obj {
+	o := obj{"type": "message", "user": m.User, "bot_id": BotID, "text": m.Text, "ts": m.TS}
+	if m.ThreadTS != "" {
+		o["thread_ts"] = m.ThreadTS
+	}
+	if m.Blocks != nil {
+		o["blocks"] = m.Blocks
+	}
+	return o
+}
+
+func userObj(u User) obj {
+	return obj{"id": u.ID, "team_id": u.TeamID, "name": u.Name, "real_name": u.RealName,
+		"deleted": u.Deleted, "is_bot": u.IsBot, "is_restricted": u.IsRestricted,
+		"is_ultra_restricted": u.IsUltraRestricted,
+		"profile": obj{"email": u.Email, "real_name": u.RealName, "real_name_normalized": u.RealName,
+			"display_name": u.Name, "display_name_normalized": u.Name}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

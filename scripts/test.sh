@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every check and test: gofmt, go vet, go test -race ./...
+# Installs (apt-get) and starts what the tests need when it is missing:
+# a Redis server on 127.0.0.1:6379. Set REDIS_URL to use another Redis.
+# With CI set, tests never skip for a missing service: they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt() {
+  if [ "$(id -u)" -eq 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi
+}
+
+if ! command -v go >/dev/null; then
+  echo "test.sh: Go is not installed; install Go 1.26 or newer from https://go.dev/dl/" >&2
+  exit 1
+fi
+
+# Redis: the stores and the end-to-end tests use a real one.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  echo "test.sh: installing redis-server with apt-get"
+  need_apt update -qq
+  DEBIAN_FRONTEND=noninteractive need_apt install -y -qq redis-server >/dev/null
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "test.sh: starting redis-server on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+      --dir /tmp --logfile /tmp/resetbot-test-redis.log
+    for _ in $(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  export REDIS_URL=redis://127.0.0.1:6379/0
+fi
+redis-cli -u "$REDIS_URL" ping >/dev/null
+
+echo "test.sh: gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" $unformatted >&2
+  exit 1
+fi
+echo "test.sh: go vet"
+go vet ./...
+echo "test.sh: go test -race"
+go test -race -count=1 "$@" ./...
