@@ -54,6 +54,7 @@ type Config struct {
 	AWSAccessKey string // AWS_ACCESS_KEY_ID: when set with the secret key, static credentials; else the SDK's default chain
 	AWSSecretKey Secret // AWS_SECRET_ACCESS_KEY
 	AWSSession   Secret // AWS_SESSION_TOKEN
+	AWSAttempts  int    // AWS_MAX_ATTEMPTS: tries per directory call, retries included
 
 	RedisURL    Secret // REDIS_URL; empty: embedded store in DataDir
 	RedisPrefix string // REDIS_KEY_PREFIX
@@ -105,6 +106,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		AWSAccessKey:    l.str("AWS_ACCESS_KEY_ID", ""),
 		AWSSecretKey:    Secret(l.secret("AWS_SECRET_ACCESS_KEY")),
 		AWSSession:      Secret(l.secret("AWS_SESSION_TOKEN")),
+		AWSAttempts:     l.integer("AWS_MAX_ATTEMPTS", 4),
 		RedisURL:        Secret(l.secret("REDIS_URL")),
 		RedisPrefix:     l.str("REDIS_KEY_PREFIX", "resetbot:"),
 		DataDir:         l.str("DATA_DIR", "./data"),
@@ -148,6 +150,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		if u, err := url.Parse(c.AWSEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE must be an http(s) URL")
 		}
+	}
+	if (c.AWSAttempts < 1 || c.AWSAttempts > 10) && !l.failed("AWS_MAX_ATTEMPTS") {
+		l.problem("AWS_MAX_ATTEMPTS must be between 1 and 10")
 	}
 	if (c.AWSAccessKey == "") != (c.AWSSecretKey == "") {
 		l.problem("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or neither, to use the SDK's default credential chain)")

@@ -86,6 +86,7 @@ func (a *App) handle(work func(ctx context.Context, log *slog.Logger, evt *socke
 		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 		defer cancel()
 		log := a.Log.With("envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
+		log.Debug("envelope received", "retry_attempt", evt.Request.RetryAttempt)
 		if a.Claims != nil {
 			first, err := a.Claims.Claim(ctx, "envelope:"+evt.Request.EnvelopeID, time.Hour)
 			switch {

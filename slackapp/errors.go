@@ -23,6 +23,12 @@ func ErrorText(err error, r *workflow.Request) string {
 	case workflow.CodeRateLimited:
 		return "You have reached the limit of password reset requests for now. Please try again later or contact helpdesk."
 	case workflow.CodeDecided:
+		switch {
+		case r != nil && r.Status == workflow.StatusExpired:
+			return fmt.Sprintf("Nothing changed: this request already expired at %s. The employee can run `/reset-password` again.", when(r.EndedAt))
+		case r != nil && r.Status == workflow.StatusCancelled:
+			return "Nothing changed: this request was already cancelled by the employee."
+		}
 		if r != nil && r.DecidedBy != "" {
 			verb := "approved"
 			if r.Status == workflow.StatusDenied {

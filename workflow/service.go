@@ -440,6 +440,7 @@ func (s *Service) sync(ctx context.Context, id string) {
 			s.log(r).Warn("chat sync failed; the sweeper will retry", "error", serr, "retry_at", next.SyncUntil)
 			return
 		}
+		s.log(next).Debug("chat synced", "events", next.SyncedEvents)
 		r = next
 	}
 }

@@ -134,50 +134,52 @@ type Server struct {
 	upgrader websocket.Upgrader
 	wg       sync.WaitGroup // socket handlers and pingers
 
-	mu           sync.Mutex
-	closed       bool
-	users        map[string]User
-	userOrder    []string
-	groups       map[string][]string
-	openedDMs    map[string]bool
-	calls        []Call
-	msgs         []*Message // non-ephemeral, post order
-	ephemerals   []Message
-	responses    []ResponsePost
-	responseURLs map[string]responseTarget // by path id
-	rateLimits   map[string]*fault
-	failures     map[string]*fault
-	tickets      map[string]bool // socket URL ids issued and not yet used
-	conns        []*wsConn       // open and not told to disconnect
-	draining     []*wsConn       // open, sent a disconnect
-	totalConns   int
-	rr           int
-	pending      []frame
-	sendCount    map[string]int // envelope id -> times written
-	sentAt       map[string]time.Time
-	acks         map[string]ack
-	seqTS        int
-	seqEnvelope  int
-	seqResponse  int
-	seqTrigger   int
-	seqSocket    int
+	mu               sync.Mutex
+	closed           bool
+	users            map[string]User
+	userOrder        []string
+	groups           map[string][]string
+	openedDMs        map[string]bool
+	calls            []Call
+	msgs             []*Message // non-ephemeral, post order
+	ephemerals       []Message
+	responses        []ResponsePost
+	responseURLs     map[string]responseTarget // by path id
+	envelopeResponse map[string]string         // envelope id -> the response_url it carried
+	rateLimits       map[string]*fault
+	failures         map[string]*fault
+	tickets          map[string]bool // socket URL ids issued and not yet used
+	conns            []*wsConn       // open and not told to disconnect
+	draining         []*wsConn       // open, sent a disconnect
+	totalConns       int
+	rr               int
+	pending          []frame
+	sendCount        map[string]int // envelope id -> times written
+	sentAt           map[string]time.Time
+	acks             map[string]ack
+	seqTS            int
+	seqEnvelope      int
+	seqResponse      int
+	seqTrigger       int
+	seqSocket        int
 }
 
 // New starts a server on a local port. Close it when done.
 func New(opts ...Option) *Server {
 	s := &Server{
-		PingInterval: DefaultPingInterval,
-		upgrader:     websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
-		users:        map[string]User{},
-		groups:       map[string][]string{},
-		openedDMs:    map[string]bool{},
-		responseURLs: map[string]responseTarget{},
-		rateLimits:   map[string]*fault{},
-		failures:     map[string]*fault{},
-		tickets:      map[string]bool{},
-		sendCount:    map[string]int{},
-		sentAt:       map[string]time.Time{},
-		acks:         map[string]ack{},
+		PingInterval:     DefaultPingInterval,
+		upgrader:         websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
+		users:            map[string]User{},
+		groups:           map[string][]string{},
+		openedDMs:        map[string]bool{},
+		responseURLs:     map[string]responseTarget{},
+		envelopeResponse: map[string]string{},
+		rateLimits:       map[string]*fault{},
+		failures:         map[string]*fault{},
+		tickets:          map[string]bool{},
+		sendCount:        map[string]int{},
+		sentAt:           map[string]time.Time{},
+		acks:             map[string]ack{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -305,6 +307,34 @@ func (s *Server) ResponsePosts() []ResponsePost {
 		out = append(out, p)
 	}
 	return out
+}
+
+// Replies returns the posts to the response_url of the envelope (a slash
+// command or click sent by SlashCommand or Click), in order.
+func (s *Server) Replies(envelopeID string) []ResponsePost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	url := s.envelopeResponse[envelopeID]
+	var out []ResponsePost
+	for _, r := range s.responses {
+		if url != "" && r.URL == url {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// WaitReply waits for the first post to the envelope's response_url.
+func (s *Server) WaitReply(ctx context.Context, envelopeID string) (ResponsePost, error) {
+	var r ResponsePost
+	err := s.WaitFor(ctx, func() bool {
+		rs := s.Replies(envelopeID)
+		if len(rs) > 0 {
+			r = rs[0]
+		}
+		return len(rs) > 0
+	})
+	return r, err
 }
 
 // WaitFor calls cond every 10ms until it returns true or ctx is done.

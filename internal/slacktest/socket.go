@@ -269,13 +269,18 @@ func (s *Server) SlashCommand(user, text string) string {
 	if u, ok := s.users[user]; ok && u.Name != "" {
 		name = u.Name
 	}
+	responseURL := s.newResponseURLLocked("", "")
 	payload := obj{"token": "verification-token", "team_id": TeamID, "team_domain": "slacktest",
 		"channel_id": DMChannel(user), "channel_name": "directmessage", "user_id": user,
 		"user_name": name, "command": Command, "text": text, "api_app_id": AppID,
-		"is_enterprise_install": "false", "response_url": s.newResponseURLLocked("", ""),
+		"is_enterprise_install": "false", "response_url": responseURL,
 		"trigger_id": s.newTriggerLocked()}
 	s.mu.Unlock()
-	return s.Send("slash_commands", payload)
+	id := s.Send("slash_commands", payload)
+	s.mu.Lock()
+	s.envelopeResponse[id] = responseURL
+	s.mu.Unlock()
+	return id
 }
 
 // Click describes a button click on a message. An empty Channel means
@@ -303,12 +308,13 @@ func (s *Server) Click(c Click) string {
 	}); i >= 0 {
 		message, blocks, ephemeral = nil, s.ephemerals[i].Blocks, true
 	}
+	responseURL := s.newResponseURLLocked(ch, c.MessageTS)
 	payload := obj{"type": "block_actions", "api_app_id": AppID, "token": "verification-token",
 		"user":         obj{"id": c.User, "username": name, "name": name, "team_id": TeamID},
 		"team":         obj{"id": TeamID, "domain": "slacktest"},
 		"channel":      obj{"id": ch, "name": "directmessage"},
 		"container":    obj{"type": "message", "message_ts": c.MessageTS, "channel_id": ch, "is_ephemeral": ephemeral},
-		"response_url": s.newResponseURLLocked(ch, c.MessageTS), "trigger_id": s.newTriggerLocked(),
+		"response_url": responseURL, "trigger_id": s.newTriggerLocked(),
 		"state": obj{"values": obj{}},
 		"actions": []obj{{"action_id": c.ActionID, "block_id": cmp.Or(findBlockID(blocks, c.ActionID), "slacktest_block"),
 			"type": "button", "value": c.Value, "action_ts": fmt.Sprintf("%.6f", float64(time.Now().UnixMicro())/1e6),
@@ -317,7 +323,11 @@ func (s *Server) Click(c Click) string {
 		payload["message"] = message
 	}
 	s.mu.Unlock()
-	return s.Send("interactive", payload)
+	id := s.Send("interactive", payload)
+	s.mu.Lock()
+	s.envelopeResponse[id] = responseURL
+	s.mu.Unlock()
+	return id
 }
 
 // findBlockID returns the block_id of the block in blocks whose elements

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/slackapp"
+	"github.com/example/resetbot/workflow"
+)
+
+// request makes the employee ask for a reset and returns the request and
+// the approvers' DMs.
+func (w *world) request() (*workflow.Request, map[string]slacktest.Message) {
+	w.t.Helper()
+	answer := w.command(employee, "")
+	id := idRe.FindString(answer)
+	if id == "" {
+		w.t.Fatalf("no request ID in the answer: %s", answer)
+	}
+	for _, want := range []string{"`alice`", "<@" + approver1 + ">", "<@" + approver2 + ">", "<!date^"} {
+		if !strings.Contains(answer, want) {
+			w.t.Errorf("answer lacks %q: %s", want, answer)
+		}
+	}
+	if strings.Contains(answer, "<@"+employee+">") {
+		w.t.Errorf("the employee was named as their own approver: %s", answer)
+	}
+	dms := map[string]slacktest.Message{}
+	for _, a := range []string{approver1, approver2} {
+		dms[a] = w.buttonMessage(slacktest.DMChannel(a), slackapp.ActionApprove)
+	}
+	r := w.waitStatus(id, workflow.StatusPending)
+	return r, dms
+}
+
+// approve has approver1 approve and returns the employee's Reveal DM.
+func (w *world) approve(r *workflow.Request, dms map[string]slacktest.Message) slacktest.Message {
+	w.t.Helper()
+	w.clickAcked(approver1, slackapp.ActionApprove, r.ID, dms[approver1])
+	w.waitStatus(r.ID, workflow.StatusApproved)
+	return w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
+}
+
+func TestHappyPath(t *testing.T) {
+	w := newWorld(t)
+	bot := w.start()
+	r, dms := w.request()
+	if len(w.slack.Messages(slacktest.DMChannel(employee))) != 0 {
+		t.Fatalf("the employee got a DM before approval: %s", w.dmTexts(employee))
+	}
+	if r.Account.UserName != "alice" || r.DirectoryID != testDirectory || fmt.Sprint(r.Approvers) != "[UAPP1 UAPP2]" {
+		t.Fatalf("request %+v", r)
+	}
+
+	reveal := w.approve(r, dms)
+	for a, m := range dms {
+		m = w.message(m)
+		if hasButton(m, slackapp.ActionApprove) || !strings.Contains(blocksText(m), "Approved by <@"+approver1+">") {
+			t.Errorf("%s's DM after approval: %s", a, blocksText(m))
+		}
+	}
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+	done := w.waitStatus(r.ID, workflow.StatusCompleted)
+
+	eph := w.slack.Ephemerals()
+	if len(eph) != 1 || eph[0].User != employee || eph[0].Channel != slacktest.DMChannel(employee) {
+		t.Fatalf("ephemeral messages: %+v", eph)
+	}
+	got := passwordIn(t, eph[0])
+	set, ok := w.ds.Password("alice")
+	if !ok || got != set {
+		t.Fatalf("the employee got %q but the directory got %q", got, set)
+	}
+	if calls := w.ds.ResetCalls(); len(calls) != 1 || calls[0].UserName != "alice" || calls[0].DirectoryID != testDirectory {
+		t.Fatalf("reset calls: %+v", calls)
+	}
+	if m := w.message(reveal); hasButton(m, slackapp.ActionReveal) || !strings.Contains(blocksText(m), "Password reset at") {
+		t.Errorf("reveal message after the reset: %s", blocksText(m))
+	}
+	parent, replies := w.auditThread(r.ID)
+	if !strings.Contains(blocksText(parent), "completed") {
+		t.Errorf("audit parent: %s", blocksText(parent))
+	}
+	var thread []string
+	for _, m := range replies {
+		thread = append(thread, blocksText(m))
+	}
+	all := strings.Join(thread, "\n")
+	for _, want := range []string{"requested a reset of `alice`", "Approved by <@UAPP1>", "clicked Reveal", "Password reset"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("audit thread lacks %q:\n%s", want, all)
+		}
+	}
+	if len(replies) != len(done.Events) {
+		t.Errorf("%d audit replies for %d events", len(replies), len(done.Events))
+	}
+	// Ack first, then work: every envelope was acked before its answer.
+	for _, c := range w.slack.Calls("response_url") {
+		_ = c
+	}
+	bot.stop()
+}
+
+func TestDeny(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	r, dms := w.request()
+	w.clickAcked(approver2, slackapp.ActionDeny, r.ID, dms[approver2])
+	w.waitStatus(r.ID, workflow.StatusDenied)
+	if txt := w.dmTexts(employee); !strings.Contains(txt, "denied your request") {
+		t.Fatalf("employee not told: %s", txt)
+	}
+	for _, m := range dms {
+		if m = w.message(m); hasButton(m, slackapp.ActionApprove) || !strings.Contains(blocksText(m), "Denied by <@"+approver2+">") {
+			t.Errorf("approver DM after deny: %s", blocksText(m))
+		}
+	}
+	ans := w.clickReply(approver1, slackapp.ActionApprove, r.ID, dms[approver1])
+	if !strings.Contains(ans, "already denied by <@"+approver2+">") {
+		t.Fatalf("late approve answered: %s", ans)
+	}
+	if got := w.get(r.ID); got.Status != workflow.StatusDenied || len(w.ds.ResetCalls()) != 0 {
+		t.Fatalf("after a late approve: %s, %d resets", got.Status, len(w.ds.ResetCalls()))
+	}
+	if strings.Contains(w.command(employee, "status"), r.ID) {
+		t.Fatal("a denied request is still open")
+	}
+}
+
+func TestExpiryOfTheDecisionWindow(t *testing.T) {
+	w := newWorld(t)
+	w.vars["REQUEST_TTL"] = "1500ms"
+	w.start()
+	r, dms := w.request()
+	w.waitStatus(r.ID, workflow.StatusExpired)
+	if txt := w.dmTexts(employee); !strings.Contains(txt, "Nobody approved your request") {
+		t.Fatalf("employee not told: %s", txt)
+	}
+	for _, m := range dms {
+		if m = w.message(m); hasButton(m, slackapp.ActionApprove) || !strings.Contains(blocksText(m), "Expired") {
+			t.Errorf("approver DM after expiry: %s", blocksText(m))
+		}
+	}
+	if ans := w.clickReply(approver1, slackapp.ActionApprove, r.ID, dms[approver1]); !strings.Contains(ans, "this request already expired") {
+		t.Fatalf("approve after expiry: %s", ans)
+	}
+	_, replies := w.auditThread(r.ID)
+	if !strings.Contains(blocksText(replies[len(replies)-1]), "nobody decided in time") {
+		t.Errorf("audit: %s", blocksText(replies[len(replies)-1]))
+	}
+}
+
+func TestExpiryOfTheRevealWindow(t *testing.T) {
+	w := newWorld(t)
+	w.vars["REVEAL_TTL"] = "1500ms"
+	w.start()
+	r, dms := w.request()
+	reveal := w.approve(r, dms)
+	w.waitStatus(r.ID, workflow.StatusExpired)
+	if txt := w.dmTexts(employee); !strings.Contains(txt, "did not reveal your temporary password in time") {
+		t.Fatalf("employee not told: %s", txt)
+	}
+	if m := w.message(reveal); hasButton(m, slackapp.ActionReveal) {
+		t.Fatal("the Reveal button survived expiry")
+	}
+	if ans := w.clickReply(employee, slackapp.ActionReveal, r.ID, reveal); !strings.Contains(ans, "this request already expired") {
+		t.Fatalf("reveal after expiry: %s", ans)
+	}
+	if len(w.ds.ResetCalls()) != 0 || len(w.slack.Ephemerals()) != 0 {
+		t.Fatal("a password was set after expiry")
+	}
+}
+
+func TestCancelAndStatus(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	if ans := w.command(employee, "status"); !strings.Contains(ans, "no open password reset request") {
+		t.Fatalf("status without request: %s", ans)
+	}
+	if ans := w.command(employee, "cancel"); !strings.Contains(ans, "no open password reset request") {
+		t.Fatalf("cancel without request: %s", ans)
+	}
+	r, dms := w.request()
+	if ans := w.command(employee, " STATUS "); !strings.Contains(ans, r.ID) || !strings.Contains(ans, "waiting for approval") {
+		t.Fatalf("status: %s", ans)
+	}
+	if ans := w.command(employee, ""); !strings.Contains(ans, "already have an open request") || !strings.Contains(ans, r.ID) {
+		t.Fatalf("second request: %s", ans)
+	}
+	if ans := w.command(employee, "cancel"); !strings.Contains(ans, "Cancelled your request") {
+		t.Fatalf("cancel: %s", ans)
+	}
+	w.waitStatus(r.ID, workflow.StatusCancelled)
+	for _, m := range dms {
+		if m = w.message(m); hasButton(m, slackapp.ActionApprove) || !strings.Contains(blocksText(m), "Cancelled") {
+			t.Errorf("approver DM after cancel: %s", blocksText(m))
+		}
+	}
+	if ans := w.clickReply(approver1, slackapp.ActionApprove, r.ID, dms[approver1]); !strings.Contains(ans, "this request was already cancelled") {
+		t.Fatalf("approve after cancel: %s", ans)
+	}
+	if ans := w.command(employee, "status"); !strings.Contains(ans, "no open password reset request") {
+		t.Fatalf("status after cancel: %s", ans)
+	}
+	if ans := w.command(employee, "help"); !strings.Contains(ans, "/reset-password status") {
+		t.Fatalf("help: %s", ans)
+	}
+}
+
+// TestDirectoryExceptions: each ResetUserPassword exception ends the
+// request as failed, with its own message to the employee and a detailed
+// line for helpdesk; transient ones are retried first.
+func TestDirectoryExceptions(t *testing.T) {
+	tests := []struct {
+		exception string
+		code      workflow.Code
+		calls     int // with AWS_MAX_ATTEMPTS=2
+	}{
+		{"UserDoesNotExistException", workflow.CodeUserDoesNotExist, 1},
+		{"InvalidPasswordException", workflow.CodeInvalidPassword, 2}, // once more with a longer password
+		{"DirectoryUnavailableException", workflow.CodeDirectoryUnavailable, 2},
+		{"UnsupportedOperationException", workflow.CodeUnsupportedOperation, 1},
+		{"EntityDoesNotExistException", workflow.CodeDirectoryDoesNotExist, 1},
+		{"ClientException", workflow.CodeDirectoryClient, 1},
+		{"ServiceException", workflow.CodeDirectoryService, 2},
+		{"ThrottlingException", workflow.CodeDirectoryThrottled, 2},
+		{"AccessDeniedException", workflow.CodeDirectoryAccessDenied, 1},
+	}
+	w := newWorld(t)
+	w.vars["REQUEST_LIMIT"] = "100"
+	w.start()
+	for _, tt := range tests {
+		t.Run(tt.exception, func(t *testing.T) {
+			w.t = t
+			before := len(w.ds.ResetCalls())
+			w.ds.FailUser("alice", tt.exception)
+			defer w.ds.FailUser("alice", "")
+			r, dms := w.request()
+			reveal := w.approve(r, dms)
+			w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+			got := w.waitStatus(r.ID, workflow.StatusFailed)
+			if got.Failure != tt.code {
+				t.Fatalf("failure %s, want %s", got.Failure, tt.code)
+			}
+			if n := len(w.ds.ResetCalls()) - before; n != tt.calls {
+				t.Errorf("%d ResetUserPassword calls, want %d", n, tt.calls)
+			}
+			if txt := w.dmTexts(employee); !strings.Contains(txt, slackapp.FailureText(tt.code)) {
+				t.Errorf("employee not told %q:\n%s", slackapp.FailureText(tt.code), txt)
+			}
+			_, replies := w.auditThread(r.ID)
+			last := blocksText(replies[len(replies)-1])
+			if !strings.Contains(last, string(tt.code)) || !strings.Contains(last, tt.exception) {
+				t.Errorf("audit line lacks the code or exception: %s", last)
+			}
+			if len(w.slack.Ephemerals()) != 0 {
+				t.Error("a password was shown after a failed reset")
+			}
+		})
+	}
+	w.t = t
+}
+
+func TestInvalidPasswordRetriedLonger(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	w.ds.FailNext("InvalidPasswordException", 1)
+	r, dms := w.request()
+	reveal := w.approve(r, dms)
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+	w.waitStatus(r.ID, workflow.StatusCompleted)
+	calls := w.ds.ResetCalls()
+	if len(calls) != 2 || len(calls[1].NewPassword) <= len(calls[0].NewPassword) {
+		t.Fatalf("calls %d, lengths %d then %d", len(calls), len(calls[0].NewPassword), len(calls[len(calls)-1].NewPassword))
+	}
+	if got := passwordIn(t, w.slack.Ephemerals()[0]); got != calls[1].NewPassword {
+		t.Fatal("the employee did not get the password that was set")
+	}
+}
+
+// TestClicksThatChangeNothing: the wrong people and forged values get a
+// clear answer and change nothing.
+func TestClicksThatChangeNothing(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	r, dms := w.request()
+	ownDM := slacktest.Message{Channel: slacktest.DMChannel(employee)}
+	cases := []struct {
+		name, user, action, value, want string
+	}{
+		{"self approval", employee, slackapp.ActionApprove, r.ID, "cannot approve or deny your own"},
+		{"self denial", employee, slackapp.ActionDeny, r.ID, "cannot approve or deny your own"},
+		{"non-approver", stranger, slackapp.ActionApprove, r.ID, "not an approver"},
+		{"reveal before approval", employee, slackapp.ActionReveal, r.ID, "not been approved yet"},
+		{"forged ID", approver1, slackapp.ActionApprove, "Raaaaaaaaaaaaaaaaaaaaaaaa", "don't know that request"},
+		{"garbage value", approver1, slackapp.ActionApprove, "../../etc/passwd", "don't know that request"},
+		{"empty value", approver1, slackapp.ActionDeny, "", "don't know that request"},
+	}
+	for _, c := range cases {
+		msg := dms[approver1]
+		if c.user == employee || c.user == stranger {
+			msg = ownDM
+		}
+		if ans := w.clickReply(c.user, c.action, c.value, msg); !strings.Contains(ans, c.want) {
+			t.Errorf("%s: answer %q lacks %q", c.name, ans, c.want)
+		}
+		if got := w.get(r.ID); got.Status != workflow.StatusPending || len(got.Events) != 1 {
+			t.Fatalf("%s changed the request: %s, %d events", c.name, got.Status, len(got.Events))
+		}
+	}
+	reveal := w.approve(r, dms)
+	if ans := w.clickReply(approver2, slackapp.ActionDeny, r.ID, dms[approver2]); !strings.Contains(ans, "already approved by <@"+approver1+">") {
+		t.Errorf("click after the decision: %s", ans)
+	}
+	for _, u := range []string{stranger, approver1} {
+		if ans := w.clickReply(u, slackapp.ActionReveal, r.ID, reveal); !strings.Contains(ans, "Only the person who asked") {
+			t.Errorf("reveal by %s: %s", u, ans)
+		}
+	}
+	if got := w.get(r.ID); got.Status != workflow.StatusApproved || len(w.ds.ResetCalls()) != 0 {
+		t.Fatalf("after refused clicks: %s, %d resets", got.Status, len(w.ds.ResetCalls()))
+	}
+}
+
+// TestDoubleClicks: two approvers at once and a double click give one
+// decision; a double Reveal gives one reset.
+func TestDoubleClicks(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	r, dms := w.request()
+	var envs []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range []struct{ user, action string }{
+		{approver1, slackapp.ActionApprove}, {approver1, slackapp.ActionApprove},
+		{approver2, slackapp.ActionDeny}, {approver2, slackapp.ActionApprove},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := w.click(c.user, c.action, r.ID, dms[c.user])
+			mu.Lock()
+			envs = append(envs, e)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	w.wait("every click to be answered or acked", func() bool {
+		answered := 0
+		for _, e := range envs {
+			if len(w.slack.Replies(e)) > 0 {
+				answered++
+			}
+		}
+		return answered == 3 // one click won; the three others were told
+	})
+	got := w.get(r.ID)
+	decisions := 0
+	for _, ev := range got.Events {
+		if ev.Kind == workflow.EventApproved || ev.Kind == workflow.EventDenied {
+			decisions++
+		}
+	}
+	if decisions != 1 || got.DecidedBy == "" {
+		t.Fatalf("%d decisions: %+v", decisions, got.Events)
+	}
+	if got.Status == workflow.StatusDenied {
+		return
+	}
+	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
+	e1 := w.click(employee, slackapp.ActionReveal, r.ID, reveal)
+	e2 := w.click(employee, slackapp.ActionReveal, r.ID, reveal)
+	w.waitStatus(r.ID, workflow.StatusCompleted)
+	w.wait("both reveal clicks acked", func() bool {
+		_, a := w.slack.Ack(e1)
+		_, b := w.slack.Ack(e2)
+		return a && b
+	})
+	time.Sleep(200 * time.Millisecond) // let a wrongly second reset show up
+	if n := len(w.ds.ResetCalls()); n != 1 {
+		t.Fatalf("%d resets for one request", n)
+	}
+	if n := len(w.slack.Ephemerals()); n != 1 {
+		t.Fatalf("%d password messages", n)
+	}
+}
+
+// TestBadInput: odd command text and users the bot cannot serve get a
+// clear answer, and nothing is created.
+func TestBadInput(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	long := strings.Repeat("x", 500)
+	for _, text := range []string{"reset bob", "<!channel>", "`whoami`", "status please", long, "cancel cancel"} {
+		ans := w.command(employee, text)
+		if !strings.Contains(ans, "I don't know the option") || !strings.Contains(ans, "/reset-password status") {
+			t.Errorf("text %q answered %q", text, ans)
+		}
+		if strings.Contains(ans, "<!channel>") || strings.Contains(ans, long) {
+			t.Errorf("text %q echoed unsafely: %q", text, ans)
+		}
+	}
+	users := map[string]workflow.Code{
+		"UNKNOWN":   workflow.CodeUnknownUser,
+		"UGUEST":    workflow.CodeIneligibleUser,
+		"USINGLE":   workflow.CodeIneligibleUser,
+		"UROBOT":    workflow.CodeIneligibleUser,
+		"UGONE":     workflow.CodeIneligibleUser,
+		"UNOMAIL":   workflow.CodeNoEmail,
+		"UOUTSIDE":  workflow.CodeEmailDomain,
+		"UBADNAME":  workflow.CodeInvalidUserName,
+		"ULONGNAME": workflow.CodeInvalidUserName,
+		"UADMIN":    workflow.CodeProtectedAccount,
+	}
+	for user, code := range users {
+		if ans := w.command(user, ""); ans != slackapp.ErrorText(workflow.Errorf(code, ""), nil) {
+			t.Errorf("%s: answered %q, want the %s message", user, ans, code)
+		}
+	}
+	ctx := context.Background()
+	if keys, _ := w.redis.Keys(ctx, w.prefix+"req:*").Result(); len(keys) != 0 {
+		t.Fatalf("requests were created: %v", keys)
+	}
+	for _, a := range []string{approver1, approver2} {
+		if n := len(w.slack.Messages(slacktest.DMChannel(a))); n != 0 {
+			t.Fatalf("approver %s got %d DMs", a, n)
+		}
+	}
+	if n := len(w.slack.Messages(auditChannel)); n != 0 {
+		t.Fatalf("%d audit messages for refused requests", n)
+	}
+	// Malformed frames and envelopes do not stop the bot.
+	w.slack.SendRaw(-1, []byte(`{"envelope_id":`))
+	w.slack.SendRaw(-1, []byte(`not json at all`))
+	w.slack.Send("interactive", map[string]any{"type": "block_actions", "user": map[string]any{"id": approver1}, "actions": []any{}})
+	w.slack.Send("interactive", map[string]any{"type": "block_actions", "user": map[string]any{"id": approver1},
+		"actions": []any{map[string]any{"action_id": "self_destruct", "block_id": "b", "type": "button", "value": "x"}}})
+	env := w.slack.Send("events_api", map[string]any{"type": "event_callback", "event": map[string]any{"type": "app_mention"}})
+	ctx2, cancel := context.WithTimeout(ctx, waitLong)
+	defer cancel()
+	if _, err := w.slack.WaitAck(ctx2, env); err != nil {
+		t.Fatal("an unhandled envelope was not acked")
+	}
+	if ans := w.command(employee, "help"); !strings.Contains(ans, "/reset-password cancel") {
+		t.Fatalf("bot stopped answering after malformed input: %s", ans)
+	}
+}
+
+// TestRateLimitPerEmployee: the fourth request within the window is
+// refused.
+func TestRateLimitPerEmployee(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	for i := range 3 {
+		r, _ := w.request()
+		if ans := w.command(employee, "cancel"); !strings.Contains(ans, "Cancelled") {
+			t.Fatalf("cancel %d: %s", i, ans)
+		}
+		w.waitStatus(r.ID, workflow.StatusCancelled)
+	}
+	if ans := w.command(employee, ""); ans != slackapp.ErrorText(workflow.Errorf(workflow.CodeRateLimited, ""), nil) {
+		t.Fatalf("fourth request: %s", ans)
+	}
+}

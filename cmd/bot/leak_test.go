@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/slackapp"
+	"github.com/example/resetbot/workflow"
+)
+
+// TestPasswordLeaksNowhere: with debug logging on, the temporary password
+// appears in no log line, no Redis key or value, and no Slack call except
+// the one ephemeral message, including on a reset that fails after the
+// password was generated.
+func TestPasswordLeaksNowhere(t *testing.T) {
+	w := newWorld(t)
+	w.ds.EchoPassword(true) // a directory that puts the password in its error messages
+	bot := w.start()
+
+	// One reset that fails after a password was sent (and echoed back).
+	w.ds.FailNext("InvalidPasswordException", 2)
+	r, dms := w.request()
+	reveal := w.approve(r, dms)
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+	w.waitStatus(r.ID, workflow.StatusFailed)
+
+	// One that succeeds.
+	r, dms = w.request()
+	reveal = w.approve(r, dms)
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+	w.waitStatus(r.ID, workflow.StatusCompleted)
+	bot.stop()
+
+	calls := w.ds.ResetCalls()
+	if len(calls) != 3 {
+		t.Fatalf("%d reset calls", len(calls))
+	}
+	logs := bot.logs.String()
+	if !strings.Contains(logs, `"level":"DEBUG"`) {
+		t.Fatal("debug logging was not on")
+	}
+	ctx := context.Background()
+	var store strings.Builder
+	iter := w.redis.Scan(ctx, 0, w.prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		store.WriteString(key + "\n")
+		dump, err := w.redis.Dump(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.WriteString(dump + "\n")
+		switch w.redis.Type(ctx, key).Val() {
+		case "string":
+			store.WriteString(w.redis.Get(ctx, key).Val())
+		case "zset":
+			store.WriteString(strings.Join(w.redis.ZRange(ctx, key, 0, -1).Val(), "\n"))
+		case "hash":
+			for k, v := range w.redis.HGetAll(ctx, key).Val() {
+				store.WriteString(k + v)
+			}
+		}
+	}
+	if store.Len() == 0 {
+		t.Fatal("nothing in Redis to check")
+	}
+	for i, c := range calls {
+		pw := c.NewPassword
+		if len(pw) < 20 {
+			t.Fatalf("password %d too short to search for: %d", i, len(pw))
+		}
+		if strings.Contains(logs, pw) {
+			t.Errorf("password %d in the logs", i)
+		}
+		if strings.Contains(store.String(), pw) {
+			t.Errorf("password %d in Redis", i)
+		}
+		seen := 0
+		for _, call := range w.slack.Calls("") {
+			if callContains(call, pw) {
+				if call.Method != "chat.postEphemeral" || call.Params.Get("user") != employee || call.Params.Get("channel") != slacktest.DMChannel(employee) {
+					t.Errorf("password %d sent to Slack in %s %v", i, call.Method, call.Params.Get("channel"))
+				}
+				seen++
+			}
+		}
+		want := 0
+		if i == 2 {
+			want = 1
+		}
+		if seen != want {
+			t.Errorf("password %d in %d Slack calls, want %d", i, seen, want)
+		}
+	}
+}
+
+// callContains reports whether s appears anywhere in a recorded Slack call:
+// raw or URL-decoded body, or any decoded parameter.
+func callContains(c slacktest.Call, s string) bool {
+	decoded, _ := url.QueryUnescape(string(c.Body))
+	all := []string{string(c.Body), decoded}
+	for _, vs := range c.Params {
+		all = append(all, vs...)
+	}
+	for _, a := range all {
+		if strings.Contains(a, s) {
+			return true
+		}
+	}
+	return false
+}

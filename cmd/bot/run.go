@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/example/resetbot/config"
+	"github.com/example/resetbot/directory"
+	"github.com/example/resetbot/metrics"
+	"github.com/example/resetbot/slackapp"
+	boltstore "github.com/example/resetbot/store/bolt"
+	redisstore "github.com/example/resetbot/store/redis"
+	"github.com/example/resetbot/workflow"
+)
+
+// run runs the bot until ctx ends. args[1], when present, names a subcommand.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 {
+		switch args[1] {
+		case "run":
+		case "doctor":
+			return doctor(ctx, getenv, stdout)
+		case "help", "-h", "--help":
+			fmt.Fprintln(stdout, "usage: bot [run|doctor]\n  run     run the bot (the default)\n  doctor  check Slack, the store and the directory, and say what to fix\nConfiguration comes from the environment; see README.md.")
+			return nil
+		default:
+			return fmt.Errorf("unknown subcommand %q (try: bot help)", args[1])
+		}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log.Info("starting", "config", cfg)
+
+	b, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	if _, err := b.api.AuthTestContext(ctx); err != nil {
+		return fmt.Errorf("Slack refused SLACK_BOT_TOKEN (auth.test): %w", err)
+	}
+
+	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("health server stopped", "error", err)
+		}
+	}()
+	log.Info("health and metrics listening", "addr", lis.Addr().String())
+
+	sweeperDone := make(chan struct{})
+	go func() {
+		defer close(sweeperDone)
+		b.svc.RunSweeper(ctx, cfg.SweepInterval)
+	}()
+
+	err = b.app.Run(ctx) // returns when ctx ends, after handlers in flight
+	<-sweeperDone
+	b.svc.Wait()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if err != nil {
+		return fmt.Errorf("Slack Socket Mode: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// bot is the wired application.
+type bot struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	api     *slack.Client
+	app     *slackapp.App
+	svc     *workflow.Service
+	store   workflow.Store
+	dir     *directory.Client
+	metrics *metrics.Metrics
+	closers []func() error
+}
+
+func (b *bot) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		_ = b.closers[i]()
+	}
+}
+
+// build wires the application from cfg. It connects to nothing but the
+// store.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, error) {
+	b := &bot{cfg: cfg, log: log, metrics: metrics.New()}
+	if err := b.openStore(); err != nil {
+		return nil, err
+	}
+	dir, err := directory.New(ctx, directory.Options{
+		DirectoryID:     cfg.DirectoryID,
+		Region:          cfg.AWSRegion,
+		Endpoint:        cfg.AWSEndpoint,
+		AccessKeyID:     cfg.AWSAccessKey,
+		SecretAccessKey: cfg.AWSSecretKey.Value(),
+		SessionToken:    cfg.AWSSession.Value(),
+		MaxAttempts:     cfg.AWSAttempts,
+	})
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("AWS Directory Service client: %w", err)
+	}
+	b.dir = dir
+
+	httpClient := &http.Client{Timeout: 20 * time.Second}
+	// slack-go logs only at debug level, and only what Slack sent us; its
+	// own debug mode (which would print requests) stays off at every level.
+	slackLog := slog.NewLogLogger(log.With("component", "slack-go").Handler(), slog.LevelDebug)
+	b.api = slack.New(cfg.SlackBotToken.Value(),
+		slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionAppLevelToken(cfg.SlackAppToken.Value()),
+		slack.OptionHTTPClient(httpClient),
+		slack.OptionRetryConfig(slack.RetryConfig{
+			MaxRetries:         8,
+			Handlers:           nil, // 429 only: honour Retry-After
+			RetryAfterDuration: 30 * time.Second,
+			RetryAfterJitter:   500 * time.Millisecond,
+		}),
+		slack.OptionLog(slackLog),
+	)
+	socket := socketmode.New(b.api, socketmode.OptionLog(slackLog))
+
+	b.svc = workflow.New(workflow.Config{
+		DirectoryID:    cfg.DirectoryID,
+		RequestTTL:     cfg.RequestTTL,
+		RevealTTL:      cfg.RevealTTL,
+		Limit:          workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
+		ProtectedUsers: cfg.ProtectedUsers,
+	}, workflow.Deps{
+		Store:     b.store,
+		Directory: dir,
+		Passwords: directory.NewPasswords(),
+		Identity:  &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains},
+		Approvers: &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups},
+		Notifier: &slackapp.Notifier{
+			API:          b.api,
+			AuditChannel: cfg.AuditChannel,
+			Log:          log.With("component", "notifier"),
+			Pace:         slackapp.NewPacer(cfg.MessageInterval),
+		},
+		Metrics: b.metrics,
+		Log:     log.With("component", "workflow"),
+	})
+	b.app = &slackapp.App{
+		API:     b.api,
+		Socket:  socket,
+		Service: b.svc,
+		Claims:  b.store,
+		HTTP:    httpClient,
+		Log:     log.With("component", "slack"),
+	}
+	return b, nil
+}
+
+// openStore opens Redis when REDIS_URL is set, else the embedded store.
+func (b *bot) openStore() error {
+	if u := b.cfg.RedisURL.Value(); u != "" {
+		client, err := redisstore.Dial(u)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		b.closers = append(b.closers, client.Close)
+		b.store = redisstore.New(client, b.cfg.RedisPrefix)
+		return nil
+	}
+	if err := os.MkdirAll(b.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("DATA_DIR: %w", err)
+	}
+	s, err := boltstore.Open(filepath.Join(b.cfg.DataDir, "resetbot.db"))
+	if err != nil {
+		return fmt.Errorf("embedded store in DATA_DIR %s: %w", b.cfg.DataDir, err)
+	}
+	b.closers = append(b.closers, s.Close)
+	b.store = s
+	return nil
+}
+
+// routes serves health, readiness and metrics.
+func (b *bot) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var problems []string
+		if err := b.store.Ping(ctx); err != nil {
+			problems = append(problems, "store: "+err.Error())
+		}
+		if !b.app.Connected() {
+			problems = append(problems, "slack: Socket Mode not connected")
+		}
+		if len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			for _, p := range problems {
+				fmt.Fprintln(w, p)
+			}
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", b.metrics.Handler())
+	return mux
+}

@@ -1,0 +1,313 @@
+// Package boltstore keeps workflow requests in an embedded bbolt file, for a
+// single instance of the bot without Redis. bbolt allows one writer at a
+// time, so Create and Update are each one write transaction and need no
+// retries. The file is locked by its process: replicas cannot share it.
+//
+// Buckets:
+//
+//	requests    id -> JSON of the request
+//	open        requester -> id of the open request
+//	due         deadline (unix ms, 8 bytes big-endian) + id -> nothing
+//	due_by_id   id -> its key in due, so that a new deadline replaces the old
+//	rate        one bucket per requester: creation (unix ms, 8 bytes) + id -> nothing
+//	claims      key -> expiry (unix ns, 8 bytes)
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/example/resetbot/workflow"
+	bolt "go.etcd.io/bbolt"
+)
+
+var _ workflow.Store = (*Store)(nil)
+
+var (
+	bucketRequests = []byte("requests")
+	bucketOpen     = []byte("open")
+	bucketDue      = []byte("due")
+	bucketDueByID  = []byte("due_by_id")
+	bucketRate     = []byte("rate")
+	bucketClaims   = []byte("claims")
+)
+
+// Store is a workflow.Store in a bbolt file.
+type Store struct {
+	db    *bolt.DB
+	clock workflow.Clock
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock sets the clock that Claim expiry reads (default: the system clock).
+func WithClock(c workflow.Clock) Option { return func(s *Store) { s.clock = c } }
+
+// Open opens or creates the store file at path, creating its directory.
+func Open(path string, opts ...Option) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: the file is in use by another process (the embedded store serves one instance only)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db, clock: workflow.SystemClock{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Create implements workflow.Store. A Limit with Max or Window <= 0 means no limit.
+func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Limit) error {
+	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status != workflow.StatusPending {
+		return workflow.Errorf(workflow.CodeInvalidInput, "only a new pending request with an ID and a requester can be created")
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketOpen).Get([]byte(r.Requester)) != nil {
+			return workflow.Errorf(workflow.CodeOpenRequest, "%s already has an open request", r.Requester)
+		}
+		if tx.Bucket(bucketRequests).Get([]byte(r.ID)) != nil {
+			return workflow.Errorf(workflow.CodeConflict, "request %s already exists", r.ID)
+		}
+		if limit.Max > 0 && limit.Window > 0 {
+			rate, err := tx.Bucket(bucketRate).CreateBucketIfNotExists([]byte(r.Requester))
+			if err != nil {
+				return err
+			}
+			if n, err := trim(rate, r.CreatedAt.Add(-limit.Window)); err != nil {
+				return err
+			} else if n >= limit.Max {
+				return workflow.Errorf(workflow.CodeRateLimited, "%s created %d requests in the last %s", r.Requester, n, limit.Window)
+			}
+			if err := rate.Put(timeKey(r.CreatedAt, r.ID), nil); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketOpen).Put([]byte(r.Requester), []byte(r.ID)); err != nil {
+			return err
+		}
+		return put(tx, r)
+	})
+	return storeErr("create", err)
+}
+
+// trim deletes the rate entries at or before cutoff and returns how many
+// are left.
+func trim(rate *bolt.Bucket, cutoff time.Time) (int, error) {
+	var old [][]byte
+	n := 0
+	c := rate.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if bytes.Compare(k[:8], timeKey(cutoff, "")) <= 0 {
+			old = append(old, bytes.Clone(k))
+		} else {
+			n++
+		}
+	}
+	for _, k := range old {
+		if err := rate.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// Get implements workflow.Store.
+func (s *Store) Get(_ context.Context, id string) (*workflow.Request, error) {
+	var r *workflow.Request
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		r, err = get(tx, id)
+		return err
+	})
+	return r, storeErr("get", err)
+}
+
+// Open implements workflow.Store.
+func (s *Store) Open(_ context.Context, requester string) (*workflow.Request, error) {
+	var r *workflow.Request
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		id := tx.Bucket(bucketOpen).Get([]byte(requester))
+		if id == nil {
+			return workflow.Errorf(workflow.CodeNoOpenRequest, "%s has no open request", requester)
+		}
+		r, err = get(tx, string(id))
+		return err
+	})
+	return r, storeErr("open", err)
+}
+
+// Update implements workflow.Store. fn runs inside the write transaction:
+// it must not call the store.
+func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) error) (*workflow.Request, error) {
+	var r *workflow.Request
+	var fnErr error
+	err := s.db.Update(func(tx *bolt.Tx) (err error) {
+		if r, err = get(tx, id); err != nil {
+			return err
+		}
+		requester := r.Requester
+		if fnErr = fn(r); fnErr != nil {
+			return fnErr
+		}
+		if r.ID != id || r.Requester != requester {
+			return workflow.Errorf(workflow.CodeInternal, "an update of %s changed its ID or requester", id)
+		}
+		if r.Status.Terminal() {
+			open := tx.Bucket(bucketOpen)
+			if bytes.Equal(open.Get([]byte(requester)), []byte(id)) {
+				if err := open.Delete([]byte(requester)); err != nil {
+					return err
+				}
+			}
+		}
+		return put(tx, r)
+	})
+	if fnErr != nil {
+		return nil, fnErr
+	}
+	if err != nil {
+		return nil, storeErr("update", err)
+	}
+	return r, nil
+}
+
+// Due implements workflow.Store. limit <= 0 means no limit.
+func (s *Store) Due(_ context.Context, now time.Time, limit int) ([]string, error) {
+	var ids []string
+	end := timeKey(now, "")
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
+			if limit > 0 && len(ids) == limit {
+				break
+			}
+			ids = append(ids, string(k[8:]))
+		}
+		return nil
+	})
+	return ids, storeErr("due", err)
+}
+
+// Claim implements workflow.Store. It also forgets expired claims.
+func (s *Store) Claim(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	if key == "" {
+		return false, workflow.Errorf(workflow.CodeInvalidInput, "empty claim key")
+	}
+	now := s.clock.Now().UnixNano()
+	first := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		claims := tx.Bucket(bucketClaims)
+		if v := claims.Get([]byte(key)); v != nil && now < int64(binary.BigEndian.Uint64(v)) {
+			return nil
+		}
+		var expired [][]byte
+		c := claims.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if now >= int64(binary.BigEndian.Uint64(v)) {
+				expired = append(expired, bytes.Clone(k))
+			}
+		}
+		for _, k := range expired {
+			if err := claims.Delete(k); err != nil {
+				return err
+			}
+		}
+		first = true
+		return claims.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(now+int64(ttl))))
+	})
+	return first, storeErr("claim", err)
+}
+
+// Ping implements workflow.Store; it fails once the store is closed.
+func (s *Store) Ping(context.Context) error {
+	return storeErr("ping", s.db.View(func(*bolt.Tx) error { return nil }))
+}
+
+// get reads request id.
+func get(tx *bolt.Tx, id string) (*workflow.Request, error) {
+	var data []byte
+	if workflow.ValidID(id) {
+		data = tx.Bucket(bucketRequests).Get([]byte(id))
+	}
+	if data == nil {
+		return nil, workflow.Errorf(workflow.CodeNotFound, "no request %q", id)
+	}
+	var r workflow.Request
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, workflow.Wrap(workflow.CodeInternal, err, "decode request "+id)
+	}
+	return &r, nil
+}
+
+// put writes r and moves its entry in the due index to its NextDeadline.
+func put(tx *bolt.Tx, r *workflow.Request) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return workflow.Wrap(workflow.CodeInternal, err, "encode request")
+	}
+	id := []byte(r.ID)
+	if err := tx.Bucket(bucketRequests).Put(id, data); err != nil {
+		return err
+	}
+	due, byID := tx.Bucket(bucketDue), tx.Bucket(bucketDueByID)
+	if old := byID.Get(id); old != nil {
+		if err := due.Delete(bytes.Clone(old)); err != nil {
+			return err
+		}
+		if err := byID.Delete(id); err != nil {
+			return err
+		}
+	}
+	if t, ok := r.NextDeadline(); ok {
+		k := timeKey(t, r.ID)
+		if err := due.Put(k, nil); err != nil {
+			return err
+		}
+		return byID.Put(id, k)
+	}
+	return nil
+}
+
+// timeKey returns t in unix ms as 8 big-endian bytes (times before 1970
+// count as 1970), followed by id: keys sort by time.
+func timeKey(t time.Time, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(max(t.UnixMilli(), 0))), id...)
+}
+
+// storeErr passes *workflow.Error through and reports anything else (I/O
+// errors, a closed file) as CodeUnavailable.
+func storeErr(op string, err error) error {
+	var werr *workflow.Error
+	if err == nil || errors.As(err, &werr) {
+		return err
+	}
+	return workflow.Wrap(workflow.CodeUnavailable, err, "bolt "+op)
+}

@@ -1,0 +1,332 @@
+// Package redisstore keeps workflow requests in Redis, so that several
+// replicas of the bot share them. Every change is one Lua script: Create
+// checks and writes in one step, Update is a compare-and-set on the stored
+// JSON. Redis must be a standalone server or a Sentinel-managed primary
+// (redis.NewFailoverClient), not Redis Cluster: the scripts touch keys that
+// live in different hash slots.
+//
+// Keys, all under the prefix given to New:
+//
+//	req:<id>            JSON of the request; expires after the retention once ended
+//	open:<requester>    ID of the requester's open request
+//	due                 sorted set of request IDs by NextDeadline (unix ms)
+//	rate:<requester>    sorted set of the requester's creation times (unix ms) in the limit window
+//	claim:<key>         claims of Claim, with their ttl
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/example/resetbot/workflow"
+	"github.com/redis/go-redis/v9"
+)
+
+var _ workflow.Store = (*Store)(nil)
+
+// Store is a workflow.Store in Redis.
+type Store struct {
+	rdb       redis.UniversalClient
+	prefix    string
+	retention time.Duration
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRetention sets how long an ended request is kept (default 30 days);
+// d <= 0 keeps it forever.
+func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// New returns a Store that keeps its keys under prefix (e.g. "resetbot:").
+func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
+	s := &Store{rdb: client, prefix: prefix, retention: 30 * 24 * time.Hour}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// ParseURL parses a redis:// or rediss:// (TLS) URL into client options
+// with short timeouts (2 s) and one retry, so that an outage is reported
+// within seconds instead of hanging a Slack handler; callers' context
+// deadlines are honoured too. Timeouts and retries given in
+// the URL's query (dial_timeout, read_timeout, max_retries, ...) win. The
+// error never contains the URL, which may hold a password.
+func ParseURL(rawURL string) (*redis.Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // without the URL
+		}
+		return nil, errors.New("invalid Redis URL: " + err.Error())
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, errors.New("invalid Redis URL: the scheme must be redis:// or rediss://")
+	}
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, errors.New("invalid Redis URL: " + err.Error())
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&opt.DialTimeout, 2*time.Second)
+	def(&opt.ReadTimeout, 2*time.Second)
+	def(&opt.WriteTimeout, 2*time.Second)
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 1
+	}
+	if opt.DialerRetries == 0 {
+		opt.DialerRetries = 1
+	}
+	opt.ContextTimeoutEnabled = true // a handler's deadline also bounds its Redis calls
+	return opt, nil
+}
+
+// Dial returns a client for a redis:// or rediss:// URL (see ParseURL). It
+// does not connect; use Store.Ping to check the server.
+func Dial(rawURL string) (redis.UniversalClient, error) {
+	opt, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opt), nil
+}
+
+// createScript is Create's atomic step.
+// KEYS: req, open, rate, due.
+// ARGV: json, id, created ms, rate cutoff ms ("" for no limit), max, window ms, deadline ms ("" for none).
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'open' end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+if ARGV[4] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
+  if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return 'rate' end
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[7], ARGV[2]) end
+return 'ok'
+`)
+
+// updateScript is Update's compare-and-set: it writes only if the request
+// is byte-identical to what was read, and keeps the indexes in step.
+// KEYS: req, due, open.
+// ARGV: old json, new json, id, deadline ms ("" for none), "1" if ended, retention ms ("" for none).
+var updateScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+end
+if ARGV[5] == '1' then
+  if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
+  if ARGV[6] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+end
+return 1
+`)
+
+// maxAttempts bounds Update's compare-and-set retries.
+const maxAttempts = 50
+
+func (s *Store) key(parts ...string) string {
+	k := s.prefix
+	for _, p := range parts {
+		k += p
+	}
+	return k
+}
+
+// Create implements workflow.Store. A Limit with Max or Window <= 0 means no limit.
+func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.Limit) error {
+	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status != workflow.StatusPending {
+		return workflow.Errorf(workflow.CodeInvalidInput, "only a new pending request with an ID and a requester can be created")
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return workflow.Wrap(workflow.CodeInternal, err, "encode request")
+	}
+	created := r.CreatedAt.UnixMilli()
+	cutoff, window := "", ""
+	if limit.Max > 0 && limit.Window > 0 {
+		cutoff = ms(created - limit.Window.Milliseconds())
+		window = ms(max(limit.Window.Milliseconds(), 1))
+	}
+	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", r.Requester), s.key("due")}
+	res, err := createScript.Run(ctx, s.rdb, keys, data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r)).Text()
+	if err != nil {
+		return unavailable("create", err)
+	}
+	switch res {
+	case "ok":
+		return nil
+	case "open":
+		return workflow.Errorf(workflow.CodeOpenRequest, "%s already has an open request", r.Requester)
+	case "rate":
+		return workflow.Errorf(workflow.CodeRateLimited, "%s created %d requests in the last %s", r.Requester, limit.Max, limit.Window)
+	case "exists":
+		return workflow.Errorf(workflow.CodeConflict, "request %s already exists", r.ID)
+	}
+	return workflow.Errorf(workflow.CodeInternal, "create script answered %q", res)
+}
+
+// Get implements workflow.Store.
+func (s *Store) Get(ctx context.Context, id string) (*workflow.Request, error) {
+	r, _, err := s.get(ctx, id)
+	return r, err
+}
+
+// get returns request id and its stored JSON.
+func (s *Store) get(ctx context.Context, id string) (*workflow.Request, []byte, error) {
+	if !workflow.ValidID(id) {
+		return nil, nil, workflow.Errorf(workflow.CodeNotFound, "%q is not a request ID", id)
+	}
+	data, err := s.rdb.Get(ctx, s.key("req:", id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil, workflow.Errorf(workflow.CodeNotFound, "no request %s", id)
+	}
+	if err != nil {
+		return nil, nil, unavailable("get", err)
+	}
+	var r workflow.Request
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, nil, workflow.Wrap(workflow.CodeInternal, err, "decode request "+id)
+	}
+	return &r, data, nil
+}
+
+// Open implements workflow.Store.
+func (s *Store) Open(ctx context.Context, requester string) (*workflow.Request, error) {
+	id, err := s.rdb.Get(ctx, s.key("open:", requester)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, workflow.Errorf(workflow.CodeNoOpenRequest, "%s has no open request", requester)
+	}
+	if err != nil {
+		return nil, unavailable("open", err)
+	}
+	r, err := s.Get(ctx, id)
+	if workflow.ErrorCode(err) == workflow.CodeNotFound || err == nil && (r.Status.Terminal() || r.Requester != requester) {
+		return nil, workflow.Errorf(workflow.CodeNoOpenRequest, "%s has no open request", requester)
+	}
+	return r, err
+}
+
+// Update implements workflow.Store. fn may run several times; it must not
+// call the store.
+func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request) error) (*workflow.Request, error) {
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			if err := pause(ctx, attempt); err != nil {
+				return nil, unavailable("update", err)
+			}
+		}
+		r, old, err := s.get(ctx, id)
+		if workflow.ErrorCode(err) == workflow.CodeNotFound && workflow.ValidID(id) {
+			// An ended request expired; drop a deadline it may have left.
+			s.rdb.ZRem(ctx, s.key("due"), id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		requester := r.Requester
+		if err := fn(r); err != nil {
+			return nil, err
+		}
+		if r.ID != id || r.Requester != requester {
+			return nil, workflow.Errorf(workflow.CodeInternal, "an update of %s changed its ID or requester", id)
+		}
+		data, err := json.Marshal(r)
+		if err != nil {
+			return nil, workflow.Wrap(workflow.CodeInternal, err, "encode request")
+		}
+		ended, retention := "", ""
+		if r.Status.Terminal() {
+			ended = "1"
+			if s.retention > 0 {
+				retention = ms(max(s.retention.Milliseconds(), 1))
+			}
+		}
+		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester)}
+		saved, err := updateScript.Run(ctx, s.rdb, keys, old, data, id, deadline(r), ended, retention).Int()
+		if err != nil {
+			return nil, unavailable("update", err)
+		}
+		if saved == 1 {
+			return r, nil
+		}
+	}
+	return nil, workflow.Errorf(workflow.CodeConflict, "request %s changed %d times while updating it", id, maxAttempts)
+}
+
+// Due implements workflow.Store. limit <= 0 means no limit.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, s.key("due"), &redis.ZRangeBy{
+		Min: "-inf", Max: ms(now.UnixMilli()), Count: int64(max(limit, 0)),
+	}).Result()
+	if err != nil {
+		return nil, unavailable("due", err)
+	}
+	return ids, nil
+}
+
+// Claim implements workflow.Store. ttl is rounded up to a millisecond.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if key == "" {
+		return false, workflow.Errorf(workflow.CodeInvalidInput, "empty claim key")
+	}
+	ok, err := s.rdb.SetNX(ctx, s.key("claim:", key), 1, max(ttl, time.Millisecond)).Result()
+	if err != nil {
+		return false, unavailable("claim", err)
+	}
+	return ok, nil
+}
+
+// Ping implements workflow.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// deadline returns r's NextDeadline in unix ms, or "" when it has none.
+func deadline(r *workflow.Request) string {
+	t, ok := r.NextDeadline()
+	if !ok {
+		return ""
+	}
+	return ms(t.UnixMilli())
+}
+
+func ms(v int64) string { return strconv.FormatInt(v, 10) }
+
+// unavailable wraps a Redis or network error.
+func unavailable(op string, err error) error {
+	return workflow.Wrap(workflow.CodeUnavailable, err, "redis "+op)
+}
+
+// pause waits a few random milliseconds before a compare-and-set retry, so
+// that competing writers spread out.
+func pause(ctx context.Context, attempt int) error {
+	t := time.NewTimer(rand.N(time.Duration(min(attempt, 10)) * time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

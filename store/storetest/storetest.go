@@ -1,0 +1,475 @@
+// Package storetest is the conformance suite of workflow.Store: every store
+// implementation runs it against a real backend.
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/resetbot/workflow"
+)
+
+// Run checks a Store against the contract in workflow/ports.go. open must
+// return a new, empty store on every call (cleaned up through t.Cleanup) and
+// may be called concurrently: the subtests run in parallel.
+func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
+	tests := []struct {
+		name string
+		test func(*testing.T, workflow.Store)
+	}{
+		{"CreateGet", testCreateGet},
+		{"NotFound", testNotFound},
+		{"OpenRequest", testOpenRequest},
+		{"ConcurrentCreate", testConcurrentCreate},
+		{"RateLimit", testRateLimit},
+		{"UpdateFnError", testUpdateFnError},
+		{"ConcurrentUpdate", testConcurrentUpdate},
+		{"RacingDecisions", testRacingDecisions},
+		{"Due", testDue},
+		{"Claim", testClaim},
+		{"Ping", testPing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.test(t, open(t))
+		})
+	}
+}
+
+// base is the suite's "now". Times are UTC with nanoseconds, so that a
+// faithful round trip gives reflect.DeepEqual values.
+var base = time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.UTC)
+
+// noLimit is a limit the tests never reach.
+var noLimit = workflow.Limit{Max: 1000, Window: time.Hour}
+
+// NewRequest returns a pending request of requester created at created, with
+// its chat fully synced, so that its only deadline is DecideBy.
+func NewRequest(requester string, created time.Time) *workflow.Request {
+	return &workflow.Request{
+		ID:           workflow.NewID(),
+		Requester:    requester,
+		Account:      workflow.Account{UserName: "jdoe", Email: "jdoe@example.com", DisplayName: "Jane Doe"},
+		DirectoryID:  "d-0123456789",
+		Approvers:    []string{"UAPPROVER1", "UAPPROVER2"},
+		Status:       workflow.StatusPending,
+		CreatedAt:    created,
+		DecideBy:     created.Add(30 * time.Minute),
+		Events:       []workflow.Event{{At: created, Kind: workflow.EventRequested, Actor: requester}},
+		SyncedEvents: 1,
+	}
+}
+
+// fullRequest returns a pending request with every field set.
+func fullRequest(t *testing.T) *workflow.Request {
+	r := NewRequest("UREQUESTER", base)
+	r.RevealBy = base.Add(time.Hour)
+	r.DecidedBy, r.DecidedAt = "UAPPROVER1", base.Add(time.Minute)
+	r.EndedAt = base.Add(2 * time.Minute)
+	r.Failure = workflow.CodeInvalidPassword
+	r.ResetLease, r.ResetOwner, r.RevealTries = base.Add(3*time.Minute), "replica-1", 2
+	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
+		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
+	r.Messages = workflow.Messages{
+		Approvers: []workflow.MessageRef{{User: "UAPPROVER1", Channel: "D1", TS: "1.1"}, {User: "UAPPROVER2", Channel: "D2", TS: "2.2"}},
+		Employee:  workflow.MessageRef{User: "UREQUESTER", Channel: "D3", TS: "3.3"},
+		Audit:     workflow.MessageRef{User: "UREQUESTER", Channel: "C1", TS: "4.4"},
+		Notified:  1,
+		Audited:   2,
+	}
+	r.SyncOwner, r.SyncUntil = "replica-2", base.Add(4*time.Minute)
+	checkAllSet(t, "Request", reflect.ValueOf(*r))
+	return r
+}
+
+// checkAllSet fails the test if a field of struct v, or of a struct inside
+// it, is zero: a field added to Request must be added to fullRequest too.
+func checkAllSet(t *testing.T, path string, v reflect.Value) {
+	for i := range v.NumField() {
+		f, name := v.Field(i), path+"."+v.Type().Field(i).Name
+		switch {
+		case f.IsZero():
+			t.Fatalf("fullRequest leaves %s zero: set it so that the round trip covers it", name)
+		case f.Kind() == reflect.Struct && f.Type() != reflect.TypeFor[time.Time]():
+			checkAllSet(t, name, f)
+		}
+	}
+}
+
+func testCreateGet(t *testing.T, s workflow.Store) {
+	want := fullRequest(t)
+	if err := s.Create(t.Context(), want, noLimit); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	got, err := s.Get(t.Context(), want.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Get returned\n%s\nwant\n%s", dump(got), dump(want))
+	}
+}
+
+func testNotFound(t *testing.T, s workflow.Store) {
+	for _, id := range []string{workflow.NewID(), "", "R../../etc", "not-an-id"} {
+		if _, err := s.Get(t.Context(), id); workflow.ErrorCode(err) != workflow.CodeNotFound {
+			t.Errorf("Get(%q) error = %v, want code %s", id, err, workflow.CodeNotFound)
+		}
+		called := false
+		_, err := s.Update(t.Context(), id, func(*workflow.Request) error { called = true; return nil })
+		if workflow.ErrorCode(err) != workflow.CodeNotFound || called {
+			t.Errorf("Update(%q) error = %v, fn called %v; want code %s without calling fn", id, err, called, workflow.CodeNotFound)
+		}
+	}
+}
+
+// testOpenRequest walks one employee through requests that end in each
+// terminal status: while a request is open it is the one Open returns and
+// it blocks Create; once it ended, Open finds none and Create is allowed.
+func testOpenRequest(t *testing.T, s workflow.Store) {
+	ctx, user := t.Context(), "UEMPLOYEE"
+	if _, err := s.Open(ctx, user); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
+		t.Fatalf("Open on an empty store: error = %v, want code %s", err, workflow.CodeNoOpenRequest)
+	}
+	ends := []workflow.Status{workflow.StatusCompleted, workflow.StatusFailed, workflow.StatusDenied,
+		workflow.StatusExpired, workflow.StatusCancelled}
+	for i, end := range ends {
+		r := NewRequest(user, base.Add(time.Duration(i)*time.Hour))
+		if err := s.Create(ctx, r, noLimit); err != nil {
+			t.Fatalf("Create after a %s request: %v", ends[max(i-1, 0)], err)
+		}
+		for _, st := range []workflow.Status{workflow.StatusPending, workflow.StatusApproved, workflow.StatusResetting} {
+			mustUpdate(t, s, r.ID, func(r *workflow.Request) { r.Status = st })
+			got, err := s.Open(ctx, user)
+			if err != nil || got.ID != r.ID || got.Status != st {
+				t.Fatalf("Open with a %s request = %v, %v; want %s", st, got, err, r.ID)
+			}
+			other := NewRequest(user, r.CreatedAt.Add(time.Minute))
+			if err := s.Create(ctx, other, noLimit); workflow.ErrorCode(err) != workflow.CodeOpenRequest {
+				t.Fatalf("Create with a %s request open: error = %v, want code %s", st, err, workflow.CodeOpenRequest)
+			}
+			if _, err := s.Get(ctx, other.ID); workflow.ErrorCode(err) != workflow.CodeNotFound {
+				t.Fatalf("a refused Create stored the request: Get error = %v", err)
+			}
+		}
+		mustUpdate(t, s, r.ID, func(r *workflow.Request) { r.Status, r.EndedAt = end, base })
+		if got, err := s.Open(ctx, user); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
+			t.Fatalf("Open after the request became %s = %v, %v; want code %s", end, got, err, workflow.CodeNoOpenRequest)
+		}
+	}
+}
+
+func testConcurrentCreate(t *testing.T, s workflow.Store) {
+	const n = 20
+	errs := concurrently(n, func(int) error {
+		return s.Create(t.Context(), NewRequest("UEMPLOYEE", base), noLimit)
+	})
+	ok := 0
+	for _, err := range errs {
+		switch workflow.ErrorCode(err) {
+		case "":
+			ok++
+		case workflow.CodeOpenRequest:
+		default:
+			t.Errorf("Create: unexpected error %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d of %d concurrent Creates for one employee succeeded, want exactly 1", ok, n)
+	}
+}
+
+func testRateLimit(t *testing.T, s workflow.Store) {
+	ctx, user := t.Context(), "UEMPLOYEE"
+	limit := workflow.Limit{Max: 3, Window: 24 * time.Hour}
+	create := func(at time.Time) (*workflow.Request, error) {
+		r := NewRequest(user, at)
+		if err := s.Create(ctx, r, limit); err != nil {
+			return r, err
+		}
+		mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+			if err := r.Cancel(user, at); err != nil {
+				t.Fatal(err)
+			}
+		})
+		return r, nil
+	}
+	for i := range 3 {
+		if _, err := create(base.Add(time.Duration(i) * time.Hour)); err != nil {
+			t.Fatalf("request %d within the limit: %v", i+1, err)
+		}
+	}
+	r, err := create(base.Add(3 * time.Hour))
+	if workflow.ErrorCode(err) != workflow.CodeRateLimited {
+		t.Fatalf("4th request within 24h: error = %v, want code %s", err, workflow.CodeRateLimited)
+	}
+	if _, err := s.Get(ctx, r.ID); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Errorf("a rate-limited request was stored: Get error = %v", err)
+	}
+	if _, err := s.Open(ctx, user); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
+		t.Errorf("a rate-limited request is open: Open error = %v", err)
+	}
+	if ids, _ := s.Due(ctx, base.Add(1000*time.Hour), 1000); slices.Contains(ids, r.ID) {
+		t.Errorf("a rate-limited request is due")
+	}
+	// The first request has left the window; the refused one never counted.
+	if _, err := create(base.Add(24*time.Hour + time.Minute)); err != nil {
+		t.Errorf("a request once the first one left the window: %v", err)
+	}
+	if _, err := create(base.Add(24*time.Hour + 2*time.Minute)); workflow.ErrorCode(err) != workflow.CodeRateLimited {
+		t.Errorf("a 4th request in the moved window: error = %v, want code %s", err, workflow.CodeRateLimited)
+	}
+}
+
+func testUpdateFnError(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	r := NewRequest("UEMPLOYEE", base)
+	if err := s.Create(ctx, r, noLimit); err != nil {
+		t.Fatal(err)
+	}
+	errBoom := errors.New("boom")
+	got, err := s.Update(ctx, r.ID, func(r *workflow.Request) error {
+		r.Status = workflow.StatusCancelled
+		r.Events = append(r.Events, workflow.Event{At: base, Kind: workflow.EventCancelled})
+		return errBoom
+	})
+	if err != errBoom || got != nil {
+		t.Fatalf("Update = %v, %v; want nil and fn's error unchanged", got, err)
+	}
+	if now, err := s.Get(ctx, r.ID); err != nil || !reflect.DeepEqual(now, r) {
+		t.Errorf("after a failed fn the request is\n%s\n(%v), want it unchanged", dump(now), err)
+	}
+	if _, err := s.Open(ctx, r.Requester); err != nil {
+		t.Errorf("after a failed fn the request is no longer open: %v", err)
+	}
+	// A domain error passes through with its code.
+	_, err = s.Update(ctx, r.ID, func(r *workflow.Request) error { return r.Decide(r.Requester, true, base, time.Minute) })
+	if workflow.ErrorCode(err) != workflow.CodeSelfApproval {
+		t.Errorf("Update with a refused Decide: error = %v, want code %s", err, workflow.CodeSelfApproval)
+	}
+}
+
+// testConcurrentUpdate checks compare-and-set: no append may be lost.
+func testConcurrentUpdate(t *testing.T, s workflow.Store) {
+	const n = 50
+	r := NewRequest("UEMPLOYEE", base)
+	if err := s.Create(t.Context(), r, noLimit); err != nil {
+		t.Fatal(err)
+	}
+	errs := concurrently(n, func(i int) error {
+		_, err := s.Update(t.Context(), r.ID, func(r *workflow.Request) error {
+			r.Events = append(r.Events, workflow.Event{At: base, Kind: "test", Detail: strconv.Itoa(i)})
+			return nil
+		})
+		return err
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("Update: %v", err)
+		}
+	}
+	got, err := s.Get(t.Context(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, ev := range got.Events[1:] {
+		seen[ev.Detail] = true
+	}
+	if len(got.Events) != n+1 || len(seen) != n {
+		t.Errorf("after %d concurrent appends: %d events (%d distinct), want %d", n, len(got.Events)-1, len(seen), n)
+	}
+}
+
+// testRacingDecisions has two approvers click at once: the first decision
+// wins, the other sees it.
+func testRacingDecisions(t *testing.T, s workflow.Store) {
+	for range 5 {
+		r := NewRequest("UEMPLOYEE", base)
+		if err := s.Create(t.Context(), r, noLimit); err != nil {
+			t.Fatal(err)
+		}
+		errs := concurrently(2, func(i int) error {
+			_, err := s.Update(t.Context(), r.ID, func(r *workflow.Request) error {
+				return r.Decide(r.Approvers[i], true, base, 15*time.Minute)
+			})
+			return err
+		})
+		winner := slices.Index(errs, nil)
+		if winner < 0 || workflow.ErrorCode(errs[1-winner]) != workflow.CodeDecided {
+			t.Fatalf("racing approvals: errors %v, want exactly one nil and one %s", errs, workflow.CodeDecided)
+		}
+		got, err := s.Get(t.Context(), r.ID)
+		if err != nil || got.Status != workflow.StatusApproved || got.DecidedBy != r.Approvers[winner] || len(got.Events) != 2 {
+			t.Fatalf("after racing approvals: %s (%v), want approved once by %s", dump(got), err, r.Approvers[winner])
+		}
+		mustUpdate(t, s, r.ID, func(r *workflow.Request) { r.Status = workflow.StatusCancelled })
+	}
+}
+
+func testDue(t *testing.T, s workflow.Store) {
+	ctx, now := t.Context(), base
+	type dueCase struct {
+		name string
+		set  func(*workflow.Request)
+		due  bool
+	}
+	cases := []dueCase{
+		{"pending past DecideBy", func(r *workflow.Request) { r.DecideBy = now.Add(-time.Minute) }, true},
+		{"pending at DecideBy", func(r *workflow.Request) { r.DecideBy = now }, true},
+		{"pending before DecideBy", func(r *workflow.Request) { r.DecideBy = now.Add(time.Minute) }, false},
+		{"approved past RevealBy", func(r *workflow.Request) {
+			r.Status, r.RevealBy = workflow.StatusApproved, now.Add(-time.Second)
+		}, true},
+		{"approved before RevealBy", func(r *workflow.Request) {
+			r.Status, r.RevealBy = workflow.StatusApproved, now.Add(time.Hour)
+		}, false},
+		{"resetting past lease", func(r *workflow.Request) {
+			r.Status, r.ResetLease = workflow.StatusResetting, now.Add(-time.Millisecond)
+		}, true},
+		{"resetting within lease", func(r *workflow.Request) {
+			r.Status, r.ResetLease = workflow.StatusResetting, now.Add(time.Minute)
+		}, false},
+		{"pending with sync lease ended", func(r *workflow.Request) {
+			r.DecideBy, r.SyncedEvents, r.SyncUntil = now.Add(time.Hour), 0, now.Add(-time.Second)
+		}, true},
+		{"completed, sync pending without lease", func(r *workflow.Request) {
+			r.Status, r.SyncedEvents = workflow.StatusCompleted, 0
+		}, true},
+		{"completed, sync leased", func(r *workflow.Request) {
+			r.Status, r.SyncedEvents, r.SyncUntil = workflow.StatusCompleted, 0, now.Add(time.Minute)
+		}, false},
+		{"completed and synced", func(r *workflow.Request) { r.Status = workflow.StatusCompleted }, false},
+		{"denied and synced", func(r *workflow.Request) { r.Status = workflow.StatusDenied }, false},
+	}
+	ids := map[string]string{}
+	for i, c := range cases {
+		r := NewRequest("U"+strconv.Itoa(i), now.Add(-time.Hour))
+		r.DecideBy = now.Add(24 * time.Hour)
+		if err := s.Create(ctx, r, noLimit); err != nil {
+			t.Fatal(err)
+		}
+		mustUpdate(t, s, r.ID, c.set)
+		ids[c.name] = r.ID
+	}
+	checkDue := func(when string) {
+		t.Helper()
+		got, err := s.Due(ctx, now, 100)
+		if err != nil {
+			t.Fatalf("Due: %v", err)
+		}
+		want := 0
+		for _, c := range cases {
+			if slices.Contains(got, ids[c.name]) != c.due {
+				t.Errorf("%s: Due includes %q: %v, want %v", when, c.name, !c.due, c.due)
+			}
+			if c.due {
+				want++
+			}
+		}
+		if len(got) != want {
+			t.Errorf("%s: Due returned %d IDs, want %d", when, len(got), want)
+		}
+	}
+	checkDue("after setup")
+
+	// Due follows updates: ended or synced requests leave, a moved deadline enters.
+	change := func(name string, due bool, set func(*workflow.Request)) {
+		mustUpdate(t, s, ids[name], set)
+		cases[slices.IndexFunc(cases, func(c dueCase) bool { return c.name == name })].due = due
+	}
+	change("pending past DecideBy", false, func(r *workflow.Request) { r.Status = workflow.StatusExpired })
+	change("pending before DecideBy", true, func(r *workflow.Request) { r.DecideBy = now.Add(-time.Minute) })
+	change("completed, sync pending without lease", false, func(r *workflow.Request) { r.SyncedEvents = len(r.Events) })
+	checkDue("after updates")
+
+	if got, err := s.Due(ctx, now, 2); err != nil || len(got) != 2 {
+		t.Errorf("Due with max 2 = %v, %v; want 2 IDs", got, err)
+	}
+	if got, err := s.Due(ctx, now.Add(-48*time.Hour), 100); err != nil || len(got) != 0 {
+		t.Errorf("Due two days earlier = %v, %v; want none", got, err)
+	}
+}
+
+func testClaim(t *testing.T, s workflow.Store) {
+	ctx, ttl := t.Context(), time.Second
+	claim := func(key string) bool {
+		t.Helper()
+		ok, err := s.Claim(ctx, key, ttl)
+		if err != nil {
+			t.Fatalf("Claim(%q): %v", key, err)
+		}
+		return ok
+	}
+	if !claim("envelope-1") {
+		t.Fatal("first Claim = false, want true")
+	}
+	if claim("envelope-1") {
+		t.Fatal("second Claim within the ttl = true, want false")
+	}
+	if !claim("envelope-2") {
+		t.Fatal("Claim of another key = false, want true")
+	}
+	time.Sleep(ttl + 200*time.Millisecond)
+	if !claim("envelope-1") {
+		t.Fatal("Claim after the ttl = false, want true")
+	}
+
+	const n = 20
+	var mu sync.Mutex
+	won := 0
+	errs := concurrently(n, func(int) error {
+		ok, err := s.Claim(ctx, "envelope-3", time.Minute)
+		mu.Lock()
+		defer mu.Unlock()
+		if ok {
+			won++
+		}
+		return err
+	})
+	if err := errors.Join(errs...); err != nil || won != 1 {
+		t.Errorf("%d concurrent Claims: %d true (errors: %v), want exactly 1", n, won, err)
+	}
+}
+
+func testPing(t *testing.T, s workflow.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+// mustUpdate applies set to request id through Update.
+func mustUpdate(t *testing.T, s workflow.Store, id string, set func(*workflow.Request)) {
+	t.Helper()
+	if _, err := s.Update(t.Context(), id, func(r *workflow.Request) error { set(r); return nil }); err != nil {
+		t.Fatalf("Update(%s): %v", id, err)
+	}
+}
+
+// concurrently runs n calls of fn at once and returns their errors.
+func concurrently(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+func dump(r *workflow.Request) string {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return string(b)
+}
