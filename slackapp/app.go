@@ -242,3 +242,7 @@ func (a *App) logError(log *slog.Logger, msg string, err error) {
 		log.Info(msg, "code", workflow.ErrorCode(err), "error", err)
 	}
 }
+
+// RequiredScopes are the bot token scopes the bot uses; manifest.yaml asks
+// for exactly these.
+var RequiredScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"}

@@ -71,7 +71,7 @@ func ErrorText(err error, r *workflow.Request) string {
 	case workflow.CodeNoApprovers:
 		return "There is nobody who could approve your request right now. Please contact helpdesk."
 	case workflow.CodeUnavailable:
-		return "I can't reach my database right now. Nothing was changed; please try again in a minute."
+		return "I can't reach my database right now, so I could not finish this. Please try again in a minute; `/reset-password status` shows where your request stands."
 	default:
 		if t := FailureText(c); t != "" && c != workflow.CodeInternal {
 			return t

@@ -2,20 +2,162 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
 
 	"github.com/example/resetbot/config"
+	"github.com/example/resetbot/slackapp"
+	"github.com/example/resetbot/workflow"
 )
 
-// doctor checks the configuration against the outside world. (Filled in by a
-// later change; for now it validates the configuration.)
+// doctor checks the configuration against Slack, the store and the
+// directory, prints one line per check and what to fix, and fails when any
+// check fails. It changes nothing.
 func doctor(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	_ = ctx
-	_, err := config.Load(getenv)
+	fmt.Fprintln(stdout, "resetbot doctor")
+	cfg, err := config.Load(getenv)
 	if err != nil {
-		return err
+		fmt.Fprintf(stdout, "  FAIL  configuration\n%s\n", err)
+		return errors.New("doctor: the configuration is invalid")
 	}
-	fmt.Fprintln(stdout, "configuration: ok")
+	fmt.Fprintln(stdout, "  ok    configuration")
+
+	var failed int
+	check := func(name string, fn func(ctx context.Context) (string, string, error)) {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		detail, fix, err := fn(cctx)
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "  FAIL  %s: %v\n", name, err)
+			if fix != "" {
+				fmt.Fprintf(stdout, "        fix: %s\n", fix)
+			}
+			return
+		}
+		fmt.Fprintf(stdout, "  ok    %s: %s\n", name, detail)
+	}
+
+	b, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(stdout, "  FAIL  start-up: %v\n", err)
+		return errors.New("doctor: the bot cannot start")
+	}
+	defer b.close()
+
+	// Scopes come back in a response header of every bot-token call.
+	var mu sync.Mutex
+	var scopes []string
+	api := slack.New(cfg.SlackBotToken.Value(), slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(&http.Client{Timeout: 15 * time.Second}),
+		slack.OptionOnResponseHeaders(func(_ string, h http.Header) {
+			if v := h.Get("X-OAuth-Scopes"); v != "" {
+				mu.Lock()
+				scopes = nil
+				for _, s := range strings.Split(v, ",") {
+					scopes = append(scopes, strings.TrimSpace(s))
+				}
+				mu.Unlock()
+			}
+		}))
+
+	check("Slack bot token (SLACK_BOT_TOKEN)", func(ctx context.Context) (string, string, error) {
+		r, err := api.AuthTestContext(ctx)
+		if err != nil {
+			return "", "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page; check SLACK_API_URL", err
+		}
+		return fmt.Sprintf("team %s, bot user %s", r.TeamID, r.UserID), "", nil
+	})
+	check("Slack bot scopes", func(ctx context.Context) (string, string, error) {
+		mu.Lock()
+		have := slices.Clone(scopes)
+		mu.Unlock()
+		var missing []string
+		for _, s := range slackapp.RequiredScopes {
+			if !slices.Contains(have, s) {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) > 0 {
+			return "", "create the app from manifest.yaml (or add these scopes under OAuth & Permissions) and reinstall it", fmt.Errorf("missing %s", strings.Join(missing, ", "))
+		}
+		return strings.Join(slackapp.RequiredScopes, ", "), "", nil
+	})
+	check("Slack app token (SLACK_APP_TOKEN)", func(ctx context.Context) (string, string, error) {
+		if _, _, err := b.api.StartSocketModeContext(ctx); err != nil {
+			return "", "generate an app-level token with the connections:write scope (Basic Information page) and turn on Socket Mode", err
+		}
+		return "a Socket Mode connection can be opened", "", nil
+	})
+	check("store", func(ctx context.Context) (string, string, error) {
+		where := "embedded file in " + cfg.DataDir
+		if cfg.RedisURL != "" {
+			where = "Redis at " + config.RedactURL(cfg.RedisURL.Value())
+		}
+		if err := b.store.Ping(ctx); err != nil {
+			return "", "check REDIS_URL (host, port, password, rediss:// for TLS) and that Redis runs", err
+		}
+		return where, "", nil
+	})
+	check("directory "+cfg.DirectoryID, func(ctx context.Context) (string, string, error) {
+		info, err := b.dir.Describe(ctx)
+		if err != nil {
+			fix := "check DIRECTORY_ID, AWS_REGION and the credentials; the IAM policy in README.md"
+			if workflow.ErrorCode(err) == workflow.CodeDirectoryAccessDenied {
+				fix = "allow ds:DescribeDirectories and ds:ResetUserPassword (README.md, AWS IAM policy)"
+			}
+			return "", fix, err
+		}
+		if info.Type != "SimpleAD" && info.Type != "MicrosoftAD" {
+			return "", "ResetUserPassword works only on Managed Microsoft AD and Simple AD", fmt.Errorf("type %s is not supported", info.Type)
+		}
+		if info.Stage != "Active" {
+			return "", "wait until the directory is Active, or check it in the AWS console", fmt.Errorf("directory stage is %s", info.Stage)
+		}
+		return fmt.Sprintf("%s (%s, NetBIOS %s, %s)", info.Name, info.Type, info.ShortName, info.Stage), "", nil
+	})
+	check("approvers (APPROVERS)", func(ctx context.Context) (string, string, error) {
+		var problems []string
+		people := 0
+		for _, u := range cfg.Approvers {
+			info, err := api.GetUserInfoContext(ctx, u)
+			switch {
+			case err != nil:
+				problems = append(problems, fmt.Sprintf("user %s: %v", u, err))
+			case info.Deleted || info.IsBot:
+				problems = append(problems, fmt.Sprintf("user %s is deactivated or a bot", u))
+			default:
+				people++
+			}
+		}
+		for _, g := range cfg.ApproverGroups {
+			members, err := api.GetUserGroupMembersContext(ctx, g)
+			switch {
+			case err != nil:
+				problems = append(problems, fmt.Sprintf("group %s: %v", g, err))
+			case len(members) == 0:
+				problems = append(problems, fmt.Sprintf("group %s has no members", g))
+			default:
+				people += len(members)
+			}
+		}
+		if len(problems) > 0 {
+			return "", "use Slack user IDs (profile -> ... -> Copy member ID) and user-group IDs (S...)", errors.New(strings.Join(problems, "; "))
+		}
+		return fmt.Sprintf("%d approver(s) found", people), "", nil
+	})
+	if failed > 0 {
+		return fmt.Errorf("doctor: %d check(s) failed", failed)
+	}
+	fmt.Fprintln(stdout, "everything looks right")
 	return nil
 }

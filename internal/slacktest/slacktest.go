@@ -145,6 +145,7 @@ type Server struct {
 	ephemerals       []Message
 	responses        []ResponsePost
 	responseURLs     map[string]responseTarget // by path id
+	scopes           []string                  // X-OAuth-Scopes of bot-token answers
 	envelopeResponse map[string]string         // envelope id -> the response_url it carried
 	rateLimits       map[string]*fault
 	failures         map[string]*fault
@@ -174,6 +175,7 @@ func New(opts ...Option) *Server {
 		openedDMs:        map[string]bool{},
 		responseURLs:     map[string]responseTarget{},
 		envelopeResponse: map[string]string{},
+		scopes:           slices.Clone(DefaultScopes),
 		rateLimits:       map[string]*fault{},
 		failures:         map[string]*fault{},
 		tickets:          map[string]bool{},
@@ -238,6 +240,17 @@ func (s *Server) AddUserGroup(id string, members ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.groups[id] = slices.Clone(members)
+}
+
+// DefaultScopes are the bot scopes the server reports (X-OAuth-Scopes) until
+// SetScopes changes them: those of the repository's manifest.yaml.
+var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"}
+
+// SetScopes sets the bot token's scopes the server reports.
+func (s *Server) SetScopes(scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = slices.Clone(scopes)
 }
 
 // DMChannel returns the id of the bot's DM channel with user, as

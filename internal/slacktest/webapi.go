@@ -53,6 +53,11 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
+	if token == BotToken {
+		s.mu.Lock()
+		w.Header().Set("X-OAuth-Scopes", strings.Join(s.scopes, ","))
+		s.mu.Unlock()
+	}
 	writeJSON(w, status, resp)
 }
 

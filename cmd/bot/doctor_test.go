@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/example/resetbot/slackapp"
+)
+
+func TestDoctorAllGood(t *testing.T) {
+	w := newWorld(t)
+	var out syncBuffer
+	if err := run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"ok    Slack bot token", "ok    Slack bot scopes", "ok    Slack app token", "ok    store: Redis at",
+		"ok    directory d-0123456789: corp.example.com (MicrosoftAD, NetBIOS CORP, Active)", "ok    approvers (APPROVERS): 3 approver(s)", "everything looks right"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if len(w.ds.ResetCalls()) != 0 || len(w.slack.Calls("chat.postMessage")) != 0 {
+		t.Fatal("doctor changed something")
+	}
+}
+
+func TestDoctorSaysWhatToFix(t *testing.T) {
+	w := newWorld(t)
+	w.slack.SetScopes("commands", "chat:write", "im:write", "users:read")
+	d := w.ds.Directory()
+	d.Type, d.Stage = "ADConnector", "Active"
+	w.ds.SetDirectory(d)
+	w.vars["APPROVERS"] = "UNOBODY,S0EMPTY"
+	w.vars["SLACK_APP_TOKEN"] = "xapp-wrong"
+	var out syncBuffer
+	err := run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+	if err == nil || !strings.Contains(err.Error(), "4 check(s) failed") {
+		t.Fatalf("doctor: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"FAIL  Slack bot scopes: missing users:read.email, usergroups:read", "fix: create the app from manifest.yaml",
+		"FAIL  Slack app token", "FAIL  directory d-0123456789: type ADConnector is not supported",
+		"FAIL  approvers (APPROVERS): user UNOBODY", "group S0EMPTY",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "xapp-wrong") || strings.Contains(out.String(), "test-secret") {
+		t.Errorf("doctor printed a secret:\n%s", out.String())
+	}
+
+	w.vars["DIRECTORY_ID"] = "d-9999999999"
+	out = syncBuffer{}
+	_ = run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+	if !strings.Contains(out.String(), "FAIL  directory d-9999999999") || !strings.Contains(out.String(), "EntityDoesNotExistException") {
+		t.Errorf("unknown directory:\n%s", out.String())
+	}
+}
+
+// TestManifestAsksForExactlyTheScopesUsed keeps manifest.yaml honest.
+func TestManifestAsksForExactlyTheScopesUsed(t *testing.T) {
+	b, err := os.ReadFile("../../manifest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := regexp.MustCompile(`(?s)bot:\n(.*?)\n\S`).FindSubmatch(append(b, "\nx"...))
+	if bot == nil {
+		t.Fatal("no bot scopes in manifest.yaml")
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`(?m)^\s+- ([a-z:.]+)`).FindAllSubmatch(bot[1], -1) {
+		got = append(got, string(m[1]))
+	}
+	want := slices.Clone(slackapp.RequiredScopes)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("manifest scopes %v, the bot uses %v", got, want)
+	}
+	for _, must := range []string{"socket_mode_enabled: true", "command: /reset-password", "interactivity:\n    is_enabled: true"} {
+		if !strings.Contains(string(b), must) {
+			t.Errorf("manifest lacks %q", must)
+		}
+	}
+}
