@@ -71,6 +71,7 @@ type Config struct {
 	RequestLimit  int           // REQUEST_LIMIT per RequestWindow
 	RequestWindow time.Duration // REQUEST_LIMIT_WINDOW
 	SweepInterval time.Duration // SWEEP_INTERVAL
+	WorkLease     time.Duration // WORK_LEASE: how long a replica owns in-flight work before another takes it over
 
 	MessageInterval time.Duration // SLACK_MESSAGE_INTERVAL: least time between two posts to one channel
 
@@ -116,6 +117,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RequestLimit:    l.integer("REQUEST_LIMIT", 3),
 		RequestWindow:   l.duration("REQUEST_LIMIT_WINDOW", 24*time.Hour),
 		SweepInterval:   l.duration("SWEEP_INTERVAL", 5*time.Second),
+		WorkLease:       l.duration("WORK_LEASE", 2*time.Minute),
 		MessageInterval: l.duration("SLACK_MESSAGE_INTERVAL", time.Second),
 		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
 	}
@@ -200,6 +202,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	l.positive("REVEAL_TTL", c.RevealTTL)
 	l.positive("REQUEST_LIMIT_WINDOW", c.RequestWindow)
 	l.positive("SWEEP_INTERVAL", c.SweepInterval)
+	l.positive("WORK_LEASE", c.WorkLease)
 	if c.MessageInterval < 0 && !l.failed("SLACK_MESSAGE_INTERVAL") {
 		l.problem("SLACK_MESSAGE_INTERVAL must not be negative")
 	}
@@ -258,6 +261,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("reveal_ttl", c.RevealTTL),
 		slog.Int("request_limit", c.RequestLimit),
 		slog.Duration("request_limit_window", c.RequestWindow),
+		slog.Duration("work_lease", c.WorkLease),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
 	)

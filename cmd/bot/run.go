@@ -151,6 +151,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		RevealTTL:      cfg.RevealTTL,
 		Limit:          workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
 		ProtectedUsers: cfg.ProtectedUsers,
+		ResetLease:     cfg.WorkLease,
+		SyncLease:      cfg.WorkLease,
+		SyncRetry:      min(15*time.Second, cfg.WorkLease/2),
 	}, workflow.Deps{
 		Store:     b.store,
 		Directory: dir,

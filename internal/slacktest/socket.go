@@ -292,7 +292,11 @@ type Click struct{ User, ActionID, Value, Channel, MessageTS string }
 // holds, the payload carries that message (text and blocks) and the
 // block_id of the block holding ActionID; otherwise block_id is
 // "slacktest_block". The response_url may replace or delete that message.
-func (s *Server) Click(c Click) string {
+func (s *Server) Click(c Click) string { return s.ClickOn(-1, c) }
+
+// ClickOn is Click sent to connection index conn (see SendTo), so that a
+// test can make two people click on two different bot replicas.
+func (s *Server) ClickOn(conn int, c Click) string {
 	s.mu.Lock()
 	ch := cmp.Or(c.Channel, DMChannel(c.User))
 	name := c.User
@@ -322,11 +326,11 @@ func (s *Server) Click(c Click) string {
 	if message != nil {
 		payload["message"] = message
 	}
-	s.mu.Unlock()
-	id := s.Send("interactive", payload)
-	s.mu.Lock()
+	s.seqEnvelope++
+	id := envelopeID(s.seqEnvelope)
 	s.envelopeResponse[id] = responseURL
 	s.mu.Unlock()
+	s.SendTo(conn, id, "interactive", payload)
 	return id
 }
 
@@ -363,11 +367,13 @@ func findBlockID(blocks json.RawMessage, actionID string) string {
 func (s *Server) Send(envelopeType string, payload any) string {
 	s.mu.Lock()
 	s.seqEnvelope++
-	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", s.seqEnvelope)
+	id := envelopeID(s.seqEnvelope)
 	s.mu.Unlock()
 	s.SendTo(-1, id, envelopeType, payload)
 	return id
 }
+
+func envelopeID(seq int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", seq) }
 
 // SendTo sends an envelope with the given id to connection index conn (in
 // the order the open connections were accepted; see Connections). A
