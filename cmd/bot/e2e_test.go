@@ -487,22 +487,26 @@ func TestAckFirstThenWork(t *testing.T) {
 	w.waitStatus(r.ID, workflow.StatusCompleted)
 }
 
-func TestHealthReadinessMetrics(t *testing.T) {
-	w := newWorld(t)
-	bot := w.start()
+// getURL fetches path from the bot's health listener.
+func getURL(t *testing.T, bot *testBot, path string) (int, string) {
+	t.Helper()
 	addr := regexp.MustCompile(`"msg":"health and metrics listening","addr":"([^"]+)"`).FindStringSubmatch(bot.logs.String())
 	if addr == nil {
 		t.Fatalf("no listening address in the logs:\n%s", bot.logs.String())
 	}
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr[1] + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+	resp, err := http.Get("http://" + addr[1] + path)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHealthReadinessMetrics(t *testing.T) {
+	w := newWorld(t)
+	bot := w.start()
+	get := func(path string) (int, string) { return getURL(t, bot, path) }
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}

@@ -116,17 +116,7 @@ func newWorld(t *testing.T) *world {
 	w.ds.SetDisplayName("alice", "Alice Smith")
 
 	w.prefix = fmt.Sprintf("resetbot-test:%s:%d:", t.Name(), time.Now().UnixNano())
-	opts, _ := redis.ParseURL(redisURL)
-	w.redis = redis.NewClient(opts)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := w.redis.Scan(ctx, 0, w.prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			w.redis.Del(ctx, iter.Val())
-		}
-		w.redis.Close()
-	})
-	w.store = redisstore.New(w.redis, w.prefix)
+	w.useRedis(redisURL)
 	w.vars = map[string]string{
 		"SLACK_BOT_TOKEN":                    slacktest.BotToken,
 		"SLACK_APP_TOKEN":                    slacktest.AppToken,
@@ -148,6 +138,29 @@ func newWorld(t *testing.T) *world {
 		"SLACK_MESSAGE_INTERVAL":             "0s",
 	}
 	return w
+}
+
+// useRedis points the world (and the bots started after) at the Redis at
+// url, and removes the world's keys there when the test ends.
+func (w *world) useRedis(url string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	w.t.Cleanup(func() {
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, w.prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			client.Del(ctx, iter.Val())
+		}
+		client.Close()
+	})
+	w.redis = client
+	w.store = redisstore.New(client, w.prefix)
+	if w.vars != nil {
+		w.vars["REDIS_URL"] = url
+	}
 }
 
 // testBot is one running bot (a replica) in a world.
