@@ -116,9 +116,9 @@ func TestReplicaKilledAfterApproval(t *testing.T) {
 	w.start()
 	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
 	for _, m := range dms {
-		if m = w.message(m); !strings.Contains(blocksText(m), "Approved by <@"+approver1+">") {
-			t.Errorf("approver DM not updated by the new replica: %s", blocksText(m))
-		}
+		w.wait("the new replica to update the approvers' DMs", func() bool {
+			return strings.Contains(blocksText(w.message(m)), "Approved by <@"+approver1+">")
+		})
 	}
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)

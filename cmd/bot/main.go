@@ -6,12 +6,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	redisstore "github.com/example/resetbot/store/redis"
 )
 
 func main() {
+	// go-redis logs through a global; route it into the JSON log once.
+	redisstore.SetLogger(slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("component", "go-redis"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {

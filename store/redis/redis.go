@@ -18,6 +18,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -329,4 +331,15 @@ func pause(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// SetLogger sends go-redis's own messages (such as failed dials during an
+// outage) to log at warn level instead of its default stderr logger.
+// go-redis keeps its logger in a global, so call this once, from main.
+func SetLogger(log *slog.Logger) { redis.SetLogger(slogAdapter{log}) }
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
