@@ -2,6 +2,7 @@ package slackapp
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -26,6 +27,11 @@ var _ workflow.Notifier = (*Notifier)(nil)
 // Sync implements workflow.Notifier. For each new event it sends that
 // event's DMs and audit reply once (the counters in Messages remember what
 // was sent), then updates every earlier message to show the current status.
+//
+// A message Slack refuses for good (a deactivated approver, a bot not in the
+// audit channel, a deleted message) is logged and skipped, so that one bad
+// recipient cannot hold up everyone else; other failures (network, Slack
+// down) are returned, and the sync is retried later.
 func (n *Notifier) Sync(ctx context.Context, r *workflow.Request) (workflow.Messages, int, error) {
 	m := r.Messages
 	m.Approvers = slices.Clone(m.Approvers)
@@ -51,30 +57,31 @@ func (n *Notifier) event(ctx context.Context, r *workflow.Request, m *workflow.M
 			if err := n.askApprovers(ctx, r, m); err != nil {
 				return err
 			}
-			if n.AuditChannel != "" && m.Audit.TS == "" {
+			if n.AuditChannel != "" && m.Audit.Channel == "" {
 				ts, err := n.post(ctx, n.AuditChannel, AuditParent(r))
-				if err != nil {
+				if err := n.tolerate(r, err, "post to the audit channel (is the bot a member of AUDIT_CHANNEL?)"); err != nil {
 					return err
 				}
-				m.Audit = workflow.MessageRef{Channel: n.AuditChannel, TS: ts}
+				m.Audit = workflow.MessageRef{Channel: n.AuditChannel, TS: ts} // TS "" if Slack refused it
 			}
 		case workflow.EventApproved:
 			if m.Employee.TS == "" {
 				if err := n.openEmployeeDM(ctx, r, m); err != nil {
-					return err
+					return n.tolerate(r, err, "open a DM with the employee")
 				}
 				ts, err := n.post(ctx, m.Employee.Channel, RevealMessage(r))
-				if err != nil {
+				if err := n.tolerate(r, err, "send the Reveal button to the employee"); err != nil {
 					return err
 				}
 				m.Employee.TS = ts
 			}
 		default:
 			if msg, ok := EmployeeNotice(r, ev); ok {
-				if err := n.openEmployeeDM(ctx, r, m); err != nil {
-					return err
+				err := n.openEmployeeDM(ctx, r, m)
+				if err == nil {
+					_, err = n.post(ctx, m.Employee.Channel, msg)
 				}
-				if _, err := n.post(ctx, m.Employee.Channel, msg); err != nil {
+				if err := n.tolerate(r, err, "tell the employee about "+string(ev.Kind)); err != nil {
 					return err
 				}
 			}
@@ -82,8 +89,9 @@ func (n *Notifier) event(ctx context.Context, r *workflow.Request, m *workflow.M
 		m.Notified = i + 1
 	}
 	if i >= m.Audited {
-		if n.AuditChannel != "" && m.Audit.TS != "" {
-			if _, err := n.post(ctx, m.Audit.Channel, AuditReply(r, ev), slack.MsgOptionTS(m.Audit.TS)); err != nil {
+		if m.Audit.TS != "" {
+			_, err := n.post(ctx, m.Audit.Channel, AuditReply(r, ev), slack.MsgOptionTS(m.Audit.TS))
+			if err := n.tolerate(r, err, "reply in the audit thread"); err != nil {
 				return err
 			}
 		}
@@ -99,11 +107,13 @@ func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *wor
 			continue
 		}
 		ch, err := n.openDM(ctx, a)
-		if err != nil {
-			return err
+		var ts string
+		if err == nil {
+			ts, err = n.post(ctx, ch, ApprovalMessage(r))
 		}
-		ts, err := n.post(ctx, ch, ApprovalMessage(r))
-		if err != nil {
+		// An approver Slack refuses for good is recorded without a
+		// message, so that nobody tries again.
+		if err := n.tolerate(r, err, "ask approver "+a); err != nil {
 			return err
 		}
 		m.Approvers = append(m.Approvers, workflow.MessageRef{User: a, Channel: ch, TS: ts})
@@ -114,25 +124,48 @@ func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *wor
 // refresh updates the approvers' DMs, the employee's Reveal DM and the audit
 // parent to r's current status.
 func (n *Notifier) refresh(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
+	var refs []workflow.MessageRef
+	var msgs []Msg
 	if r.Status != workflow.StatusPending {
-		msg := ApprovalMessage(r)
 		for _, ref := range m.Approvers {
-			if err := n.update(ctx, ref, msg); err != nil {
-				return err
-			}
+			refs, msgs = append(refs, ref), append(msgs, ApprovalMessage(r))
 		}
 	}
-	if m.Employee.TS != "" {
-		if err := n.update(ctx, m.Employee, RevealMessage(r)); err != nil {
-			return err
+	refs, msgs = append(refs, m.Employee, m.Audit), append(msgs, RevealMessage(r), AuditParent(r))
+	for i, ref := range refs {
+		if ref.TS == "" {
+			continue
 		}
-	}
-	if m.Audit.TS != "" {
-		if err := n.update(ctx, m.Audit, AuditParent(r)); err != nil {
+		if err := n.tolerate(r, n.update(ctx, ref, msgs[i]), "update message "+ref.Channel+"/"+ref.TS); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// tolerate returns nil for nil and for errors Slack will give again on any
+// retry (after logging them), and err itself for errors worth retrying.
+func (n *Notifier) tolerate(r *workflow.Request, err error, what string) error {
+	if err == nil || !permanent(err) {
+		return err
+	}
+	n.Log.Error("Slack refused a message for good; skipping it", "request_id", r.ID, "what", what, "error", err)
+	return nil
+}
+
+// permanent reports whether Slack answered err with a refusal that a retry
+// would meet again (such as channel_not_found, not_in_channel,
+// user_disabled), rather than an outage or rate limit.
+func permanent(err error) bool {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Err {
+	case "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org":
+		return false
+	}
+	return true
 }
 
 // DeliverPassword implements workflow.Notifier: an ephemeral message in the

@@ -251,7 +251,11 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) error {
 	defer cancel()
 
 	end := s.reset(wctx, r)
-	if _, err := s.transition(wctx, r.ID, end); err != nil {
+	// Record the outcome even if the work used up its deadline; the
+	// compare-and-set refuses it if the sweeper already took the reset over.
+	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer ecancel()
+	if _, err := s.transition(ectx, r.ID, end); err != nil {
 		s.log(r).Error("could not record the end of a reset", "error", err)
 		return err
 	}

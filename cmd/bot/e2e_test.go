@@ -553,3 +553,33 @@ func TestStartupRefusesAWrongBotToken(t *testing.T) {
 		t.Fatalf("start with a wrong token: %v", err)
 	}
 }
+
+// TestRecipientsSlackRefusesDoNotBlockTheFlow: a deactivated approver and an
+// audit channel the bot is not in are logged and skipped; everyone else is
+// told and the reset completes.
+func TestRecipientsSlackRefusesDoNotBlockTheFlow(t *testing.T) {
+	w := newWorld(t)
+	w.slack.RefuseChannel(auditChannel, "not_in_channel")
+	bot := w.start()
+	w.slack.FailNext("conversations.open", "user_disabled", 1) // the first approver, UAPP1
+	answer := w.command(employee, "")
+	id := idRe.FindString(answer)
+	m := w.messageFor(slacktest.DMChannel(approver2), id, slackapp.ActionApprove)
+	w.waitStatus(id, workflow.StatusPending)
+	if n := len(w.slack.Messages(slacktest.DMChannel(approver1))); n != 0 {
+		t.Fatalf("the refused approver got %d DMs", n)
+	}
+	w.clickAcked(approver2, slackapp.ActionApprove, id, m)
+	w.waitStatus(id, workflow.StatusApproved)
+	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
+	w.clickAcked(employee, slackapp.ActionReveal, id, reveal)
+	w.waitStatus(id, workflow.StatusCompleted)
+	if len(w.slack.Ephemerals()) != 1 {
+		t.Fatal("no password")
+	}
+	for _, want := range []string{"not_in_channel", "user_disabled", "Slack refused a message for good"} {
+		if !strings.Contains(bot.logs.String(), want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+}

@@ -146,6 +146,7 @@ type Server struct {
 	responses        []ResponsePost
 	responseURLs     map[string]responseTarget // by path id
 	scopes           []string                  // X-OAuth-Scopes of bot-token answers
+	refused          map[string]string         // channel -> the error every chat.postMessage there gets
 	envelopeResponse map[string]string         // envelope id -> the response_url it carried
 	rateLimits       map[string]*fault
 	failures         map[string]*fault
@@ -176,6 +177,7 @@ func New(opts ...Option) *Server {
 		responseURLs:     map[string]responseTarget{},
 		envelopeResponse: map[string]string{},
 		scopes:           slices.Clone(DefaultScopes),
+		refused:          map[string]string{},
 		rateLimits:       map[string]*fault{},
 		failures:         map[string]*fault{},
 		tickets:          map[string]bool{},
@@ -245,6 +247,14 @@ func (s *Server) AddUserGroup(id string, members ...string) {
 // DefaultScopes are the bot scopes the server reports (X-OAuth-Scopes) until
 // SetScopes changes them: those of the repository's manifest.yaml.
 var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"}
+
+// RefuseChannel makes every chat.postMessage to channel fail with
+// slackError (such as "not_in_channel"); "" lifts it.
+func (s *Server) RefuseChannel(channel, slackError string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused[channel] = slackError
+}
 
 // SetScopes sets the bot token's scopes the server reports.
 func (s *Server) SetScopes(scopes ...string) {

@@ -100,6 +100,9 @@ func (s *Server) chatPostMessage(p url.Values, now time.Time) obj {
 	if ch == "" {
 		return errObj("channel_not_found")
 	}
+	if e := s.refused[ch]; e != "" {
+		return errObj(e)
+	}
 	blocks, ok := blocksParam(p)
 	if !ok {
 		return errObj("invalid_blocks")
