@@ -3,6 +3,7 @@ package slackapp
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -72,19 +73,29 @@ type StaticApprovers struct {
 	API    *slack.Client
 	Users  []string
 	Groups []string
+	Log    *slog.Logger
 }
 
 var _ workflow.Approvers = (*StaticApprovers)(nil)
 
-// For implements workflow.Approvers.
+// For implements workflow.Approvers. A user group Slack cannot list is
+// logged and left out while other approvers remain.
 func (a *StaticApprovers) For(ctx context.Context, _ string, _ workflow.Account) ([]string, error) {
 	out := slices.Clone(a.Users)
+	var errs []error
 	for _, g := range a.Groups {
 		members, err := a.API.GetUserGroupMembersContext(ctx, g)
 		if err != nil {
-			return nil, workflow.Wrap(workflow.CodeInternal, err, "usergroups.users.list for "+g)
+			errs = append(errs, workflow.Wrap(workflow.CodeInternal, err, "usergroups.users.list for "+g))
+			continue
 		}
 		out = append(out, members...)
+	}
+	if len(errs) > 0 {
+		if len(out) == 0 {
+			return nil, errors.Join(errs...)
+		}
+		a.Log.Warn("leaving out approver groups Slack could not list", "error", errors.Join(errs...))
 	}
 	return out, nil
 }

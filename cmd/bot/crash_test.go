@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 // binary builds the bot once per test run, for tests that kill a process.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "resetbot-bin-")

@@ -583,3 +583,27 @@ func TestRecipientsSlackRefusesDoNotBlockTheFlow(t *testing.T) {
 		}
 	}
 }
+
+// TestApproverGroupSlackCannotList: a user group Slack cannot list leaves
+// the other approvers; with no approver left the employee is told.
+func TestApproverGroupSlackCannotList(t *testing.T) {
+	w := newWorld(t)
+	w.start()
+	w.slack.FailNext("usergroups.users.list", "no_such_subteam", 1)
+	answer := w.command(employee, "")
+	r := w.waitStatus(idRe.FindString(answer), workflow.StatusPending)
+	if fmt.Sprint(r.Approvers) != "[UAPP1]" {
+		t.Fatalf("approvers %v", r.Approvers)
+	}
+
+	w2 := newWorld(t)
+	w2.vars["APPROVERS"] = "S0HELPDESK"
+	w2.start()
+	w2.slack.FailNext("usergroups.users.list", "no_such_subteam", 1)
+	if ans := w2.command(employee, ""); !strings.Contains(ans, "Something went wrong on my side") {
+		t.Fatalf("no approvers at all: %s", ans)
+	}
+	if _, err := w2.store.Open(context.Background(), employee); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
+		t.Fatalf("a request was created without approvers: %v", err)
+	}
+}

@@ -75,7 +75,7 @@ func (b *syncBuffer) String() string {
 
 // world is one test's Slack, directory and Redis, shared by its bots.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	slack  *slacktest.Server
 	ds     *dstest.Server
 	redis  *redis.Client
@@ -84,7 +84,7 @@ type world struct {
 	vars   map[string]string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	redisURL := testRedisURL(t)
 	w := &world{t: t, slack: slacktest.New(slacktest.WithPingInterval(time.Second)), ds: dstest.New(testDirectory)}

@@ -159,7 +159,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Directory: dir,
 		Passwords: directory.NewPasswords(),
 		Identity:  &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains},
-		Approvers: &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups},
+		Approvers: &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups, Log: log.With("component", "approvers")},
 		Notifier: &slackapp.Notifier{
 			API:          b.api,
 			AuditChannel: cfg.AuditChannel,
