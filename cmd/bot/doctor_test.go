@@ -88,3 +88,21 @@ func TestManifestAsksForExactlyTheScopesUsed(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfile checks what the image promises, since no Docker engine
+// builds it here: multi-stage, static binary, non-root.
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if strings.Count(s, "\nFROM ") < 2 && !strings.HasPrefix(s, "FROM") {
+		t.Error("not a multi-stage build")
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "go build", "./cmd/bot", "USER 65532", "nonroot", "ENTRYPOINT [\"/bot\"]"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}
