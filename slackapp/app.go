@@ -80,9 +80,7 @@ func (a *App) handle(work func(ctx context.Context, log *slog.Logger, evt *socke
 		if evt.Request == nil {
 			return
 		}
-		if err := c.Ack(*evt.Request); err != nil {
-			a.Log.Warn("could not ack envelope", "envelope_id", evt.Request.EnvelopeID, "error", err)
-		}
+		a.ack(c, evt.Request)
 		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 		defer cancel()
 		log := a.Log.With("envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
@@ -98,6 +96,16 @@ func (a *App) handle(work func(ctx context.Context, log *slog.Logger, evt *socke
 			}
 		}
 		work(ctx, log, evt)
+	}
+}
+
+// ack acknowledges an envelope, giving up after a few seconds (the
+// connection may be closing during shutdown).
+func (a *App) ack(c *socketmode.Client, req *socketmode.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := c.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+		a.Log.Warn("could not ack envelope", "envelope_id", req.EnvelopeID, "error", err)
 	}
 }
 
@@ -118,9 +126,7 @@ func (a *App) onOther(evt *socketmode.Event, c *socketmode.Client) {
 		a.Log.Error("Slack refused the app token")
 	}
 	if evt.Request != nil && evt.Request.EnvelopeID != "" {
-		if err := c.Ack(*evt.Request); err != nil {
-			a.Log.Warn("could not ack envelope", "envelope_id", evt.Request.EnvelopeID, "error", err)
-		}
+		a.ack(c, evt.Request)
 		a.Log.Info("ignoring an envelope this bot does not handle", "envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
 	}
 }
