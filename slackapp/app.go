@@ -61,7 +61,24 @@ func (a *App) Run(ctx context.Context) error {
 	h.HandleInteractionBlockAction(ActionDeny, a.handle(a.onDecision(false)))
 	h.HandleInteractionBlockAction(ActionReveal, a.handle(a.onReveal))
 	h.HandleDefault(a.onOther)
-	err := h.RunEventLoopContext(ctx)
+	// The handler runs every handler in its own goroutine, so connection
+	// events could be seen out of order; track the connection state here,
+	// in order, before dispatching.
+	go func() {
+		for {
+			select {
+			case evt, ok := <-a.Socket.Events:
+				if !ok {
+					return
+				}
+				a.track(evt)
+				h.DispatchEvent(evt)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	err := a.Socket.RunContext(ctx)
 	a.connected.Store(false)
 	a.inflight.Wait()
 	if ctx.Err() != nil {
@@ -109,8 +126,8 @@ func (a *App) ack(c *socketmode.Client, req *socketmode.Request) {
 	}
 }
 
-// onOther acks anything else and tracks the connection state.
-func (a *App) onOther(evt *socketmode.Event, c *socketmode.Client) {
+// track follows the Socket Mode connection state, in event order.
+func (a *App) track(evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
 		a.connected.Store(true)
@@ -120,6 +137,12 @@ func (a *App) onOther(evt *socketmode.Event, c *socketmode.Client) {
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:
 		a.connected.Store(false)
 		a.Log.Warn("Slack connection lost; reconnecting", "event", evt.Type)
+	}
+}
+
+// onOther acks anything else.
+func (a *App) onOther(evt *socketmode.Event, c *socketmode.Client) {
+	switch evt.Type {
 	case socketmode.EventTypeErrorBadMessage, socketmode.EventTypeIncomingError:
 		a.Log.Warn("ignoring a malformed message from Slack", "event", evt.Type)
 	case socketmode.EventTypeInvalidAuth:

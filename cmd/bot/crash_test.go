@@ -68,6 +68,7 @@ func (w *world) startProcess() *procBot {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &procBot{cmd: cmd, logs: &syncBuffer{}}
+	w.bots = append(w.bots, p.logs)
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	before := w.slack.TotalConnections()
 	if err := cmd.Start(); err != nil {

@@ -82,6 +82,7 @@ type world struct {
 	store  *redisstore.Store
 	prefix string
 	vars   map[string]string
+	bots   []*syncBuffer // logs of the bots started, shown when a wait times out
 }
 
 func newWorld(t testing.TB) *world {
@@ -182,6 +183,7 @@ func (w *world) start() *testBot {
 	before := w.slack.TotalConnections()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &testBot{w: w, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	w.bots = append(w.bots, b.logs)
 	go func() { b.done <- run(ctx, []string{"bot"}, func(k string) string { return vars[k] }, b.logs) }()
 	w.t.Cleanup(b.stop)
 	w.wait("the bot to connect", func() bool { return w.slack.TotalConnections() > before })
@@ -211,6 +213,10 @@ func (w *world) wait(what string, cond func() bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	if err := w.slack.WaitFor(ctx, cond); err != nil {
+		for i, logs := range w.bots {
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			w.t.Logf("bot %d, last log lines:\n%s", i, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+		}
 		w.t.Fatalf("timed out waiting for %s", what)
 	}
 }
