@@ -124,19 +124,23 @@ func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *wor
 // refresh updates the approvers' DMs, the employee's Reveal DM and the audit
 // parent to r's current status.
 func (n *Notifier) refresh(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
-	var refs []workflow.MessageRef
-	var msgs []Msg
+	type target struct {
+		ref workflow.MessageRef
+		msg Msg
+	}
+	var targets []target
 	if r.Status != workflow.StatusPending {
+		approval := ApprovalMessage(r)
 		for _, ref := range m.Approvers {
-			refs, msgs = append(refs, ref), append(msgs, ApprovalMessage(r))
+			targets = append(targets, target{ref, approval})
 		}
 	}
-	refs, msgs = append(refs, m.Employee, m.Audit), append(msgs, RevealMessage(r), AuditParent(r))
-	for i, ref := range refs {
-		if ref.TS == "" {
+	targets = append(targets, target{m.Employee, RevealMessage(r)}, target{m.Audit, AuditParent(r)})
+	for _, t := range targets {
+		if t.ref.TS == "" {
 			continue
 		}
-		if err := n.tolerate(r, n.update(ctx, ref, msgs[i]), "update message "+ref.Channel+"/"+ref.TS); err != nil {
+		if err := n.tolerate(r, n.update(ctx, t.ref, t.msg), "update message "+t.ref.Channel+"/"+t.ref.TS); err != nil {
 			return err
 		}
 	}
