@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/example/resetbot/accounts"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -64,7 +67,23 @@ type Config struct {
 	ApproverGroups []string // APPROVERS: user-group IDs (S...)
 	EmailDomains   []string // ALLOWED_EMAIL_DOMAINS, lower case
 	AuditChannel   string   // AUDIT_CHANNEL
-	ProtectedUsers []string // DefaultProtectedUsers plus PROTECTED_USERS
+	ProtectedUsers []string // accounts.DefaultProtectedUsers plus PROTECTED_USERS
+
+	// The directory over LDAP (optional): the account by email, the guards,
+	// the manager.
+	LDAPURL          string        // LDAP_URL: ldaps://host:636 or ldap://host:389 (StartTLS)
+	LDAPInsecure     bool          // LDAP_INSECURE: allow ldap:// without StartTLS
+	LDAPBindDN       string        // LDAP_BIND_DN
+	LDAPBindPassword Secret        // LDAP_BIND_PASSWORD
+	LDAPBaseDN       string        // LDAP_BASE_DN
+	LDAPCAFile       string        // LDAP_CA_FILE
+	LDAPTimeout      time.Duration // LDAP_TIMEOUT: per LDAP operation
+	ProtectedGroups  []string      // accounts.DefaultProtectedGroups plus PROTECTED_GROUPS
+	AllowedOUs       []string      // ALLOWED_OUS: DNs, separated by ;
+	ManagerApproval  bool          // APPROVER_SOURCE=manager
+	ForceChange      bool          // FORCE_CHANGE_AT_LOGON
+	AccountMapFile   string        // ACCOUNT_MAP_FILE
+	AccountMap       map[string]string
 
 	RequestTTL    time.Duration // REQUEST_TTL
 	RevealTTL     time.Duration // REVEAL_TTL
@@ -78,11 +97,6 @@ type Config struct {
 	HTTPAddr string     // HTTP_ADDR
 	LogLevel slog.Level // LOG_LEVEL
 }
-
-// DefaultProtectedUsers are always refused: built-in and AWS-managed
-// accounts that a self-service reset must not touch. PROTECTED_USERS adds
-// more.
-var DefaultProtectedUsers = []string{"Administrator", "Admin", "krbtgt", "Guest", "AWSAdminD", "AWS_ADMIN"}
 
 var (
 	directoryIDRe = regexp.MustCompile(`^d-[0-9a-f]{10}$`)
@@ -177,7 +191,8 @@ func Load(getenv func(string) string) (*Config, error) {
 			l.fail("APPROVERS", fmt.Sprintf("APPROVERS entry %q is neither a Slack user ID (U..., W...) nor a user-group ID (S...)", id))
 		}
 	}
-	if len(c.Approvers)+len(c.ApproverGroups) == 0 && !l.failed("APPROVERS") {
+	l.directory(c)
+	if len(c.Approvers)+len(c.ApproverGroups) == 0 && !l.failed("APPROVERS") && !c.ManagerApproval {
 		l.problem("APPROVERS is required: comma-separated Slack user IDs (U...) and user-group IDs (S...) who may approve resets")
 	}
 	for _, d := range list(getenv("ALLOWED_EMAIL_DOMAINS")) {
@@ -191,11 +206,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.AuditChannel != "" && !channelIDRe.MatchString(c.AuditChannel) {
 		l.problem(fmt.Sprintf("AUDIT_CHANNEL %q must be a channel ID like C0123456789 (not a #name)", c.AuditChannel))
 	}
-	c.ProtectedUsers = append(slices.Clone(DefaultProtectedUsers), list(getenv("PROTECTED_USERS"))...)
+	c.ProtectedUsers = append(slices.Clone(accounts.DefaultProtectedUsers), list(getenv("PROTECTED_USERS"))...)
 	for _, u := range c.ProtectedUsers {
 		if err := workflow.ValidateUserName(u); err != nil {
 			l.problem(fmt.Sprintf("PROTECTED_USERS entry %q is not an account name: %v", u, err))
 		}
+	}
+	if c.LDAPURL == "" && strings.TrimSpace(getenv("ALLOWED_EMAIL_DOMAINS")) == "" {
+		l.problem("ALLOWED_EMAIL_DOMAINS is required without LDAP_URL: the account is then the email's local part, so anyone who can set their Slack email to name@another-domain could ask for the account \"name\"; list your domains, or set LDAP_URL so that accounts are found by their full email")
 	}
 
 	l.positive("REQUEST_TTL", c.RequestTTL)
@@ -257,6 +275,14 @@ func (c *Config) LogValue() slog.Value {
 		slog.Any("allowed_email_domains", c.EmailDomains),
 		slog.String("audit_channel", c.AuditChannel),
 		slog.Any("protected_users", c.ProtectedUsers),
+		slog.String("ldap_url", c.LDAPURL),
+		slog.String("ldap_bind_dn", c.LDAPBindDN),
+		slog.String("ldap_base_dn", c.LDAPBaseDN),
+		slog.Any("protected_groups", c.ProtectedGroups),
+		slog.Any("allowed_ous", c.AllowedOUs),
+		slog.Bool("manager_approval", c.ManagerApproval),
+		slog.Bool("force_change_at_logon", c.ForceChange),
+		slog.Int("account_map_entries", len(c.AccountMap)),
 		slog.Duration("request_ttl", c.RequestTTL),
 		slog.Duration("reveal_ttl", c.RevealTTL),
 		slog.Int("request_limit", c.RequestLimit),
@@ -277,6 +303,110 @@ func RedactURL(u string) string {
 		return "[unparseable URL]"
 	}
 	return p.Redacted()
+}
+
+// directory reads the LDAP settings and the ones that need them.
+func (l *loader) directory(c *Config) {
+	c.LDAPURL = l.str("LDAP_URL", "")
+	c.LDAPInsecure = l.boolean("LDAP_INSECURE")
+	c.LDAPBindDN = l.str("LDAP_BIND_DN", "")
+	c.LDAPBindPassword = Secret(l.secret("LDAP_BIND_PASSWORD"))
+	c.LDAPBaseDN = l.str("LDAP_BASE_DN", "")
+	c.LDAPCAFile = l.str("LDAP_CA_FILE", "")
+	c.LDAPTimeout = l.duration("LDAP_TIMEOUT", 5*time.Second)
+	c.ProtectedGroups = append(slices.Clone(accounts.DefaultProtectedGroups), list(l.getenv("PROTECTED_GROUPS"))...)
+	c.ForceChange = l.boolean("FORCE_CHANGE_AT_LOGON")
+	switch src := strings.ToLower(l.str("APPROVER_SOURCE", "static")); src {
+	case "static":
+	case "manager":
+		c.ManagerApproval = true
+	default:
+		l.problem(fmt.Sprintf("APPROVER_SOURCE %q must be static (APPROVERS) or manager (the AD manager, APPROVERS as fallback)", src))
+	}
+	for _, ou := range strings.Split(l.getenv("ALLOWED_OUS"), ";") {
+		if ou = strings.TrimSpace(ou); ou == "" {
+			continue
+		}
+		if _, err := ldap.ParseDN(ou); err != nil || !strings.Contains(ou, "=") {
+			l.problem(fmt.Sprintf("ALLOWED_OUS entry %q is not a DN like OU=Users,OU=CORP,DC=corp,DC=example,DC=com (separate entries with ;)", ou))
+			continue
+		}
+		c.AllowedOUs = append(c.AllowedOUs, ou)
+	}
+	l.accountMap(c)
+	l.positive("LDAP_TIMEOUT", c.LDAPTimeout)
+	if c.LDAPURL == "" {
+		for _, s := range []struct {
+			name string
+			set  bool
+		}{
+			{"APPROVER_SOURCE=manager", c.ManagerApproval}, {"FORCE_CHANGE_AT_LOGON", c.ForceChange},
+			{"ALLOWED_OUS", len(c.AllowedOUs) > 0}, {"PROTECTED_GROUPS", l.getenv("PROTECTED_GROUPS") != ""},
+			{"LDAP_BIND_DN", c.LDAPBindDN != ""}, {"LDAP_BASE_DN", c.LDAPBaseDN != ""},
+		} {
+			if s.set {
+				l.problem(s.name + " needs LDAP_URL: it reads the directory")
+			}
+		}
+		return
+	}
+	l.ldapConnection(c)
+}
+
+// ldapConnection checks the settings that reach the LDAP server.
+func (l *loader) ldapConnection(c *Config) {
+	u, err := url.Parse(c.LDAPURL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "ldaps" && u.Scheme != "ldap"):
+		l.problem(fmt.Sprintf("LDAP_URL %q must be ldaps://host:636, or ldap://host:389 (upgraded with StartTLS)", c.LDAPURL))
+	case u.Scheme == "ldaps" && c.LDAPInsecure:
+		l.problem("LDAP_INSECURE=true only applies to ldap:// URLs; remove it for ldaps://")
+	}
+	if c.LDAPBindDN == "" {
+		l.problem("LDAP_BIND_DN is required with LDAP_URL: the DN of a read-only service account")
+	}
+	if c.LDAPBindPassword == "" && !l.failed("LDAP_BIND_PASSWORD") {
+		l.problem("LDAP_BIND_PASSWORD (or LDAP_BIND_PASSWORD_FILE) is required with LDAP_URL")
+	}
+	if _, err := ldap.ParseDN(c.LDAPBaseDN); c.LDAPBaseDN == "" || err != nil {
+		l.problem("LDAP_BASE_DN is required with LDAP_URL: a DN like DC=corp,DC=example,DC=com where users and groups are searched")
+	}
+	if c.LDAPCAFile != "" {
+		if _, err := os.Stat(c.LDAPCAFile); err != nil {
+			l.problem(fmt.Sprintf("LDAP_CA_FILE: cannot read %s: %v", c.LDAPCAFile, errors.Unwrap(err)))
+		}
+	}
+}
+
+// accountMap reads ACCOUNT_MAP_FILE.
+func (l *loader) accountMap(c *Config) {
+	c.AccountMapFile = l.str("ACCOUNT_MAP_FILE", "")
+	if c.AccountMapFile == "" {
+		return
+	}
+	f, err := os.Open(c.AccountMapFile)
+	if err != nil {
+		l.problem(fmt.Sprintf("ACCOUNT_MAP_FILE: cannot read %s: %v", c.AccountMapFile, errors.Unwrap(err)))
+		return
+	}
+	defer f.Close()
+	m, problems := accounts.ParseMap(f)
+	for _, p := range problems {
+		l.problem(fmt.Sprintf("ACCOUNT_MAP_FILE %s: %s", c.AccountMapFile, p))
+	}
+	c.AccountMap = m
+}
+
+func (l *loader) boolean(name string) bool {
+	switch v := strings.ToLower(strings.TrimSpace(l.getenv(name))); v {
+	case "", "false", "0", "no", "off":
+		return false
+	case "true", "1", "yes", "on":
+		return true
+	default:
+		l.fail(name, fmt.Sprintf("%s %q must be true or false", name, v))
+		return false
+	}
 }
 
 type loader struct {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/resetbot/accounts"
 )
 
 func env(m map[string]string) func(string) string {
@@ -22,6 +24,113 @@ func valid() map[string]string {
 		"DIRECTORY_ID":    "d-1234567890",
 		"AWS_REGION":      "eu-west-1",
 		"APPROVERS":       "U01ABC, S02GROUP ,W03XYZ",
+		// Without LDAP the email domains are required.
+		"ALLOWED_EMAIL_DOMAINS": "corp.example.com",
+	}
+}
+
+// withLDAP returns valid() with the directory over LDAP.
+func withLDAP(t *testing.T) map[string]string {
+	m := valid()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("not checked here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m["LDAP_URL"] = "ldaps://dc1.corp.example.com:636"
+	m["LDAP_BIND_DN"] = "CN=svc-resetbot,OU=Service,DC=corp,DC=example,DC=com"
+	m["LDAP_BIND_PASSWORD"] = "ldap-secret-pw"
+	m["LDAP_BASE_DN"] = "DC=corp,DC=example,DC=com"
+	m["LDAP_CA_FILE"] = ca
+	delete(m, "ALLOWED_EMAIL_DOMAINS")
+	return m
+}
+
+func TestLDAPSettings(t *testing.T) {
+	m := withLDAP(t)
+	m["APPROVER_SOURCE"] = "manager"
+	delete(m, "APPROVERS") // optional with the manager source
+	m["PROTECTED_GROUPS"] = "Tier0 Ops, Helpdesk Admins"
+	m["ALLOWED_OUS"] = "OU=Users,OU=CORP,DC=corp,DC=example,DC=com; OU=Contractors,DC=corp,DC=example,DC=com"
+	m["FORCE_CHANGE_AT_LOGON"] = "true"
+	m["LDAP_TIMEOUT"] = "2s"
+	mapFile := filepath.Join(t.TempDir(), "map")
+	if err := os.WriteFile(mapFile, []byte("# overrides\nU0123ABCD asmith\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m["ACCOUNT_MAP_FILE"] = mapFile
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.ManagerApproval || !c.ForceChange || c.LDAPTimeout != 2*time.Second || len(c.AllowedOUs) != 2 ||
+		c.AccountMap["U0123ABCD"] != "asmith" || c.LDAPBindPassword.Value() != "ldap-secret-pw" || c.LDAPInsecure {
+		t.Fatalf("%+v", c)
+	}
+	if got := c.ProtectedGroups; len(got) != 9 || got[0] != "Domain Admins" || got[8] != "Helpdesk Admins" {
+		t.Fatalf("protected groups %q", got)
+	}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "config", c)
+	if strings.Contains(logs.String(), "ldap-secret-pw") || strings.Contains(fmt.Sprintf("%+v %#v", c, c), "ldap-secret-pw") {
+		t.Fatalf("the LDAP password is shown: %s", logs.String())
+	}
+
+	m = withLDAP(t)
+	m["LDAP_URL"] = "ldap://dc1:389"
+	m["LDAP_INSECURE"] = "true"
+	if c, err := Load(env(m)); err != nil || !c.LDAPInsecure {
+		t.Fatalf("plain LDAP with LDAP_INSECURE: %v", err)
+	}
+}
+
+func TestBadLDAPConfigs(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		set  map[string]string
+		want []string
+	}{
+		{"no domains without LDAP", map[string]string{"LDAP_URL": "", "LDAP_BIND_DN": "", "LDAP_BASE_DN": "", "LDAP_BIND_PASSWORD": "", "LDAP_CA_FILE": ""},
+			[]string{"ALLOWED_EMAIL_DOMAINS is required without LDAP_URL"}},
+		{"features need LDAP", map[string]string{"LDAP_URL": "", "LDAP_BIND_PASSWORD": "", "LDAP_CA_FILE": "", "ALLOWED_EMAIL_DOMAINS": "corp.example.com",
+			"APPROVER_SOURCE": "manager", "FORCE_CHANGE_AT_LOGON": "yes", "ALLOWED_OUS": "OU=X,DC=corp", "PROTECTED_GROUPS": "Tier0"},
+			[]string{"APPROVER_SOURCE=manager needs LDAP_URL", "FORCE_CHANGE_AT_LOGON needs LDAP_URL", "ALLOWED_OUS needs LDAP_URL",
+				"PROTECTED_GROUPS needs LDAP_URL", "LDAP_BIND_DN needs LDAP_URL", "LDAP_BASE_DN needs LDAP_URL"}},
+		{"bad LDAP", map[string]string{"LDAP_URL": "https://dc1", "LDAP_BIND_DN": "", "LDAP_BIND_PASSWORD": "", "LDAP_BASE_DN": "not a dn",
+			"LDAP_CA_FILE": "/nonexistent/ca.pem", "LDAP_TIMEOUT": "0s", "APPROVER_SOURCE": "boss", "FORCE_CHANGE_AT_LOGON": "maybe", "ALLOWED_OUS": "Users"},
+			[]string{"LDAP_URL \"https://dc1\" must be", "LDAP_BIND_DN is required", "LDAP_BIND_PASSWORD (or LDAP_BIND_PASSWORD_FILE) is required",
+				"LDAP_BASE_DN is required", "LDAP_CA_FILE: cannot read /nonexistent/ca.pem", "LDAP_TIMEOUT must be longer than zero",
+				"APPROVER_SOURCE \"boss\"", "FORCE_CHANGE_AT_LOGON \"maybe\"", "ALLOWED_OUS entry \"Users\""}},
+		{"insecure ldaps", map[string]string{"LDAP_INSECURE": "true"}, []string{"LDAP_INSECURE=true only applies to ldap://"}},
+		{"bad map", map[string]string{"ACCOUNT_MAP_FILE": "/nonexistent/map"}, []string{"ACCOUNT_MAP_FILE: cannot read /nonexistent/map"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := withLDAP(t)
+			for k, v := range tt.set {
+				m[k] = v
+			}
+			_, err := Load(env(m))
+			cerr, ok := err.(*Error)
+			if !ok || len(cerr.Problems) != len(tt.want) {
+				t.Fatalf("want %d problems, got: %v", len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "ldap-secret-pw") {
+				t.Errorf("error shows the LDAP password: %v", err)
+			}
+		})
+	}
+	m := withLDAP(t)
+	mapFile := filepath.Join(t.TempDir(), "map")
+	if err := os.WriteFile(mapFile, []byte("U1 alice\nUBAD\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m["ACCOUNT_MAP_FILE"] = mapFile
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("bad map line: %v", err)
 	}
 }
 
@@ -38,7 +147,7 @@ func TestDefaults(t *testing.T) {
 	if fmt.Sprint(c.Approvers) != "[U01ABC W03XYZ]" || fmt.Sprint(c.ApproverGroups) != "[S02GROUP]" {
 		t.Fatalf("approvers %v groups %v", c.Approvers, c.ApproverGroups)
 	}
-	if len(c.ProtectedUsers) != len(DefaultProtectedUsers) {
+	if len(c.ProtectedUsers) != len(accounts.DefaultProtectedUsers) || len(c.ProtectedGroups) != len(accounts.DefaultProtectedGroups) || c.ManagerApproval || c.ForceChange || c.LDAPURL != "" {
 		t.Fatalf("protected %v", c.ProtectedUsers)
 	}
 }

@@ -64,10 +64,10 @@ func ErrorText(err error, r *workflow.Request) string {
 		return "Your Slack profile has no email address, so I cannot tell which directory account is yours. Please contact helpdesk."
 	case workflow.CodeEmailDomain:
 		return "Your Slack email address is not in a domain this bot serves, so I cannot reset a directory password for you. Please contact helpdesk."
-	case workflow.CodeInvalidUserName:
-		return "Your directory account name (from your Slack email) is not one the directory accepts, so I cannot reset it here. Please contact helpdesk."
 	case workflow.CodeProtectedAccount:
 		return "This account is protected and cannot be reset with this bot. Please contact helpdesk."
+	case workflow.CodeLookupUnavailable:
+		return "I can't reach the directory right now to check your account, so nothing was changed. Please try again in a minute."
 	case workflow.CodeNoApprovers:
 		return "There is nobody who could approve your request right now. Please contact helpdesk."
 	case workflow.CodeUnavailable:
@@ -104,6 +104,22 @@ func FailureText(code workflow.Code) string {
 		return "The bot is not allowed to reset passwords in this directory (AWS access denied). Your password was not changed; the operators have been alerted."
 	case workflow.CodeInterrupted:
 		return "The reset was interrupted several times before your password could be shown to you. Please contact helpdesk, or start a new request with `/reset-password`."
+	case workflow.CodeNoAccount:
+		return "I could not find a directory account with your Slack email address, so I cannot tell which account is yours. Your password was not changed; please contact helpdesk."
+	case workflow.CodeAmbiguousAccount:
+		return "More than one directory account has your Slack email address, so I cannot tell which one is yours. Your password was not changed; please contact helpdesk."
+	case workflow.CodeAccountDisabled:
+		return "Your directory account is disabled, and a reset would enable it again, so I cannot reset it here. Please contact helpdesk."
+	case workflow.CodeProtectedGroup:
+		return "Your directory account is in an administrators' group, and those accounts cannot be reset with this bot. Please contact helpdesk."
+	case workflow.CodeMachineAccount:
+		return "That is a computer or service account, not a person's account, so I cannot reset it here. Please contact helpdesk."
+	case workflow.CodeOutsideOU:
+		return "Your directory account is outside the part of the directory this bot may reset. Please contact helpdesk."
+	case workflow.CodeProtectedAccount:
+		return "This account is protected and cannot be reset with this bot. Please contact helpdesk."
+	case workflow.CodeInvalidUserName:
+		return "Your directory account name is not one I can reset here (it breaks the directory's naming rules or holds invisible characters). Please contact helpdesk."
 	case workflow.CodeInternal:
 		return "Something went wrong on the bot's side. Please contact helpdesk."
 	}
@@ -124,6 +140,16 @@ func helpdeskHint(code workflow.Code) string {
 		return "Helpdesk: the email-derived account name does not exist; check the employee's account name."
 	case workflow.CodeInvalidPassword:
 		return "Helpdesk: the directory's password policy is stricter than the generator; check length and complexity settings."
+	case workflow.CodeAccountDisabled:
+		return "Helpdesk: the account is disabled; a reset would have enabled it. Enable it first if the employee should have it back."
+	case workflow.CodeProtectedGroup, workflow.CodeProtectedAccount:
+		return "Helpdesk: a privileged account; reset it by hand after checking who asks."
+	case workflow.CodeAmbiguousAccount:
+		return "Helpdesk: several accounts share this email; fix the directory or add the employee to ACCOUNT_MAP_FILE."
+	case workflow.CodeNoAccount:
+		return "Helpdesk: no account has this email as mail or userPrincipalName; fix the directory or add the employee to ACCOUNT_MAP_FILE."
+	case workflow.CodeForceChangeFailed:
+		return "Helpdesk: give the bot's LDAP account write access to pwdLastSet, or set \"must change password\" by hand."
 	}
 	return ""
 }

@@ -12,9 +12,8 @@ import (
 	"github.com/example/resetbot/workflow"
 )
 
-// Identity resolves a Slack user to their own directory account from the
-// Slack profile email: the email's local part is the account name
-// (sAMAccountName).
+// Identity tells who a Slack user is, from users.info and
+// users.lookupByEmail.
 type Identity struct {
 	API     *slack.Client
 	Domains []string // allowed email domains, lower case; empty allows any
@@ -22,40 +21,64 @@ type Identity struct {
 
 var _ workflow.Identity = (*Identity)(nil)
 
-// Account implements workflow.Identity.
-func (i *Identity) Account(ctx context.Context, userID string) (workflow.Account, error) {
+// Person implements workflow.Identity.
+func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, error) {
 	u, err := i.API.GetUserInfoContext(ctx, userID)
 	if err != nil {
-		var se slack.SlackErrorResponse
-		if errors.As(err, &se) && (se.Err == "user_not_found" || se.Err == "users_not_found") {
-			return workflow.Account{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
+		if slackError(err, "user_not_found", "users_not_found") {
+			return workflow.Person{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
 		}
-		return workflow.Account{}, workflow.Wrap(workflow.CodeInternal, err, "users.info for "+userID)
+		return workflow.Person{}, workflow.Wrap(workflow.CodeInternal, err, "users.info for "+userID)
 	}
-	switch {
-	case u.Deleted:
-		return workflow.Account{}, workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is deactivated", userID)
-	case u.IsBot || u.IsAppUser:
-		return workflow.Account{}, workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a bot", userID)
-	case u.IsRestricted || u.IsUltraRestricted:
-		return workflow.Account{}, workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a guest", userID)
+	if err := eligible(u); err != nil {
+		return workflow.Person{}, err
 	}
 	email := strings.TrimSpace(u.Profile.Email)
 	if email == "" {
-		return workflow.Account{}, workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has no email in their profile (is the users:read.email scope granted?)", userID)
+		return workflow.Person{}, workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has no email in their profile (is the users:read.email scope granted?)", userID)
 	}
 	at := strings.LastIndexByte(email, '@')
 	if at <= 0 || at == len(email)-1 {
-		return workflow.Account{}, workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has a malformed email %q", userID, email)
+		return workflow.Person{}, workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has a malformed email %q", userID, email)
 	}
-	local, domain := email[:at], strings.ToLower(email[at+1:])
-	if len(i.Domains) > 0 && !slices.Contains(i.Domains, domain) {
-		return workflow.Account{}, workflow.Errorf(workflow.CodeEmailDomain, "Slack user %s has email domain %q, not one of %v", userID, domain, i.Domains)
+	if domain := strings.ToLower(email[at+1:]); len(i.Domains) > 0 && !slices.Contains(i.Domains, domain) {
+		return workflow.Person{}, workflow.Errorf(workflow.CodeEmailDomain, "Slack user %s has email domain %q, not one of %v", userID, domain, i.Domains)
 	}
-	if err := workflow.ValidateUserName(local); err != nil {
-		return workflow.Account{}, err
+	return workflow.Person{ID: u.ID, Email: email, Name: displayName(u)}, nil
+}
+
+// ByEmail implements workflow.Identity with users.lookupByEmail.
+func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, bool, error) {
+	u, err := i.API.GetUserByEmailContext(ctx, email)
+	if err != nil {
+		if slackError(err, "users_not_found", "user_not_found") {
+			return workflow.Person{}, false, nil
+		}
+		return workflow.Person{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
 	}
-	return workflow.Account{UserName: local, Email: email, DisplayName: displayName(u)}, nil
+	if eligible(u) != nil {
+		return workflow.Person{}, false, nil
+	}
+	return workflow.Person{ID: u.ID, Email: u.Profile.Email, Name: displayName(u)}, true, nil
+}
+
+// eligible refuses deactivated users, bots and guests.
+func eligible(u *slack.User) error {
+	switch {
+	case u.Deleted:
+		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is deactivated", u.ID)
+	case u.IsBot || u.IsAppUser:
+		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a bot", u.ID)
+	case u.IsRestricted || u.IsUltraRestricted:
+		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a guest", u.ID)
+	}
+	return nil
+}
+
+// slackError reports whether err is a Slack error response with one of codes.
+func slackError(err error, codes ...string) bool {
+	var se slack.SlackErrorResponse
+	return errors.As(err, &se) && slices.Contains(codes, se.Err)
 }
 
 func displayName(u *slack.User) string {

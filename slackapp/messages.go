@@ -91,6 +91,9 @@ func ApprovalMessage(r *workflow.Request) Msg {
 		details = fmt.Sprintf("*Email:* %s\n", escape(r.Account.Email)) + details
 	}
 	blocks := []slack.Block{section(":key: " + summary(r)), section(details)}
+	if why := askedAs(r); why != "" {
+		blocks = append(blocks, contextLine(why))
+	}
 	if r.Status == workflow.StatusPending {
 		blocks = append(blocks,
 			contextLine("Approve only if you know this request is genuine, for example because the person asked you in person or on a call."),
@@ -135,8 +138,11 @@ func RevealMessage(r *workflow.Request) Msg {
 	switch r.Status {
 	case workflow.StatusApproved:
 		body := fmt.Sprintf("When you are ready to sign in, click *Reveal my temporary password*. The bot then sets a new password and shows it only to you, here. The button works until %s.", when(r.RevealBy))
-		if last := r.LastEvent(); last.Kind == workflow.EventInterrupted {
+		switch r.LastEvent().Kind {
+		case workflow.EventInterrupted:
 			body = ":warning: Your new password could not be shown to you, so nobody knows it. Click the button again to get another one. The button works until " + when(r.RevealBy) + "."
+		case workflow.EventPostponed:
+			body = ":warning: I could not check your account in the directory just now; nothing was changed. Click the button again in a minute. It works until " + when(r.RevealBy) + "."
 		}
 		return Msg{Text: "Your password reset was approved: reveal your temporary password", Blocks: []slack.Block{
 			section(head), section(body),
@@ -162,16 +168,53 @@ func RevealMessage(r *workflow.Request) Msg {
 
 // PasswordMessage is the ephemeral message with the temporary password. It is
 // the only message that ever holds it.
-func PasswordMessage(r *workflow.Request, password string) Msg {
+func PasswordMessage(r *workflow.Request, d workflow.Delivery) Msg {
+	change := "Sign in with it now and change it right away (on Windows: Ctrl+Alt+Del, *Change a password*)."
+	if d.MustChange {
+		change = "Sign in with it now: you will be asked to choose a new password at once."
+	}
 	return Msg{
 		Text: "Your temporary password for " + r.Account.UserName,
 		Blocks: []slack.Block{
 			section(fmt.Sprintf(":key: Your temporary password for %s is:", code(r.Account.UserName))),
-			section("```" + password + "```"),
-			section("Sign in with it now and change it right away (on Windows: Ctrl+Alt+Del, *Change a password*). " +
-				"This message is only visible to you and disappears when you reload Slack; the password is not stored anywhere."),
+			section("```" + d.Password + "```"),
+			section(change + " This message is only visible to you and disappears when you reload Slack; the password is not stored anywhere."),
 		},
 	}
+}
+
+// RefusalMessage is the audit channel's line for a request refused before
+// it was stored.
+func RefusalMessage(f workflow.Refusal) Msg {
+	acct := "an account I could not determine"
+	if f.Account != "" {
+		acct = code(f.Account)
+	}
+	s := fmt.Sprintf(":no_entry_sign: %s asked to reset %s: refused (%s). %s", user(f.User), acct, code(string(f.Code)), escape(f.Detail))
+	if hint := helpdeskHint(f.Code); hint != "" {
+		s += "\n" + hint
+	}
+	line := fmt.Sprintf("%s · %s", when(f.At), s)
+	return Msg{Text: line, Blocks: []slack.Block{section(line)}}
+}
+
+// askedAs tells an approver why they were asked, or "" for the configured
+// approvers.
+func askedAs(r *workflow.Request) string {
+	emp := user(r.Requester)
+	switch r.AskedAs {
+	case workflow.AskedManager:
+		return fmt.Sprintf("You were asked as %s's manager in the directory.", emp)
+	case workflow.AskedNoManager:
+		return fmt.Sprintf("You were asked as helpdesk fallback: %s has no manager in the directory.", emp)
+	case workflow.AskedManagerDisabled:
+		return fmt.Sprintf("You were asked as helpdesk fallback: the directory account of %s's manager is disabled.", emp)
+	case workflow.AskedManagerNotInChat:
+		return fmt.Sprintf("You were asked as helpdesk fallback: %s's manager in the directory is not an active Slack member.", emp)
+	case workflow.AskedManagerIsRequester:
+		return fmt.Sprintf("You were asked as helpdesk fallback: %s is their own manager in the directory.", emp)
+	}
+	return ""
 }
 
 // AuditParent is the audit channel's parent message of a request, kept
@@ -220,6 +263,9 @@ func AuditReply(r *workflow.Request, ev workflow.Event) Msg {
 	switch ev.Kind {
 	case workflow.EventRequested:
 		s = fmt.Sprintf("%s requested a reset of %s (email %s). Asked %s; decide by %s.", user(ev.Actor), code(r.Account.UserName), escape(orNone(r.Account.Email)), users(r.Approvers), when(r.DecideBy))
+		if why := askedAs(r); why != "" {
+			s += " " + strings.Replace(why, "You were", "They were", 1)
+		}
 	case workflow.EventApproved:
 		s = fmt.Sprintf("Approved by %s.", user(ev.Actor))
 	case workflow.EventDenied:
@@ -228,8 +274,13 @@ func AuditReply(r *workflow.Request, ev workflow.Event) Msg {
 		s = fmt.Sprintf("%s clicked Reveal; resetting the password.", user(ev.Actor))
 	case workflow.EventInterrupted:
 		s = fmt.Sprintf("Reset interrupted (%s); Reveal offered again.", escape(ev.Detail))
+	case workflow.EventPostponed:
+		s = fmt.Sprintf("Reveal postponed, nothing changed: %s. %s", code(string(ev.Code)), escape(ev.Detail))
 	case workflow.EventCompleted:
 		s = "Password reset; the temporary password was shown to the employee only."
+		if ev.Code == workflow.CodeForceChangeFailed {
+			s += fmt.Sprintf("\n:warning: %s: could not set \"must change password at next logon\" (%s). The employee was told to change it at once.", code(string(ev.Code)), escape(ev.Detail))
+		}
 	case workflow.EventFailed:
 		s = fmt.Sprintf("Reset failed: %s. %s", code(string(ev.Code)), escape(ev.Detail))
 		if hint := helpdeskHint(ev.Code); hint != "" {
@@ -268,6 +319,8 @@ func EmployeeNotice(r *workflow.Request, ev workflow.Event) (Msg, bool) {
 		}
 	case workflow.EventFailed:
 		s = fmt.Sprintf(":x: The reset of %s failed. %s", code(r.Account.UserName), FailureText(ev.Code))
+	case workflow.EventPostponed:
+		s = fmt.Sprintf(":warning: I could not check your account %s in the directory just now, so nothing was changed. Click *Reveal my temporary password* again in a minute (until %s).", code(r.Account.UserName), when(r.RevealBy))
 	case workflow.EventInterrupted:
 		s = fmt.Sprintf(":warning: Your new password for %s could not be shown to you. Click *Reveal my temporary password* again to get another one (until %s).", code(r.Account.UserName), when(r.RevealBy))
 	default:

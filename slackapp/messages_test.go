@@ -75,19 +75,34 @@ func golden(t *testing.T, name string, v any) {
 func TestMessagesGolden(t *testing.T) {
 	interrupted := sample(workflow.StatusApproved)
 	interrupted.Events = append(interrupted.Events, workflow.Event{At: t0.Add(5 * time.Minute), Kind: workflow.EventInterrupted})
+	postponed := sample(workflow.StatusApproved)
+	postponed.Events = append(postponed.Events, workflow.Event{At: t0.Add(5 * time.Minute), Kind: workflow.EventPostponed, Code: workflow.CodeLookupUnavailable})
+	managed := sample(workflow.StatusPending)
+	managed.Approvers, managed.AskedAs = []string{"UMGR"}, workflow.AskedManager
+	fallback := sample(workflow.StatusPending)
+	fallback.AskedAs = workflow.AskedNoManager
 	cases := map[string]Msg{
-		"approval_pending":   ApprovalMessage(sample(workflow.StatusPending)),
-		"approval_approved":  ApprovalMessage(sample(workflow.StatusApproved)),
-		"approval_denied":    ApprovalMessage(sample(workflow.StatusDenied)),
-		"approval_expired":   ApprovalMessage(sample(workflow.StatusExpired)),
-		"approval_completed": ApprovalMessage(sample(workflow.StatusCompleted)),
-		"reveal_approved":    RevealMessage(sample(workflow.StatusApproved)),
-		"reveal_interrupted": RevealMessage(interrupted),
-		"reveal_resetting":   RevealMessage(sample(workflow.StatusResetting)),
-		"reveal_completed":   RevealMessage(sample(workflow.StatusCompleted)),
-		"reveal_failed":      RevealMessage(sample(workflow.StatusFailed)),
-		"password":           PasswordMessage(sample(workflow.StatusResetting), "Xy7#kP2!mQ9-vR4=tW8a"),
-		"audit_parent":       AuditParent(sample(workflow.StatusApproved)),
+		"approval_pending":         ApprovalMessage(sample(workflow.StatusPending)),
+		"approval_approved":        ApprovalMessage(sample(workflow.StatusApproved)),
+		"approval_denied":          ApprovalMessage(sample(workflow.StatusDenied)),
+		"approval_expired":         ApprovalMessage(sample(workflow.StatusExpired)),
+		"approval_completed":       ApprovalMessage(sample(workflow.StatusCompleted)),
+		"reveal_approved":          RevealMessage(sample(workflow.StatusApproved)),
+		"reveal_interrupted":       RevealMessage(interrupted),
+		"reveal_resetting":         RevealMessage(sample(workflow.StatusResetting)),
+		"reveal_completed":         RevealMessage(sample(workflow.StatusCompleted)),
+		"reveal_failed":            RevealMessage(sample(workflow.StatusFailed)),
+		"reveal_postponed":         RevealMessage(postponed),
+		"approval_manager":         ApprovalMessage(managed),
+		"approval_fallback":        ApprovalMessage(fallback),
+		"audit_requested_fallback": AuditReply(fallback, fallback.Events[0]),
+		"password":                 PasswordMessage(sample(workflow.StatusResetting), workflow.Delivery{Password: "Xy7#kP2!mQ9-vR4=tW8a"}),
+		"password_must_change":     PasswordMessage(sample(workflow.StatusResetting), workflow.Delivery{Password: "Xy7#kP2!mQ9-vR4=tW8a", MustChange: true}),
+		"refusal": RefusalMessage(workflow.Refusal{At: t0, User: "UEMP", Account: "dadmin", Code: workflow.CodeProtectedGroup,
+			Detail: `"dadmin" (CN=dadmin,CN=Users,DC=corp) is a member of the protected group "Domain Admins"`}),
+		"audit_completed_warning": AuditReply(sample(workflow.StatusCompleted), workflow.Event{At: t0.Add(3 * time.Minute), Kind: workflow.EventCompleted,
+			Code: workflow.CodeForceChangeFailed, Detail: "LDAP modify pwdLastSet: Insufficient Access Rights"}),
+		"audit_parent": AuditParent(sample(workflow.StatusApproved)),
 		"audit_failed": AuditReply(sample(workflow.StatusFailed), workflow.Event{At: t0.Add(3 * time.Minute), Kind: workflow.EventFailed,
 			Code: workflow.CodeDirectoryAccessDenied, Detail: "AccessDeniedException: not authorized <to> & more"}),
 		"receipt":    Receipt(sample(workflow.StatusPending)),
@@ -142,7 +157,16 @@ func TestEveryCodeHasItsOwnWords(t *testing.T) {
 	codes := []workflow.Code{workflow.CodeNotFound, workflow.CodeNoOpenRequest, workflow.CodeOpenRequest, workflow.CodeRateLimited,
 		workflow.CodeDecided, workflow.CodeExpired, workflow.CodeSelfApproval, workflow.CodeNotApprover, workflow.CodeNotRequester,
 		workflow.CodeUnknownUser, workflow.CodeIneligibleUser, workflow.CodeNoEmail, workflow.CodeEmailDomain, workflow.CodeInvalidUserName,
-		workflow.CodeProtectedAccount, workflow.CodeNoApprovers, workflow.CodeUnavailable, workflow.CodeInternal}
+		workflow.CodeProtectedAccount, workflow.CodeNoApprovers, workflow.CodeUnavailable, workflow.CodeInternal,
+		workflow.CodeNoAccount, workflow.CodeAmbiguousAccount, workflow.CodeAccountDisabled, workflow.CodeProtectedGroup,
+		workflow.CodeMachineAccount, workflow.CodeOutsideOU, workflow.CodeLookupUnavailable}
+	// The guards run again at Reveal, where they end the request as failed.
+	for _, c := range []workflow.Code{workflow.CodeNoAccount, workflow.CodeAccountDisabled, workflow.CodeProtectedGroup,
+		workflow.CodeMachineAccount, workflow.CodeOutsideOU, workflow.CodeProtectedAccount, workflow.CodeInvalidUserName} {
+		if FailureText(c) == "" {
+			t.Errorf("guard %s has no failure text for a refusal at Reveal", c)
+		}
+	}
 	seen := map[string]workflow.Code{}
 	for _, c := range codes {
 		s := ErrorText(workflow.Errorf(c, "detail that must not show"), nil)

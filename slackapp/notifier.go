@@ -174,7 +174,7 @@ func permanent(err error) bool {
 
 // DeliverPassword implements workflow.Notifier: an ephemeral message in the
 // employee's DM with the bot, visible to them only and never stored.
-func (n *Notifier) DeliverPassword(ctx context.Context, r *workflow.Request, password string) error {
+func (n *Notifier) DeliverPassword(ctx context.Context, r *workflow.Request, d workflow.Delivery) error {
 	ch := r.Messages.Employee.Channel
 	if ch == "" {
 		var err error
@@ -183,10 +183,19 @@ func (n *Notifier) DeliverPassword(ctx context.Context, r *workflow.Request, pas
 		}
 	}
 	n.Pace.Wait(ctx, ch)
-	if _, err := n.API.PostEphemeralContext(ctx, ch, r.Requester, PasswordMessage(r, password).Options()...); err != nil {
+	if _, err := n.API.PostEphemeralContext(ctx, ch, r.Requester, PasswordMessage(r, d).Options()...); err != nil {
 		return workflow.Wrap(workflow.CodeDeliveryFailed, err, "chat.postEphemeral to "+ch)
 	}
 	return nil
+}
+
+// Refused implements workflow.Notifier: one message in the audit channel.
+func (n *Notifier) Refused(ctx context.Context, f workflow.Refusal) error {
+	if n.AuditChannel == "" {
+		return nil
+	}
+	_, err := n.post(ctx, n.AuditChannel, RefusalMessage(f))
+	return n.tolerate(&workflow.Request{ID: "(refused, not stored)"}, err, "post a refusal to the audit channel")
 }
 
 func (n *Notifier) openEmployeeDM(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {

@@ -33,6 +33,16 @@ const (
 	CodeProtectedAccount Code = "protected_account" // the account must not be reset here
 	CodeNoApprovers      Code = "no_approvers"      // nobody but the requester could approve
 
+	// Directory guards: the account exists but must not be reset here, or
+	// cannot be found. Checked when the request is made and again at Reveal.
+	CodeNoAccount         Code = "no_account"         // no directory account has the employee's email
+	CodeAmbiguousAccount  Code = "ambiguous_account"  // several directory accounts have the employee's email
+	CodeAccountDisabled   Code = "account_disabled"   // userAccountControl ACCOUNTDISABLE: a reset would re-enable it
+	CodeProtectedGroup    Code = "protected_group"    // a member (maybe nested) of a protected group
+	CodeMachineAccount    Code = "machine_account"    // a computer, managed service or trust account
+	CodeOutsideOU         Code = "outside_ou"         // not under one of ALLOWED_OUS
+	CodeLookupUnavailable Code = "lookup_unavailable" // the directory (LDAP) could not be asked: try again shortly
+
 	// Directory Service (ResetUserPassword exceptions and IAM).
 	CodeUserDoesNotExist       Code = "user_does_not_exist"
 	CodeInvalidPassword        Code = "invalid_password"
@@ -45,7 +55,8 @@ const (
 	CodeDirectoryAccessDenied  Code = "directory_access_denied"
 	CodeInterrupted            Code = "interrupted" // the reset was interrupted (crash, lost delivery) too often
 	CodeDeliveryFailed         Code = "delivery_failed"
-	CodeUnavailable            Code = "unavailable" // the store is unreachable: try again shortly
+	CodeForceChangeFailed      Code = "force_change_failed" // the password was reset but "must change at next logon" could not be set
+	CodeUnavailable            Code = "unavailable"         // the store is unreachable: try again shortly
 	CodeInternal               Code = "internal"
 	CodeConflict               Code = "conflict" // a concurrent change won; retry
 	CodeInvalidInput           Code = "invalid_input"

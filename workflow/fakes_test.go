@@ -14,9 +14,10 @@ import (
 // memStore is a small in-memory Store for the service's unit tests; the real
 // stores pass the conformance suite in store/storetest.
 type memStore struct {
-	mu   sync.Mutex
-	reqs map[string][]byte
-	down bool
+	mu     sync.Mutex
+	reqs   map[string][]byte
+	down   bool
+	claims map[string]bool // nil: every claim is the first
 }
 
 func newMemStore() *memStore { return &memStore{reqs: map[string][]byte{}} }
@@ -129,8 +130,17 @@ func (m *memStore) Due(_ context.Context, now time.Time, max int) ([]string, err
 	return ids, nil
 }
 
-func (m *memStore) Claim(context.Context, string, time.Duration) (bool, error) { return true, nil }
-func (m *memStore) Ping(context.Context) error                                 { return m.check() }
+func (m *memStore) Claim(_ context.Context, key string, _ time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.claims == nil {
+		return true, nil
+	}
+	first := !m.claims[key]
+	m.claims[key] = true
+	return first, nil
+}
+func (m *memStore) Ping(context.Context) error { return m.check() }
 
 func (m *memStore) setDown(down bool) {
 	m.mu.Lock()
@@ -202,14 +212,86 @@ func (p *fakePasswords) New(length int, _ Account) (string, error) {
 	return s + strings.Repeat("x", length-len(s)), nil
 }
 
-type fakeIdentity map[string]Account
+// fakeIdentity maps chat user IDs to people.
+type fakeIdentity map[string]Person
 
-func (f fakeIdentity) Account(_ context.Context, user string) (Account, error) {
-	a, ok := f[user]
+func (f fakeIdentity) Person(_ context.Context, user string) (Person, error) {
+	p, ok := f[user]
 	if !ok {
-		return Account{}, Errorf(CodeUnknownUser, "no user %s", user)
+		return Person{}, Errorf(CodeUnknownUser, "no user %s", user)
+	}
+	p.ID = user
+	return p, nil
+}
+
+func (f fakeIdentity) ByEmail(_ context.Context, email string) (Person, bool, error) {
+	for id, p := range f {
+		if strings.EqualFold(p.Email, email) {
+			p.ID = id
+			return p, true, nil
+		}
+	}
+	return Person{}, false, nil
+}
+
+// fakeAccounts is the directory's accounts keyed by email: the account,
+// its state, and its manager's user name.
+type fakeAccounts struct {
+	mu        sync.Mutex
+	byEmail   map[string]Account
+	refuse    map[string]Code // user name -> guard code
+	managers  map[string]Manager
+	down      bool
+	expired   []string
+	expireErr error
+}
+
+func (f *fakeAccounts) Find(_ context.Context, p Person) (Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return Account{}, Errorf(CodeLookupUnavailable, "ldap down")
+	}
+	a, ok := f.byEmail[p.Email]
+	if !ok {
+		return Account{}, Errorf(CodeNoAccount, "nobody has %s", p.Email)
 	}
 	return a, nil
+}
+
+func (f *fakeAccounts) Check(_ context.Context, a Account) (Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return Account{}, Errorf(CodeLookupUnavailable, "ldap down")
+	}
+	if c, ok := f.refuse[a.UserName]; ok {
+		return Account{}, Errorf(c, "%s refused", a.UserName)
+	}
+	return a, nil
+}
+
+func (f *fakeAccounts) Manager(_ context.Context, a Account) (Manager, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.managers[a.UserName]
+	return m, ok, nil
+}
+
+func (f *fakeAccounts) ExpirePassword(_ context.Context, a Account) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.expireErr != nil {
+		return f.expireErr
+	}
+	f.expired = append(f.expired, a.UserName)
+	return nil
+}
+
+func (f *fakeAccounts) set(fn func(f *fakeAccounts)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
 }
 
 type fakeApprovers []string
@@ -220,6 +302,8 @@ type fakeNotifier struct {
 	mu        sync.Mutex
 	synced    []EventKind
 	delivered []string
+	musts     []bool // Delivery.MustChange of each delivery
+	refusals  []Refusal
 	failSync  int // fail this many Sync calls
 	failSend  int // fail this many DeliverPassword calls
 }
@@ -237,15 +321,29 @@ func (n *fakeNotifier) Sync(_ context.Context, r *Request) (Messages, int, error
 	return r.Messages, len(r.Events) - r.SyncedEvents, nil
 }
 
-func (n *fakeNotifier) DeliverPassword(_ context.Context, _ *Request, password string) error {
+func (n *fakeNotifier) DeliverPassword(_ context.Context, _ *Request, d Delivery) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.failSend > 0 {
 		n.failSend--
 		return Errorf(CodeDeliveryFailed, "channel_not_found")
 	}
-	n.delivered = append(n.delivered, password)
+	n.delivered = append(n.delivered, d.Password)
+	n.musts = append(n.musts, d.MustChange)
 	return nil
+}
+
+func (n *fakeNotifier) Refused(_ context.Context, f Refusal) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.refusals = append(n.refusals, f)
+	return nil
+}
+
+func (n *fakeNotifier) refused() []Refusal {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.refusals)
 }
 
 func (n *fakeNotifier) kinds() []EventKind {

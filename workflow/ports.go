@@ -69,15 +69,65 @@ type Passwords interface {
 	New(length int, acct Account) (string, error)
 }
 
-// Identity resolves a chat user to their own directory account.
+// Identity tells who a chat user is.
 type Identity interface {
-	// Account returns the directory account of chat user.
+	// Person returns chat user's profile after checking that they may use
+	// the bot: an active member (not a guest, bot or deactivated account)
+	// with an email in an allowed domain.
 	// Errors: CodeUnknownUser, CodeIneligibleUser, CodeNoEmail,
-	// CodeEmailDomain, CodeInvalidUserName, CodeUnavailable.
-	Account(ctx context.Context, user string) (Account, error)
+	// CodeEmailDomain, CodeInternal (chat unreachable).
+	Person(ctx context.Context, user string) (Person, error)
+
+	// ByEmail returns the active chat member with email; ok is false when
+	// there is none (no such member, or a guest, bot or deactivated one).
+	// Errors: CodeInternal (chat unreachable).
+	ByEmail(ctx context.Context, email string) (p Person, ok bool, err error)
 }
 
-// Approvers says who may decide a request.
+// Accounts finds directory accounts and applies the guards: the rules that
+// say which accounts must never be reset here.
+type Accounts interface {
+	// Find returns the directory account of p: from the account map, else
+	// the directory entry whose mail or userPrincipalName is p.Email, else
+	// (without a directory lookup) the email's local part.
+	// Errors: CodeNoAccount, CodeAmbiguousAccount, CodeInvalidUserName,
+	// CodeLookupUnavailable.
+	Find(ctx context.Context, p Person) (Account, error)
+
+	// Check reads acct again and returns it refreshed (DN, display name),
+	// or an error when it must not be reset now. The service calls it when
+	// a request is made and again right before the reset.
+	// Errors: CodeInvalidUserName, CodeProtectedAccount, CodeMachineAccount,
+	// CodeAccountDisabled, CodeOutsideOU, CodeProtectedGroup, CodeNoAccount,
+	// CodeLookupUnavailable.
+	Check(ctx context.Context, acct Account) (Account, error)
+
+	// Manager returns acct's manager in the directory; ok is false when the
+	// account has none (or it names an entry that does not exist).
+	// Errors: CodeLookupUnavailable.
+	Manager(ctx context.Context, acct Account) (m Manager, ok bool, err error)
+
+	// ExpirePassword makes the account's user change the password at the
+	// next logon (pwdLastSet=0). Errors: CodeLookupUnavailable, CodeInternal.
+	ExpirePassword(ctx context.Context, acct Account) error
+}
+
+// Person is a chat user as the identity source describes them.
+type Person struct {
+	ID    string // chat user ID
+	Email string
+	Name  string // real name, for messages and the password rule
+}
+
+// Manager is an account's manager as the directory describes them.
+type Manager struct {
+	UserName string
+	Email    string
+	Name     string
+	Disabled bool
+}
+
+// Approvers says who may decide a request when the manager is not asked.
 type Approvers interface {
 	// For returns the chat user IDs that may approve requester's request for
 	// acct. It may include requester; the service removes them.
@@ -92,9 +142,32 @@ type Notifier interface {
 	// those events it fully handled, also when it fails part way.
 	Sync(ctx context.Context, r *Request) (msgs Messages, handled int, err error)
 
-	// DeliverPassword shows password to the requester and nobody else. Apart
-	// from the directory call, it is the only place the password goes.
-	DeliverPassword(ctx context.Context, r *Request, password string) error
+	// DeliverPassword shows the new password to the requester and nobody
+	// else. Apart from the directory call, it is the only place the
+	// password goes.
+	DeliverPassword(ctx context.Context, r *Request, d Delivery) error
+
+	// Refused tells the audit channel about a request that was refused
+	// before it existed (a guard, the rate limit, an unknown user). The
+	// service calls it at most once per user and code in a while.
+	Refused(ctx context.Context, f Refusal) error
+}
+
+// Delivery is what the employee is shown after a reset.
+type Delivery struct {
+	Password string
+	// MustChange is true when the directory will make the user change the
+	// password at the next logon (FORCE_CHANGE_AT_LOGON worked).
+	MustChange bool
+}
+
+// Refusal is a request refused before it was stored.
+type Refusal struct {
+	At      time.Time
+	User    string // chat user ID
+	Account string // the account asked for, "" when unknown
+	Code    Code
+	Detail  string // operator detail; never a secret
 }
 
 // Clock tells the time; tests move it.

@@ -58,6 +58,7 @@ const (
 	EventDenied      EventKind = "denied"
 	EventRevealed    EventKind = "revealed"    // the employee clicked Reveal; the reset starts
 	EventInterrupted EventKind = "interrupted" // the reset or its delivery was interrupted; Reveal is offered again
+	EventPostponed   EventKind = "postponed"   // the account could not be checked at Reveal; nothing changed, Reveal works again
 	EventCompleted   EventKind = "completed"
 	EventFailed      EventKind = "failed"
 	EventExpired     EventKind = "expired"
@@ -69,7 +70,7 @@ type Event struct {
 	At     time.Time `json:"at"`
 	Kind   EventKind `json:"kind"`
 	Actor  string    `json:"actor,omitempty"`  // Slack user ID, empty for the bot itself
-	Code   Code      `json:"code,omitempty"`   // for failed and interrupted events
+	Code   Code      `json:"code,omitempty"`   // why, for failed, interrupted and postponed events; a warning on completed
 	Detail string    `json:"detail,omitempty"` // operator detail for helpdesk
 }
 
@@ -97,6 +98,7 @@ type Request struct {
 	Account     Account   `json:"account"`
 	DirectoryID string    `json:"directory_id"`
 	Approvers   []string  `json:"approvers"` // Slack user IDs eligible to decide, frozen at creation
+	AskedAs     AskedAs   `json:"asked_as,omitempty"`
 	Status      Status    `json:"status"`
 	CreatedAt   time.Time `json:"created_at"`
 	DecideBy    time.Time `json:"decide_by"`          // pending until then at most
@@ -127,7 +129,22 @@ type Account struct {
 	UserName    string `json:"user_name"` // sAMAccountName, the API's UserName
 	Email       string `json:"email,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
+	DN          string `json:"dn,omitempty"` // the directory entry, when looked up over LDAP
 }
+
+// AskedAs says why a request's approvers were the ones asked.
+type AskedAs string
+
+// Why approvers were asked. The fallbacks ask the configured approvers
+// (APPROVERS) when the manager source cannot name a manager who could.
+const (
+	AskedApprovers          AskedAs = ""                     // the configured approvers (APPROVER_SOURCE=static)
+	AskedManager            AskedAs = "manager"              // the employee's manager in the directory
+	AskedNoManager          AskedAs = "no_manager"           // fallback: no manager in the directory
+	AskedManagerDisabled    AskedAs = "manager_disabled"     // fallback: the manager's account is disabled
+	AskedManagerNotInChat   AskedAs = "manager_not_in_chat"  // fallback: the manager is not an active chat member
+	AskedManagerIsRequester AskedAs = "manager_is_requester" // fallback: the employee is their own manager
+)
 
 // NewID returns a new opaque request ID.
 func NewID() string {
@@ -231,12 +248,30 @@ func (r *Request) BeginReset(actor, owner string, now, leaseUntil time.Time) err
 	return nil
 }
 
-// Complete ends a reset that owner performed and delivered.
-func (r *Request) Complete(owner string, now time.Time) error {
+// Complete ends a reset that owner performed and delivered. A non-empty
+// warning (with its detail) records something helpdesk should know about a
+// reset that worked, such as CodeForceChangeFailed.
+func (r *Request) Complete(owner string, now time.Time, warning Code, detail string) error {
 	if r.Status != StatusResetting || r.ResetOwner != owner {
 		return Errorf(CodeConflict, "request %s is no longer being reset by this replica", r.ID)
 	}
-	return r.move(StatusCompleted, Event{At: now, Kind: EventCompleted})
+	return r.move(StatusCompleted, Event{At: now, Kind: EventCompleted, Code: warning, Detail: detail})
+}
+
+// Postpone undoes owner's BeginReset when the reset could not start and
+// nothing was changed (the directory lookup before the reset was
+// unavailable): the request is approved again, the reveal window and the
+// count of reveals unchanged, so that the employee can click again.
+func (r *Request) Postpone(owner string, now time.Time, code Code, detail string) error {
+	if r.Status != StatusResetting || r.ResetOwner != owner {
+		return Errorf(CodeConflict, "request %s is no longer being reset by this replica", r.ID)
+	}
+	if err := r.move(StatusApproved, Event{At: now, Kind: EventPostponed, Code: code, Detail: detail}); err != nil {
+		return err
+	}
+	r.ResetOwner, r.ResetLease = "", time.Time{}
+	r.RevealTries--
+	return nil
 }
 
 // Fail ends a reset that owner attempted with the directory's error code and

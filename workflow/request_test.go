@@ -109,10 +109,10 @@ func TestBeginResetOnlyRequesterInWindow(t *testing.T) {
 	if err := r.BeginReset("UEMP", "other", at, at.Add(time.Minute)); ErrorCode(err) != CodeWrongState {
 		t.Fatalf("second reveal: %v", err)
 	}
-	if err := r.Complete("other", at); ErrorCode(err) != CodeConflict {
+	if err := r.Complete("other", at, "", ""); ErrorCode(err) != CodeConflict {
 		t.Fatalf("complete by non-owner: %v", err)
 	}
-	if err := r.Complete("me", at); err != nil || r.Status != StatusCompleted || !r.EndedAt.Equal(at) {
+	if err := r.Complete("me", at, "", ""); err != nil || r.Status != StatusCompleted || !r.EndedAt.Equal(at) {
 		t.Fatalf("complete: %v %+v", err, r)
 	}
 	if err := r.BeginReset("UEMP", "me", at, at.Add(time.Minute)); ErrorCode(err) != CodeDecided {

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,11 +13,20 @@ import (
 
 // Config holds the service's rules and timings.
 type Config struct {
-	DirectoryID    string
-	RequestTTL     time.Duration // decision window
-	RevealTTL      time.Duration // reveal window
-	Limit          Limit         // per-employee request limit
-	ProtectedUsers []string      // account names never reset here (case-insensitive)
+	DirectoryID string
+	RequestTTL  time.Duration // decision window
+	RevealTTL   time.Duration // reveal window
+	Limit       Limit         // per-employee request limit
+	// ManagerApproval asks the employee's manager in the directory,
+	// falling back to the Approvers (APPROVER_SOURCE=manager).
+	ManagerApproval bool
+	// ForceChangeAtLogon makes the user change the temporary password at
+	// the next logon (FORCE_CHANGE_AT_LOGON).
+	ForceChangeAtLogon bool
+	// RefusalQuiet is how long a refused attempt by one user with one code
+	// is audited once only (default 10m): a user who keeps trying cannot
+	// flood the audit channel.
+	RefusalQuiet time.Duration
 
 	PasswordLength      int // first try
 	RetryPasswordLength int // second try after InvalidPasswordException
@@ -41,6 +51,7 @@ func (c Config) withDefaults() Config {
 	def(&c.ResetLease, 2*time.Minute)
 	def(&c.SyncLease, 2*time.Minute)
 	def(&c.SyncRetry, 15*time.Second)
+	def(&c.RefusalQuiet, 10*time.Minute)
 	if c.Limit.Max <= 0 {
 		c.Limit.Max = 3
 	}
@@ -65,6 +76,7 @@ type Deps struct {
 	Directory Directory
 	Passwords Passwords
 	Identity  Identity
+	Accounts  Accounts
 	Approvers Approvers
 	Notifier  Notifier
 	Clock     Clock   // nil: the system clock
@@ -101,62 +113,158 @@ func (s *Service) Config() Config { return s.cfg }
 var errNothingToDo = errors.New("nothing to do")
 
 // Submit creates a pending request for the chat user's own account and starts
-// telling approvers and the audit channel about it.
+// telling approvers and the audit channel about it. Refusals by a guard or a
+// limit are also told to the audit channel.
 //
 // Errors: CodeOpenRequest (with that open request), CodeRateLimited, the
-// Identity errors, CodeProtectedAccount, CodeNoApprovers, CodeUnavailable.
+// Identity and Accounts errors, CodeNoApprovers, CodeUnavailable.
 func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 	if open, err := s.Store.Open(ctx, user); err == nil {
 		return open, Errorf(CodeOpenRequest, "%s already has open request %s", user, open.ID)
 	} else if ErrorCode(err) != CodeNoOpenRequest {
 		return nil, err
 	}
-	acct, err := s.Identity.Account(ctx, user)
+	r, err := s.newRequest(ctx, user)
+	if err == nil {
+		err = s.Store.Create(ctx, r, s.cfg.Limit)
+	}
 	if err != nil {
+		if ErrorCode(err) == CodeOpenRequest {
+			if open, oerr := s.Store.Open(ctx, user); oerr == nil {
+				return open, err
+			}
+		}
+		s.refused(ctx, user, r, err)
 		return nil, err
 	}
-	if err := ValidateUserName(acct.UserName); err != nil {
-		return nil, err
-	}
-	if slices.ContainsFunc(s.cfg.ProtectedUsers, func(p string) bool { return strings.EqualFold(p, acct.UserName) }) {
-		return nil, Errorf(CodeProtectedAccount, "account %q is on the protected list", acct.UserName)
-	}
-	approvers, err := s.Approvers.For(ctx, user, acct)
-	if err != nil {
-		return nil, err
-	}
-	approvers = slices.DeleteFunc(slices.Clone(approvers), func(a string) bool { return a == user })
-	slices.Sort(approvers)
-	approvers = slices.Compact(approvers)
-	if len(approvers) == 0 {
-		return nil, Errorf(CodeNoApprovers, "nobody but %s could approve a request for %q", user, acct.UserName)
-	}
+	s.saved(r, 0)
+	s.log(r).Info("request created", "approvers", len(r.Approvers), "asked_as", r.AskedAs)
+	s.syncInBackground(ctx, r)
+	return r, nil
+}
 
+// newRequest resolves user's account, applies the guards and finds the
+// approvers. On an error after the account is known, the returned request
+// (not stored) names it.
+func (s *Service) newRequest(ctx context.Context, user string) (*Request, error) {
+	p, err := s.Identity.Person(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := s.Accounts.Find(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	now := s.Clock.Now()
 	r := &Request{
 		ID:          NewID(),
 		Requester:   user,
 		Account:     acct,
 		DirectoryID: s.cfg.DirectoryID,
-		Approvers:   approvers,
 		Status:      StatusPending,
 		CreatedAt:   now,
 		DecideBy:    now.Add(s.cfg.RequestTTL),
 		Events:      []Event{{At: now, Kind: EventRequested, Actor: user}},
 	}
-	r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease))
-	if err := s.Store.Create(ctx, r, s.cfg.Limit); err != nil {
-		if ErrorCode(err) == CodeOpenRequest {
-			if open, oerr := s.Store.Open(ctx, user); oerr == nil {
-				return open, err
-			}
-		}
-		return nil, err
+	if r.Account, err = s.Accounts.Check(ctx, acct); err != nil {
+		r.Account = acct
+		return r, err
 	}
-	s.saved(r, 0)
-	s.log(r).Info("request created", "approvers", len(approvers))
-	s.syncInBackground(ctx, r)
+	if r.Approvers, r.AskedAs, err = s.approvers(ctx, user, r.Account); err != nil {
+		return r, err
+	}
+	r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease))
 	return r, nil
+}
+
+// approvers returns who decides user's request for acct and why: the
+// manager in the directory when ManagerApproval is on and they can, else
+// the configured approvers. The requester is never among them.
+//
+// Errors: CodeNoApprovers, CodeLookupUnavailable, the Approvers' errors.
+func (s *Service) approvers(ctx context.Context, user string, acct Account) ([]string, AskedAs, error) {
+	asked := AskedApprovers
+	if s.cfg.ManagerApproval {
+		manager, why, err := s.manager(ctx, user, acct)
+		if err != nil {
+			return nil, "", err
+		}
+		if manager != "" {
+			return []string{manager}, AskedManager, nil
+		}
+		asked = why
+	}
+	ids, err := s.Approvers.For(ctx, user, acct)
+	if err != nil {
+		return nil, "", err
+	}
+	ids = slices.DeleteFunc(slices.Clone(ids), func(a string) bool { return a == user })
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) == 0 {
+		return nil, "", Errorf(CodeNoApprovers, "nobody but %s could approve a request for %q (%s)", user, acct.UserName, cmp.Or(string(asked), "static approvers"))
+	}
+	return ids, asked, nil
+}
+
+// manager returns the chat user ID of acct's manager, or "" and why the
+// configured approvers must be asked instead.
+func (s *Service) manager(ctx context.Context, user string, acct Account) (string, AskedAs, error) {
+	m, ok, err := s.Accounts.Manager(ctx, acct)
+	switch {
+	case err != nil:
+		return "", "", err
+	case !ok:
+		return "", AskedNoManager, nil
+	case m.Disabled:
+		return "", AskedManagerDisabled, nil
+	case m.Email == "":
+		return "", AskedManagerNotInChat, nil
+	}
+	p, ok, err := s.Identity.ByEmail(ctx, m.Email)
+	switch {
+	case err != nil:
+		return "", "", err
+	case !ok:
+		return "", AskedManagerNotInChat, nil
+	case p.ID == user:
+		return "", AskedManagerIsRequester, nil
+	}
+	return p.ID, AskedManager, nil
+}
+
+// refusalCodes are the refusals worth an audit line: the guards, identity
+// problems and the rate limit. Outages and internal errors are logged.
+var refusalCodes = []Code{
+	CodeRateLimited, CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain,
+	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers, CodeNoAccount,
+	CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU,
+}
+
+// refused tells the audit channel, in the background, about a refused
+// request; a user who keeps trying is told about once per RefusalQuiet.
+// r, when not nil, names the account.
+func (s *Service) refused(ctx context.Context, user string, r *Request, err error) {
+	code := ErrorCode(err)
+	if !slices.Contains(refusalCodes, code) {
+		return
+	}
+	f := Refusal{At: s.Clock.Now(), User: user, Code: code, Detail: err.Error()}
+	if r != nil {
+		f.Account = r.Account.UserName
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SyncLease)
+		defer cancel()
+		if first, cerr := s.Store.Claim(ctx, "refusal:"+user+":"+string(code), s.cfg.RefusalQuiet); cerr != nil || !first {
+			return
+		}
+		if nerr := s.Notifier.Refused(ctx, f); nerr != nil {
+			s.Log.Warn("could not tell the audit channel about a refused request", "user", user, "code", code, "error", nerr)
+		}
+	}()
 }
 
 // Decide records approver actor's decision on request id. The first decision
@@ -262,32 +370,33 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) error {
 	return nil
 }
 
-// reset sets and delivers a new password and returns the transition that
-// records the outcome. The password lives only in this function's frame.
+// reset checks the account again, sets and delivers a new password, and
+// returns the transition that records the outcome. The password lives only
+// in this function's frame.
 func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Time) error {
 	owner, log := s.cfg.Owner, s.log(r)
 	fail := func(code Code, detail string) func(*Request, time.Time) error {
 		return func(r *Request, now time.Time) error { return r.Fail(owner, now, code, detail) }
 	}
-	var err error
+	acct, err := s.Accounts.Check(ctx, r.Account)
+	switch code := ErrorCode(err); {
+	case code == CodeLookupUnavailable:
+		log.Warn("could not check the account before the reset; nothing changed", "error", err)
+		return func(r *Request, now time.Time) error { return r.Postpone(owner, now, code, err.Error()) }
+	case err != nil:
+		log.Warn("the account may no longer be reset; nothing changed", "code", code, "error", err)
+		return fail(code, "checked again at Reveal: "+err.Error())
+	}
 	for _, length := range []int{s.cfg.PasswordLength, s.cfg.RetryPasswordLength} {
 		var password string
-		password, err = s.Passwords.New(length, r.Account)
+		password, err = s.Passwords.New(length, acct)
 		if err != nil {
 			log.Error("could not generate a password", "error", err)
 			return fail(CodeInternal, "could not generate a password")
 		}
-		err = s.Directory.ResetPassword(ctx, r.Account.UserName, password)
+		err = s.Directory.ResetPassword(ctx, acct.UserName, password)
 		if err == nil {
-			if derr := s.Notifier.DeliverPassword(ctx, r, password); derr != nil {
-				detail := "the password was set but could not be shown: " + redact(derr.Error(), password)
-				log.Warn("password delivery failed; offering Reveal again", "error", redact(derr.Error(), password))
-				return func(r *Request, now time.Time) error {
-					return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, detail)
-				}
-			}
-			log.Info("password reset and delivered", "length", length)
-			return func(r *Request, now time.Time) error { return r.Complete(owner, now) }
+			return s.deliver(ctx, r, acct, password)
 		}
 		detail := redact(err.Error(), password)
 		if ErrorCode(err) != CodeInvalidPassword {
@@ -298,6 +407,33 @@ func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Tim
 		err = Wrap(CodeInvalidPassword, errors.New(detail), "")
 	}
 	return fail(CodeInvalidPassword, err.Error()+" (also with a longer password)")
+}
+
+// deliver finishes a reset that worked: it asks the directory to make the
+// user change the password at the next logon (when configured), shows the
+// password to the employee, and returns the transition that records it.
+func (s *Service) deliver(ctx context.Context, r *Request, acct Account, password string) func(*Request, time.Time) error {
+	owner, log := s.cfg.Owner, s.log(r)
+	var warning Code
+	var warnDetail string
+	d := Delivery{Password: password}
+	if s.cfg.ForceChangeAtLogon {
+		if err := s.Accounts.ExpirePassword(ctx, acct); err != nil {
+			warning, warnDetail = CodeForceChangeFailed, redact(err.Error(), password)
+			log.Error("password reset, but could not require a change at the next logon", "error", warnDetail)
+		} else {
+			d.MustChange = true
+		}
+	}
+	if err := s.Notifier.DeliverPassword(ctx, r, d); err != nil {
+		detail := "the password was set but could not be shown: " + redact(err.Error(), password)
+		log.Warn("password delivery failed; offering Reveal again", "error", redact(err.Error(), password))
+		return func(r *Request, now time.Time) error {
+			return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, detail)
+		}
+	}
+	log.Info("password reset and delivered", "length", len(password), "must_change", d.MustChange)
+	return func(r *Request, now time.Time) error { return r.Complete(owner, now, warning, warnDetail) }
 }
 
 // redact removes secret from s, in case a lower layer echoed it.

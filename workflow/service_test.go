@@ -13,6 +13,7 @@ import (
 type harness struct {
 	svc   *Service
 	store *memStore
+	accts *fakeAccounts
 	dir   *fakeDirectory
 	note  *fakeNotifier
 	clock *fakeClock
@@ -25,13 +26,22 @@ func newHarness(t *testing.T) *harness {
 		store: newMemStore(), dir: &fakeDirectory{}, note: &fakeNotifier{},
 		clock: &fakeClock{now: t0}, logs: &bytes.Buffer{},
 	}
-	h.svc = New(Config{DirectoryID: "d-1234567890", ProtectedUsers: []string{"Administrator"}, Owner: "replica-1"}, Deps{
+	h.accts = &fakeAccounts{
+		byEmail: map[string]Account{
+			"alice@corp.example.com": {UserName: "alice", Email: "alice@corp.example.com"},
+			"admin@corp.example.com": {UserName: "administrator"},
+			"bob@corp.example.com":   {UserName: "bob"},
+		},
+		refuse: map[string]Code{"administrator": CodeProtectedAccount},
+	}
+	h.svc = New(Config{DirectoryID: "d-1234567890", Owner: "replica-1"}, Deps{
 		Store: h.store, Directory: h.dir, Passwords: &fakePasswords{},
 		Identity: fakeIdentity{
-			"UEMP":   {UserName: "alice", Email: "alice@corp.example.com"},
-			"UADMIN": {UserName: "administrator"},
-			"UAPP1":  {UserName: "bob"},
+			"UEMP":   {Email: "alice@corp.example.com"},
+			"UADMIN": {Email: "admin@corp.example.com"},
+			"UAPP1":  {Email: "bob@corp.example.com"},
 		},
+		Accounts:  h.accts,
 		Approvers: fakeApprovers{"UAPP1", "UAPP2", "UEMP"},
 		Notifier:  h.note, Clock: h.clock,
 		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +23,13 @@ import (
 // doctor checks the configuration against Slack, the store and the
 // directory, prints one line per check and what to fix, and fails when any
 // check fails. It changes nothing.
-func doctor(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+func doctor(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	email := fs.String("email", "", "an employee's email: find their account and apply the guards (needs LDAP_URL for the directory checks)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "resetbot doctor")
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -125,7 +132,23 @@ func doctor(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		}
 		return fmt.Sprintf("%s (%s, NetBIOS %s, %s)", info.Name, info.Type, info.ShortName, info.Stage), "", nil
 	})
+	if b.ldap != nil {
+		check("LDAP "+cfg.LDAPURL, func(ctx context.Context) (string, string, error) {
+			if err := b.ldap.Check(ctx); err != nil {
+				return "", "check LDAP_URL, LDAP_CA_FILE (the CA that signed the directory's certificate), LDAP_BIND_DN, LDAP_BIND_PASSWORD and LDAP_BASE_DN", err
+			}
+			return "TLS, bind as " + cfg.LDAPBindDN + " and base " + cfg.LDAPBaseDN + " work", "", nil
+		})
+	}
+	if *email != "" {
+		check("account of "+*email, func(ctx context.Context) (string, string, error) {
+			return doctorAccount(ctx, b, *email)
+		})
+	}
 	check("approvers (APPROVERS)", func(ctx context.Context) (string, string, error) {
+		if len(cfg.Approvers)+len(cfg.ApproverGroups) == 0 {
+			return "none: only managers approve, and requests without a manager on Slack are refused", "", nil
+		}
 		var problems []string
 		people := 0
 		for _, u := range cfg.Approvers {
@@ -160,4 +183,33 @@ func doctor(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 	fmt.Fprintln(stdout, "everything looks right")
 	return nil
+}
+
+// doctorAccount finds the account of the employee with email and applies
+// the guards, as a request would.
+func doctorAccount(ctx context.Context, b *bot, email string) (string, string, error) {
+	accts := b.accounts
+	acct, err := accts.Find(ctx, workflow.Person{ID: "doctor", Email: email})
+	if err == nil {
+		acct, err = accts.Check(ctx, acct)
+	}
+	if err != nil {
+		return "", "a refusal here is what the employee would get; see README.md (guards)", err
+	}
+	detail := fmt.Sprintf("account %q", acct.UserName)
+	if acct.DN != "" {
+		detail += fmt.Sprintf(" (%s, %q)", acct.DN, acct.DisplayName)
+	}
+	if b.cfg.ManagerApproval {
+		m, ok, err := accts.Manager(ctx, acct)
+		switch {
+		case err != nil:
+			return "", "", err
+		case !ok:
+			detail += "; no manager in the directory: APPROVERS are asked"
+		default:
+			detail += fmt.Sprintf("; manager %q <%s>, disabled %v", m.UserName, m.Email, m.Disabled)
+		}
+	}
+	return detail + "; may be reset", "", nil
 }

@@ -430,8 +430,25 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("approver %s got %d DMs", a, n)
 		}
 	}
-	if n := len(w.slack.Messages(auditChannel)); n != 0 {
-		t.Fatalf("%d audit messages for refused requests", n)
+	// Each refusal is one line in the audit channel, naming the user and
+	// the code; asking again does not repeat it.
+	for user := range users {
+		w.command(user, "")
+	}
+	w.wait("one audit line per refused user", func() bool { return len(w.slack.Messages(auditChannel)) >= len(users) })
+	audit := w.slack.Messages(auditChannel)
+	if len(audit) != len(users) {
+		t.Fatalf("%d audit messages for %d refused users", len(audit), len(users))
+	}
+	for user, code := range users {
+		found := false
+		for _, m := range audit {
+			txt := blocksText(m)
+			found = found || strings.Contains(txt, "<@"+user+">") && strings.Contains(txt, "refused (`"+string(code)+"`)")
+		}
+		if !found {
+			t.Errorf("no audit line for %s refused with %s", user, code)
+		}
 	}
 	// Malformed frames and envelopes do not stop the bot.
 	w.slack.SendRaw(-1, []byte(`{"envelope_id":`))

@@ -15,8 +15,10 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/example/resetbot/accounts"
 	"github.com/example/resetbot/config"
 	"github.com/example/resetbot/directory"
+	"github.com/example/resetbot/ldapdir"
 	"github.com/example/resetbot/metrics"
 	"github.com/example/resetbot/slackapp"
 	boltstore "github.com/example/resetbot/store/bolt"
@@ -30,9 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		switch args[1] {
 		case "run":
 		case "doctor":
-			return doctor(ctx, getenv, stdout)
+			return doctor(ctx, args[2:], getenv, stdout)
 		case "help", "-h", "--help":
-			fmt.Fprintln(stdout, "usage: bot [run|doctor]\n  run     run the bot (the default)\n  doctor  check Slack, the store and the directory, and say what to fix\nConfiguration comes from the environment; see README.md.")
+			fmt.Fprintln(stdout, "usage: bot [run|doctor [--email EMAIL]]\n  run     run the bot (the default)\n  doctor  check Slack, the store, the directory and LDAP, and say what to fix;\n          with --email, also find that employee's account and apply the guards\nConfiguration comes from the environment; see README.md.")
 			return nil
 		default:
 			return fmt.Errorf("unknown subcommand %q (try: bot help)", args[1])
@@ -88,15 +90,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // bot is the wired application.
 type bot struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	api     *slack.Client
-	app     *slackapp.App
-	svc     *workflow.Service
-	store   workflow.Store
-	dir     *directory.Client
-	metrics *metrics.Metrics
-	closers []func() error
+	cfg      *config.Config
+	log      *slog.Logger
+	api      *slack.Client
+	app      *slackapp.App
+	svc      *workflow.Service
+	store    workflow.Store
+	dir      *directory.Client
+	ldap     *ldapdir.Client // nil without LDAP_URL
+	accounts *accounts.Accounts
+	metrics  *metrics.Metrics
+	closers  []func() error
 }
 
 func (b *bot) close() {
@@ -145,20 +149,28 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 	)
 	socket := socketmode.New(b.api, socketmode.OptionLog(slackLog))
 
+	accts, err := b.openAccounts()
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	b.accounts = accts
 	b.svc = workflow.New(workflow.Config{
-		DirectoryID:    cfg.DirectoryID,
-		RequestTTL:     cfg.RequestTTL,
-		RevealTTL:      cfg.RevealTTL,
-		Limit:          workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
-		ProtectedUsers: cfg.ProtectedUsers,
-		ResetLease:     cfg.WorkLease,
-		SyncLease:      cfg.WorkLease,
-		SyncRetry:      min(15*time.Second, cfg.WorkLease/2),
+		DirectoryID:        cfg.DirectoryID,
+		RequestTTL:         cfg.RequestTTL,
+		RevealTTL:          cfg.RevealTTL,
+		Limit:              workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
+		ManagerApproval:    cfg.ManagerApproval,
+		ForceChangeAtLogon: cfg.ForceChange,
+		ResetLease:         cfg.WorkLease,
+		SyncLease:          cfg.WorkLease,
+		SyncRetry:          min(15*time.Second, cfg.WorkLease/2),
 	}, workflow.Deps{
 		Store:     b.store,
 		Directory: dir,
 		Passwords: directory.NewPasswords(),
 		Identity:  &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains},
+		Accounts:  accts,
 		Approvers: &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups, Log: log.With("component", "approvers")},
 		Notifier: &slackapp.Notifier{
 			API:          b.api,
@@ -178,6 +190,39 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Log:     log.With("component", "slack"),
 	}
 	return b, nil
+}
+
+// openAccounts returns the account finder and guards, over LDAP when
+// LDAP_URL is set. It does not dial.
+func (b *bot) openAccounts() (*accounts.Accounts, error) {
+	cfg := b.cfg
+	opts := accounts.Options{ProtectedUsers: cfg.ProtectedUsers, Map: cfg.AccountMap}
+	if cfg.LDAPURL == "" {
+		b.log.Warn("LDAP_URL is not set: the account is the Slack email's local part, and disabled accounts and protected groups cannot be checked")
+		return accounts.New(opts), nil
+	}
+	if cfg.LDAPInsecure {
+		b.log.Warn("LDAP_INSECURE=true: LDAP traffic, including the bind password, is not encrypted")
+	}
+	client, err := ldapdir.New(ldapdir.Options{
+		URL:             cfg.LDAPURL,
+		Insecure:        cfg.LDAPInsecure,
+		BindDN:          cfg.LDAPBindDN,
+		BindPassword:    cfg.LDAPBindPassword.Value(),
+		BaseDN:          cfg.LDAPBaseDN,
+		CAFile:          cfg.LDAPCAFile,
+		ProtectedGroups: cfg.ProtectedGroups,
+		AllowedOUs:      cfg.AllowedOUs,
+		Timeout:         cfg.LDAPTimeout,
+		Log:             b.log.With("component", "ldap"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("LDAP: %w", err)
+	}
+	b.closers = append(b.closers, client.Close)
+	b.ldap = client
+	opts.Lookup = client
+	return accounts.New(opts), nil
 }
 
 // openStore opens Redis when REDIS_URL is set, else the embedded store.

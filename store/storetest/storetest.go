@@ -75,6 +75,8 @@ func fullRequest(t *testing.T) *workflow.Request {
 	r.EndedAt = base.Add(2 * time.Minute)
 	r.Failure = workflow.CodeInvalidPassword
 	r.ResetLease, r.ResetOwner, r.RevealTries = base.Add(3*time.Minute), "replica-1", 2
+	r.Account.DN = "CN=Requester,OU=Users,OU=CORP,DC=corp,DC=example,DC=com"
+	r.AskedAs = workflow.AskedNoManager
 	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
 		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
 	r.Messages = workflow.Messages{

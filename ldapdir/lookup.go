@@ -1,0 +1,226 @@
+package ldapdir
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/example/resetbot/accounts"
+	"github.com/example/resetbot/workflow"
+)
+
+// userAttributes are the attributes read for an accounts.Entry.
+var userAttributes = []string{
+	"sAMAccountName", "mail", "userPrincipalName", "displayName", "cn", "manager",
+	"userAccountControl", "objectClass", "primaryGroupID", "distinguishedName",
+}
+
+// userAccountControl bits.
+const (
+	uacAccountDisable      = 0x2
+	uacInterdomainTrust    = 0x800
+	uacWorkstationTrust    = 0x1000
+	uacServerTrust         = 0x2000
+	uacMachineOrTrustFlags = uacInterdomainTrust | uacWorkstationTrust | uacServerTrust
+)
+
+// machineClasses are the objectClasses of computer and managed service
+// accounts (compared case-insensitively).
+var machineClasses = []string{"computer", "msDS-ManagedServiceAccount", "msDS-GroupManagedServiceAccount"}
+
+// search runs one search on the shared connection (see do for the errors)
+// and logs it at debug. Referrals, such as the one to the Configuration
+// partition that AD returns for a subtree search at the domain root, are
+// ignored.
+func (c *Client) search(ctx context.Context, step string, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
+	start := time.Now()
+	if d, ok := ctx.Deadline(); ok {
+		req.TimeLimit = int(math.Ceil(min(time.Until(d), c.timeout).Seconds()))
+	} else {
+		req.TimeLimit = int(math.Ceil(c.timeout.Seconds()))
+	}
+	res, err := do(ctx, c, step, func(conn *ldap.Conn) (*ldap.SearchResult, error) {
+		return conn.Search(req)
+	})
+	n := 0
+	if res != nil {
+		n = len(res.Entries)
+	}
+	c.log.Debug("ldap search", "op", step, "base", req.BaseDN, "filter", req.Filter,
+		"entries", n, "duration", time.Since(start), "error", err)
+	if err != nil {
+		return nil, err
+	}
+	return res.Entries, nil
+}
+
+// searchUsers searches users under the base DN.
+func (c *Client) searchUsers(ctx context.Context, step, filter string) ([]*ldap.Entry, error) {
+	req := ldap.NewSearchRequest(c.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		0, 0, false, "(&(objectClass=user)"+filter+")", userAttributes, nil)
+	entries, err := c.search(ctx, step, req)
+	if err != nil {
+		return nil, c.wrap(err, step)
+	}
+	return entries, nil
+}
+
+// wrap turns an LDAP result error from do into a *workflow.Error naming
+// step; a *workflow.Error is returned as it is.
+func (c *Client) wrap(err error, step string) error {
+	var we *workflow.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	return c.unavailable(err, "%s on %s failed", step, c.server)
+}
+
+// ByEmail returns every user (computers included, so that the guards can
+// name them) whose mail or userPrincipalName is email; the server compares
+// case-insensitively. An empty email matches nobody. Errors are
+// *workflow.Error with code workflow.CodeLookupUnavailable.
+func (c *Client) ByEmail(ctx context.Context, email string) ([]accounts.Entry, error) {
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return nil, nil
+	}
+	v := ldap.EscapeFilter(email)
+	found, err := c.searchUsers(ctx, "search by email", "(|(mail="+v+")(userPrincipalName="+v+"))")
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]accounts.Entry, 0, len(found))
+	for _, e := range found {
+		entries = append(entries, c.entry(e))
+	}
+	return entries, nil
+}
+
+// ByName returns the user whose sAMAccountName is name (compared
+// case-insensitively by the server); ok is false when there is none.
+// Errors are *workflow.Error with code workflow.CodeLookupUnavailable,
+// including the impossible case of several matches.
+func (c *Client) ByName(ctx context.Context, name string) (accounts.Entry, bool, error) {
+	if name == "" {
+		return accounts.Entry{}, false, nil
+	}
+	found, err := c.searchUsers(ctx, "search by name", "(sAMAccountName="+ldap.EscapeFilter(name)+")")
+	switch {
+	case err != nil:
+		return accounts.Entry{}, false, err
+	case len(found) == 0:
+		return accounts.Entry{}, false, nil
+	case len(found) > 1:
+		return accounts.Entry{}, false, c.unavailable(nil, "search by name on %s: %d accounts are named %q", c.server, len(found), name)
+	}
+	return c.entry(found[0]), true, nil
+}
+
+// ByDN returns the user with distinguished name dn; ok is false when
+// there is none (noSuchObject, or dn is not a DN or not a user). Errors
+// are *workflow.Error with code workflow.CodeLookupUnavailable.
+func (c *Client) ByDN(ctx context.Context, dn string) (accounts.Entry, bool, error) {
+	if parsed, err := ldap.ParseDN(dn); err != nil || len(parsed.RDNs) == 0 {
+		return accounts.Entry{}, false, nil // "" would read the root DSE
+	}
+	req := ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=user)", userAttributes, nil)
+	found, err := c.search(ctx, "read by DN", req)
+	switch {
+	case ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultInvalidDNSyntax):
+		return accounts.Entry{}, false, nil
+	case err != nil:
+		return accounts.Entry{}, false, c.wrap(err, "read by DN")
+	case len(found) == 0:
+		return accounts.Entry{}, false, nil
+	}
+	return c.entry(found[0]), true, nil
+}
+
+// ExpirePassword replaces pwdLastSet with 0 on dn, so that the user must
+// change the password at the next logon. Errors are *workflow.Error with
+// code workflow.CodeLookupUnavailable, e.g. when the bind account may not
+// write pwdLastSet (insufficientAccessRights) or dn does not exist.
+func (c *Client) ExpirePassword(ctx context.Context, dn string) error {
+	start := time.Now()
+	req := ldap.NewModifyRequest(dn, nil)
+	req.Replace("pwdLastSet", []string{"0"})
+	_, err := do(ctx, c, "modify pwdLastSet", func(conn *ldap.Conn) (struct{}, error) {
+		return struct{}{}, conn.Modify(req)
+	})
+	c.log.Debug("ldap modify", "op", "expire password", "dn", dn, "duration", time.Since(start), "error", err)
+	if ldap.IsErrorAnyOf(err, ldap.LDAPResultInsufficientAccessRights) {
+		return c.unavailable(err, "modify pwdLastSet of %q on %s: LDAP_BIND_DN may not write it (FORCE_CHANGE_AT_LOGON needs that right)", dn, c.server)
+	}
+	if err != nil {
+		return c.wrap(err, "modify pwdLastSet of "+strconv.Quote(dn))
+	}
+	return nil
+}
+
+// entry converts a search result to an accounts.Entry.
+func (c *Client) entry(e *ldap.Entry) accounts.Entry {
+	get := e.GetEqualFoldAttributeValue
+	uac := parseUAC(get("userAccountControl"))
+	name := get("sAMAccountName")
+	display := get("displayName")
+	if display == "" {
+		display = get("cn")
+	}
+	return accounts.Entry{
+		DN:          e.DN,
+		UserName:    name,
+		Email:       get("mail"),
+		UPN:         get("userPrincipalName"),
+		DisplayName: display,
+		ManagerDN:   get("manager"),
+		Disabled:    uac&uacAccountDisable != 0,
+		Machine:     isMachine(e.GetEqualFoldAttributeValues("objectClass"), uac, name),
+		OutsideOUs:  c.outsideOUs(e.DN),
+	}
+}
+
+// parseUAC parses userAccountControl, a signed 32-bit integer in AD.
+func parseUAC(s string) uint32 {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return uint32(v)
+}
+
+// isMachine reports a computer, managed service or trust account.
+func isMachine(classes []string, uac uint32, name string) bool {
+	for _, oc := range classes {
+		for _, mc := range machineClasses {
+			if strings.EqualFold(oc, mc) {
+				return true
+			}
+		}
+	}
+	return uac&uacMachineOrTrustFlags != 0 || strings.HasSuffix(name, "$")
+}
+
+// outsideOUs reports whether allowed OUs are configured and dn is under
+// none of them (compared case-insensitively). A DN that does not parse is
+// outside.
+func (c *Client) outsideOUs(dn string) bool {
+	if len(c.allowedOUs) == 0 {
+		return false
+	}
+	parsed, err := ldap.ParseDN(dn)
+	if err != nil {
+		return true
+	}
+	for _, ou := range c.allowedOUs {
+		if ou.AncestorOfFold(parsed) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,174 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// approved submits alice's request and has UAPP1 approve it.
+func (h *harness) approved(t *testing.T) *Request {
+	t.Helper()
+	r := h.submit(t)
+	if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", true); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestGuardAtRevealFailsWithoutReset(t *testing.T) {
+	for _, code := range []Code{CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU, CodeNoAccount, CodeProtectedAccount} {
+		t.Run(string(code), func(t *testing.T) {
+			h := newHarness(t)
+			r := h.approved(t)
+			// The account changed in the directory between approval and Reveal.
+			h.accts.set(func(f *fakeAccounts) { f.refuse["alice"] = code })
+			if err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+				t.Fatal(err)
+			}
+			got := h.get(t, r.ID)
+			if got.Status != StatusFailed || got.Failure != code {
+				t.Fatalf("status %s failure %s, want failed %s", got.Status, got.Failure, code)
+			}
+			if n := len(h.dir.passwords()); n != 0 {
+				t.Fatalf("%d resets despite the guard", n)
+			}
+			if d := got.LastEvent().Detail; !strings.Contains(d, "checked again at Reveal") {
+				t.Errorf("detail %q", d)
+			}
+		})
+	}
+}
+
+func TestLookupOutageAtRevealPostpones(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	r := h.approved(t)
+	revealBy := h.get(t, r.ID).RevealBy
+	h.accts.set(func(f *fakeAccounts) { f.down = true })
+	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	got := h.get(t, r.ID)
+	if got.Status != StatusApproved || got.LastEvent().Kind != EventPostponed || got.LastEvent().Code != CodeLookupUnavailable {
+		t.Fatalf("after an outage at Reveal: %s, %+v", got.Status, got.LastEvent())
+	}
+	if !got.RevealBy.Equal(revealBy) || got.RevealTries != 0 {
+		t.Fatalf("postponing changed the window (%s -> %s) or counted a try (%d)", revealBy, got.RevealBy, got.RevealTries)
+	}
+	if n := len(h.dir.passwords()); n != 0 {
+		t.Fatalf("%d resets during the outage", n)
+	}
+	h.accts.set(func(f *fakeAccounts) { f.down = false })
+	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.get(t, r.ID); got.Status != StatusCompleted {
+		t.Fatalf("after the outage: %s", got.Status)
+	}
+}
+
+func TestLookupOutageAtSubmit(t *testing.T) {
+	h := newHarness(t)
+	h.accts.set(func(f *fakeAccounts) { f.down = true })
+	if _, err := h.svc.Submit(context.Background(), "UEMP"); ErrorCode(err) != CodeLookupUnavailable {
+		t.Fatalf("got %v", err)
+	}
+	h.svc.Wait()
+	if _, err := h.store.Open(context.Background(), "UEMP"); ErrorCode(err) != CodeNoOpenRequest {
+		t.Fatalf("a request was stored during the outage: %v", err)
+	}
+	if f := h.note.refused(); len(f) != 0 {
+		t.Fatalf("an outage was audited as a refusal: %+v", f)
+	}
+}
+
+func TestManagerApproval(t *testing.T) {
+	people := fakeIdentity{
+		"UEMP":  {Email: "alice@corp.example.com"},
+		"UMGR":  {Email: "maria@corp.example.com"},
+		"UAPP1": {Email: "bob@corp.example.com"},
+	}
+	for _, tc := range []struct {
+		name    string
+		manager *Manager
+		want    []string
+		asked   AskedAs
+	}{
+		{"manager on chat", &Manager{UserName: "maria", Email: "maria@corp.example.com"}, []string{"UMGR"}, AskedManager},
+		{"no manager", nil, []string{"UAPP1", "UAPP2"}, AskedNoManager},
+		{"manager disabled", &Manager{UserName: "maria", Email: "maria@corp.example.com", Disabled: true}, []string{"UAPP1", "UAPP2"}, AskedManagerDisabled},
+		{"manager not on chat", &Manager{UserName: "zed", Email: "zed@corp.example.com"}, []string{"UAPP1", "UAPP2"}, AskedManagerNotInChat},
+		{"manager without email", &Manager{UserName: "zed"}, []string{"UAPP1", "UAPP2"}, AskedManagerNotInChat},
+		{"own manager", &Manager{UserName: "alice", Email: "alice@corp.example.com"}, []string{"UAPP1", "UAPP2"}, AskedManagerIsRequester},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.svc.cfg.ManagerApproval = true
+			h.svc.Identity = people
+			h.accts.set(func(f *fakeAccounts) {
+				f.managers = map[string]Manager{}
+				if tc.manager != nil {
+					f.managers["alice"] = *tc.manager
+				}
+			})
+			r := h.submit(t)
+			if !slices.Equal(r.Approvers, tc.want) || r.AskedAs != tc.asked {
+				t.Fatalf("approvers %v asked as %q, want %v %q", r.Approvers, r.AskedAs, tc.want, tc.asked)
+			}
+		})
+	}
+}
+
+func TestRefusalsAreAuditedOncePerQuietPeriod(t *testing.T) {
+	h := newHarness(t)
+	h.store.claims = map[string]bool{}
+	ctx := context.Background()
+	for range 3 {
+		if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeProtectedAccount {
+			t.Fatalf("got %v", err)
+		}
+	}
+	h.svc.Wait()
+	f := h.note.refused()
+	if len(f) != 1 || f[0].User != "UADMIN" || f[0].Account != "administrator" || f[0].Code != CodeProtectedAccount {
+		t.Fatalf("refusals %+v", f)
+	}
+	if _, err := h.svc.Submit(ctx, "UNOBODY"); ErrorCode(err) != CodeUnknownUser {
+		t.Fatalf("got %v", err)
+	}
+	h.svc.Wait()
+	if f := h.note.refused(); len(f) != 2 || f[1].Account != "" || f[1].Code != CodeUnknownUser {
+		t.Fatalf("refusals %+v", f)
+	}
+}
+
+func TestForceChangeAtLogon(t *testing.T) {
+	h := newHarness(t)
+	h.svc.cfg.ForceChangeAtLogon = true
+	r := h.approved(t)
+	if err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	got := h.get(t, r.ID)
+	if got.Status != StatusCompleted || got.LastEvent().Code != "" || !slices.Equal(h.accts.expired, []string{"alice"}) || !slices.Equal(h.note.musts, []bool{true}) {
+		t.Fatalf("status %s event %+v expired %v must %v", got.Status, got.LastEvent(), h.accts.expired, h.note.musts)
+	}
+
+	h = newHarness(t)
+	h.svc.cfg.ForceChangeAtLogon = true
+	h.accts.expireErr = Wrap(CodeLookupUnavailable, errors.New("insufficient access"), "pwdLastSet")
+	r = h.approved(t)
+	if err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	got = h.get(t, r.ID)
+	if got.Status != StatusCompleted || got.LastEvent().Code != CodeForceChangeFailed || !strings.Contains(got.LastEvent().Detail, "insufficient access") {
+		t.Fatalf("status %s event %+v", got.Status, got.LastEvent())
+	}
+	if len(h.note.delivered) != 1 || !slices.Equal(h.note.musts, []bool{false}) {
+		t.Fatalf("delivered %d, must change %v", len(h.note.delivered), h.note.musts)
+	}
+}
