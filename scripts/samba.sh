@@ -13,13 +13,17 @@
 # that internal/sambatest reads (point $SAMBA_ENV_FILE at it):
 #   SAMBA_LDAPS_URL SAMBA_LDAP_URL SAMBA_CA_FILE SAMBA_BASE_DN SAMBA_REALM
 #   SAMBA_DOMAIN SAMBA_ADMIN_DN SAMBA_ADMIN_PASSWORD SAMBA_BIND_DN
-#   SAMBA_BIND_PASSWORD SAMBA_SEED_PASSWORD SAMBA_PID
+#   SAMBA_BIND_PASSWORD SAMBA_RW_BIND_DN SAMBA_RW_BIND_PASSWORD
+#   SAMBA_SEED_PASSWORD SAMBA_PID
 # The Administrator and service-account passwords are random per run.
 #
 # Seeded data (keep in sync with the constants in internal/sambatest):
 #   realm CORP.EXAMPLE.COM, NetBIOS domain CORP, base DN DC=corp,DC=example,DC=com
 #   CN=svc-resetbot,CN=Users,<base>   read-only service account (plain Domain User),
 #                                     password SAMBA_BIND_PASSWORD
+#   CN=svc-resetbot-rw,CN=Users,<base> the same, plus the one right FORCE_CHANGE_AT_LOGON
+#                                     needs: write pwdLastSet on users under OU=CORP
+#                                     (password SAMBA_RW_BIND_PASSWORD)
 #   OU=CORP,<base>                    the customer OU (as in AWS Managed AD)
 #     OU=Users,OU=CORP,<base>         the ordinary users:
 #       mmanager   CN=Maria Manager   mail mmanager@corp.example.com
@@ -52,6 +56,8 @@ BASE_DN=DC=corp,DC=example,DC=com
 ADMIN_DN="CN=Administrator,CN=Users,$BASE_DN"
 SVC_NAME=svc-resetbot
 SVC_DN="CN=$SVC_NAME,CN=Users,$BASE_DN"
+RW_NAME=svc-resetbot-rw
+RW_DN="CN=$RW_NAME,CN=Users,$BASE_DN"
 SEED_PASSWORD=Seed-Passw0rd-1
 LDAPS_URL=ldaps://127.0.0.1:636
 LDAP_URL=ldap://127.0.0.1:389
@@ -296,6 +302,15 @@ seed() {
     echo "unicodePwd:: $(utf16_b64 "$BIND_PASSWORD")"
     echo "userAccountControl: 512"
     echo
+    echo "dn: $RW_DN"
+    echo "changetype: add"
+    echo "objectClass: user"
+    echo "sAMAccountName: $RW_NAME"
+    echo "userPrincipalName: $RW_NAME@$d"
+    echo "description: resetbot service account that may write pwdLastSet"
+    echo "unicodePwd:: $(utf16_b64 "$RW_PASSWORD")"
+    echo "userAccountControl: 512"
+    echo
 
     # Managers first: manager is a DN link and must point at an existing entry.
     user_ldif mmanager "Maria Manager" "$users" "mmanager@$d" "mmanager@$d" 512 "" Maria Manager
@@ -342,6 +357,22 @@ seed() {
     cat "$DIR/seed.log" >&2
     die "seeding failed (LDIF: $DIR/seed.ldif)"
   fi
+  delegate_pwdlastset
+}
+
+# delegate_pwdlastset gives svc-resetbot-rw the right to write pwdLastSet
+# (attribute bf967a0a-...) on user objects (class bf967aba-...) under
+# OU=CORP, as the README tells operators to do for FORCE_CHANGE_AT_LOGON.
+delegate_pwdlastset() {
+  local sid
+  sid=$(samba-tool user show "$RW_NAME" --attributes=objectSid -s "$DIR/etc/smb.conf" 2>/dev/null | awk '/^objectSid:/{print $2}')
+  [ -n "$sid" ] || die "could not read the SID of $RW_NAME"
+  if ! samba-tool dsacl set --objectdn="OU=CORP,$BASE_DN" \
+    --sddl="(OA;CI;WP;bf967a0a-0de6-11d0-a285-00aa003049e2;bf967aba-0de6-11d0-a285-00aa003049e2;$sid)" \
+    -s "$DIR/etc/smb.conf" >"$DIR/dsacl.log" 2>&1; then
+    cat "$DIR/dsacl.log" >&2
+    die "could not delegate pwdLastSet to $RW_NAME"
+  fi
 }
 
 write_env() {
@@ -358,6 +389,8 @@ write_env() {
     echo "SAMBA_ADMIN_PASSWORD=$(quote "$ADMIN_PASSWORD")"
     echo "SAMBA_BIND_DN=$(quote "$SVC_DN")"
     echo "SAMBA_BIND_PASSWORD=$(quote "$BIND_PASSWORD")"
+    echo "SAMBA_RW_BIND_DN=$(quote "$RW_DN")"
+    echo "SAMBA_RW_BIND_PASSWORD=$(quote "$RW_PASSWORD")"
     echo "SAMBA_SEED_PASSWORD=$(quote "$SEED_PASSWORD")"
     echo "SAMBA_PID=$pid"
   } >"$DIR/env.new"
@@ -387,6 +420,7 @@ start() {
 
   ADMIN_PASSWORD=$(random_password)
   BIND_PASSWORD=$(random_password)
+  RW_PASSWORD=$(random_password)
   (umask 077 && printf '%s' "$ADMIN_PASSWORD" >"$DIR/admin.pw")
 
   log "provisioning $REALM into $DIR"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test: gofmt, go vet, go test -race ./...
 # Installs (apt-get) and starts what the tests need when it is missing:
-# a Redis server on 127.0.0.1:6379. Set REDIS_URL to use another Redis.
+# a Redis server on 127.0.0.1:6379 (set REDIS_URL to use another Redis), and
+# a throw-away Samba AD domain controller on 127.0.0.1 (scripts/samba.sh),
+# stopped again when the tests end (set SAMBA_ENV_FILE to use a running one).
 # With CI set, tests never skip for a missing service: they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,16 @@ if [ -z "${REDIS_URL:-}" ]; then
   export REDIS_URL=redis://127.0.0.1:6379/0
 fi
 redis-cli -u "$REDIS_URL" ping >/dev/null
+
+# Samba AD: the LDAP lookups, the guards and the end-to-end resets run
+# against a real domain controller.
+if [ -z "${SAMBA_ENV_FILE:-}" ]; then
+  samba_dir="${TMPDIR:-/tmp}/resetbot-test-samba"
+  trap 'scripts/samba.sh stop "$samba_dir" >/dev/null 2>&1 || true' EXIT
+  echo "test.sh: starting Samba AD in $samba_dir"
+  scripts/samba.sh start "$samba_dir"
+  export SAMBA_ENV_FILE="$samba_dir/env"
+fi
 
 echo "test.sh: gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -279,7 +279,7 @@ func AuditReply(r *workflow.Request, ev workflow.Event) Msg {
 	case workflow.EventCompleted:
 		s = "Password reset; the temporary password was shown to the employee only."
 		if ev.Code == workflow.CodeForceChangeFailed {
-			s += fmt.Sprintf("\n:warning: %s: could not set \"must change password at next logon\" (%s). The employee was told to change it at once.", code(string(ev.Code)), escape(ev.Detail))
+			s += fmt.Sprintf("\n:warning: %s: could not set \"must change password at next logon\" (%s). The employee was told to change it at once.\n%s", code(string(ev.Code)), escape(ev.Detail), helpdeskHint(ev.Code))
 		}
 	case workflow.EventFailed:
 		s = fmt.Sprintf("Reset failed: %s. %s", code(string(ev.Code)), escape(ev.Detail))

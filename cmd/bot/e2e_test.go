@@ -415,6 +415,9 @@ func TestBadInput(t *testing.T) {
 		"UBADNAME":  workflow.CodeInvalidUserName,
 		"ULONGNAME": workflow.CodeInvalidUserName,
 		"UADMIN":    workflow.CodeProtectedAccount,
+		"UWIDE":     workflow.CodeProtectedAccount, // full-width letters
+		"UZWSP":     workflow.CodeInvalidUserName,  // a zero-width space
+		"UMACHINE":  workflow.CodeMachineAccount,   // a name ending in $
 	}
 	for user, code := range users {
 		if ans := w.command(user, ""); ans != slackapp.ErrorText(workflow.Errorf(code, ""), nil) {

@@ -105,6 +105,9 @@ func newWorld(t testing.TB) *world {
 		{ID: "UBADNAME", Name: "weird", Email: "a+b@corp.example.com"},
 		{ID: "ULONGNAME", Name: "long", Email: strings.Repeat("x", 65) + "@corp.example.com"},
 		{ID: "UADMIN", Name: "administrator", Email: "Administrator@corp.example.com"},
+		{ID: "UWIDE", Name: "wide", Email: "ａｄｍｉｎｉｓｔｒａｔｏｒ@corp.example.com"},
+		{ID: "UZWSP", Name: "zwsp", Email: "admin\u200bistrator@corp.example.com"},
+		{ID: "UMACHINE", Name: "dc01", Email: "dc01$@corp.example.com"},
 	} {
 		w.slack.AddUser(u)
 	}

@@ -89,6 +89,25 @@ type Server struct {
 	delay     time.Duration
 	echo      bool
 	seq       int
+	backend   Backend
+}
+
+// Backend is a real directory that ResetUserPassword acts on instead of the
+// server's own users and policy, e.g. a Samba AD domain controller in
+// end-to-end tests. SetPassword sets user's password as ResetUserPassword
+// does (and, like AWS, enables a disabled account) and returns "" on
+// success or the exception to answer (UserDoesNotExistException,
+// InvalidPasswordException, ...).
+type Backend interface {
+	SetPassword(user, password string) (exception string)
+}
+
+// SetBackend makes ResetUserPassword act on b after the API's own input
+// checks; nil goes back to the server's own users.
+func (s *Server) SetBackend(b Backend) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.backend = b
 }
 
 // New starts a server playing one Managed Microsoft AD directory with the ID
@@ -425,6 +444,13 @@ func (s *Server) resetUserPassword(dirID, user, password string) *apiError {
 	key := strings.ToLower(user)
 	if exc, ok := s.failUser[key]; ok {
 		return fail(exc)
+	}
+	if s.backend != nil {
+		if exc := s.backend.SetPassword(user, password); exc != "" {
+			return fail(exc)
+		}
+		s.passwords[key] = password
+		return nil
 	}
 	if _, ok := s.users[key]; !ok {
 		return fail("UserDoesNotExistException")

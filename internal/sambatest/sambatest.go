@@ -110,17 +110,19 @@ const (
 
 // Env is a Samba AD started by scripts/samba.sh.
 type Env struct {
-	LDAPSURL      string // ldaps://127.0.0.1:636
-	LDAPURL       string // ldap://127.0.0.1:389 (StartTLS, or plain simple binds)
-	CAFile        string // PEM of the CA that signed Samba's certificate
-	BaseDN        string
-	Realm         string
-	Domain        string // NetBIOS name
-	AdminDN       string
-	AdminPassword string
-	BindDN        string // the read-only service account
-	BindPassword  string
-	SeedPassword  string // the password of every seeded user
+	LDAPSURL       string // ldaps://127.0.0.1:636
+	LDAPURL        string // ldap://127.0.0.1:389 (StartTLS, or plain simple binds)
+	CAFile         string // PEM of the CA that signed Samba's certificate
+	BaseDN         string
+	Realm          string
+	Domain         string // NetBIOS name
+	AdminDN        string
+	AdminPassword  string
+	BindDN         string // the read-only service account
+	BindPassword   string
+	RWBindDN       string // a service account that may also write pwdLastSet under OU=CORP
+	RWBindPassword string
+	SeedPassword   string // the password of every seeded user
 }
 
 // EnvFileVar names the environment variable that holds the path of the env
@@ -199,17 +201,19 @@ func LoadEnv(path string) (*Env, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	e := &Env{
-		LDAPSURL:      vars["SAMBA_LDAPS_URL"],
-		LDAPURL:       vars["SAMBA_LDAP_URL"],
-		CAFile:        vars["SAMBA_CA_FILE"],
-		BaseDN:        vars["SAMBA_BASE_DN"],
-		Realm:         vars["SAMBA_REALM"],
-		Domain:        vars["SAMBA_DOMAIN"],
-		AdminDN:       vars["SAMBA_ADMIN_DN"],
-		AdminPassword: vars["SAMBA_ADMIN_PASSWORD"],
-		BindDN:        vars["SAMBA_BIND_DN"],
-		BindPassword:  vars["SAMBA_BIND_PASSWORD"],
-		SeedPassword:  vars["SAMBA_SEED_PASSWORD"],
+		LDAPSURL:       vars["SAMBA_LDAPS_URL"],
+		LDAPURL:        vars["SAMBA_LDAP_URL"],
+		CAFile:         vars["SAMBA_CA_FILE"],
+		BaseDN:         vars["SAMBA_BASE_DN"],
+		Realm:          vars["SAMBA_REALM"],
+		Domain:         vars["SAMBA_DOMAIN"],
+		AdminDN:        vars["SAMBA_ADMIN_DN"],
+		AdminPassword:  vars["SAMBA_ADMIN_PASSWORD"],
+		BindDN:         vars["SAMBA_BIND_DN"],
+		BindPassword:   vars["SAMBA_BIND_PASSWORD"],
+		RWBindDN:       vars["SAMBA_RW_BIND_DN"],
+		RWBindPassword: vars["SAMBA_RW_BIND_PASSWORD"],
+		SeedPassword:   vars["SAMBA_SEED_PASSWORD"],
 	}
 	for k, v := range map[string]string{
 		"SAMBA_LDAPS_URL": e.LDAPSURL, "SAMBA_LDAP_URL": e.LDAPURL, "SAMBA_CA_FILE": e.CAFile,
@@ -598,4 +602,44 @@ func IsConstraintViolation(err error) bool {
 // IsInvalidCredentials reports whether err is LDAP result 49, a failed bind.
 func IsInvalidCredentials(err error) bool {
 	return ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials)
+}
+
+// ResetBackend plays AWS Directory Service's ResetUserPassword on this
+// domain (it satisfies dstest.Backend): it sets the password as an
+// administrator and, as AWS does, enables the account if it was disabled.
+// It answers "" or the API exception, and is safe for concurrent use.
+type ResetBackend struct{ a *Admin }
+
+// ResetBackend returns the backend for a Directory Service test server.
+func (a *Admin) ResetBackend() ResetBackend { return ResetBackend{a} }
+
+// SetPassword resets user's password like ResetUserPassword.
+func (b ResetBackend) SetPassword(user, password string) string {
+	dn, err := b.a.lookup(user)
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return "UserDoesNotExistException"
+	case err != nil:
+		return "ServiceException"
+	}
+	if err := b.a.SetPassword(dn, password); err != nil {
+		if IsConstraintViolation(err) {
+			return "InvalidPasswordException"
+		}
+		return "ServiceException"
+	}
+	res, err := b.a.conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		1, 0, false, "(objectClass=*)", []string{"userAccountControl"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		return "ServiceException"
+	}
+	uac, _ := strconv.Atoi(res.Entries[0].GetAttributeValue("userAccountControl"))
+	if uac&UACAccountDisable != 0 {
+		req := ldap.NewModifyRequest(dn, nil)
+		req.Replace("userAccountControl", []string{strconv.Itoa(uac &^ UACAccountDisable)})
+		if err := b.a.conn.Modify(req); err != nil {
+			return "ServiceException"
+		}
+	}
+	return ""
 }

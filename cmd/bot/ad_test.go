@@ -1,0 +1,430 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/example/resetbot/internal/sambatest"
+	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/slackapp"
+	"github.com/example/resetbot/workflow"
+)
+
+// adWorld is a world whose directory is a real Samba AD: the bot looks
+// accounts up over LDAP, and the Directory Service test server performs
+// resets on Samba (as AWS does, a reset enables a disabled account).
+type adWorld struct {
+	*world
+	env   *sambatest.Env
+	admin *sambatest.Admin
+}
+
+func newADWorld(t *testing.T) *adWorld {
+	t.Helper()
+	env := sambatest.Require(t)
+	w := &adWorld{world: newWorld(t), env: env, admin: env.Admin(t)}
+	w.ds.SetBackend(w.admin.ResetBackend())
+	w.vars["LDAP_URL"] = env.LDAPSURL
+	w.vars["LDAP_CA_FILE"] = env.CAFile
+	w.vars["LDAP_BIND_DN"] = env.BindDN
+	w.vars["LDAP_BIND_PASSWORD"] = env.BindPassword
+	w.vars["LDAP_BASE_DN"] = env.BaseDN
+	w.vars["LDAP_TIMEOUT"] = "2s"
+	return w
+}
+
+// employee creates a directory user (a unique name, enabled, in the
+// customer OU) and a Slack member with the same email; it returns the
+// Slack ID and the account name.
+func (w *adWorld) employee(prefix string, mod func(*sambatest.User)) (string, string) {
+	w.t.Helper()
+	u := sambatest.User{Name: sambatest.Unique(prefix), GivenName: "Erin", Surname: "Example"}
+	u.Mail = sambatest.Mail(u.Name)
+	u.DisplayName = "Erin " + u.Name
+	if mod != nil {
+		mod(&u)
+	}
+	w.admin.CreateUser(u)
+	id := "U" + strings.ToUpper(strings.NewReplacer("-", "", "_", "").Replace(u.Name))
+	w.slack.AddUser(slacktest.User{ID: id, Name: u.Name, RealName: u.DisplayName, Email: u.Mail})
+	return id, u.Name
+}
+
+// requestAs has user ask for a reset and returns the request and the DM of
+// approver to click.
+func (w *adWorld) requestAs(user, approver string) (*workflow.Request, slacktest.Message) {
+	w.t.Helper()
+	answer := w.command(user, "")
+	id := idRe.FindString(answer)
+	if id == "" {
+		w.t.Fatalf("no request in the answer: %s", answer)
+	}
+	dm := w.messageFor(slacktest.DMChannel(approver), id, slackapp.ActionApprove)
+	return w.waitStatus(id, workflow.StatusPending), dm
+}
+
+// revealDM approves r as approver and returns the employee's Reveal DM.
+func (w *adWorld) revealDM(r *workflow.Request, approver string, dm slacktest.Message) slacktest.Message {
+	w.t.Helper()
+	w.clickAcked(approver, slackapp.ActionApprove, r.ID, dm)
+	w.waitStatus(r.ID, workflow.StatusApproved)
+	return w.messageFor(slacktest.DMChannel(r.Requester), r.ID, slackapp.ActionReveal)
+}
+
+// TestADResetThroughBinary: the bot binary finds the account by email over
+// LDAPS, asks the employee's manager, and the password shown in Slack is
+// the one the domain controller now accepts; the old one no longer works.
+// With FORCE_CHANGE_AT_LOGON the password is valid but must be changed.
+func TestADResetThroughBinary(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		name := "plain"
+		if force {
+			name = "force_change_at_logon"
+		}
+		t.Run(name, func(t *testing.T) {
+			w := newADWorld(t)
+			w.vars["APPROVER_SOURCE"] = "manager"
+			if force {
+				w.vars["FORCE_CHANGE_AT_LOGON"] = "true"
+				w.vars["LDAP_BIND_DN"] = w.env.RWBindDN
+				w.vars["LDAP_BIND_PASSWORD"] = w.env.RWBindPassword
+			}
+			mgrID, mgr := w.employee("mgr", nil)
+			empID, emp := w.employee("emp", func(u *sambatest.User) { u.Manager = mgr })
+			w.startProcess()
+
+			r, dm := w.requestAs(empID, mgrID)
+			if r.Account.UserName != emp || !strings.HasPrefix(r.Account.DN, "CN="+emp+",OU=Users,OU=CORP,") ||
+				r.AskedAs != workflow.AskedManager || len(r.Approvers) != 1 || r.Approvers[0] != mgrID {
+				t.Fatalf("request %+v", r)
+			}
+			if txt := blocksText(dm); !strings.Contains(txt, "manager in the directory") {
+				t.Errorf("the manager is not told why they were asked: %s", txt)
+			}
+			reveal := w.revealDM(r, mgrID, dm)
+			w.clickAcked(empID, slackapp.ActionReveal, r.ID, reveal)
+			done := w.waitStatus(r.ID, workflow.StatusCompleted)
+			eph := w.slack.Ephemerals()
+			if len(eph) != 1 || eph[0].User != empID {
+				t.Fatalf("ephemerals %+v", eph)
+			}
+			password := passwordIn(t, eph[0])
+			upn := emp + "@corp.example.com"
+			if err := w.env.Bind(upn, w.env.SeedPassword); !sambatest.IsInvalidCredentials(err) {
+				t.Fatalf("the old password still binds: %v", err)
+			}
+			err := w.env.Bind(upn, password)
+			if !force {
+				if err != nil {
+					t.Fatalf("the password shown in Slack does not bind: %v", err)
+				}
+				if got := w.admin.PwdLastSet(emp); got == 0 {
+					t.Fatal("pwdLastSet is 0 without FORCE_CHANGE_AT_LOGON")
+				}
+				return
+			}
+			// AD answers a right password whose change is due with data 773.
+			if err == nil || !strings.Contains(err.Error(), "data 773") {
+				t.Fatalf("bind with the new password: %v, want 'must change password' (773)", err)
+			}
+			if got := w.admin.PwdLastSet(emp); got != 0 {
+				t.Fatalf("pwdLastSet %d after a forced change", got)
+			}
+			if done.LastEvent().Code != "" || !strings.Contains(blocksText(eph[0]), "asked to choose a new password") {
+				t.Errorf("event %+v, message %s", done.LastEvent(), blocksText(eph[0]))
+			}
+		})
+	}
+}
+
+// TestADForceChangeRefused: the bind account may not write pwdLastSet; the
+// reset still completes, the employee is told to change the password now,
+// and helpdesk sees why.
+func TestADForceChangeRefused(t *testing.T) {
+	w := newADWorld(t)
+	w.vars["FORCE_CHANGE_AT_LOGON"] = "true" // with the read-only account
+	empID, emp := w.employee("emp", nil)
+	w.start()
+	r, dm := w.requestAs(empID, approver1)
+	w.clickAcked(empID, slackapp.ActionReveal, r.ID, w.revealDM(r, approver1, dm))
+	done := w.waitStatus(r.ID, workflow.StatusCompleted)
+	if ev := done.LastEvent(); ev.Code != workflow.CodeForceChangeFailed || !strings.Contains(ev.Detail, "pwdLastSet") {
+		t.Fatalf("completed event %+v", ev)
+	}
+	eph := w.slack.Ephemerals()
+	if len(eph) != 1 || !strings.Contains(blocksText(eph[0]), "change it right away") {
+		t.Fatalf("ephemerals %+v", eph)
+	}
+	if err := w.env.Bind(emp+"@corp.example.com", passwordIn(t, eph[0])); err != nil {
+		t.Fatalf("the new password does not bind: %v", err)
+	}
+	_, replies := w.auditThread(r.ID)
+	if all := threadText(replies); !strings.Contains(all, "force_change_failed") || !strings.Contains(all, "write access to pwdLastSet") {
+		t.Errorf("audit thread:\n%s", all)
+	}
+}
+
+func threadText(msgs []slacktest.Message) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		b.WriteString(blocksText(m) + "\n")
+	}
+	return b.String()
+}
+
+// TestADGuardsAtRequest: each account the directory says must not be reset
+// is refused with its own message, nothing is stored or sent to approvers,
+// and the audit channel has one line naming the cause.
+func TestADGuardsAtRequest(t *testing.T) {
+	w := newADWorld(t)
+	w.vars["ALLOWED_OUS"] = sambatest.OUCorp
+	cases := map[string]struct {
+		email string
+		code  workflow.Code
+	}{
+		"UDISABLED": {sambatest.Mail(sambatest.UserDisabled), workflow.CodeAccountDisabled},
+		"UDADMIN":   {sambatest.Mail(sambatest.UserDomainAdmin), workflow.CodeProtectedGroup},
+		"UNESTED":   {sambatest.Mail(sambatest.UserNestedAdmin), workflow.CodeProtectedGroup},
+		"UWS01":     {sambatest.ComputerMail, workflow.CodeMachineAccount},
+		"UTWIN":     {sambatest.SharedMail, workflow.CodeAmbiguousAccount},
+		"UOUTSIDER": {sambatest.Mail(sambatest.UserOutsider), workflow.CodeOutsideOU},
+		"UNOBODY":   {"nobody@corp.example.com", workflow.CodeNoAccount},
+		"UKRBTGT":   {"kdc@corp.example.com", workflow.CodeProtectedAccount}, // mapped to krbtgt below
+	}
+	mapFile := t.TempDir() + "/accounts"
+	if err := os.WriteFile(mapFile, []byte("UKRBTGT krbtgt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.vars["ACCOUNT_MAP_FILE"] = mapFile
+	for id, c := range cases {
+		w.slack.AddUser(slacktest.User{ID: id, Name: strings.ToLower(id), Email: c.email})
+	}
+	w.start()
+	for id, c := range cases {
+		want := slackapp.ErrorText(workflow.Errorf(c.code, ""), nil)
+		if got := w.command(id, ""); got != want {
+			t.Errorf("%s (%s): answered %q, want the %s message %q", id, c.email, got, c.code, want)
+		}
+	}
+	w.wait("an audit line per refusal", func() bool { return len(w.slack.Messages(auditChannel)) >= len(cases) })
+	audit := threadText(w.slack.Messages(auditChannel))
+	for id, c := range cases {
+		if !strings.Contains(audit, "<@"+id+">") || !strings.Contains(audit, "refused (`"+string(c.code)+"`)") {
+			t.Errorf("audit lacks %s refused with %s:\n%s", id, c.code, audit)
+		}
+	}
+	if len(w.ds.ResetCalls()) != 0 || len(w.slack.Messages(slacktest.DMChannel(approver1))) != 0 {
+		t.Fatal("a refused request reached the directory or an approver")
+	}
+	if keys, _ := w.redis.Keys(context.Background(), w.prefix+"req:*").Result(); len(keys) != 0 {
+		t.Fatalf("requests were stored: %v", keys)
+	}
+	// The one that may be reset, to show the guards are not refusing all.
+	r, _ := w.requestAs(employee, approver1)
+	if r.Account.UserName != sambatest.UserAlice || r.Account.DisplayName != "Alice Smith" {
+		t.Fatalf("alice's request: %+v", r.Account)
+	}
+}
+
+// TestADGuardsAtReveal: an account that changes in the directory between
+// approval and Reveal is checked again; the request fails with a clear
+// reason and nothing is reset (a disabled account stays disabled).
+func TestADGuardsAtReveal(t *testing.T) {
+	w := newADWorld(t)
+	w.vars["ALLOWED_OUS"] = sambatest.OUCorp
+	w.start()
+	for _, tc := range []struct {
+		name   string
+		code   workflow.Code
+		change func(name string)
+	}{
+		{"disabled", workflow.CodeAccountDisabled, func(n string) { w.admin.SetDisabled(n, true) }},
+		{"domain admin", workflow.CodeProtectedGroup, func(n string) { w.admin.AddToGroup(n, sambatest.GroupDomainAdmins) }},
+		{"nested admin", workflow.CodeProtectedGroup, func(n string) { w.admin.AddToGroup(n, sambatest.GroupTier0) }},
+		{"moved out", workflow.CodeOutsideOU, func(n string) { moveTo(t, w.admin, n, sambatest.OUElsewhere) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			empID, emp := w.employee("rev", nil)
+			r, dm := w.requestAs(empID, approver1)
+			reveal := w.revealDM(r, approver1, dm)
+			tc.change(emp)
+			w.clickAcked(empID, slackapp.ActionReveal, r.ID, reveal)
+			got := w.waitStatus(r.ID, workflow.StatusFailed)
+			if got.Failure != tc.code {
+				t.Fatalf("failure %s, want %s", got.Failure, tc.code)
+			}
+			for _, c := range w.ds.ResetCalls() {
+				if c.UserName == emp {
+					t.Fatalf("%s was reset", emp)
+				}
+			}
+			if err := w.env.Bind(emp+"@corp.example.com", w.env.SeedPassword); tc.name != "disabled" && err != nil {
+				t.Errorf("the password changed: %v", err)
+			}
+			if tc.name == "disabled" && w.admin.UserAccountControl(emp)&sambatest.UACAccountDisable == 0 {
+				t.Error("the disabled account was enabled")
+			}
+			if txt := w.dmTexts(empID); !strings.Contains(txt, slackapp.FailureText(tc.code)) {
+				t.Errorf("employee not told why:\n%s", txt)
+			}
+		})
+	}
+}
+
+// moveTo moves account name under the OU parent.
+func moveTo(t *testing.T, admin *sambatest.Admin, name, parent string) {
+	t.Helper()
+	dn := admin.DN(name)
+	rdn := dn[:strings.IndexByte(dn, ',')]
+	if err := admin.Conn().ModifyDN(ldap.NewModifyDNRequest(dn, rdn, true, parent)); err != nil {
+		t.Fatalf("move %s: %v", dn, err)
+	}
+	t.Cleanup(func() {
+		_ = admin.Conn().ModifyDN(ldap.NewModifyDNRequest(rdn+","+parent, rdn, true, sambatest.OUCorpUsers))
+	})
+}
+
+// TestADManagerFallbacks: with APPROVER_SOURCE=manager, the configured
+// approvers are asked, and told why, when the manager cannot be.
+func TestADManagerFallbacks(t *testing.T) {
+	w := newADWorld(t)
+	w.vars["APPROVER_SOURCE"] = "manager"
+	noSlack, ghost := w.employee("ghost", nil)
+	w.slack.AddUser(slacktest.User{ID: noSlack, Deleted: true, Email: "gone@example.invalid"})
+	cases := map[string]struct {
+		manager func(u *sambatest.User)
+		asked   workflow.AskedAs
+		words   string
+	}{
+		"none":       {nil, workflow.AskedNoManager, "has no manager in the directory"},
+		"disabled":   {func(u *sambatest.User) { u.Manager = sambatest.ManagerDisabled }, workflow.AskedManagerDisabled, "manager is disabled"},
+		"not slack":  {func(u *sambatest.User) { u.Manager = ghost }, workflow.AskedManagerNotInChat, "not an active Slack member"},
+		"themselves": {nil, workflow.AskedManagerIsRequester, "their own manager"},
+	}
+	ids := map[string]string{}
+	for name, c := range cases {
+		id, acct := w.employee("fb", c.manager)
+		if name == "themselves" {
+			w.admin.SetManager(acct, acct)
+		}
+		ids[name] = id
+	}
+	w.start()
+	for name, c := range cases {
+		r, dm := w.requestAs(ids[name], approver1)
+		if r.AskedAs != c.asked || strings.Join(r.Approvers, ",") != approver1+","+approver2+","+employee {
+			t.Errorf("%s: asked as %q: %v", name, r.AskedAs, r.Approvers)
+		}
+		if txt := blocksText(dm); !strings.Contains(txt, "helpdesk fallback") || !strings.Contains(txt, c.words) {
+			t.Errorf("%s: approver DM: %s", name, txt)
+		}
+		w.command(ids[name], "cancel")
+	}
+}
+
+// TestADOutage: with the directory unreachable, a request gets "try again
+// in a minute" and changes nothing; a Reveal is postponed (nothing reset,
+// the button works again); when the directory is back the flow completes.
+func TestADOutage(t *testing.T) {
+	w := newADWorld(t)
+	proxy := newTCPProxy(t, strings.TrimPrefix(w.env.LDAPSURL, "ldaps://"))
+	w.vars["LDAP_URL"] = "ldaps://" + proxy.addr()
+	w.vars["LDAP_TIMEOUT"] = "1s"
+	w.start()
+
+	empID, emp := w.employee("out", nil)
+	proxy.setUp(false)
+	want := slackapp.ErrorText(workflow.Errorf(workflow.CodeLookupUnavailable, ""), nil)
+	if got := w.command(empID, ""); got != want {
+		t.Fatalf("request during the outage: %q, want %q", got, want)
+	}
+	proxy.setUp(true)
+	r, dm := w.requestAs(empID, approver1)
+	reveal := w.revealDM(r, approver1, dm)
+	proxy.setUp(false)
+	w.clickAcked(empID, slackapp.ActionReveal, r.ID, reveal)
+	w.wait("the Reveal to be postponed", func() bool {
+		got := w.get(r.ID)
+		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventPostponed && !got.SyncPending()
+	})
+	if len(w.ds.ResetCalls()) != 0 {
+		t.Fatal("a reset happened while the directory could not be checked")
+	}
+	if txt := w.dmTexts(empID); !strings.Contains(txt, "could not check your account") {
+		t.Errorf("employee not told: %s", txt)
+	}
+	proxy.setUp(true)
+	w.clickAcked(empID, slackapp.ActionReveal, r.ID, w.message(reveal))
+	w.waitStatus(r.ID, workflow.StatusCompleted)
+	if err := w.env.Bind(sambatest.Mail(emp), passwordIn(t, w.slack.Ephemerals()[0])); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+}
+
+// tcpProxy forwards connections to a target while up; down, it closes
+// every connection and refuses new ones, like a network outage.
+type tcpProxy struct {
+	t      *testing.T
+	target string
+	lis    net.Listener
+	mu     sync.Mutex
+	up     bool
+	conns  []net.Conn
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{t: t, target: target, lis: lis, up: true}
+	t.Cleanup(func() { lis.Close(); p.setUp(false) })
+	go p.serve()
+	return p
+}
+
+func (p *tcpProxy) addr() string { return p.lis.Addr().String() }
+
+func (p *tcpProxy) serve() {
+	for {
+		c, err := p.lis.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if !p.up {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(s, c); s.Close() }()
+		go func() { _, _ = io.Copy(c, s); c.Close() }()
+	}
+}
+
+func (p *tcpProxy) setUp(up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = up
+	if !up {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
