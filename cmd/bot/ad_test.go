@@ -428,3 +428,34 @@ func (p *tcpProxy) setUp(up bool) {
 		p.conns = nil
 	}
 }
+
+// TestADDoctor: doctor checks LDAP (TLS, bind, base DN) and, given an
+// email, finds the account and applies the guards as a request would.
+func TestADDoctor(t *testing.T) {
+	w := newADWorld(t)
+	w.vars["APPROVER_SOURCE"] = "manager"
+	doctorRun := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(context.Background(), append([]string{"bot", "doctor"}, args...), func(k string) string { return w.vars[k] }, &out)
+		return out.String(), err
+	}
+	out, err := doctorRun("--email", sambatest.Mail(sambatest.UserAlice))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"ok    LDAP " + w.env.LDAPSURL, `ok    account of alice@corp.example.com: account "alice" (CN=Alice Smith,OU=Users,OU=CORP,`,
+		`manager "mmanager" <mmanager@corp.example.com>, disabled false; may be reset`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = doctorRun("--email", sambatest.Mail(sambatest.UserDisabled))
+	if err == nil || !strings.Contains(out, "FAIL  account of disabled1@corp.example.com") || !strings.Contains(out, "is disabled in the directory") {
+		t.Errorf("disabled account: %v\n%s", err, out)
+	}
+	w.vars["LDAP_BIND_PASSWORD"] = "wrong-Passw0rd"
+	out, err = doctorRun()
+	if err == nil || !strings.Contains(out, "FAIL  LDAP") || !strings.Contains(out, "LDAP_BIND_DN/LDAP_BIND_PASSWORD refused") || strings.Contains(out, "wrong-Passw0rd") {
+		t.Errorf("wrong bind password: %v\n%s", err, out)
+	}
+}
