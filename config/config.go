@@ -18,6 +18,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/example/resetbot/accounts"
+	redisstore "github.com/example/resetbot/store/redis"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -92,8 +93,6 @@ type Config struct {
 	SweepInterval time.Duration // SWEEP_INTERVAL
 	WorkLease     time.Duration // WORK_LEASE: how long a replica owns in-flight work before another takes it over
 
-	MessageInterval time.Duration // SLACK_MESSAGE_INTERVAL: least time between two posts to one channel
-
 	HTTPAddr string     // HTTP_ADDR
 	LogLevel slog.Level // LOG_LEVEL
 }
@@ -112,28 +111,27 @@ var (
 func Load(getenv func(string) string) (*Config, error) {
 	l := loader{getenv: getenv}
 	c := &Config{
-		SlackBotToken:   Secret(l.secret("SLACK_BOT_TOKEN")),
-		SlackAppToken:   Secret(l.secret("SLACK_APP_TOKEN")),
-		SlackAPIURL:     l.str("SLACK_API_URL", "https://slack.com/api/"),
-		DirectoryID:     l.str("DIRECTORY_ID", ""),
-		AWSRegion:       l.str("AWS_REGION", getenv("AWS_DEFAULT_REGION")),
-		AWSEndpoint:     l.str("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", getenv("AWS_ENDPOINT_URL")),
-		AWSAccessKey:    l.str("AWS_ACCESS_KEY_ID", ""),
-		AWSSecretKey:    Secret(l.secret("AWS_SECRET_ACCESS_KEY")),
-		AWSSession:      Secret(l.secret("AWS_SESSION_TOKEN")),
-		AWSAttempts:     l.integer("AWS_MAX_ATTEMPTS", 4),
-		RedisURL:        Secret(l.secret("REDIS_URL")),
-		RedisPrefix:     l.str("REDIS_KEY_PREFIX", "resetbot:"),
-		DataDir:         l.str("DATA_DIR", "./data"),
-		AuditChannel:    l.str("AUDIT_CHANNEL", ""),
-		RequestTTL:      l.duration("REQUEST_TTL", 30*time.Minute),
-		RevealTTL:       l.duration("REVEAL_TTL", 15*time.Minute),
-		RequestLimit:    l.integer("REQUEST_LIMIT", 3),
-		RequestWindow:   l.duration("REQUEST_LIMIT_WINDOW", 24*time.Hour),
-		SweepInterval:   l.duration("SWEEP_INTERVAL", 5*time.Second),
-		WorkLease:       l.duration("WORK_LEASE", 2*time.Minute),
-		MessageInterval: l.duration("SLACK_MESSAGE_INTERVAL", time.Second),
-		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
+		SlackBotToken: Secret(l.secret("SLACK_BOT_TOKEN")),
+		SlackAppToken: Secret(l.secret("SLACK_APP_TOKEN")),
+		SlackAPIURL:   l.str("SLACK_API_URL", "https://slack.com/api/"),
+		DirectoryID:   l.str("DIRECTORY_ID", ""),
+		AWSRegion:     l.str("AWS_REGION", getenv("AWS_DEFAULT_REGION")),
+		AWSEndpoint:   l.str("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", getenv("AWS_ENDPOINT_URL")),
+		AWSAccessKey:  l.str("AWS_ACCESS_KEY_ID", ""),
+		AWSSecretKey:  Secret(l.secret("AWS_SECRET_ACCESS_KEY")),
+		AWSSession:    Secret(l.secret("AWS_SESSION_TOKEN")),
+		AWSAttempts:   l.integer("AWS_MAX_ATTEMPTS", 4),
+		RedisURL:      Secret(l.secret("REDIS_URL")),
+		RedisPrefix:   l.str("REDIS_KEY_PREFIX", "resetbot:"),
+		DataDir:       l.str("DATA_DIR", "./data"),
+		AuditChannel:  l.str("AUDIT_CHANNEL", ""),
+		RequestTTL:    l.duration("REQUEST_TTL", 30*time.Minute),
+		RevealTTL:     l.duration("REVEAL_TTL", 15*time.Minute),
+		RequestLimit:  l.integer("REQUEST_LIMIT", 3),
+		RequestWindow: l.duration("REQUEST_LIMIT_WINDOW", 24*time.Hour),
+		SweepInterval: l.duration("SWEEP_INTERVAL", 5*time.Second),
+		WorkLease:     l.duration("WORK_LEASE", 2*time.Minute),
+		HTTPAddr:      l.str("HTTP_ADDR", ":8080"),
 	}
 
 	switch tok := c.SlackBotToken.Value(); {
@@ -174,8 +172,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		l.problem("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or neither, to use the SDK's default credential chain)")
 	}
 	if r := c.RedisURL.Value(); r != "" {
-		if u, err := url.Parse(r); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			l.problem("REDIS_URL must be a redis:// or rediss:// URL, like rediss://user:password@host:6379/0")
+		if err := redisstore.ValidateURL(r); err != nil {
+			l.problem("REDIS_URL must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL (see README.md): " + err.Error())
 		}
 	} else if c.DataDir == "" {
 		l.problem("DATA_DIR must not be empty when REDIS_URL is unset (the embedded store lives there)")
@@ -221,9 +219,6 @@ func Load(getenv func(string) string) (*Config, error) {
 	l.positive("REQUEST_LIMIT_WINDOW", c.RequestWindow)
 	l.positive("SWEEP_INTERVAL", c.SweepInterval)
 	l.positive("WORK_LEASE", c.WorkLease)
-	if c.MessageInterval < 0 && !l.failed("SLACK_MESSAGE_INTERVAL") {
-		l.problem("SLACK_MESSAGE_INTERVAL must not be negative")
-	}
 	if c.RequestLimit < 1 && !l.failed("REQUEST_LIMIT") {
 		l.problem("REQUEST_LIMIT must be at least 1")
 	}
@@ -269,7 +264,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("aws_region", c.AWSRegion),
 		slog.String("aws_endpoint", c.AWSEndpoint),
 		slog.String("store", store),
-		slog.String("redis_url", RedactURL(c.RedisURL.Value())),
+		slog.String("redis_url", redisstore.RedactURL(c.RedisURL.Value())),
 		slog.Any("approvers", c.Approvers),
 		slog.Any("approver_groups", c.ApproverGroups),
 		slog.Any("allowed_email_domains", c.EmailDomains),
@@ -291,18 +286,6 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
 	)
-}
-
-// RedactURL returns u with any password replaced, for logs.
-func RedactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		if u == "" {
-			return ""
-		}
-		return "[unparseable URL]"
-	}
-	return p.Redacted()
 }
 
 // directory reads the LDAP settings and the ones that need them.

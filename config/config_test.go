@@ -141,7 +141,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.SlackAPIURL != "https://slack.com/api/" || c.RequestTTL != 30*time.Minute || c.RevealTTL != 15*time.Minute ||
 		c.HTTPAddr != ":8080" || c.LogLevel != slog.LevelInfo || c.DataDir != "./data" || c.RequestLimit != 3 ||
-		c.RequestWindow != 24*time.Hour || c.RedisURL != "" || c.MessageInterval != time.Second {
+		c.RequestWindow != 24*time.Hour || c.RedisURL != "" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if fmt.Sprint(c.Approvers) != "[U01ABC W03XYZ]" || fmt.Sprint(c.ApproverGroups) != "[S02GROUP]" {

@@ -34,11 +34,25 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 redis-cli -u "$REDIS_URL" ping >/dev/null
 
+stop_services() {
+  [ -n "${samba_dir:-}" ] && scripts/samba.sh stop "$samba_dir" >/dev/null 2>&1 || true
+  [ -n "${redis_ha_dir:-}" ] && scripts/redis-ha.sh stop "$redis_ha_dir" >/dev/null 2>&1 || true
+}
+trap stop_services EXIT
+
+# Redis Sentinel and Redis Cluster: the store's conformance suite and a
+# failover test run against real ones too.
+if [ -z "${REDIS_HA_ENV_FILE:-}" ]; then
+  redis_ha_dir="${TMPDIR:-/tmp}/resetbot-test-redis-ha"
+  echo "test.sh: starting Redis Sentinel and Cluster in $redis_ha_dir"
+  scripts/redis-ha.sh start "$redis_ha_dir"
+  export REDIS_HA_ENV_FILE="$redis_ha_dir/env"
+fi
+
 # Samba AD: the LDAP lookups, the guards and the end-to-end resets run
 # against a real domain controller.
 if [ -z "${SAMBA_ENV_FILE:-}" ]; then
   samba_dir="${TMPDIR:-/tmp}/resetbot-test-samba"
-  trap 'scripts/samba.sh stop "$samba_dir" >/dev/null 2>&1 || true' EXIT
   echo "test.sh: starting Samba AD in $samba_dir"
   scripts/samba.sh start "$samba_dir"
   export SAMBA_ENV_FILE="$samba_dir/env"

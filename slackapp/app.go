@@ -209,7 +209,7 @@ func (a *App) onDecision(approve bool) func(context.Context, *slog.Logger, *sock
 			return
 		}
 		log = log.With("user", cb.User.ID, "request_id", id, "approve", approve)
-		if r, err := a.Service.Decide(ctx, id, cb.User.ID, approve); err != nil {
+		if r, err := a.Service.Decide(withClick(ctx, cb), id, cb.User.ID, approve); err != nil {
 			a.logError(log, "decision refused", err)
 			a.reply(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, TextMessage(ErrorText(err, r)))
 		}
@@ -224,7 +224,7 @@ func (a *App) onReveal(ctx context.Context, log *slog.Logger, evt *socketmode.Ev
 		return
 	}
 	log = log.With("user", cb.User.ID, "request_id", id)
-	if err := a.Service.Reveal(ctx, id, cb.User.ID); err != nil {
+	if err := a.Service.Reveal(withClick(ctx, cb), id, cb.User.ID); err != nil {
 		var r *workflow.Request
 		if got, gerr := a.Service.Get(ctx, id); gerr == nil && got.Requester == cb.User.ID {
 			r = got

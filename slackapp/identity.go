@@ -13,17 +13,21 @@ import (
 )
 
 // Identity tells who a Slack user is, from users.info and
-// users.lookupByEmail.
+// users.lookupByEmail. It reuses what users.info said about a user for a
+// minute.
 type Identity struct {
 	API     *slack.Client
 	Domains []string // allowed email domains, lower case; empty allows any
+	Gate    *Gate
+
+	users cache[*slack.User]
 }
 
 var _ workflow.Identity = (*Identity)(nil)
 
 // Person implements workflow.Identity.
 func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, error) {
-	u, err := i.API.GetUserInfoContext(ctx, userID)
+	u, err := i.user(ctx, userID)
 	if err != nil {
 		if slackError(err, "user_not_found", "users_not_found") {
 			return workflow.Person{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
@@ -47,9 +51,32 @@ func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, 
 	return workflow.Person{ID: u.ID, Email: email, Name: displayName(u)}, nil
 }
 
+// user returns users.info of userID, from the cache when fresh.
+func (i *Identity) user(ctx context.Context, userID string) (*slack.User, error) {
+	if u, ok := i.users.get(userID); ok {
+		return u, nil
+	}
+	var u *slack.User
+	err := i.Gate.Do(ctx, "users.info", PriorityNow, func() error {
+		var err error
+		u, err = i.API.GetUserInfoContext(ctx, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	i.users.put(userID, u)
+	return u, nil
+}
+
 // ByEmail implements workflow.Identity with users.lookupByEmail.
 func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, bool, error) {
-	u, err := i.API.GetUserByEmailContext(ctx, email)
+	var u *slack.User
+	err := i.Gate.Do(ctx, "users.lookupByEmail", PriorityNow, func() error {
+		var err error
+		u, err = i.API.GetUserByEmailContext(ctx, email)
+		return err
+	})
 	if err != nil {
 		if slackError(err, "users_not_found", "user_not_found") {
 			return workflow.Person{}, false, nil
@@ -91,12 +118,15 @@ func displayName(u *slack.User) string {
 }
 
 // StaticApprovers are the approvers of APPROVERS: user IDs and the members of
-// user groups, looked up at request time.
+// user groups, looked up at request time and reused for a minute.
 type StaticApprovers struct {
 	API    *slack.Client
 	Users  []string
 	Groups []string
 	Log    *slog.Logger
+	Gate   *Gate
+
+	members cache[[]string]
 }
 
 var _ workflow.Approvers = (*StaticApprovers)(nil)
@@ -107,7 +137,7 @@ func (a *StaticApprovers) For(ctx context.Context, _ string, _ workflow.Account)
 	out := slices.Clone(a.Users)
 	var errs []error
 	for _, g := range a.Groups {
-		members, err := a.API.GetUserGroupMembersContext(ctx, g)
+		members, err := a.groupMembers(ctx, g)
 		if err != nil {
 			errs = append(errs, workflow.Wrap(workflow.CodeInternal, err, "usergroups.users.list for "+g))
 			continue
@@ -121,4 +151,23 @@ func (a *StaticApprovers) For(ctx context.Context, _ string, _ workflow.Account)
 		a.Log.Warn("leaving out approver groups Slack could not list", "error", errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// groupMembers returns the members of user group g, from the cache when
+// fresh.
+func (a *StaticApprovers) groupMembers(ctx context.Context, g string) ([]string, error) {
+	if m, ok := a.members.get(g); ok {
+		return m, nil
+	}
+	var members []string
+	err := a.Gate.Do(ctx, "usergroups.users.list", PriorityNow, func() error {
+		var err error
+		members, err = a.API.GetUserGroupMembersContext(ctx, g)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.members.put(g, members)
+	return members, nil
 }

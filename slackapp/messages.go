@@ -102,7 +102,11 @@ func ApprovalMessage(r *workflow.Request) Msg {
 				button(ActionDeny, "Deny", r.ID, slack.StyleDanger)))
 		return Msg{Text: text, Blocks: blocks}
 	}
-	return Msg{Text: text + ": " + string(r.Status), Blocks: append(blocks, section(outcome(r)))}
+	state := string(r.Status)
+	if r.DecidedBy != "" && r.Status != workflow.StatusDenied {
+		state = string(workflow.StatusApproved) // what follows is not the approver's to see
+	}
+	return Msg{Text: text + ": " + state, Blocks: append(blocks, section(outcome(r)))}
 }
 
 // outcome says how a request that left pending was decided or ended.
@@ -111,18 +115,10 @@ func outcome(r *workflow.Request) string {
 	case r.Status == workflow.StatusDenied:
 		return fmt.Sprintf(":no_entry: Denied by %s at %s.", user(r.DecidedBy), when(r.DecidedAt))
 	case r.DecidedBy != "":
-		s := fmt.Sprintf(":white_check_mark: Approved by %s at %s.", user(r.DecidedBy), when(r.DecidedAt))
-		switch r.Status {
-		case workflow.StatusCompleted:
-			s += fmt.Sprintf(" The password was reset at %s.", when(r.EndedAt))
-		case workflow.StatusFailed:
-			s += " The reset failed; helpdesk has the details."
-		case workflow.StatusExpired:
-			s += " The employee did not collect the password in time."
-		case workflow.StatusCancelled:
-			s += " The employee cancelled the request."
-		}
-		return s
+		// What happens after the approval is for the employee and the audit
+		// channel: the approver's message changes once, which spares
+		// Slack's chat.update budget on a busy day.
+		return fmt.Sprintf(":white_check_mark: Approved by %s at %s.", user(r.DecidedBy), when(r.DecidedAt))
 	case r.Status == workflow.StatusExpired:
 		return fmt.Sprintf(":hourglass: Expired at %s: nobody decided in time.", when(r.EndedAt))
 	case r.Status == workflow.StatusCancelled:
@@ -255,6 +251,32 @@ func statusLabel(s workflow.Status) string {
 		return ":white_circle: cancelled"
 	}
 	return string(s)
+}
+
+// maxAuditReply bounds the text of one audit reply (a section holds 3000
+// characters).
+const maxAuditReply = 2900
+
+// AuditReplies is one audit-thread reply for the events of r from index
+// from on, as many as fit, and the index of the first event it leaves out.
+// When the audit channel lags behind (Slack's rate limits), one reply
+// carries several steps.
+func AuditReplies(r *workflow.Request, from int) (Msg, int) {
+	var lines []string
+	size, next := 0, from
+	for ; next < len(r.Events); next++ {
+		line := AuditReply(r, r.Events[next]).Text
+		if len(lines) > 0 && size+len(line)+1 > maxAuditReply {
+			break
+		}
+		lines = append(lines, line)
+		size += len(line) + 1
+	}
+	text := strings.Join(lines, "\n")
+	if len(text) > maxAuditReply {
+		text = strings.ToValidUTF8(text[:maxAuditReply], "") + "…"
+	}
+	return Msg{Text: text, Blocks: []slack.Block{section(text)}}, next
 }
 
 // AuditReply is the audit thread's line for one event.

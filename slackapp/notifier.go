@@ -2,11 +2,15 @@ package slackapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -14,135 +18,227 @@ import (
 )
 
 // Notifier tells approvers, the employee and the audit channel what happens
-// to a request, and delivers the password as an ephemeral message.
+// to a request, and delivers the password as an ephemeral message. Every
+// Slack call goes through Gate with the priority of who waits for it.
 type Notifier struct {
 	API          *slack.Client
-	AuditChannel string // empty: no channel audit
+	HTTP         *http.Client // for response_url posts; nil: http.DefaultClient
+	AuditChannel string       // empty: no channel audit
 	Log          *slog.Logger
-	Pace         *Pacer // nil: no pacing
+	Gate         *Gate // nil: no rate-limit handling beyond errors
 }
 
 var _ workflow.Notifier = (*Notifier)(nil)
 
-// Sync implements workflow.Notifier. For each new event it sends that
-// event's DMs and audit reply once (the counters in Messages remember what
-// was sent), then updates every earlier message to show the current status.
+// Sync implements workflow.Notifier. The people lane answers the click that
+// caused the change first (the clicked message, through the click's
+// response_url), then sends each new event's DMs once (Messages.Notified
+// remembers), then brings the other messages up to date, skipping those
+// that already show the current content. The audit lane posts the parent
+// message once, one thread reply for all the events not yet in the thread,
+// and updates the parent to the latest state once.
 //
 // A message Slack refuses for good (a deactivated approver, a bot not in the
 // audit channel, a deleted message) is logged and skipped, so that one bad
 // recipient cannot hold up everyone else; other failures (network, Slack
 // down) are returned, and the sync is retried later.
-func (n *Notifier) Sync(ctx context.Context, r *workflow.Request) (workflow.Messages, int, error) {
+func (n *Notifier) Sync(ctx context.Context, r *workflow.Request, l workflow.Lane) (workflow.Messages, int, error) {
 	m := r.Messages
 	m.Approvers = slices.Clone(m.Approvers)
-	for i := r.SyncedEvents; i < len(r.Events); i++ {
-		if err := n.event(ctx, r, &m, i); err != nil {
-			return m, i - r.SyncedEvents, err
-		}
+	done := r.Outbox[l].Done
+	var err error
+	sent := &m.Notified
+	if l == workflow.LaneAudit {
+		err, sent = n.audit(ctx, r, &m), &m.Audited
+	} else {
+		err = n.people(ctx, r, &m)
 	}
-	if err := n.refresh(ctx, r, &m); err != nil {
-		// Leave the last event to be synced again: its posts are recorded
-		// as done, so a retry only repeats these updates.
-		return m, max(0, len(r.Events)-1-r.SyncedEvents), err
+	if err != nil {
+		// What was sent is recorded in m; leave at least the last event to
+		// be synced again so that a retry repeats only the updates.
+		return m, max(0, min(*sent, len(r.Events)-1)-done), err
 	}
-	return m, len(r.Events) - r.SyncedEvents, nil
+	return m, len(r.Events) - done, nil
 }
 
-// event sends what event i needs, at most once.
-func (n *Notifier) event(ctx context.Context, r *workflow.Request, m *workflow.Messages, i int) error {
-	ev := r.Events[i]
-	if i >= m.Notified {
-		switch ev.Kind {
-		case workflow.EventRequested:
-			if err := n.askApprovers(ctx, r, m); err != nil {
-				return err
-			}
-			if n.AuditChannel != "" && m.Audit.Channel == "" {
-				ts, err := n.post(ctx, n.AuditChannel, AuditParent(r))
-				if err := n.tolerate(r, err, "post to the audit channel (is the bot a member of AUDIT_CHANNEL?)"); err != nil {
-					return err
-				}
-				m.Audit = workflow.MessageRef{Channel: n.AuditChannel, TS: ts} // TS "" if Slack refused it
-			}
-		case workflow.EventApproved:
-			if m.Employee.TS == "" {
-				if err := n.openEmployeeDM(ctx, r, m); err != nil {
-					return n.tolerate(r, err, "open a DM with the employee")
-				}
-				ts, err := n.post(ctx, m.Employee.Channel, RevealMessage(r))
-				if err := n.tolerate(r, err, "send the Reveal button to the employee"); err != nil {
-					return err
-				}
-				m.Employee.TS = ts
-			}
-		default:
-			if msg, ok := EmployeeNotice(r, ev); ok {
-				err := n.openEmployeeDM(ctx, r, m)
-				if err == nil {
-					_, err = n.post(ctx, m.Employee.Channel, msg)
-				}
-				if err := n.tolerate(r, err, "tell the employee about "+string(ev.Kind)); err != nil {
-					return err
-				}
-			}
+// people is the people lane of Sync.
+func (n *Notifier) people(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
+	n.answerClick(ctx, r, m)
+	for i := m.Notified; i < len(r.Events); i++ {
+		if err := n.event(ctx, r, m, i); err != nil {
+			return err
 		}
 		m.Notified = i + 1
 	}
-	if i >= m.Audited {
-		if m.Audit.TS != "" {
-			_, err := n.post(ctx, m.Audit.Channel, AuditReply(r, ev), slack.MsgOptionTS(m.Audit.TS))
-			if err := n.tolerate(r, err, "reply in the audit thread"); err != nil {
+	return n.refresh(ctx, r, m)
+}
+
+// event sends the DMs event i needs.
+func (n *Notifier) event(ctx context.Context, r *workflow.Request, m *workflow.Messages, i int) error {
+	switch ev := r.Events[i]; ev.Kind {
+	case workflow.EventRequested:
+		return n.askApprovers(ctx, r, m)
+	case workflow.EventApproved:
+		if m.Employee.TS != "" {
+			return nil
+		}
+		msg := RevealMessage(r)
+		ref, err := n.post(ctx, r.Requester, msg, PriorityNext)
+		if err := n.tolerate(r, err, "send the Reveal button to the employee"); err != nil {
+			return err
+		}
+		ref.User, ref.Hash = r.Requester, digest(msg)
+		m.Employee = ref
+	default:
+		if msg, ok := EmployeeNotice(r, ev); ok {
+			ref, err := n.post(ctx, r.Requester, msg, PriorityNext)
+			if err := n.tolerate(r, err, "tell the employee about "+string(ev.Kind)); err != nil {
 				return err
 			}
+			if m.Employee.Channel == "" && ref.Channel != "" {
+				m.Employee = workflow.MessageRef{User: r.Requester, Channel: ref.Channel}
+			}
 		}
-		m.Audited = i + 1
 	}
 	return nil
 }
 
-// askApprovers DMs every approver who has not got the request yet.
+// askApprovers DMs, at the same time, every approver who has not got the
+// request yet.
 func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
+	msg := ApprovalMessage(r)
+	var todo []string
 	for _, a := range r.Approvers {
-		if slices.ContainsFunc(m.Approvers, func(ref workflow.MessageRef) bool { return ref.User == a }) {
-			continue
+		if !slices.ContainsFunc(m.Approvers, func(ref workflow.MessageRef) bool { return ref.User == a }) {
+			todo = append(todo, a)
 		}
-		ch, err := n.openDM(ctx, a)
-		var ts string
-		if err == nil {
-			ts, err = n.post(ctx, ch, ApprovalMessage(r))
-		}
-		// An approver Slack refuses for good is recorded without a
-		// message, so that nobody tries again.
-		if err := n.tolerate(r, err, "ask approver "+a); err != nil {
-			return err
-		}
-		m.Approvers = append(m.Approvers, workflow.MessageRef{User: a, Channel: ch, TS: ts})
 	}
-	return nil
+	refs, errs := make([]workflow.MessageRef, len(todo)), make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, a := range todo {
+		wg.Go(func() {
+			refs[i], errs[i] = n.post(ctx, a, msg, PriorityNext)
+			refs[i].User, refs[i].Hash = a, digest(msg)
+			// An approver Slack refuses for good is recorded without a
+			// message, so that nobody tries again.
+			errs[i] = n.tolerate(r, errs[i], "ask approver "+a)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			m.Approvers = append(m.Approvers, refs[i])
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// refresh updates the approvers' DMs, the employee's Reveal DM and the audit
-// parent to r's current status.
-func (n *Notifier) refresh(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
-	type target struct {
-		ref workflow.MessageRef
-		msg Msg
-	}
-	var targets []target
+// target is a posted message and what it should show now.
+type target struct {
+	ref  *workflow.MessageRef
+	msg  Msg
+	prio Priority
+}
+
+// targets lists the people lane's messages with what they should show.
+func targets(r *workflow.Request, m *workflow.Messages) []target {
+	var ts []target
 	if r.Status != workflow.StatusPending {
 		approval := ApprovalMessage(r)
-		for _, ref := range m.Approvers {
-			targets = append(targets, target{ref, approval})
+		for i := range m.Approvers {
+			ts = append(ts, target{&m.Approvers[i], approval, PriorityOthers})
 		}
 	}
-	targets = append(targets, target{m.Employee, RevealMessage(r)}, target{m.Audit, AuditParent(r)})
-	for _, t := range targets {
-		if t.ref.TS == "" {
+	if m.Employee.TS != "" {
+		ts = append(ts, target{&m.Employee, RevealMessage(r), PriorityNext})
+	}
+	return ts
+}
+
+// refresh updates, at the same time, every message that does not show its
+// current content yet.
+func (n *Notifier) refresh(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, t := range targets(r, m) {
+		h := digest(t.msg)
+		if t.ref.TS == "" || t.ref.Hash == h {
 			continue
 		}
-		if err := n.tolerate(r, n.update(ctx, t.ref, t.msg), "update message "+t.ref.Channel+"/"+t.ref.TS); err != nil {
+		wg.Go(func() {
+			err := n.tolerate(r, n.update(ctx, *t.ref, t.msg, t.prio), "update message "+t.ref.Channel+"/"+t.ref.TS)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			t.ref.Hash = h
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// answerClick updates the message whose button caused this change, first
+// and through the click's response_url (which Slack does not count against
+// chat.update's limit). A failure is left to refresh.
+func (n *Notifier) answerClick(ctx context.Context, r *workflow.Request, m *workflow.Messages) {
+	c, ok := clickFrom(ctx)
+	if !ok || c.responseURL == "" {
+		return
+	}
+	for _, t := range targets(r, m) {
+		if t.ref.Channel != c.channel || t.ref.TS != c.ts || t.ref.Hash == digest(t.msg) {
+			continue
+		}
+		err := n.Gate.Do(ctx, "response_url", PriorityNow, func() error {
+			return slack.PostWebhookCustomHTTPContext(ctx, c.responseURL, n.httpClient(), &slack.WebhookMessage{
+				Text: t.msg.Text, Blocks: &slack.Blocks{BlockSet: t.msg.Blocks}, ReplaceOriginal: true,
+			})
+		})
+		if err != nil {
+			n.Log.Warn("could not update the clicked message through its response_url; updating it instead", "request_id", r.ID, "error", err)
+			return
+		}
+		t.ref.Hash = digest(t.msg)
+	}
+}
+
+// audit is the audit lane of Sync.
+func (n *Notifier) audit(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
+	if n.AuditChannel == "" {
+		m.Audited = len(r.Events)
+		return nil
+	}
+	if m.Audit.Channel == "" {
+		parent := AuditParent(r)
+		ref, err := n.post(ctx, n.AuditChannel, parent, PriorityAudit)
+		if err := n.tolerate(r, err, "post to the audit channel (is the bot a member of AUDIT_CHANNEL?)"); err != nil {
 			return err
 		}
+		// TS stays "" if Slack refused it for good: nobody tries again.
+		m.Audit = workflow.MessageRef{Channel: n.AuditChannel, TS: ref.TS, Hash: digest(parent)}
+	}
+	if m.Audit.TS == "" {
+		m.Audited = len(r.Events)
+		return nil
+	}
+	for m.Audited < len(r.Events) {
+		reply, next := AuditReplies(r, m.Audited)
+		_, err := n.post(ctx, m.Audit.Channel, reply, PriorityAudit, slack.MsgOptionTS(m.Audit.TS))
+		if err := n.tolerate(r, err, "reply in the audit thread"); err != nil {
+			return err
+		}
+		m.Audited = next
+	}
+	parent := AuditParent(r)
+	if h := digest(parent); h != m.Audit.Hash {
+		if err := n.tolerate(r, n.update(ctx, m.Audit, parent, PriorityAudit), "update the audit parent"); err != nil {
+			return err
+		}
+		m.Audit.Hash = h
 	}
 	return nil
 }
@@ -176,14 +272,20 @@ func permanent(err error) bool {
 // employee's DM with the bot, visible to them only and never stored.
 func (n *Notifier) DeliverPassword(ctx context.Context, r *workflow.Request, d workflow.Delivery) error {
 	ch := r.Messages.Employee.Channel
+	if c, ok := clickFrom(ctx); ok && c.user == r.Requester && strings.HasPrefix(c.channel, "D") {
+		ch = c.channel // the Reveal click came from the DM
+	}
 	if ch == "" {
 		var err error
 		if ch, err = n.openDM(ctx, r.Requester); err != nil {
 			return err
 		}
 	}
-	n.Pace.Wait(ctx, ch)
-	if _, err := n.API.PostEphemeralContext(ctx, ch, r.Requester, PasswordMessage(r, d).Options()...); err != nil {
+	err := n.Gate.Do(ctx, "chat.postEphemeral", PriorityNext, func() error {
+		_, err := n.API.PostEphemeralContext(ctx, ch, r.Requester, PasswordMessage(r, d).Options()...)
+		return err
+	})
+	if err != nil {
 		return workflow.Wrap(workflow.CodeDeliveryFailed, err, "chat.postEphemeral to "+ch)
 	}
 	return nil
@@ -194,84 +296,87 @@ func (n *Notifier) Refused(ctx context.Context, f workflow.Refusal) error {
 	if n.AuditChannel == "" {
 		return nil
 	}
-	_, err := n.post(ctx, n.AuditChannel, RefusalMessage(f))
+	_, err := n.post(ctx, n.AuditChannel, RefusalMessage(f), PriorityAudit)
 	return n.tolerate(&workflow.Request{ID: "(refused, not stored)"}, err, "post a refusal to the audit channel")
 }
 
-func (n *Notifier) openEmployeeDM(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
-	if m.Employee.Channel != "" {
-		return nil
-	}
-	ch, err := n.openDM(ctx, r.Requester)
-	if err != nil {
-		return err
-	}
-	m.Employee = workflow.MessageRef{User: r.Requester, Channel: ch}
-	return nil
-}
-
+// openDM opens the DM with user; only needed when no message or click has
+// told the channel yet.
 func (n *Notifier) openDM(ctx context.Context, user string) (string, error) {
-	ch, _, _, err := n.API.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+	var ch *slack.Channel
+	err := n.Gate.Do(ctx, "conversations.open", PriorityNext, func() error {
+		var err error
+		ch, _, _, err = n.API.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+		return err
+	})
 	if err != nil {
 		return "", workflow.Wrap(workflow.CodeInternal, err, "conversations.open with "+user)
 	}
 	return ch.ID, nil
 }
 
-func (n *Notifier) post(ctx context.Context, channel string, msg Msg, opts ...slack.MsgOption) (string, error) {
-	n.Pace.Wait(ctx, channel)
-	_, ts, err := n.API.PostMessageContext(ctx, channel, append(msg.Options(), opts...)...)
+// post sends msg to channel, which may be a user ID: Slack then posts in
+// the bot's DM with that user and answers with the DM's channel ID (no
+// conversations.open needed). DMs always go to the user ID, so that the
+// gate sees one key per person.
+func (n *Notifier) post(ctx context.Context, channel string, msg Msg, prio Priority, opts ...slack.MsgOption) (workflow.MessageRef, error) {
+	var ref workflow.MessageRef
+	err := n.Gate.Do(ctx, "chat.postMessage:"+channel, prio, func() error {
+		var err error
+		ref.Channel, ref.TS, err = n.API.PostMessageContext(ctx, channel, append(msg.Options(), opts...)...)
+		return err
+	})
 	if err != nil {
-		return "", workflow.Wrap(workflow.CodeInternal, err, "chat.postMessage to "+channel)
+		return workflow.MessageRef{}, workflow.Wrap(workflow.CodeInternal, err, "chat.postMessage to "+channel)
 	}
-	return ts, nil
+	return ref, nil
 }
 
-func (n *Notifier) update(ctx context.Context, ref workflow.MessageRef, msg Msg) error {
-	n.Pace.Wait(ctx, ref.Channel)
-	if _, _, _, err := n.API.UpdateMessageContext(ctx, ref.Channel, ref.TS, msg.Options()...); err != nil {
+func (n *Notifier) update(ctx context.Context, ref workflow.MessageRef, msg Msg, prio Priority) error {
+	err := n.Gate.Do(ctx, "chat.update", prio, func() error {
+		_, _, _, err := n.API.UpdateMessageContext(ctx, ref.Channel, ref.TS, msg.Options()...)
+		return err
+	})
+	if err != nil {
 		return workflow.Wrap(workflow.CodeInternal, err, "chat.update of "+ref.Channel+"/"+ref.TS)
 	}
 	return nil
 }
 
-// Pacer spaces messages to one channel at least Interval apart (Slack allows
-// about one message per second per channel); a nil Pacer does not wait.
-type Pacer struct {
-	Interval time.Duration
-	mu       sync.Mutex
-	next     map[string]time.Time
+func (n *Notifier) httpClient() *http.Client {
+	if n.HTTP != nil {
+		return n.HTTP
+	}
+	return http.DefaultClient
 }
 
-// NewPacer returns a Pacer with the given interval.
-func NewPacer(interval time.Duration) *Pacer {
-	return &Pacer{Interval: interval, next: map[string]time.Time{}}
+// digest identifies a message's content, so that a message already showing
+// it is not updated again.
+func digest(m Msg) string {
+	b, _ := json.Marshal(m)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
-// Wait blocks until a message may go to channel, or ctx ends.
-func (p *Pacer) Wait(ctx context.Context, channel string) {
-	if p == nil {
-		return
+// click is the button click being handled, carried in the context from the
+// Socket Mode handler to the chat sync it causes.
+type click struct{ user, channel, ts, responseURL string }
+
+type clickKey struct{}
+
+// withClick returns ctx carrying the click cb.
+func withClick(ctx context.Context, cb slack.InteractionCallback) context.Context {
+	c := click{user: cb.User.ID, channel: cb.Channel.ID, ts: cb.Container.MessageTs, responseURL: cb.ResponseURL}
+	if c.channel == "" {
+		c.channel = cb.Container.ChannelID
 	}
-	p.mu.Lock()
-	now := time.Now()
-	at := p.next[channel]
-	if at.Before(now) {
-		at = now
+	if c.ts == "" {
+		c.ts = cb.Message.Timestamp
 	}
-	p.next[channel] = at.Add(p.Interval)
-	for ch, t := range p.next { // forget idle channels
-		if t.Before(now) {
-			delete(p.next, ch)
-		}
-	}
-	p.mu.Unlock()
-	if d := at.Sub(now); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-	}
+	return context.WithValue(ctx, clickKey{}, c)
+}
+
+func clickFrom(ctx context.Context) (click, bool) {
+	c, ok := ctx.Value(clickKey{}).(click)
+	return c, ok
 }

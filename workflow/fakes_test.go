@@ -304,21 +304,24 @@ type fakeNotifier struct {
 	delivered []string
 	musts     []bool // Delivery.MustChange of each delivery
 	refusals  []Refusal
-	failSync  int // fail this many Sync calls
+	failSync  int // fail this many Sync calls of the people lane
 	failSend  int // fail this many DeliverPassword calls
 }
 
-func (n *fakeNotifier) Sync(_ context.Context, r *Request) (Messages, int, error) {
+func (n *fakeNotifier) Sync(_ context.Context, r *Request, l Lane) (Messages, int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.failSync > 0 {
+	if n.failSync > 0 && l == LanePeople {
 		n.failSync--
 		return r.Messages, 0, errors.New("slack is down")
 	}
-	for _, ev := range r.Events[r.SyncedEvents:] {
-		n.synced = append(n.synced, ev.Kind)
+	done := r.Outbox[l].Done
+	if l == LanePeople {
+		for _, ev := range r.Events[done:] {
+			n.synced = append(n.synced, ev.Kind)
+		}
 	}
-	return r.Messages, len(r.Events) - r.SyncedEvents, nil
+	return r.Messages, len(r.Events) - done, nil
 }
 
 func (n *fakeNotifier) DeliverPassword(_ context.Context, _ *Request, d Delivery) error {

@@ -137,10 +137,11 @@ type Approvers interface {
 // Notifier tells people what happens: approvers, the employee and the audit
 // channel.
 type Notifier interface {
-	// Sync makes chat reflect r.Events[r.SyncedEvents:] and r's current
-	// status. It returns the updated message bookkeeping and how many of
-	// those events it fully handled, also when it fails part way.
-	Sync(ctx context.Context, r *Request) (msgs Messages, handled int, err error)
+	// Sync makes lane l of chat reflect r.Events[r.Outbox[l].Done:] and r's
+	// current status. It returns the updated message bookkeeping (the
+	// service keeps only lane l's fields) and how many of those events it
+	// fully handled, also when it fails part way.
+	Sync(ctx context.Context, r *Request, l Lane) (msgs Messages, handled int, err error)
 
 	// DeliverPassword shows the new password to the requester and nobody
 	// else. Apart from the directory call, it is the only place the

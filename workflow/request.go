@@ -79,16 +79,58 @@ type MessageRef struct {
 	User    string `json:"user,omitempty"` // whom the message is for (approver or employee)
 	Channel string `json:"channel"`
 	TS      string `json:"ts"`
+	Hash    string `json:"hash,omitempty"` // identifies the content it shows, so that it is not updated to the same again
 }
 
-// Messages is the chat bookkeeping of a request, written only by the replica
-// that holds the sync lease.
+// Messages is the chat bookkeeping of a request. Each lane writes only its
+// own fields: the people lane Approvers, Employee and Notified; the audit
+// lane Audit and Audited.
 type Messages struct {
 	Approvers []MessageRef `json:"approvers,omitempty"` // one DM per approver
 	Employee  MessageRef   `json:"employee"`            // the Reveal DM (Channel set once the DM is open)
 	Audit     MessageRef   `json:"audit"`               // the parent message in the audit channel
 	Notified  int          `json:"notified"`            // Events[:Notified] had their DMs sent
-	Audited   int          `json:"audited"`             // Events[:Audited] have their audit-thread reply
+	Audited   int          `json:"audited"`             // Events[:Audited] are in the audit thread
+}
+
+// keep copies lane l's fields of from into m.
+func (m *Messages) keep(l Lane, from Messages) {
+	switch l {
+	case LanePeople:
+		m.Approvers, m.Employee, m.Notified = from.Approvers, from.Employee, from.Notified
+	case LaneAudit:
+		m.Audit, m.Audited = from.Audit, from.Audited
+	}
+}
+
+// Lane is one stream of a request's chat work. The lanes never wait for
+// each other: what people wait for (approvers' and the employee's DMs)
+// goes on while the audit channel lags behind Slack's rate limits.
+type Lane int
+
+// The lanes.
+const (
+	LanePeople Lane = iota // the approvers' and the employee's DMs
+	LaneAudit              // the audit channel
+	laneCount
+)
+
+// Lanes are all the lanes, in order.
+var Lanes = [...]Lane{LanePeople, LaneAudit}
+
+func (l Lane) String() string {
+	if l == LaneAudit {
+		return "audit"
+	}
+	return "people"
+}
+
+// Outbox is a lane's progress: Events[:Done] are reflected in chat. While
+// Owner is set and Until has not passed, only that replica works the lane.
+type Outbox struct {
+	Done  int       `json:"done"`
+	Owner string    `json:"owner,omitempty"`
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Request is one employee's request to reset their own password.
@@ -116,12 +158,9 @@ type Request struct {
 
 	Events []Event `json:"events"`
 
-	// Chat sync: Events[:SyncedEvents] are reflected in chat. While
-	// SyncOwner is set and SyncUntil has not passed, only that replica syncs.
-	Messages     Messages  `json:"messages"`
-	SyncedEvents int       `json:"synced_events"`
-	SyncOwner    string    `json:"sync_owner,omitempty"`
-	SyncUntil    time.Time `json:"sync_until,omitzero"`
+	// Chat: the messages posted, and each lane's progress and lease.
+	Messages Messages          `json:"messages"`
+	Outbox   [laneCount]Outbox `json:"outbox"`
 }
 
 // Account is a directory account as resolved from a Slack user.
@@ -347,20 +386,28 @@ func (r *Request) ExpireIfDue(now time.Time) bool {
 	return r.move(StatusExpired, Event{At: now, Kind: EventExpired, Detail: detail}) == nil
 }
 
-// SyncPending reports whether some events are not reflected in chat yet.
-func (r *Request) SyncPending() bool { return r.SyncedEvents < len(r.Events) }
+// SyncPending reports whether some events are not reflected in lane l yet.
+func (r *Request) SyncPending(l Lane) bool { return r.Outbox[l].Done < len(r.Events) }
 
-// AcquireSync takes the chat-sync lease for owner when there is something to
-// sync and the lease is free, expired, or already owner's.
+// AnySyncPending reports whether some lane has events to reflect.
+func (r *Request) AnySyncPending() bool {
+	return r.SyncPending(LanePeople) || r.SyncPending(LaneAudit)
+}
+
+// AcquireSync takes the lease of every lane that has something to sync and
+// whose lease is free, expired, or already owner's. It reports whether it
+// took or kept any.
 func (r *Request) AcquireSync(owner string, now, until time.Time) bool {
-	if !r.SyncPending() {
-		return false
+	took := false
+	for _, l := range Lanes {
+		o := &r.Outbox[l]
+		if !r.SyncPending(l) || o.Owner != "" && o.Owner != owner && now.Before(o.Until) {
+			continue
+		}
+		o.Owner, o.Until = owner, until
+		took = true
 	}
-	if r.SyncOwner != "" && r.SyncOwner != owner && now.Before(r.SyncUntil) {
-		return false
-	}
-	r.SyncOwner, r.SyncUntil = owner, until
-	return true
+	return took
 }
 
 // NextDeadline is when the sweeper must next look at r: the end of the
@@ -375,10 +422,12 @@ func (r *Request) NextDeadline() (t time.Time, ok bool) {
 	case StatusResetting:
 		t, ok = r.ResetLease, true
 	}
-	if r.SyncPending() {
-		s := r.SyncUntil // zero when nobody holds the lease: due at once
-		if !ok || s.Before(t) {
-			t, ok = s, true
+	for _, l := range Lanes {
+		if r.SyncPending(l) {
+			s := r.Outbox[l].Until // zero when nobody holds the lease: due at once
+			if !ok || s.Before(t) {
+				t, ok = s, true
+			}
 		}
 	}
 	return t, ok

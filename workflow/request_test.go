@@ -166,7 +166,7 @@ func TestExpireIfDueAndDeadlines(t *testing.T) {
 	if d, ok := r.NextDeadline(); !ok || !d.IsZero() {
 		t.Fatalf("unsynced pending request is not due at once: %v %v", d, ok)
 	}
-	r.SyncedEvents = 1
+	r.syncedTo(1)
 	if d, ok := r.NextDeadline(); !ok || !d.Equal(r.DecideBy) {
 		t.Fatalf("pending deadline %v %v", d, ok)
 	}
@@ -180,13 +180,13 @@ func TestExpireIfDueAndDeadlines(t *testing.T) {
 	if d, ok := r.NextDeadline(); !ok || !d.IsZero() {
 		t.Fatalf("unsynced terminal deadline %v %v", d, ok)
 	}
-	r.SyncedEvents = len(r.Events)
+	r.syncedTo(len(r.Events))
 	if _, ok := r.NextDeadline(); ok {
 		t.Fatal("synced terminal request still due")
 	}
 
 	a := approved()
-	a.SyncedEvents = len(a.Events)
+	a.syncedTo(len(a.Events))
 	if d, ok := a.NextDeadline(); !ok || !d.Equal(a.RevealBy) {
 		t.Fatalf("approved deadline %v", d)
 	}
@@ -206,12 +206,25 @@ func TestAcquireSync(t *testing.T) {
 	if d, _ := r.NextDeadline(); !d.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("deadline with held sync lease %v", d)
 	}
-	if !r.AcquireSync("b", t0.Add(time.Minute), t0.Add(2*time.Minute)) || r.SyncOwner != "b" {
+	if !r.AcquireSync("b", t0.Add(time.Minute), t0.Add(2*time.Minute)) || r.Outbox[LanePeople].Owner != "b" || r.Outbox[LaneAudit].Owner != "b" {
 		t.Fatal("expired lease not taken over")
 	}
-	r.SyncedEvents = len(r.Events)
+	// The lanes are leased apart: one done, the other still held.
+	r.Outbox[LanePeople].Done = len(r.Events)
+	r.Outbox[LanePeople].Owner = ""
+	if r.AcquireSync("c", t0.Add(90*time.Second), t0.Add(3*time.Minute)) || r.Outbox[LanePeople].Owner != "" {
+		t.Fatal("a done lane or a held lane was acquired")
+	}
+	r.syncedTo(len(r.Events))
 	if r.AcquireSync("c", t0.Add(5*time.Minute), t0.Add(6*time.Minute)) {
 		t.Fatal("acquired with nothing to sync")
+	}
+}
+
+// syncedTo marks every lane done up to event n.
+func (r *Request) syncedTo(n int) {
+	for _, l := range Lanes {
+		r.Outbox[l].Done = n
 	}
 }
 

@@ -92,7 +92,13 @@ type Service struct {
 	bg sync.WaitGroup // chat syncs running in the background
 
 	mu      sync.Mutex
-	syncing map[string]bool // request IDs with a sync running here; true: run again after it
+	syncing map[syncKey]bool // lanes with a sync running here; true: run again after it
+}
+
+// syncKey names one lane of one request.
+type syncKey struct {
+	id   string
+	lane Lane
 }
 
 // New returns a Service.
@@ -103,7 +109,7 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg.withDefaults(), Deps: d, syncing: map[string]bool{}}
+	return &Service{cfg: cfg.withDefaults(), Deps: d, syncing: map[syncKey]bool{}}
 }
 
 // Config returns the effective configuration.
@@ -502,22 +508,27 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 // Wait waits for background chat syncs.
 func (s *Service) Wait() { s.bg.Wait() }
 
-// syncInBackground runs the chat sync of r if this replica holds its lease,
-// one at a time per request: a sync already running here is asked to look
-// again when it ends. It outlives ctx's cancellation (a click's work must
-// finish) but not the lease.
+// syncInBackground runs the chat sync of each lane of r whose lease this
+// replica holds, one at a time per lane: a sync already running here is
+// asked to look again when it ends. The lanes run independently, so that
+// the audit channel never holds up what people wait for. The syncs outlive
+// ctx's cancellation (a click's work must finish) but not the lease.
 func (s *Service) syncInBackground(ctx context.Context, r *Request) {
-	if r.SyncOwner != s.cfg.Owner || !r.SyncPending() {
-		return
+	for _, l := range Lanes {
+		if r.Outbox[l].Owner == s.cfg.Owner && r.SyncPending(l) {
+			s.startSync(ctx, syncKey{r.ID, l})
+		}
 	}
-	id := r.ID
+}
+
+func (s *Service) startSync(ctx context.Context, k syncKey) {
 	s.mu.Lock()
-	if _, running := s.syncing[id]; running {
-		s.syncing[id] = true
+	if _, running := s.syncing[k]; running {
+		s.syncing[k] = true
 		s.mu.Unlock()
 		return
 	}
-	s.syncing[id] = false
+	s.syncing[k] = false
 	s.mu.Unlock()
 
 	ctx = context.WithoutCancel(ctx)
@@ -525,12 +536,12 @@ func (s *Service) syncInBackground(ctx context.Context, r *Request) {
 	go func() {
 		defer s.bg.Done()
 		for again := true; again; {
-			s.sync(ctx, id)
+			s.sync(ctx, k.id, k.lane)
 			s.mu.Lock()
-			if again = s.syncing[id]; again {
-				s.syncing[id] = false
+			if again = s.syncing[k]; again {
+				s.syncing[k] = false
 			} else {
-				delete(s.syncing, id)
+				delete(s.syncing, k)
 			}
 			s.mu.Unlock()
 		}
@@ -540,47 +551,48 @@ func (s *Service) syncInBackground(ctx context.Context, r *Request) {
 // errLeaseLost stops a sync whose lease another replica took over.
 var errLeaseLost = errors.New("sync lease lost")
 
-// sync tells chat about request id's new events until none are left, saving
-// the message bookkeeping after each round. It starts from the stored
-// request, never from a caller's snapshot, which may be older than what an
-// earlier sync already sent.
-func (s *Service) sync(ctx context.Context, id string) {
+// sync tells lane l of chat about request id's new events until none are
+// left, saving the lane's bookkeeping after each round. It starts from the
+// stored request, never from a caller's snapshot, which may be older than
+// what an earlier sync already sent.
+func (s *Service) sync(ctx context.Context, id string, l Lane) {
 	r, err := s.Store.Get(ctx, id)
 	if err != nil {
-		s.Log.Warn("could not load request for chat sync; the sweeper will retry", "request_id", id, "error", err)
+		s.Log.Warn("could not load request for chat sync; the sweeper will retry", "request_id", id, "lane", l.String(), "error", err)
 		return
 	}
-	for r.SyncOwner == s.cfg.Owner && r.SyncPending() {
-		sctx, cancel := context.WithDeadline(ctx, r.SyncUntil.Add(-s.cfg.SyncLease/4))
-		msgs, handled, serr := s.Notifier.Sync(sctx, r)
+	for r.Outbox[l].Owner == s.cfg.Owner && r.SyncPending(l) {
+		sctx, cancel := context.WithDeadline(ctx, r.Outbox[l].Until.Add(-s.cfg.SyncLease/4))
+		msgs, handled, serr := s.Notifier.Sync(sctx, r, l)
 		cancel()
-		synced := min(r.SyncedEvents+handled, len(r.Events))
+		done := min(r.Outbox[l].Done+handled, len(r.Events))
 		next, err := s.Store.Update(ctx, r.ID, func(cur *Request) error {
-			if cur.SyncOwner != s.cfg.Owner || cur.SyncedEvents != r.SyncedEvents {
+			o := &cur.Outbox[l]
+			if o.Owner != s.cfg.Owner || o.Done != r.Outbox[l].Done {
 				return errLeaseLost
 			}
 			now := s.Clock.Now()
-			cur.Messages = msgs
-			cur.SyncedEvents = synced
+			cur.Messages.keep(l, msgs)
+			o.Done = done
 			switch {
 			case serr != nil:
-				cur.SyncUntil = now.Add(s.cfg.SyncRetry)
-			case !cur.SyncPending():
-				cur.SyncOwner, cur.SyncUntil = "", time.Time{}
+				o.Until = now.Add(s.cfg.SyncRetry)
+			case !cur.SyncPending(l):
+				o.Owner, o.Until = "", time.Time{}
 			default:
-				cur.SyncUntil = now.Add(s.cfg.SyncLease)
+				o.Until = now.Add(s.cfg.SyncLease)
 			}
 			return nil
 		})
 		if err != nil {
-			s.log(r).Warn("could not save chat sync progress", "error", err)
+			s.log(r).Warn("could not save chat sync progress", "lane", l.String(), "error", err)
 			return
 		}
 		if serr != nil {
-			s.log(r).Warn("chat sync failed; the sweeper will retry", "error", serr, "retry_at", next.SyncUntil)
+			s.log(r).Warn("chat sync failed; the sweeper will retry", "lane", l.String(), "error", serr, "retry_at", next.Outbox[l].Until)
 			return
 		}
-		s.log(next).Debug("chat synced", "events", next.SyncedEvents)
+		s.log(next).Debug("chat synced", "lane", l.String(), "events", next.Outbox[l].Done)
 		r = next
 	}
 }

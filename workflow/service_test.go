@@ -93,7 +93,7 @@ func TestHappyPathDeliversExactlyTheDirectoryPassword(t *testing.T) {
 	if k := h.note.kinds(); !slices.Equal(k, want) {
 		t.Fatalf("synced events %v, want %v", k, want)
 	}
-	if got.SyncPending() || got.SyncOwner != "" {
+	if got.AnySyncPending() || got.Outbox[LanePeople].Owner != "" || got.Outbox[LaneAudit].Owner != "" {
 		t.Fatalf("sync not finished: %+v", got)
 	}
 	assertNoLeak(t, h, sent[0])
@@ -251,16 +251,16 @@ func TestFailedSyncIsRetriedBySweeper(t *testing.T) {
 	h.note.failSync = 1
 	r := h.submit(t)
 	got := h.get(t, r.ID)
-	if !got.SyncPending() || got.SyncOwner != "replica-1" {
+	if !got.SyncPending(LanePeople) || got.Outbox[LanePeople].Owner != "replica-1" {
 		t.Fatalf("after a failed sync: %+v", got)
 	}
 	h.svc.Sweep(context.Background())
-	if got := h.get(t, r.ID); !got.SyncPending() {
+	if got := h.get(t, r.ID); !got.SyncPending(LanePeople) {
 		t.Fatal("sweeper retried before the retry time")
 	}
 	h.clock.Add(h.svc.Config().SyncRetry)
 	h.svc.Sweep(context.Background())
-	if got := h.get(t, r.ID); got.SyncPending() || got.SyncOwner != "" {
+	if got := h.get(t, r.ID); got.AnySyncPending() || got.Outbox[LanePeople].Owner != "" {
 		t.Fatalf("sweeper did not finish the sync: %+v", got)
 	}
 	if k := h.note.kinds(); !slices.Equal(k, []EventKind{EventRequested}) {

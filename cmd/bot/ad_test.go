@@ -14,6 +14,7 @@ import (
 	"github.com/example/resetbot/internal/sambatest"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
+	redisstore "github.com/example/resetbot/store/redis"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -223,7 +224,7 @@ func TestADGuardsAtRequest(t *testing.T) {
 	if len(w.ds.ResetCalls()) != 0 || len(w.slack.Messages(slacktest.DMChannel(approver1))) != 0 {
 		t.Fatal("a refused request reached the directory or an approver")
 	}
-	if keys, _ := w.redis.Keys(context.Background(), w.prefix+"req:*").Result(); len(keys) != 0 {
+	if keys, _ := w.redis.Keys(context.Background(), redisstore.KeyPrefix(w.prefix)+"req:*").Result(); len(keys) != 0 {
 		t.Fatalf("requests were stored: %v", keys)
 	}
 	// The one that may be reset, to show the guards are not refusing all.
@@ -352,7 +353,7 @@ func TestADOutage(t *testing.T) {
 	w.clickAcked(empID, slackapp.ActionReveal, r.ID, reveal)
 	w.wait("the Reveal to be postponed", func() bool {
 		got := w.get(r.ID)
-		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventPostponed && !got.SyncPending()
+		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventPostponed && !got.AnySyncPending()
 	})
 	if len(w.ds.ResetCalls()) != 0 {
 		t.Fatal("a reset happened while the directory could not be checked")

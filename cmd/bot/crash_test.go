@@ -100,19 +100,19 @@ func TestReplicaKilledAfterApproval(t *testing.T) {
 	r, dms := w.request()
 	// Slack holds the bot's next DM back for 30 s: the approval is saved,
 	// the employee not yet told.
-	w.slack.RateLimit("conversations.open", 1, 30*time.Second)
+	w.slack.RateLimit("chat.postMessage", 2, 30*time.Second) // the Reveal DM and the audit reply
 	w.clickAcked(approver1, slackapp.ActionApprove, r.ID, dms[approver1])
 	w.wait("the bot to be stuck telling the employee", func() bool {
-		for _, c := range w.slack.Calls("conversations.open") {
-			if c.Status == 429 {
+		for _, c := range w.slack.Calls("chat.postMessage") {
+			if c.Status == 429 && c.Params.Get("channel") == employee {
 				return true
 			}
 		}
 		return false
 	})
 	a.kill()
-	if got := w.get(r.ID); got.Status != workflow.StatusApproved || !got.SyncPending() {
-		t.Fatalf("before the takeover: %s, sync pending %v", got.Status, got.SyncPending())
+	if got := w.get(r.ID); got.Status != workflow.StatusApproved || !got.SyncPending(workflow.LanePeople) {
+		t.Fatalf("before the takeover: %s, sync pending %v", got.Status, got.SyncPending(workflow.LanePeople))
 	}
 	w.start()
 	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/example/resetbot/config"
 	"github.com/example/resetbot/slackapp"
+	redisstore "github.com/example/resetbot/store/redis"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -108,7 +109,7 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	check("store", func(ctx context.Context) (string, string, error) {
 		where := "embedded file in " + cfg.DataDir
 		if cfg.RedisURL != "" {
-			where = "Redis at " + config.RedactURL(cfg.RedisURL.Value())
+			where = "Redis at " + redisstore.RedactURL(cfg.RedisURL.Value())
 		}
 		if err := b.store.Ping(ctx); err != nil {
 			return "", "check REDIS_URL (host, port, password, rediss:// for TLS) and that Redis runs", err

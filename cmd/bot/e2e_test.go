@@ -13,6 +13,7 @@ import (
 
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
+	redisstore "github.com/example/resetbot/store/redis"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -99,8 +100,8 @@ func TestHappyPath(t *testing.T) {
 			t.Errorf("audit thread lacks %q:\n%s", want, all)
 		}
 	}
-	if len(replies) != len(done.Events) {
-		t.Errorf("%d audit replies for %d events", len(replies), len(done.Events))
+	if n := auditSteps(replies); n != len(done.Events) {
+		t.Errorf("%d steps in the audit thread for %d events", n, len(done.Events))
 	}
 	bot.stop()
 }
@@ -350,13 +351,19 @@ func TestDoubleClicks(t *testing.T) {
 	}
 	wg.Wait()
 	w.wait("every click to be answered or acked", func() bool {
-		answered := 0
+		answered, replaced := 0, 0
 		for _, e := range envs {
-			if len(w.slack.Replies(e)) > 0 {
-				answered++
+			for _, p := range w.slack.Replies(e) {
+				if p.ReplaceOriginal {
+					replaced++
+				} else {
+					answered++
+				}
 			}
 		}
-		return answered == 3 // one click won; the three others were told
+		// One click won (its message was updated through its response_url);
+		// the three others were told why nothing changed.
+		return answered == 3 && replaced == 1
 	})
 	got := w.get(r.ID)
 	decisions := 0
@@ -425,7 +432,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if keys, _ := w.redis.Keys(ctx, w.prefix+"req:*").Result(); len(keys) != 0 {
+	if keys, _ := w.redis.Keys(ctx, redisstore.KeyPrefix(w.prefix)+"req:*").Result(); len(keys) != 0 {
 		t.Fatalf("requests were created: %v", keys)
 	}
 	for _, a := range []string{approver1, approver2} {
@@ -581,7 +588,7 @@ func TestRecipientsSlackRefusesDoNotBlockTheFlow(t *testing.T) {
 	w := newWorld(t)
 	w.slack.RefuseChannel(auditChannel, "not_in_channel")
 	bot := w.start()
-	w.slack.FailNext("conversations.open", "user_disabled", 1) // the first approver, UAPP1
+	w.slack.RefuseChannel(slacktest.DMChannel(approver1), "user_disabled")
 	answer := w.command(employee, "")
 	id := idRe.FindString(answer)
 	m := w.messageFor(slacktest.DMChannel(approver2), id, slackapp.ActionApprove)

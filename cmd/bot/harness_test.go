@@ -154,7 +154,7 @@ func (w *world) useRedis(url string) {
 	client := redis.NewClient(opts)
 	w.t.Cleanup(func() {
 		ctx := context.Background()
-		iter := client.Scan(ctx, 0, w.prefix+"*", 1000).Iterator()
+		iter := client.Scan(ctx, 0, redisstore.KeyPrefix(w.prefix)+"*", 1000).Iterator()
 		for iter.Next(ctx) {
 			client.Del(ctx, iter.Val())
 		}
@@ -303,7 +303,7 @@ func (w *world) waitStatus(id string, st workflow.Status) *workflow.Request {
 		if err == nil {
 			r = got
 		}
-		return err == nil && got.Status == st && !got.SyncPending()
+		return err == nil && got.Status == st && !got.AnySyncPending()
 	})
 	return r
 }
@@ -407,4 +407,18 @@ func (w *world) auditThread(id string) (slacktest.Message, []slacktest.Message) 
 		}
 	}
 	return parent, replies
+}
+
+// auditSteps counts the steps in audit replies: one line each, starting
+// with its time; a reply may carry several.
+func auditSteps(replies []slacktest.Message) int {
+	n := 0
+	for _, m := range replies {
+		for _, line := range strings.Split(m.Text, "\n") {
+			if strings.HasPrefix(line, "<!date^") && strings.Contains(line, "> · ") {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
+	redisstore "github.com/example/resetbot/store/redis"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -44,7 +45,7 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 	}
 	ctx := context.Background()
 	var store strings.Builder
-	iter := w.redis.Scan(ctx, 0, w.prefix+"*", 1000).Iterator()
+	iter := w.redis.Scan(ctx, 0, redisstore.KeyPrefix(w.prefix)+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
 		store.WriteString(key + "\n")

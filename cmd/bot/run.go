@@ -98,6 +98,7 @@ type bot struct {
 	store    workflow.Store
 	dir      *directory.Client
 	ldap     *ldapdir.Client // nil without LDAP_URL
+	gate     *slackapp.Gate
 	accounts *accounts.Accounts
 	metrics  *metrics.Metrics
 	closers  []func() error
@@ -139,12 +140,6 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		slack.OptionAPIURL(cfg.SlackAPIURL),
 		slack.OptionAppLevelToken(cfg.SlackAppToken.Value()),
 		slack.OptionHTTPClient(httpClient),
-		slack.OptionRetryConfig(slack.RetryConfig{
-			MaxRetries:         8,
-			Handlers:           nil, // 429 only: honour Retry-After
-			RetryAfterDuration: 30 * time.Second,
-			RetryAfterJitter:   500 * time.Millisecond,
-		}),
 		slack.OptionLog(slackLog),
 	)
 	socket := socketmode.New(b.api, socketmode.OptionLog(slackLog))
@@ -155,6 +150,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		return nil, err
 	}
 	b.accounts = accts
+	// Every Slack call goes through one gate, which waits out 429s per key
+	// and lets the most urgent call go first; slack-go itself does not
+	// retry.
+	b.gate = slackapp.NewGate()
 	b.svc = workflow.New(workflow.Config{
 		DirectoryID:        cfg.DirectoryID,
 		RequestTTL:         cfg.RequestTTL,
@@ -169,14 +168,15 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Store:     b.store,
 		Directory: dir,
 		Passwords: directory.NewPasswords(),
-		Identity:  &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains},
+		Identity:  &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate},
 		Accounts:  accts,
-		Approvers: &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups, Log: log.With("component", "approvers")},
+		Approvers: &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups, Log: log.With("component", "approvers"), Gate: b.gate},
 		Notifier: &slackapp.Notifier{
 			API:          b.api,
 			AuditChannel: cfg.AuditChannel,
 			Log:          log.With("component", "notifier"),
-			Pace:         slackapp.NewPacer(cfg.MessageInterval),
+			HTTP:         httpClient,
+			Gate:         b.gate,
 		},
 		Metrics: b.metrics,
 		Log:     log.With("component", "workflow"),

@@ -1,17 +1,54 @@
 // Package redisstore keeps workflow requests in Redis, so that several
 // replicas of the bot share them. Every change is one Lua script: Create
 // checks and writes in one step, Update is a compare-and-set on the stored
-// JSON. Redis must be a standalone server or a Sentinel-managed primary
-// (redis.NewFailoverClient), not Redis Cluster: the scripts touch keys that
-// live in different hash slots.
+// JSON.
 //
-// Keys, all under the prefix given to New:
+// Redis may be a standalone server, a primary watched by Sentinels, or a
+// Redis Cluster (see Dial for the URLs). In a cluster a script may only
+// touch keys of one hash slot, so every key of a Store carries the same hash
+// tag, derived from the prefix given to New (see KeyPrefix):
+//
+//	prefix "resetbot:"      keys "{resetbot}:req:<id>", "{resetbot}:due", ...
+//	prefix "app:resetbot:"  keys "{app:resetbot}:req:<id>", ...
+//	prefix "{rb}:x:"        keys "{rb}:x:req:<id>", ... (a prefix with a tag is kept)
+//
+// All of a deployment's keys thus live on one cluster shard: Cluster gives
+// the bot availability and lets it share a managed cluster (ElastiCache in
+// cluster mode), not more throughput, which it does not need. Two
+// deployments with different prefixes land in different slots.
+//
+// Keys, after the tagged prefix:
 //
 //	req:<id>            JSON of the request; expires after the retention once ended
 //	open:<requester>    ID of the requester's open request
 //	due                 sorted set of request IDs by NextDeadline (unix ms)
 //	rate:<requester>    sorted set of the requester's creation times (unix ms) in the limit window
 //	claim:<key>         claims of Claim, with their ttl
+//
+// Keys written before the hash tag (prefix+"req:<id>", ...) are not read.
+// Upgrade by stopping every replica before starting the new version (a
+// rolling update would run old and new replicas that do not see each
+// other's requests). Requests open at that moment are orphaned: their
+// buttons answer that the request is gone, and the employee asks again,
+// with a fresh rate-limit window. Ended requests expire on their own; list
+// the other old keys with redis-cli --scan --pattern 'resetbot:*' (the
+// prefix, then *: the new keys begin with "{") and delete them.
+//
+// What holds across a failover: each script runs atomically on the
+// primary, so among the writes a primary acknowledged, a state change
+// happens once and two writers never both win a compare-and-set.
+// Replication is asynchronous, though: when the primary dies and Sentinel
+// (or the cluster) promotes a replica, the writes the replica had not
+// received yet (typically those of the last moment) are gone, and the
+// requests they changed are back at an earlier version. A lost Create is a
+// request never made; a lost decision leaves the request pending again; a
+// lost step of a reset leaves it approved or resetting, so that, as after a
+// replica crash mid-reset, the employee's next Reveal sets a new password
+// and the last one shown is the valid one. Chat messages are sent at least
+// once anyway. During a failover, calls fail with workflow.CodeUnavailable
+// for a few seconds and then succeed again through the same client. To
+// keep an isolated old primary from accepting writes that will be
+// discarded, run it with min-replicas-to-write 1.
 package redisstore
 
 import (
@@ -21,8 +58,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/example/resetbot/workflow"
@@ -45,63 +82,43 @@ type Option func(*Store)
 // d <= 0 keeps it forever.
 func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
 
-// New returns a Store that keeps its keys under prefix (e.g. "resetbot:").
+// New returns a Store that keeps its keys under prefix (e.g. "resetbot:"),
+// made into a hash tag by KeyPrefix. client may be any client of Dial: a
+// standalone or Sentinel (failover) *redis.Client or a *redis.ClusterClient.
 func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
-	s := &Store{rdb: client, prefix: prefix, retention: 30 * 24 * time.Hour}
+	s := &Store{rdb: client, prefix: KeyPrefix(prefix), retention: 30 * 24 * time.Hour}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
 
-// ParseURL parses a redis:// or rediss:// (TLS) URL into client options
-// with short timeouts (2 s) and one retry, so that an outage is reported
-// within seconds instead of hanging a Slack handler; callers' context
-// deadlines are honoured too. Timeouts and retries given in
-// the URL's query (dial_timeout, read_timeout, max_retries, ...) win. The
-// error never contains the URL, which may hold a password.
-func ParseURL(rawURL string) (*redis.Options, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // without the URL
-		}
-		return nil, errors.New("invalid Redis URL: " + err.Error())
+// KeyPrefix returns the beginning of every key of New(client, prefix): the
+// prefix as a Redis Cluster hash tag, so that all the keys share one slot.
+// A prefix that already holds a hash tag (a "{", later a "}", something
+// between) is returned as it is; otherwise the prefix without one trailing
+// ":" goes inside braces ("resetbot:" -> "{resetbot}:", "rb" -> "{rb}"),
+// and an empty one becomes "{resetbot}:". Tests and tools that scan a
+// Store's keys match KeyPrefix(prefix)+"*".
+func KeyPrefix(prefix string) string {
+	if hasHashTag(prefix) {
+		return prefix
 	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, errors.New("invalid Redis URL: the scheme must be redis:// or rediss://")
+	tag := strings.TrimSuffix(prefix, ":")
+	if tag == "" {
+		return "{resetbot}:"
 	}
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, errors.New("invalid Redis URL: " + err.Error())
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&opt.DialTimeout, 2*time.Second)
-	def(&opt.ReadTimeout, 2*time.Second)
-	def(&opt.WriteTimeout, 2*time.Second)
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = 1
-	}
-	if opt.DialerRetries == 0 {
-		opt.DialerRetries = 1
-	}
-	opt.ContextTimeoutEnabled = true // a handler's deadline also bounds its Redis calls
-	return opt, nil
+	return "{" + tag + "}" + prefix[len(tag):]
 }
 
-// Dial returns a client for a redis:// or rediss:// URL (see ParseURL). It
-// does not connect; use Store.Ping to check the server.
-func Dial(rawURL string) (redis.UniversalClient, error) {
-	opt, err := ParseURL(rawURL)
-	if err != nil {
-		return nil, err
+// hasHashTag tells whether Redis Cluster hashes only part of key: the part
+// between the first "{" and the first "}" after it, when that is not empty.
+func hasHashTag(key string) bool {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return false
 	}
-	return redis.NewClient(opt), nil
+	return strings.IndexByte(key[open+1:], '}') > 0
 }
 
 // createScript is Create's atomic step.

@@ -54,16 +54,16 @@ var noLimit = workflow.Limit{Max: 1000, Window: time.Hour}
 // its chat fully synced, so that its only deadline is DecideBy.
 func NewRequest(requester string, created time.Time) *workflow.Request {
 	return &workflow.Request{
-		ID:           workflow.NewID(),
-		Requester:    requester,
-		Account:      workflow.Account{UserName: "jdoe", Email: "jdoe@example.com", DisplayName: "Jane Doe"},
-		DirectoryID:  "d-0123456789",
-		Approvers:    []string{"UAPPROVER1", "UAPPROVER2"},
-		Status:       workflow.StatusPending,
-		CreatedAt:    created,
-		DecideBy:     created.Add(30 * time.Minute),
-		Events:       []workflow.Event{{At: created, Kind: workflow.EventRequested, Actor: requester}},
-		SyncedEvents: 1,
+		ID:          workflow.NewID(),
+		Requester:   requester,
+		Account:     workflow.Account{UserName: "jdoe", Email: "jdoe@example.com", DisplayName: "Jane Doe"},
+		DirectoryID: "d-0123456789",
+		Approvers:   []string{"UAPPROVER1", "UAPPROVER2"},
+		Status:      workflow.StatusPending,
+		CreatedAt:   created,
+		DecideBy:    created.Add(30 * time.Minute),
+		Events:      []workflow.Event{{At: created, Kind: workflow.EventRequested, Actor: requester}},
+		Outbox:      [2]workflow.Outbox{{Done: 1}, {Done: 1}},
 	}
 }
 
@@ -80,13 +80,13 @@ func fullRequest(t *testing.T) *workflow.Request {
 	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
 		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
 	r.Messages = workflow.Messages{
-		Approvers: []workflow.MessageRef{{User: "UAPPROVER1", Channel: "D1", TS: "1.1"}, {User: "UAPPROVER2", Channel: "D2", TS: "2.2"}},
-		Employee:  workflow.MessageRef{User: "UREQUESTER", Channel: "D3", TS: "3.3"},
-		Audit:     workflow.MessageRef{User: "UREQUESTER", Channel: "C1", TS: "4.4"},
+		Approvers: []workflow.MessageRef{{User: "UAPPROVER1", Channel: "D1", TS: "1.1", Hash: "89ab0123"}, {User: "UAPPROVER2", Channel: "D2", TS: "2.2"}},
+		Employee:  workflow.MessageRef{User: "UREQUESTER", Channel: "D3", TS: "3.3", Hash: "0123abcd"},
+		Audit:     workflow.MessageRef{User: "UREQUESTER", Channel: "C1", TS: "4.4", Hash: "4567cdef"},
 		Notified:  1,
 		Audited:   2,
 	}
-	r.SyncOwner, r.SyncUntil = "replica-2", base.Add(4*time.Minute)
+	r.Outbox = [2]workflow.Outbox{{Done: 1, Owner: "replica-2", Until: base.Add(4 * time.Minute)}, {Done: 2, Owner: "replica-3", Until: base.Add(5 * time.Minute)}}
 	checkAllSet(t, "Request", reflect.ValueOf(*r))
 	return r
 }
@@ -340,13 +340,13 @@ func testDue(t *testing.T, s workflow.Store) {
 			r.Status, r.ResetLease = workflow.StatusResetting, now.Add(time.Minute)
 		}, false},
 		{"pending with sync lease ended", func(r *workflow.Request) {
-			r.DecideBy, r.SyncedEvents, r.SyncUntil = now.Add(time.Hour), 0, now.Add(-time.Second)
+			r.DecideBy, r.Outbox[workflow.LanePeople] = now.Add(time.Hour), workflow.Outbox{Owner: "gone", Until: now.Add(-time.Second)}
 		}, true},
 		{"completed, sync pending without lease", func(r *workflow.Request) {
-			r.Status, r.SyncedEvents = workflow.StatusCompleted, 0
+			r.Status, r.Outbox[workflow.LaneAudit].Done = workflow.StatusCompleted, 0
 		}, true},
 		{"completed, sync leased", func(r *workflow.Request) {
-			r.Status, r.SyncedEvents, r.SyncUntil = workflow.StatusCompleted, 0, now.Add(time.Minute)
+			r.Status, r.Outbox[workflow.LaneAudit] = workflow.StatusCompleted, workflow.Outbox{Owner: "alive", Until: now.Add(time.Minute)}
 		}, false},
 		{"completed and synced", func(r *workflow.Request) { r.Status = workflow.StatusCompleted }, false},
 		{"denied and synced", func(r *workflow.Request) { r.Status = workflow.StatusDenied }, false},
@@ -389,7 +389,7 @@ func testDue(t *testing.T, s workflow.Store) {
 	}
 	change("pending past DecideBy", false, func(r *workflow.Request) { r.Status = workflow.StatusExpired })
 	change("pending before DecideBy", true, func(r *workflow.Request) { r.DecideBy = now.Add(-time.Minute) })
-	change("completed, sync pending without lease", false, func(r *workflow.Request) { r.SyncedEvents = len(r.Events) })
+	change("completed, sync pending without lease", false, func(r *workflow.Request) { r.Outbox[workflow.LaneAudit].Done = len(r.Events) })
 	checkDue("after updates")
 
 	if got, err := s.Due(ctx, now, 2); err != nil || len(got) != 2 {

@@ -1,0 +1,57 @@
+package slackapp
+
+import (
+	"sync"
+	"time"
+)
+
+// cacheTTL is how long a Slack lookup is reused: long enough that a burst
+// of requests does not ask Slack about the same person or group again and
+// again, short enough that a deactivated user or a changed group counts
+// within a minute.
+const cacheTTL = time.Minute
+
+// maxCached bounds a cache; when full, expired entries go first, then all.
+const maxCached = 10000
+
+// cache keeps lookups for cacheTTL. The zero value is ready to use.
+type cache[V any] struct {
+	mu      sync.Mutex
+	entries map[string]cached[V]
+}
+
+type cached[V any] struct {
+	v   V
+	exp time.Time
+}
+
+func (c *cache[V]) get(key string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || time.Now().After(e.exp) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (c *cache[V]) put(key string, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if c.entries == nil {
+		c.entries = map[string]cached[V]{}
+	}
+	if len(c.entries) >= maxCached {
+		for k, e := range c.entries {
+			if now.After(e.exp) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= maxCached {
+			clear(c.entries)
+		}
+	}
+	c.entries[key] = cached[V]{v, now.Add(cacheTTL)}
+}

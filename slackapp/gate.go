@@ -1,0 +1,252 @@
+package slackapp
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// Priority orders the calls that wait on a rate-limited key: lower goes
+// first. What a person is waiting for right now comes first, the audit
+// channel last.
+type Priority int
+
+// The priorities.
+const (
+	PriorityNow    Priority = iota // the answer to a click, the message just clicked, a command's lookups
+	PriorityNext                   // the DM a person waits for next: an approver's request, the Reveal button, the password
+	PriorityOthers                 // other people's message updates and notices
+	PriorityAudit                  // the audit channel
+)
+
+// maxInFlight bounds the calls in flight on one key while Slack accepts
+// them, so that a burst that runs into a limit sends few calls after
+// Slack's first 429.
+const maxInFlight = 4
+
+// Gate spends Slack's rate limits the way Slack counts them. Calls go out
+// at once, up to maxInFlight per key, while Slack accepts them. After an
+// HTTP 429 on a key (a channel for chat.postMessage, the method for tiered
+// methods) the calls on that key wait for its Retry-After and then go one
+// at a time, most urgent first, spaced by the last Retry-After, until none
+// is waiting. Other keys are never held up. Shared, when set, tells other
+// replicas about a 429 and learns theirs. A nil *Gate runs calls at once.
+type Gate struct {
+	Shared Throttles
+
+	mu      sync.Mutex
+	keys    map[string]*gateKey
+	seq     uint64
+	waiting int
+}
+
+// Throttles carries Retry-After windows between replicas.
+type Throttles interface {
+	// Throttle records that key must not be called before until.
+	Throttle(ctx context.Context, key string, until time.Time) error
+	// Throttled returns the keys that must not be called yet, with their ends.
+	Throttled(ctx context.Context) (map[string]time.Time, error)
+}
+
+type gateKey struct {
+	inFlight  int
+	throttled bool          // after a 429, until nobody waits: one call at a time
+	until     time.Time     // no call before this
+	spacing   time.Duration // the last Retry-After
+	waiters   []*waiter     // by priority, then arrival
+	timer     *time.Timer   // wakes the queue at until
+}
+
+type waiter struct {
+	prio  Priority
+	seq   uint64
+	ready chan struct{}
+}
+
+// NewGate returns an empty gate.
+func NewGate() *Gate { return &Gate{keys: map[string]*gateKey{}} }
+
+// Waiting returns how many calls wait for a rate-limited key.
+func (g *Gate) Waiting() int {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting
+}
+
+// Do runs call under key's limit with priority prio. A call Slack answers
+// with 429 is made again after the Retry-After; other errors are returned.
+func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() error) error {
+	if g == nil {
+		return call()
+	}
+	for {
+		if err := g.enter(ctx, key, prio); err != nil {
+			return err
+		}
+		err := call()
+		var rl *slack.RateLimitedError
+		if errors.As(err, &rl) {
+			g.leave(key, max(rl.RetryAfter, time.Second))
+			if g.Shared != nil {
+				_ = g.Shared.Throttle(context.WithoutCancel(ctx), key, time.Now().Add(rl.RetryAfter))
+			}
+			continue
+		}
+		g.leave(key, 0)
+		return err
+	}
+}
+
+// enter waits until a call on key may go.
+func (g *Gate) enter(ctx context.Context, key string, prio Priority) error {
+	g.mu.Lock()
+	k := g.keys[key]
+	if k == nil {
+		k = &gateKey{}
+		g.keys[key] = k
+	}
+	if !k.throttled && len(k.waiters) == 0 && k.inFlight < maxInFlight && !time.Now().Before(k.until) {
+		k.inFlight++
+		g.mu.Unlock()
+		return nil
+	}
+	g.seq++
+	w := &waiter{prio: prio, seq: g.seq, ready: make(chan struct{})}
+	i, _ := slices.BinarySearchFunc(k.waiters, w, func(a, b *waiter) int {
+		if a.prio != b.prio {
+			return int(a.prio - b.prio)
+		}
+		return int(a.seq - b.seq)
+	})
+	k.waiters = slices.Insert(k.waiters, i, w)
+	g.waiting++
+	g.dispatch(key, k)
+	g.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if j := slices.Index(k.waiters, w); j >= 0 {
+			k.waiters = slices.Delete(k.waiters, j, j+1)
+			g.waiting--
+		} else { // let go just now: hand the turn on
+			k.inFlight--
+			g.dispatch(key, k)
+		}
+		return ctx.Err()
+	}
+}
+
+// leave ends a call on key; retryAfter > 0 means Slack answered 429.
+func (g *Gate) leave(key string, retryAfter time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := g.keys[key]
+	k.inFlight--
+	now := time.Now()
+	switch {
+	case retryAfter > 0:
+		k.throttled, k.spacing = true, retryAfter
+		k.until = later(k.until, now.Add(retryAfter))
+	case k.throttled && len(k.waiters) > 0:
+		k.until = later(k.until, now.Add(k.spacing))
+	case k.throttled:
+		k.throttled = false
+	}
+	g.dispatch(key, k)
+}
+
+// dispatch lets the next waiter on k go when it may, or sets a timer for
+// when it may. g.mu is held.
+func (g *Gate) dispatch(key string, k *gateKey) {
+	if len(k.waiters) == 0 {
+		if k.inFlight == 0 && !k.throttled && !time.Now().Before(k.until) {
+			delete(g.keys, key)
+		}
+		return
+	}
+	limit := maxInFlight
+	if k.throttled {
+		limit = 1
+	}
+	if k.inFlight >= limit {
+		return
+	}
+	if wait := time.Until(k.until); wait > 0 {
+		if k.timer == nil {
+			k.timer = time.AfterFunc(wait, func() {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				k.timer = nil
+				g.dispatch(key, k)
+			})
+		}
+		return
+	}
+	w := k.waiters[0]
+	k.waiters = k.waiters[1:]
+	g.waiting--
+	k.inFlight++
+	close(w.ready)
+	if !k.throttled {
+		g.dispatch(key, k) // more may go at once
+	}
+}
+
+// learn applies other replicas' Retry-After windows.
+func (g *Gate) learn(throttled map[string]time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	for key, until := range throttled {
+		if !until.After(now) {
+			continue
+		}
+		k := g.keys[key]
+		if k == nil {
+			k = &gateKey{}
+			g.keys[key] = k
+		}
+		if until.After(k.until) {
+			k.until, k.throttled = until, true
+			k.spacing = max(k.spacing, time.Second)
+		}
+	}
+}
+
+// Follow learns other replicas' Retry-After windows every interval until
+// ctx ends. It does nothing without Shared.
+func (g *Gate) Follow(ctx context.Context, interval time.Duration) {
+	if g == nil || g.Shared == nil {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if th, err := g.Shared.Throttled(ctx); err == nil {
+			g.learn(th)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,257 @@
+package slackapp
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// fakeSlack answers calls per key like Slack's buckets: burst calls at
+// once, then 429 with Retry-After until a token is back (refill every
+// interval). It records when each call came and whether it came inside an
+// announced Retry-After window.
+type fakeSlack struct {
+	mu       sync.Mutex
+	burst    int
+	interval time.Duration
+	tokens   map[string]float64
+	last     map[string]time.Time
+	until    map[string]time.Time
+	calls    []fakeCall
+	inFlight map[string]int
+	maxIn    map[string]int
+}
+
+type fakeCall struct {
+	key, label string
+	at         time.Time
+	limited    bool
+	inside     bool // made inside a Retry-After window already announced
+}
+
+func newFakeSlack(burst int, interval time.Duration) *fakeSlack {
+	return &fakeSlack{burst: burst, interval: interval, tokens: map[string]float64{}, last: map[string]time.Time{},
+		until: map[string]time.Time{}, inFlight: map[string]int{}, maxIn: map[string]int{}}
+}
+
+func (f *fakeSlack) call(key, label string) error {
+	f.mu.Lock()
+	now := time.Now()
+	f.inFlight[key]++
+	f.maxIn[key] = max(f.maxIn[key], f.inFlight[key])
+	if _, ok := f.last[key]; !ok {
+		f.tokens[key], f.last[key] = float64(f.burst), now
+	}
+	f.tokens[key] = min(float64(f.burst), f.tokens[key]+float64(now.Sub(f.last[key]))/float64(f.interval))
+	f.last[key] = now
+	c := fakeCall{key: key, label: label, at: now, inside: now.Before(f.until[key])}
+	var err error
+	if f.tokens[key] < 1 {
+		c.limited = true
+		wait := time.Duration((1 - f.tokens[key]) * float64(f.interval))
+		f.until[key] = now.Add(wait)
+		err = &slack.RateLimitedError{RetryAfter: wait}
+	} else {
+		f.tokens[key]--
+	}
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+	time.Sleep(10 * time.Millisecond) // the round trip
+	f.mu.Lock()
+	f.inFlight[key]--
+	f.mu.Unlock()
+	return err
+}
+
+func (f *fakeSlack) done(label string) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls {
+		if c.label == label && !c.limited {
+			return c.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func TestGateBurstThenOnePerRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSlack(5, time.Second)
+		g := NewGate()
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range 20 {
+			wg.Go(func() {
+				if err := g.Do(t.Context(), "chat.postMessage:D1", PriorityNext, func() error { return f.call("chat.postMessage:D1", string(rune('a'+i))) }); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		inside, limited := 0, 0
+		for _, c := range f.calls {
+			if c.inside {
+				inside++
+			}
+			if c.limited {
+				limited++
+			}
+		}
+		// 5 at once, then 15 at one per second.
+		if elapsed < 14*time.Second || elapsed > 17*time.Second {
+			t.Errorf("20 posts with a burst of 5 at 1/s took %v", elapsed)
+		}
+		if f.maxIn["chat.postMessage:D1"] > maxInFlight {
+			t.Errorf("%d calls in flight on one key", f.maxIn["chat.postMessage:D1"])
+		}
+		// Only the calls already in flight when Slack first said 429 may
+		// land inside its window.
+		if inside > maxInFlight-1 {
+			t.Errorf("%d of %d calls inside a Retry-After window (%d 429s)", inside, len(f.calls), limited)
+		}
+		if g.Waiting() != 0 {
+			t.Errorf("%d still waiting", g.Waiting())
+		}
+	})
+}
+
+func TestGateOtherKeysAreNotHeldUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSlack(1, 10*time.Second)
+		g := NewGate()
+		// Use up the audit channel's bucket and leave calls waiting on it.
+		for i := range 3 {
+			go g.Do(t.Context(), "chat.postMessage:C0AUDIT", PriorityAudit, func() error { return f.call("chat.postMessage:C0AUDIT", "audit"+string(rune('0'+i))) })
+		}
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		if err := g.Do(t.Context(), "chat.postMessage:UEMP", PriorityNext, func() error { return f.call("chat.postMessage:UEMP", "dm") }); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 50*time.Millisecond {
+			t.Errorf("a DM waited %v behind the throttled audit channel", d)
+		}
+	})
+}
+
+func TestGateMostUrgentFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSlack(1, time.Second)
+		g := NewGate()
+		key := "chat.update"
+		if err := g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, "first") }); err != nil {
+			t.Fatal(err)
+		}
+		// The bucket is empty: the next call meets a 429 and the key is
+		// throttled; then calls queue up, least urgent first.
+		go g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, "throttler") })
+		time.Sleep(50 * time.Millisecond)
+		var wg sync.WaitGroup
+		for _, c := range []struct {
+			label string
+			prio  Priority
+		}{{"audit", PriorityAudit}, {"others", PriorityOthers}, {"next", PriorityNext}, {"now", PriorityNow}} {
+			wg.Go(func() { g.Do(t.Context(), key, c.prio, func() error { return f.call(key, c.label) }) })
+			time.Sleep(time.Millisecond)
+		}
+		wg.Wait()
+		var order []string
+		for _, l := range []string{"throttler", "now", "next", "others", "audit"} {
+			if _, ok := f.done(l); !ok {
+				t.Fatalf("%s never went through", l)
+			}
+			order = append(order, l)
+		}
+		slices.SortStableFunc(order, func(a, b string) int {
+			ta, _ := f.done(a)
+			tb, _ := f.done(b)
+			return ta.Compare(tb)
+		})
+		// The throttled call waits its turn by priority too: it is an
+		// "others" call that came before the other one.
+		if want := []string{"now", "next", "throttler", "others", "audit"}; !slices.Equal(order, want) {
+			t.Errorf("order %v, want %v", order, want)
+		}
+	})
+}
+
+func TestGateCancelledWaiterLetsOthersGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSlack(1, time.Second)
+		g := NewGate()
+		key := "users.info"
+		g.Do(t.Context(), key, PriorityNow, func() error { return f.call(key, "a") })
+		go g.Do(t.Context(), key, PriorityNow, func() error { return f.call(key, "b") }) // 429, waits
+		time.Sleep(10 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		if err := g.Do(ctx, key, PriorityNow, func() error { return f.call(key, "c") }); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a waiter past its deadline: %v", err)
+		}
+		if err := g.Do(t.Context(), key, PriorityNow, func() error { return f.call(key, "d") }); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := f.done("b"); !ok {
+			t.Error("b never went through")
+		}
+	})
+}
+
+// fakeThrottles is a store other replicas share.
+type fakeThrottles struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func (f *fakeThrottles) Throttle(_ context.Context, key string, until time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[key] = until
+	return nil
+}
+
+func (f *fakeThrottles) Throttled(context.Context) (map[string]time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]time.Time{}
+	for k, v := range f.m {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func TestGateLearnsOtherReplicasRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := &fakeThrottles{m: map[string]time.Time{}}
+		f := newFakeSlack(1, 5*time.Second)
+		a, b := NewGate(), NewGate()
+		a.Shared, b.Shared = shared, shared
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go b.Follow(ctx, 100*time.Millisecond)
+		key := "chat.postMessage:C0AUDIT"
+		a.Do(t.Context(), key, PriorityAudit, func() error { return f.call(key, "a1") })
+		go a.Do(t.Context(), key, PriorityAudit, func() error { return f.call(key, "a2") }) // 429: shared
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		if err := b.Do(t.Context(), key, PriorityAudit, func() error { return f.call(key, "b1") }); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) < 4*time.Second {
+			t.Errorf("replica b called after %v, inside replica a's Retry-After", time.Since(start))
+		}
+		for _, c := range f.calls {
+			if c.label == "b1" && c.inside {
+				t.Error("replica b called inside the window")
+			}
+		}
+		cancel()
+	})
+}
