@@ -75,6 +75,21 @@ func (m *memStore) Create(_ context.Context, r *Request, limit Limit) error {
 	return nil
 }
 
+func (m *memStore) Created(_ context.Context, requester string, since time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for id := range m.reqs {
+		if r, _ := m.load(id); r.Requester == requester && r.CreatedAt.After(since) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (m *memStore) Get(_ context.Context, id string) (*Request, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // approved submits alice's request and has UAPP1 approve it.
@@ -170,5 +171,37 @@ func TestForceChangeAtLogon(t *testing.T) {
 	}
 	if len(h.note.delivered) != 1 || !slices.Equal(h.note.musts, []bool{false}) {
 		t.Fatalf("delivered %d, must change %v", len(h.note.delivered), h.note.musts)
+	}
+}
+
+// panicIdentity fails the test when asked: nothing should reach it.
+type panicIdentity struct{ t *testing.T }
+
+func (p panicIdentity) Person(context.Context, string) (Person, error) {
+	p.t.Fatal("a refused request asked the chat for the user")
+	return Person{}, nil
+}
+
+func (p panicIdentity) ByEmail(context.Context, string) (Person, bool, error) {
+	p.t.Fatal("a refused request asked the chat for the manager")
+	return Person{}, false, nil
+}
+
+func TestRateLimitBeforeAnyLookup(t *testing.T) {
+	h := newHarness(t)
+	h.svc.cfg.Limit = Limit{Max: 1, Window: time.Hour}
+	ctx := context.Background()
+	h.submit(t)
+	if _, err := h.svc.Cancel(ctx, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Wait()
+	h.svc.Identity = panicIdentity{t}
+	if _, err := h.svc.Submit(ctx, "UEMP"); ErrorCode(err) != CodeRateLimited {
+		t.Fatalf("second request in the window: %v", err)
+	}
+	h.svc.Wait()
+	if f := h.note.refused(); len(f) != 1 || f[0].Code != CodeRateLimited {
+		t.Fatalf("refusals %+v", f)
 	}
 }

@@ -14,6 +14,12 @@ type Store interface {
 	// Errors: CodeOpenRequest, CodeRateLimited, CodeUnavailable.
 	Create(ctx context.Context, r *Request, limit Limit) error
 
+	// Created returns how many requests requester created after since that
+	// count against the limit (refused ones never count). It lets a request
+	// over the limit be refused before anything else is asked.
+	// Errors: CodeUnavailable.
+	Created(ctx context.Context, requester string, since time.Time) (int, error)
+
 	// Get returns the request with id.
 	// Errors: CodeNotFound, CodeUnavailable.
 	Get(ctx context.Context, id string) (*Request, error)

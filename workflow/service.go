@@ -125,9 +125,18 @@ var errNothingToDo = errors.New("nothing to do")
 // Errors: CodeOpenRequest (with that open request), CodeRateLimited, the
 // Identity and Accounts errors, CodeNoApprovers, CodeUnavailable.
 func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
+	// The store's checks come first: a request that cannot be made costs
+	// no chat or directory lookups.
 	if open, err := s.Store.Open(ctx, user); err == nil {
 		return open, Errorf(CodeOpenRequest, "%s already has open request %s", user, open.ID)
 	} else if ErrorCode(err) != CodeNoOpenRequest {
+		return nil, err
+	}
+	if n, err := s.Store.Created(ctx, user, s.Clock.Now().Add(-s.cfg.Limit.Window)); err != nil {
+		return nil, err
+	} else if n >= s.cfg.Limit.Max {
+		err := Errorf(CodeRateLimited, "%s created %d requests in the last %s", user, n, s.cfg.Limit.Window)
+		s.refused(ctx, user, nil, err)
 		return nil, err
 	}
 	r, err := s.newRequest(ctx, user)

@@ -69,6 +69,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}()
 	log.Info("health and metrics listening", "addr", lis.Addr().String())
 
+	// Replicas tell each other about Slack's 429s through the store.
+	go b.gate.Follow(ctx, 500*time.Millisecond)
+
 	sweeperDone := make(chan struct{})
 	go func() {
 		defer close(sweeperDone)
@@ -90,18 +93,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // bot is the wired application.
 type bot struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	api      *slack.Client
-	app      *slackapp.App
-	svc      *workflow.Service
-	store    workflow.Store
-	dir      *directory.Client
-	ldap     *ldapdir.Client // nil without LDAP_URL
-	gate     *slackapp.Gate
-	accounts *accounts.Accounts
-	metrics  *metrics.Metrics
-	closers  []func() error
+	cfg       *config.Config
+	log       *slog.Logger
+	api       *slack.Client
+	app       *slackapp.App
+	svc       *workflow.Service
+	store     workflow.Store
+	dir       *directory.Client
+	ldap      *ldapdir.Client // nil without LDAP_URL
+	gate      *slackapp.Gate
+	throttles slackapp.Throttles // shared Retry-After windows; nil for the embedded store
+	accounts  *accounts.Accounts
+	metrics   *metrics.Metrics
+	closers   []func() error
 }
 
 func (b *bot) close() {
@@ -154,6 +158,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 	// and lets the most urgent call go first; slack-go itself does not
 	// retry.
 	b.gate = slackapp.NewGate()
+	b.gate.Shared = b.throttles
 	b.svc = workflow.New(workflow.Config{
 		DirectoryID:        cfg.DirectoryID,
 		RequestTTL:         cfg.RequestTTL,
@@ -233,7 +238,8 @@ func (b *bot) openStore() error {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
 		b.closers = append(b.closers, client.Close)
-		b.store = redisstore.New(client, b.cfg.RedisPrefix)
+		rs := redisstore.New(client, b.cfg.RedisPrefix)
+		b.store, b.throttles = rs, rs
 		return nil
 	}
 	if err := os.MkdirAll(b.cfg.DataDir, 0o700); err != nil {

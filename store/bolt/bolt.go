@@ -119,6 +119,26 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 	return storeErr("create", err)
 }
 
+// Created implements workflow.Store.
+func (s *Store) Created(_ context.Context, requester string, since time.Time) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rate := tx.Bucket(bucketRate).Bucket([]byte(requester))
+		if rate == nil {
+			return nil
+		}
+		after := timeKey(since, "")
+		c := rate.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if bytes.Compare(k[:8], after) > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, storeErr("created", err)
+}
+
 // trim deletes the rate entries at or before cutoff and returns how many
 // are left.
 func trim(rate *bolt.Bucket, cutoff time.Time) (int, error) {

@@ -202,6 +202,15 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 	return workflow.Errorf(workflow.CodeInternal, "create script answered %q", res)
 }
 
+// Created implements workflow.Store.
+func (s *Store) Created(ctx context.Context, requester string, since time.Time) (int, error) {
+	n, err := s.rdb.ZCount(ctx, s.key("rate:", requester), "("+ms(since.UnixMilli()), "+inf").Result()
+	if err != nil {
+		return 0, unavailable("created", err)
+	}
+	return int(n), nil
+}
+
 // Get implements workflow.Store.
 func (s *Store) Get(ctx context.Context, id string) (*workflow.Request, error) {
 	r, _, err := s.get(ctx, id)
@@ -359,4 +368,44 @@ type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.log.WarnContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// throttleTTL bounds how long the shared Retry-After windows are kept
+// after the last one was recorded.
+const throttleTTL = 10 * time.Minute
+
+// Throttle records that the Slack key must not be called before until, for
+// the other replicas (slackapp.Throttles).
+func (s *Store) Throttle(ctx context.Context, key string, until time.Time) error {
+	k := s.key("slack-throttle")
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k, key, until.UnixMilli())
+		p.PExpire(ctx, k, throttleTTL)
+		return nil
+	})
+	if err != nil {
+		return unavailable("throttle", err)
+	}
+	return nil
+}
+
+// Throttled returns the Slack keys that must not be called yet, with the
+// end of their windows (slackapp.Throttles).
+func (s *Store) Throttled(ctx context.Context) (map[string]time.Time, error) {
+	all, err := s.rdb.HGetAll(ctx, s.key("slack-throttle")).Result()
+	if err != nil {
+		return nil, unavailable("throttled", err)
+	}
+	now := time.Now()
+	out := map[string]time.Time{}
+	for k, v := range all {
+		msec, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		if until := time.UnixMilli(msec); until.After(now) {
+			out[k] = until
+		}
+	}
+	return out, nil
 }

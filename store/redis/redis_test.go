@@ -127,14 +127,39 @@ func testKeysUnderPrefix(t *testing.T, c redis.UniversalClient) []string {
 	if _, err := s.Claim(ctx, "envelope", time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Throttle(ctx, "chat.update", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	tagged := "{" + strings.TrimSuffix(prefix, ":") + "}:"
 	want := []string{tagged + "claim:envelope", tagged + "due", tagged + "open:UEMPLOYEE",
-		tagged + "rate:UEMPLOYEE", tagged + "req:" + r.ID}
+		tagged + "rate:UEMPLOYEE", tagged + "req:" + r.ID, tagged + "slack-throttle"}
 	got := keys(t, c, prefix)
 	if !slices.Equal(got, want) {
 		t.Errorf("keys of the store:\n%q\nwant\n%q", got, want)
 	}
 	return got
+}
+
+// TestThrottles: a Retry-After one replica met is seen by the others until
+// it ends.
+func TestThrottles(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	now := time.Now()
+	if got, err := s.Throttled(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("fresh store: %v %v", got, err)
+	}
+	for key, until := range map[string]time.Time{
+		"chat.postMessage:C0AUDIT": now.Add(30 * time.Second), "chat.update": now.Add(-time.Second),
+	} {
+		if err := s.Throttle(ctx, key, until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Throttled(ctx)
+	if err != nil || len(got) != 1 || got["chat.postMessage:C0AUDIT"].UnixMilli() != now.Add(30*time.Second).UnixMilli() {
+		t.Fatalf("throttled %v %v; want only the audit channel", got, err)
+	}
 }
 
 func TestKeyPrefix(t *testing.T) {

@@ -208,6 +208,15 @@ func testRateLimit(t *testing.T, s workflow.Store) {
 			t.Fatalf("request %d within the limit: %v", i+1, err)
 		}
 	}
+	if n, err := s.Created(ctx, user, base.Add(3*time.Hour-24*time.Hour)); err != nil || n != 3 {
+		t.Fatalf("Created in the window: %d, %v; want 3", n, err)
+	}
+	if n, err := s.Created(ctx, user, base.Add(30*time.Minute)); err != nil || n != 2 {
+		t.Fatalf("Created after the first: %d, %v; want 2", n, err)
+	}
+	if n, err := s.Created(ctx, "UNOBODY", base); err != nil || n != 0 {
+		t.Fatalf("Created by someone who never asked: %d, %v", n, err)
+	}
 	r, err := create(base.Add(3 * time.Hour))
 	if workflow.ErrorCode(err) != workflow.CodeRateLimited {
 		t.Fatalf("4th request within 24h: error = %v, want code %s", err, workflow.CodeRateLimited)
@@ -220,6 +229,9 @@ func testRateLimit(t *testing.T, s workflow.Store) {
 	}
 	if ids, _ := s.Due(ctx, base.Add(1000*time.Hour), 1000); slices.Contains(ids, r.ID) {
 		t.Errorf("a rate-limited request is due")
+	}
+	if n, _ := s.Created(ctx, user, base.Add(-time.Hour)); n != 3 {
+		t.Errorf("the refused request counted: Created = %d, want 3", n)
 	}
 	// The first request has left the window; the refused one never counted.
 	if _, err := create(base.Add(24*time.Hour + time.Minute)); err != nil {
