@@ -98,9 +98,10 @@ func TestReplicaKilledAfterApproval(t *testing.T) {
 	w.vars["WORK_LEASE"] = "2s"
 	a := w.startProcess()
 	r, dms := w.request()
-	// Slack holds the bot's next DM back for 30 s: the approval is saved,
-	// the employee not yet told.
-	w.slack.RateLimit("chat.postMessage", 2, 30*time.Second) // the Reveal DM and the audit reply
+	// Slack holds the bot's next DM back for 5 s: the approval is saved,
+	// the employee not yet told. (The replica that takes over honours the
+	// same Retry-After, which the first one shared through Redis.)
+	w.slack.RateLimit("chat.postMessage", 2, 5*time.Second) // the Reveal DM and the audit reply
 	w.clickAcked(approver1, slackapp.ActionApprove, r.ID, dms[approver1])
 	w.wait("the bot to be stuck telling the employee", func() bool {
 		for _, c := range w.slack.Calls("chat.postMessage") {
