@@ -60,9 +60,7 @@ type Config struct {
 	AWSSession   Secret // AWS_SESSION_TOKEN
 	AWSAttempts  int    // AWS_MAX_ATTEMPTS: tries per directory call, retries included
 
-	RedisURL    Secret // REDIS_URL; empty: embedded store in DataDir
-	RedisPrefix string // REDIS_KEY_PREFIX
-	DataDir     string // DATA_DIR
+	Store
 
 	Approvers      []string // APPROVERS: user IDs (U..., W...)
 	ApproverGroups []string // APPROVERS: user-group IDs (S...)
@@ -121,9 +119,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		AWSSecretKey:  Secret(l.secret("AWS_SECRET_ACCESS_KEY")),
 		AWSSession:    Secret(l.secret("AWS_SESSION_TOKEN")),
 		AWSAttempts:   l.integer("AWS_MAX_ATTEMPTS", 4),
-		RedisURL:      Secret(l.secret("REDIS_URL")),
-		RedisPrefix:   l.str("REDIS_KEY_PREFIX", "resetbot:"),
-		DataDir:       l.str("DATA_DIR", "./data"),
+		Store:         l.store(),
 		AuditChannel:  l.str("AUDIT_CHANNEL", ""),
 		RequestTTL:    l.duration("REQUEST_TTL", 30*time.Minute),
 		RevealTTL:     l.duration("REVEAL_TTL", 15*time.Minute),
@@ -171,14 +167,6 @@ func Load(getenv func(string) string) (*Config, error) {
 	if (c.AWSAccessKey == "") != (c.AWSSecretKey == "") {
 		l.problem("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or neither, to use the SDK's default credential chain)")
 	}
-	if r := c.RedisURL.Value(); r != "" {
-		if err := redisstore.ValidateURL(r); err != nil {
-			l.problem("REDIS_URL must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL (see README.md): " + err.Error())
-		}
-	} else if c.DataDir == "" {
-		l.problem("DATA_DIR must not be empty when REDIS_URL is unset (the embedded store lives there)")
-	}
-
 	for _, id := range list(getenv("APPROVERS")) {
 		switch {
 		case userIDRe.MatchString(id):
@@ -244,6 +232,59 @@ func Load(getenv func(string) string) (*Config, error) {
 	return c, nil
 }
 
+// Store is where the bot keeps its state and audit log: all that the
+// `bot audit` export needs.
+type Store struct {
+	RedisURL       Secret        // REDIS_URL; empty: embedded store in DataDir
+	RedisPrefix    string        // REDIS_KEY_PREFIX
+	DataDir        string        // DATA_DIR
+	AuditRetention time.Duration // AUDIT_RETENTION: how long audit records are kept
+}
+
+// LoadStore reads only the store settings, for commands that need nothing
+// else. The error lists every problem found.
+func LoadStore(getenv func(string) string) (*Store, error) {
+	l := loader{getenv: getenv}
+	s := l.store()
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	return &s, nil
+}
+
+// store reads and checks the store settings.
+func (l *loader) store() Store {
+	s := Store{
+		RedisURL:       Secret(l.secret("REDIS_URL")),
+		RedisPrefix:    l.str("REDIS_KEY_PREFIX", "resetbot:"),
+		DataDir:        l.str("DATA_DIR", "./data"),
+		AuditRetention: l.days("AUDIT_RETENTION", 400),
+	}
+	if r := s.RedisURL.Value(); r != "" {
+		if err := redisstore.ValidateURL(r); err != nil {
+			l.problem("REDIS_URL must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL (see README.md): " + err.Error())
+		}
+	} else if s.DataDir == "" {
+		l.problem("DATA_DIR must not be empty when REDIS_URL is unset (the embedded store lives there)")
+	}
+	l.positive("AUDIT_RETENTION", s.AuditRetention)
+	return s
+}
+
+// days reads a duration that may also be given in days, like 400d.
+func (l *loader) days(name string, def int) time.Duration {
+	v := strings.TrimSpace(l.getenv(name))
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil {
+			l.fail(name, fmt.Sprintf("%s %q is not a number of days like 400d, or a duration like 720h", name, v))
+			return 0
+		}
+		return time.Duration(d) * 24 * time.Hour
+	}
+	return l.duration(name, time.Duration(def)*24*time.Hour)
+}
+
 // Error lists every configuration problem.
 type Error struct{ Problems []string }
 
@@ -283,6 +324,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("request_limit", c.RequestLimit),
 		slog.Duration("request_limit_window", c.RequestWindow),
 		slog.Duration("work_lease", c.WorkLease),
+		slog.Duration("audit_retention", c.AuditRetention),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
 	)

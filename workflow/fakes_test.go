@@ -15,6 +15,7 @@ import (
 // stores pass the conformance suite in store/storetest.
 type memStore struct {
 	mu     sync.Mutex
+	audit  []AuditRecord
 	reqs   map[string][]byte
 	down   bool
 	claims map[string]bool // nil: every claim is the first
@@ -72,6 +73,7 @@ func (m *memStore) Create(_ context.Context, r *Request, limit Limit) error {
 		return Errorf(CodeRateLimited, "%d requests in window", n)
 	}
 	m.save(r)
+	m.audit = append(m.audit, AuditRecords(r, 0)...)
 	return nil
 }
 
@@ -124,10 +126,12 @@ func (m *memStore) Update(_ context.Context, id string, fn func(*Request) error)
 	if err != nil {
 		return nil, err
 	}
+	before := len(r.Events)
 	if err := fn(r); err != nil {
 		return nil, err
 	}
 	m.save(r)
+	m.audit = append(m.audit, AuditRecords(r, before)...)
 	return r, nil
 }
 
@@ -156,6 +160,28 @@ func (m *memStore) Claim(_ context.Context, key string, _ time.Duration) (bool, 
 	return first, nil
 }
 func (m *memStore) Ping(context.Context) error { return m.check() }
+
+func (m *memStore) Refused(_ context.Context, rec AuditRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return err
+	}
+	m.audit = append(m.audit, rec)
+	return nil
+}
+
+func (m *memStore) Audit(_ context.Context, q AuditQuery) ([]AuditRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []AuditRecord
+	for _, rec := range m.audit {
+		if q.Match(rec) {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
 
 func (m *memStore) setDown(down bool) {
 	m.mu.Lock()

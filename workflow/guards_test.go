@@ -205,3 +205,43 @@ func TestRateLimitBeforeAnyLookup(t *testing.T) {
 		t.Fatalf("refusals %+v", f)
 	}
 }
+
+func TestAuditRecordsEveryStepAndRefusal(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	r := h.approved(t)
+	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeProtectedAccount {
+			t.Fatal(err)
+		}
+	}
+	h.svc.Wait()
+	all, err := h.store.Audit(ctx, AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rec := range all {
+		got = append(got, rec.Event+":"+string(rec.Status)+":"+string(rec.Code))
+		if rec.DirectoryID != "d-1234567890" || rec.User == "" {
+			t.Errorf("record %+v", rec)
+		}
+	}
+	want := []string{"requested:pending:", "approved:approved:", "revealed:resetting:", "completed:completed:",
+		"refused::protected_account", "refused::protected_account"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit log %v, want %v", got, want)
+	}
+	if recs, _ := h.store.Audit(ctx, AuditQuery{User: "ALICE"}); len(recs) != 4 || recs[1].Approver != "UAPP1" {
+		t.Errorf("by account: %+v", recs)
+	}
+	if recs, _ := h.store.Audit(ctx, AuditQuery{Status: EventRefused}); len(recs) != 2 || recs[0].Account != "administrator" {
+		t.Errorf("refused: %+v", recs)
+	}
+	if recs, _ := h.store.Audit(ctx, AuditQuery{Since: t0.Add(time.Minute)}); len(recs) != 0 {
+		t.Errorf("since a later time: %+v", recs)
+	}
+}

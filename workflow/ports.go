@@ -10,7 +10,8 @@ import (
 type Store interface {
 	// Create saves r, which must be pending, if r.Requester has no open
 	// request and created fewer than limit.Max requests in the limit.Window
-	// before r.CreatedAt. Both checks and the write are one atomic step.
+	// before r.CreatedAt. Both checks and the write are one atomic step,
+	// which also appends AuditRecords(r, 0) to the audit log.
 	// Errors: CodeOpenRequest, CodeRateLimited, CodeUnavailable.
 	Create(ctx context.Context, r *Request, limit Limit) error
 
@@ -32,7 +33,9 @@ type Store interface {
 	// result only if nobody changed the request meanwhile (compare-and-set),
 	// calling fn again on the newer version otherwise. If fn returns an error
 	// nothing is saved and Update returns that error unchanged. Update keeps
-	// the store's indexes (open request per requester, deadlines) in step.
+	// the store's indexes (open request per requester, deadlines) in step
+	// and, in the same atomic step, appends the audit records of the events
+	// fn added (AuditRecords(new, len(old.Events))).
 	// Errors: CodeNotFound, CodeConflict (too much contention),
 	// CodeUnavailable, and fn's errors.
 	Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error)
@@ -48,6 +51,14 @@ type Store interface {
 
 	// Ping checks that the store answers. Errors: CodeUnavailable.
 	Ping(ctx context.Context) error
+
+	// Refused appends the record of a refused attempt to the audit log.
+	// Errors: CodeUnavailable.
+	Refused(ctx context.Context, rec AuditRecord) error
+
+	// Audit returns the audit records q selects, oldest first; records
+	// older than the store's retention are gone. Errors: CodeUnavailable.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 }
 
 // Limit is the per-employee request limit: at most Max requests per Window.

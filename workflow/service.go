@@ -256,9 +256,10 @@ var refusalCodes = []Code{
 	CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU,
 }
 
-// refused tells the audit channel, in the background, about a refused
-// request; a user who keeps trying is told about once per RefusalQuiet.
-// r, when not nil, names the account.
+// refused records a refused request in the audit log and tells the audit
+// channel, in the background; a user who keeps trying is told to the
+// channel about once per RefusalQuiet, and logged every time. r, when not
+// nil, names the account.
 func (s *Service) refused(ctx context.Context, user string, r *Request, err error) {
 	code := ErrorCode(err)
 	if !slices.Contains(refusalCodes, code) {
@@ -273,6 +274,9 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SyncLease)
 		defer cancel()
+		if rerr := s.Store.Refused(ctx, RefusalRecord(f, s.cfg.DirectoryID)); rerr != nil {
+			s.Log.Error("could not write a refused request to the audit log", "user", user, "code", code, "error", rerr)
+		}
 		if first, cerr := s.Store.Claim(ctx, "refusal:"+user+":"+string(code), s.cfg.RefusalQuiet); cerr != nil || !first {
 			return
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -63,7 +64,21 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 			for k, v := range w.redis.HGetAll(ctx, key).Val() {
 				store.WriteString(k + v)
 			}
+		case "stream":
+			for _, m := range w.redis.XRange(ctx, key, "-", "+").Val() {
+				for k, v := range m.Values {
+					store.WriteString(k + fmt.Sprint(v) + "\n")
+				}
+			}
 		}
+	}
+	// The audit export reads the same log.
+	var export syncBuffer
+	if err := run(ctx, []string{"bot", "audit"}, func(k string) string { return w.vars[k] }, &export); err != nil {
+		t.Fatalf("bot audit: %v", err)
+	}
+	if n := strings.Count(export.String(), "\n"); n < 8 {
+		t.Fatalf("bot audit printed %d records:\n%s", n, export.String())
 	}
 	if store.Len() == 0 {
 		t.Fatal("nothing in Redis to check")
@@ -78,6 +93,9 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 		}
 		if strings.Contains(store.String(), pw) {
 			t.Errorf("password %d in Redis", i)
+		}
+		if strings.Contains(export.String(), pw) {
+			t.Errorf("password %d in the audit export", i)
 		}
 		seen := 0
 		for _, call := range w.slack.Calls("") {

@@ -33,8 +33,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case "run":
 		case "doctor":
 			return doctor(ctx, args[2:], getenv, stdout)
+		case "audit":
+			return audit(ctx, args[2:], getenv, stdout, time.Now())
 		case "help", "-h", "--help":
-			fmt.Fprintln(stdout, "usage: bot [run|doctor [--email EMAIL]]\n  run     run the bot (the default)\n  doctor  check Slack, the store, the directory and LDAP, and say what to fix;\n          with --email, also find that employee's account and apply the guards\nConfiguration comes from the environment; see README.md.")
+			fmt.Fprintln(stdout, "usage: bot [run|doctor [--email EMAIL]|audit [flags]]\n  run     run the bot (the default)\n  doctor  check Slack, the store, the directory and LDAP, and say what to fix;\n          with --email, also find that employee's account and apply the guards\n  audit   export the audit log as JSON lines (bot audit -h for the filters)\nConfiguration comes from the environment; see README.md.")
 			return nil
 		default:
 			return fmt.Errorf("unknown subcommand %q (try: bot help)", args[1])
@@ -232,26 +234,40 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 
 // openStore opens Redis when REDIS_URL is set, else the embedded store.
 func (b *bot) openStore() error {
-	if u := b.cfg.RedisURL.Value(); u != "" {
+	st, err := openStore(b.cfg.Store)
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, st.close)
+	b.store, b.throttles = st.Store, st.throttles
+	return nil
+}
+
+// openedStore is a store and what else comes with it.
+type openedStore struct {
+	workflow.Store
+	throttles slackapp.Throttles // nil for the embedded store
+	close     func() error
+}
+
+// openStore opens the store sc describes.
+func openStore(sc config.Store) (openedStore, error) {
+	if u := sc.RedisURL.Value(); u != "" {
 		client, err := redisstore.Dial(u)
 		if err != nil {
-			return fmt.Errorf("REDIS_URL: %w", err)
+			return openedStore{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		b.closers = append(b.closers, client.Close)
-		rs := redisstore.New(client, b.cfg.RedisPrefix)
-		b.store, b.throttles = rs, rs
-		return nil
+		rs := redisstore.New(client, sc.RedisPrefix, redisstore.WithAuditRetention(sc.AuditRetention))
+		return openedStore{Store: rs, throttles: rs, close: client.Close}, nil
 	}
-	if err := os.MkdirAll(b.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("DATA_DIR: %w", err)
+	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
+		return openedStore{}, fmt.Errorf("DATA_DIR: %w", err)
 	}
-	s, err := boltstore.Open(filepath.Join(b.cfg.DataDir, "resetbot.db"))
+	s, err := boltstore.Open(filepath.Join(sc.DataDir, "resetbot.db"), boltstore.WithAuditRetention(sc.AuditRetention))
 	if err != nil {
-		return fmt.Errorf("embedded store in DATA_DIR %s: %w", b.cfg.DataDir, err)
+		return openedStore{}, fmt.Errorf("embedded store in DATA_DIR %s: %w", sc.DataDir, err)
 	}
-	b.closers = append(b.closers, s.Close)
-	b.store = s
-	return nil
+	return openedStore{Store: s, close: s.Close}, nil
 }
 
 // routes serves health, readiness and metrics.

@@ -11,6 +11,8 @@
 //	due_by_id   id -> its key in due, so that a new deadline replaces the old
 //	rate        one bucket per requester: creation (unix ms, 8 bytes) + id -> nothing
 //	claims      key -> expiry (unix ns, 8 bytes)
+//	audit       record time (unix ms, 8 bytes) + sequence (8 bytes) -> workflow.AuditRecord JSON,
+//	            written in the same transaction as the change; trimmed to the audit retention
 package boltstore
 
 import (
@@ -37,13 +39,22 @@ var (
 	bucketDueByID  = []byte("due_by_id")
 	bucketRate     = []byte("rate")
 	bucketClaims   = []byte("claims")
+	bucketAudit    = []byte("audit")
 )
 
 // Store is a workflow.Store in a bbolt file.
 type Store struct {
-	db    *bolt.DB
-	clock workflow.Clock
+	db        *bolt.DB
+	clock     workflow.Clock
+	auditKeep time.Duration
 }
+
+// DefaultAuditRetention is how long audit records are kept by default.
+const DefaultAuditRetention = 400 * 24 * time.Hour
+
+// WithAuditRetention sets how long the audit log keeps records (default
+// DefaultAuditRetention).
+func WithAuditRetention(d time.Duration) Option { return func(s *Store) { s.auditKeep = d } }
 
 // Option configures a Store.
 type Option func(*Store)
@@ -64,7 +75,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims} {
+		for _, b := range [][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims, bucketAudit} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -75,7 +86,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, clock: workflow.SystemClock{}}
+	s := &Store{db: db, clock: workflow.SystemClock{}, auditKeep: DefaultAuditRetention}
 	for _, o := range opts {
 		o(s)
 	}
@@ -112,6 +123,9 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 			}
 		}
 		if err := tx.Bucket(bucketOpen).Put([]byte(r.Requester), []byte(r.ID)); err != nil {
+			return err
+		}
+		if err := s.audit(tx, workflow.AuditRecords(r, 0)...); err != nil {
 			return err
 		}
 		return put(tx, r)
@@ -193,7 +207,7 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 		if r, err = get(tx, id); err != nil {
 			return err
 		}
-		requester := r.Requester
+		requester, before := r.Requester, len(r.Events)
 		if fnErr = fn(r); fnErr != nil {
 			return fnErr
 		}
@@ -207,6 +221,9 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 					return err
 				}
 			}
+		}
+		if err := s.audit(tx, workflow.AuditRecords(r, before)...); err != nil {
+			return err
 		}
 		return put(tx, r)
 	})
@@ -330,4 +347,62 @@ func storeErr(op string, err error) error {
 		return err
 	}
 	return workflow.Wrap(workflow.CodeUnavailable, err, "bolt "+op)
+}
+
+// audit appends recs to the audit bucket and trims records older than the
+// retention.
+func (s *Store) audit(tx *bolt.Tx, recs ...workflow.AuditRecord) error {
+	b := tx.Bucket(bucketAudit)
+	for _, rec := range recs {
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(binary.BigEndian.AppendUint64(timeKey(rec.At, ""), seq), data); err != nil {
+			return err
+		}
+	}
+	cutoff := timeKey(s.clock.Now().Add(-s.auditKeep), "")
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Refused implements workflow.Store.
+func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord) error {
+	return storeErr("audit", s.db.Update(func(tx *bolt.Tx) error { return s.audit(tx, rec) }))
+}
+
+// Audit implements workflow.Store.
+func (s *Store) Audit(_ context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
+	var out []workflow.AuditRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		k, v := c.First()
+		if !q.Since.IsZero() {
+			k, v = c.Seek(timeKey(q.Since, ""))
+		}
+		for ; k != nil; k, v = c.Next() {
+			var rec workflow.AuditRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if !q.Until.IsZero() && !rec.At.Before(q.Until) {
+				break
+			}
+			if q.Match(rec) {
+				out = append(out, rec)
+			}
+		}
+		return nil
+	})
+	return out, storeErr("audit", err)
 }

@@ -24,6 +24,9 @@
 //	due                 sorted set of request IDs by NextDeadline (unix ms)
 //	rate:<requester>    sorted set of the requester's creation times (unix ms) in the limit window
 //	claim:<key>         claims of Claim, with their ttl
+//	audit               stream of the audit log (workflow.AuditRecord JSON in field "r"),
+//	                    written in the same script as the change; trimmed to the audit retention
+//	slack-throttle      hash of Slack keys -> end of their Retry-After (unix ms), shared by replicas
 //
 // Keys written before the hash tag (prefix+"req:<id>", ...) are not read.
 // Upgrade by stopping every replica before starting the new version (a
@@ -73,6 +76,7 @@ type Store struct {
 	rdb       redis.UniversalClient
 	prefix    string
 	retention time.Duration
+	auditKeep time.Duration
 }
 
 // Option configures a Store.
@@ -82,11 +86,18 @@ type Option func(*Store)
 // d <= 0 keeps it forever.
 func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
 
+// DefaultAuditRetention is how long audit records are kept by default.
+const DefaultAuditRetention = 400 * 24 * time.Hour
+
+// WithAuditRetention sets how long the audit log keeps records (default
+// DefaultAuditRetention).
+func WithAuditRetention(d time.Duration) Option { return func(s *Store) { s.auditKeep = d } }
+
 // New returns a Store that keeps its keys under prefix (e.g. "resetbot:"),
 // made into a hash tag by KeyPrefix. client may be any client of Dial: a
 // standalone or Sentinel (failover) *redis.Client or a *redis.ClusterClient.
 func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
-	s := &Store{rdb: client, prefix: KeyPrefix(prefix), retention: 30 * 24 * time.Hour}
+	s := &Store{rdb: client, prefix: KeyPrefix(prefix), retention: 30 * 24 * time.Hour, auditKeep: DefaultAuditRetention}
 	for _, o := range opts {
 		o(s)
 	}
@@ -122,8 +133,9 @@ func hasHashTag(key string) bool {
 }
 
 // createScript is Create's atomic step.
-// KEYS: req, open, rate, due.
-// ARGV: json, id, created ms, rate cutoff ms ("" for no limit), max, window ms, deadline ms ("" for none).
+// KEYS: req, open, rate, due, audit.
+// ARGV: json, id, created ms, rate cutoff ms ("" for no limit), max, window ms, deadline ms ("" for none),
+// audit cutoff id, then one audit record JSON per event.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'open' end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
@@ -136,15 +148,18 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[7], ARGV[2]) end
+for i = 9, #ARGV do redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[8], '*', 'r', ARGV[i]) end
 return 'ok'
 `)
 
 // updateScript is Update's compare-and-set: it writes only if the request
 // is byte-identical to what was read, and keeps the indexes in step.
-// KEYS: req, due, open.
-// ARGV: old json, new json, id, deadline ms ("" for none), "1" if ended, retention ms ("" for none).
+// KEYS: req, due, open, audit.
+// ARGV: old json, new json, id, deadline ms ("" for none), "1" if ended, retention ms ("" for none),
+// audit cutoff id, then one audit record JSON per new event.
 var updateScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 8, #ARGV do redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[7], '*', 'r', ARGV[i]) end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[2], ARGV[3])
@@ -184,8 +199,9 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 		cutoff = ms(created - limit.Window.Milliseconds())
 		window = ms(max(limit.Window.Milliseconds(), 1))
 	}
-	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", r.Requester), s.key("due")}
-	res, err := createScript.Run(ctx, s.rdb, keys, data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r)).Text()
+	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", r.Requester), s.key("due"), s.key("audit")}
+	args := append([]any{data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r), s.auditCutoff()}, auditArgs(workflow.AuditRecords(r, 0))...)
+	res, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
 	if err != nil {
 		return unavailable("create", err)
 	}
@@ -269,7 +285,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request
 		if err != nil {
 			return nil, err
 		}
-		requester := r.Requester
+		requester, before := r.Requester, len(r.Events)
 		if err := fn(r); err != nil {
 			return nil, err
 		}
@@ -287,8 +303,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request
 				retention = ms(max(s.retention.Milliseconds(), 1))
 			}
 		}
-		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester)}
-		saved, err := updateScript.Run(ctx, s.rdb, keys, old, data, id, deadline(r), ended, retention).Int()
+		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester), s.key("audit")}
+		args := append([]any{old, data, id, deadline(r), ended, retention, s.auditCutoff()}, auditArgs(workflow.AuditRecords(r, before))...)
+		saved, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 		if err != nil {
 			return nil, unavailable("update", err)
 		}
@@ -408,4 +425,64 @@ func (s *Store) Throttled(ctx context.Context) (map[string]time.Time, error) {
 		}
 	}
 	return out, nil
+}
+
+// auditCutoff is the stream ID before which audit records are trimmed.
+func (s *Store) auditCutoff() string {
+	return ms(max(time.Now().Add(-s.auditKeep).UnixMilli(), 0))
+}
+
+// auditArgs encodes audit records as script arguments.
+func auditArgs(recs []workflow.AuditRecord) []any {
+	out := make([]any, 0, len(recs))
+	for _, rec := range recs {
+		b, err := json.Marshal(rec)
+		if err != nil { // AuditRecord always encodes
+			panic(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// Refused implements workflow.Store.
+func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return workflow.Wrap(workflow.CodeInternal, err, "encode audit record")
+	}
+	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.key("audit"), MinID: s.auditCutoff(), Approx: true,
+		Values: []any{"r", b}}).Err()
+	if err != nil {
+		return unavailable("audit", err)
+	}
+	return nil
+}
+
+// auditPage is how many stream entries Audit reads per round trip.
+const auditPage = 1000
+
+// Audit implements workflow.Store. It reads the whole stream, a page at a
+// time, and keeps what q.Match selects: the stream's IDs are Redis's clock,
+// the records' times the replicas', so the IDs are not used to narrow.
+func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
+	start, end := "-", "+"
+	var out []workflow.AuditRecord
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, s.key("audit"), start, end, auditPage).Result()
+		if err != nil {
+			return nil, unavailable("audit", err)
+		}
+		for _, m := range msgs {
+			raw, _ := m.Values["r"].(string)
+			var rec workflow.AuditRecord
+			if json.Unmarshal([]byte(raw), &rec) == nil && q.Match(rec) {
+				out = append(out, rec)
+			}
+		}
+		if len(msgs) < auditPage {
+			return out, nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
 }

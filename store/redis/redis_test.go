@@ -131,7 +131,7 @@ func testKeysUnderPrefix(t *testing.T, c redis.UniversalClient) []string {
 		t.Fatal(err)
 	}
 	tagged := "{" + strings.TrimSuffix(prefix, ":") + "}:"
-	want := []string{tagged + "claim:envelope", tagged + "due", tagged + "open:UEMPLOYEE",
+	want := []string{tagged + "audit", tagged + "claim:envelope", tagged + "due", tagged + "open:UEMPLOYEE",
 		tagged + "rate:UEMPLOYEE", tagged + "req:" + r.ID, tagged + "slack-throttle"}
 	got := keys(t, c, prefix)
 	if !slices.Equal(got, want) {

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"Due", testDue},
 		{"Claim", testClaim},
 		{"Ping", testPing},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -486,4 +487,71 @@ func concurrently(n int, fn func(i int) error) []error {
 func dump(r *workflow.Request) string {
 	b, _ := json.MarshalIndent(r, "", "  ")
 	return string(b)
+}
+
+// testAudit: every event a change adds is in the audit log, written with
+// the change; refused attempts too; a change that is not saved leaves no
+// record; the query's filters select.
+func testAudit(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	r := NewRequest("UEMPLOYEE", base)
+	if err := s.Create(ctx, r, workflow.Limit{Max: 1, Window: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+		if err := r.Decide("UAPPROVER1", true, base.Add(time.Minute), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := s.Update(ctx, r.ID, func(r *workflow.Request) error {
+		r.Events = append(r.Events, workflow.Event{At: base.Add(2 * time.Minute), Kind: workflow.EventCancelled})
+		return errors.New("not saved")
+	}); err == nil {
+		t.Fatal("Update saved despite fn's error")
+	}
+	if err := s.Create(ctx, NewRequest("UEMPLOYEE", base.Add(3*time.Minute)), workflow.Limit{Max: 1, Window: time.Hour}); err == nil {
+		t.Fatal("a second open request was created")
+	}
+	refusal := workflow.AuditRecord{At: base.Add(4 * time.Minute), Event: workflow.EventRefused, User: "UOTHER",
+		Account: "Administrator", Code: workflow.CodeProtectedAccount, Detail: "on the protected list"}
+	if err := s.Refused(ctx, refusal); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Audit(ctx, workflow.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("audit log has %d records, want 3: %+v", len(all), all)
+	}
+	want0 := workflow.AuditRecord{At: base, Event: "requested", RequestID: r.ID, User: "UEMPLOYEE", Account: "jdoe",
+		DirectoryID: "d-0123456789", Actor: "UEMPLOYEE", Status: workflow.StatusPending}
+	if !all[0].At.Equal(want0.At) || all[0].Event != want0.Event || all[0].RequestID != want0.RequestID || all[0].Status != want0.Status || all[0].Account != "jdoe" {
+		t.Errorf("first record %+v, want %+v", all[0], want0)
+	}
+	if all[1].Event != "approved" || all[1].Status != workflow.StatusApproved || all[1].Approver != "UAPPROVER1" || all[1].Actor != "UAPPROVER1" {
+		t.Errorf("second record %+v", all[1])
+	}
+	if all[2].Event != workflow.EventRefused || all[2].Code != workflow.CodeProtectedAccount || all[2].User != "UOTHER" {
+		t.Errorf("refusal record %+v", all[2])
+	}
+	for _, c := range []struct {
+		name string
+		q    workflow.AuditQuery
+		want int
+	}{
+		{"by user", workflow.AuditQuery{User: "UEMPLOYEE"}, 2},
+		{"by account", workflow.AuditQuery{User: "JDOE"}, 2},
+		{"by refused account", workflow.AuditQuery{User: "administrator"}, 1},
+		{"approved", workflow.AuditQuery{Status: "approved"}, 1},
+		{"refused", workflow.AuditQuery{Status: workflow.EventRefused}, 1},
+		{"since", workflow.AuditQuery{Since: base.Add(time.Minute)}, 2},
+		{"until", workflow.AuditQuery{Until: base.Add(time.Minute)}, 1},
+		{"window", workflow.AuditQuery{Since: base.Add(30 * time.Second), Until: base.Add(2 * time.Minute)}, 1},
+	} {
+		got, err := s.Audit(ctx, c.q)
+		if err != nil || len(got) != c.want {
+			t.Errorf("%s: %d records (%v), want %d", c.name, len(got), err, c.want)
+		}
+	}
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/example/resetbot/config"
+	"github.com/example/resetbot/workflow"
+)
+
+// audit exports the audit log as JSON lines, one workflow.AuditRecord per
+// line, oldest first. It needs only the store settings (REDIS_URL or
+// DATA_DIR); with Redis it works while the bot runs.
+func audit(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, now time.Time) error {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	since := fs.String("since", "", "only records at or after this time: RFC 3339 (2026-11-28T09:00:00Z) or a duration before now (24h, 7d)")
+	until := fs.String("until", "", "only records before this time: RFC 3339 or a duration before now")
+	user := fs.String("user", "", "only records of this employee: Slack user ID or directory account")
+	status := fs.String("status", "", "only records after which the request had this status (pending, approved, resetting, completed, failed, denied, expired, cancelled), or refused")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: bot audit [--since T] [--until T] [--user ID|account] [--status S]\nPrints the audit log as JSON lines; the fields are described in README.md.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	q, err := auditQuery(*since, *until, *user, *status, now)
+	if err != nil {
+		return err
+	}
+	sc, err := config.LoadStore(getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(*sc)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	recs, err := st.Audit(ctx, q)
+	if err != nil {
+		return fmt.Errorf("reading the audit log: %w", err)
+	}
+	enc := json.NewEncoder(stdout)
+	for _, rec := range recs {
+		if err := enc.Encode(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// auditQuery checks the flags of audit and turns them into a query.
+func auditQuery(since, until, user, status string, now time.Time) (workflow.AuditQuery, error) {
+	q := workflow.AuditQuery{User: strings.TrimSpace(user), Status: strings.ToLower(strings.TrimSpace(status))}
+	var problems []string
+	for _, f := range []struct {
+		name, value string
+		into        *time.Time
+	}{{"--since", since, &q.Since}, {"--until", until, &q.Until}} {
+		if f.value == "" {
+			continue
+		}
+		t, err := pointInTime(f.value, now)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s %q: %v", f.name, f.value, err))
+		}
+		*f.into = t
+	}
+	switch workflow.Status(q.Status) {
+	case "", workflow.StatusPending, workflow.StatusApproved, workflow.StatusResetting, workflow.StatusCompleted,
+		workflow.StatusFailed, workflow.StatusDenied, workflow.StatusExpired, workflow.StatusCancelled, workflow.EventRefused:
+	default:
+		problems = append(problems, fmt.Sprintf("--status %q is not a status (pending, approved, resetting, completed, failed, denied, expired, cancelled) nor refused", status))
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		problems = append(problems, "--since must be before --until")
+	}
+	if len(problems) > 0 {
+		return q, fmt.Errorf("bot audit: %s", strings.Join(problems, "; "))
+	}
+	return q, nil
+}
+
+// pointInTime reads an RFC 3339 time or a duration before now.
+func pointInTime(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 {
+			return now.AddDate(0, 0, -days), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not an RFC 3339 time like 2026-11-28T09:00:00Z nor a duration like 24h or 7d")
+}
