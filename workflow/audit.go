@@ -68,4 +68,3 @@ func (q AuditQuery) Match(rec AuditRecord) bool {
 	}
 	return true
 }
-
