@@ -91,6 +91,9 @@ type Config struct {
 	SweepInterval time.Duration // SWEEP_INTERVAL
 	WorkLease     time.Duration // WORK_LEASE: how long a replica owns in-flight work before another takes it over
 
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long SIGTERM waits for work in flight
+	TestPanicText   string        // RESETBOT_TEST_PANIC_TEXT: a test hook, see slackapp.App.PanicText
+
 	HTTPAddr string     // HTTP_ADDR
 	LogLevel slog.Level // LOG_LEVEL
 }
@@ -109,25 +112,27 @@ var (
 func Load(getenv func(string) string) (*Config, error) {
 	l := loader{getenv: getenv}
 	c := &Config{
-		SlackBotToken: Secret(l.secret("SLACK_BOT_TOKEN")),
-		SlackAppToken: Secret(l.secret("SLACK_APP_TOKEN")),
-		SlackAPIURL:   l.str("SLACK_API_URL", "https://slack.com/api/"),
-		DirectoryID:   l.str("DIRECTORY_ID", ""),
-		AWSRegion:     l.str("AWS_REGION", getenv("AWS_DEFAULT_REGION")),
-		AWSEndpoint:   l.str("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", getenv("AWS_ENDPOINT_URL")),
-		AWSAccessKey:  l.str("AWS_ACCESS_KEY_ID", ""),
-		AWSSecretKey:  Secret(l.secret("AWS_SECRET_ACCESS_KEY")),
-		AWSSession:    Secret(l.secret("AWS_SESSION_TOKEN")),
-		AWSAttempts:   l.integer("AWS_MAX_ATTEMPTS", 4),
-		Store:         l.store(),
-		AuditChannel:  l.str("AUDIT_CHANNEL", ""),
-		RequestTTL:    l.duration("REQUEST_TTL", 30*time.Minute),
-		RevealTTL:     l.duration("REVEAL_TTL", 15*time.Minute),
-		RequestLimit:  l.integer("REQUEST_LIMIT", 3),
-		RequestWindow: l.duration("REQUEST_LIMIT_WINDOW", 24*time.Hour),
-		SweepInterval: l.duration("SWEEP_INTERVAL", 5*time.Second),
-		WorkLease:     l.duration("WORK_LEASE", 2*time.Minute),
-		HTTPAddr:      l.str("HTTP_ADDR", ":8080"),
+		SlackBotToken:   Secret(l.secret("SLACK_BOT_TOKEN")),
+		SlackAppToken:   Secret(l.secret("SLACK_APP_TOKEN")),
+		SlackAPIURL:     l.str("SLACK_API_URL", "https://slack.com/api/"),
+		DirectoryID:     l.str("DIRECTORY_ID", ""),
+		AWSRegion:       l.str("AWS_REGION", getenv("AWS_DEFAULT_REGION")),
+		AWSEndpoint:     l.str("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", getenv("AWS_ENDPOINT_URL")),
+		AWSAccessKey:    l.str("AWS_ACCESS_KEY_ID", ""),
+		AWSSecretKey:    Secret(l.secret("AWS_SECRET_ACCESS_KEY")),
+		AWSSession:      Secret(l.secret("AWS_SESSION_TOKEN")),
+		AWSAttempts:     l.integer("AWS_MAX_ATTEMPTS", 4),
+		Store:           l.store(),
+		AuditChannel:    l.str("AUDIT_CHANNEL", ""),
+		RequestTTL:      l.duration("REQUEST_TTL", 30*time.Minute),
+		RevealTTL:       l.duration("REVEAL_TTL", 15*time.Minute),
+		RequestLimit:    l.integer("REQUEST_LIMIT", 3),
+		RequestWindow:   l.duration("REQUEST_LIMIT_WINDOW", 24*time.Hour),
+		SweepInterval:   l.duration("SWEEP_INTERVAL", 5*time.Second),
+		WorkLease:       l.duration("WORK_LEASE", 2*time.Minute),
+		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
+		ShutdownTimeout: l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		TestPanicText:   l.str("RESETBOT_TEST_PANIC_TEXT", ""),
 	}
 
 	switch tok := c.SlackBotToken.Value(); {
@@ -207,6 +212,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	l.positive("REQUEST_LIMIT_WINDOW", c.RequestWindow)
 	l.positive("SWEEP_INTERVAL", c.SweepInterval)
 	l.positive("WORK_LEASE", c.WorkLease)
+	l.positive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
 	if c.RequestLimit < 1 && !l.failed("REQUEST_LIMIT") {
 		l.problem("REQUEST_LIMIT must be at least 1")
 	}

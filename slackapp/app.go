@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,31 +40,58 @@ type App struct {
 	Log     *slog.Logger
 	Command string        // default DefaultCommand
 	Timeout time.Duration // per envelope, default 60s
+	// PanicText, when set, makes a slash command with exactly this text
+	// panic inside its handler: a test hook (RESETBOT_TEST_PANIC_TEXT) that
+	// proves a panic is recovered and the bot serves on.
+	PanicText string
 
 	connected atomic.Bool
 	inflight  sync.WaitGroup
+	base      context.Context // parent of every handler's context; Stop cancels it
+	stop      context.CancelFunc
+	once      sync.Once
+}
+
+func (a *App) init() {
+	a.once.Do(func() {
+		a.base, a.stop = context.WithCancel(context.Background())
+		if a.Command == "" {
+			a.Command = DefaultCommand
+		}
+		if a.Timeout <= 0 {
+			a.Timeout = 60 * time.Second
+		}
+	})
+}
+
+// Wait waits for every handler dispatched so far.
+func (a *App) Wait() { a.inflight.Wait() }
+
+// Stop ends the work of handlers still running (at shutdown, once the
+// grace period is over); what they left undone is left to the leases.
+func (a *App) Stop() {
+	a.init()
+	a.stop()
 }
 
 // Connected reports whether the Socket Mode connection is up.
 func (a *App) Connected() bool { return a.connected.Load() }
 
-// Run handles envelopes until ctx ends, then waits for handlers in flight.
+// Run handles envelopes until ctx ends or the Socket Mode client fails for
+// good (a refused app token), which it returns. Handlers still running go on
+// (Wait waits for them, Stop ends them).
 func (a *App) Run(ctx context.Context) error {
-	if a.Command == "" {
-		a.Command = DefaultCommand
-	}
-	if a.Timeout <= 0 {
-		a.Timeout = 60 * time.Second
-	}
+	a.init()
 	h := socketmode.NewSocketmodeHandler(a.Socket)
 	h.HandleSlashCommand(a.Command, a.handle(a.onCommand))
 	h.HandleInteractionBlockAction(ActionApprove, a.handle(a.onDecision(true)))
 	h.HandleInteractionBlockAction(ActionDeny, a.handle(a.onDecision(false)))
 	h.HandleInteractionBlockAction(ActionReveal, a.handle(a.onReveal))
-	h.HandleDefault(a.onOther)
+	h.HandleDefault(a.counted(a.onOther))
 	// The handler runs every handler in its own goroutine, so connection
 	// events could be seen out of order; track the connection state here,
-	// in order, before dispatching.
+	// in order, and count the handlers an event will start before
+	// dispatching it, so that Wait cannot miss one.
 	go func() {
 		for {
 			select {
@@ -72,6 +100,7 @@ func (a *App) Run(ctx context.Context) error {
 					return
 				}
 				a.track(evt)
+				a.inflight.Add(a.handlers(evt))
 				h.DispatchEvent(evt)
 			case <-ctx.Done():
 				return
@@ -80,25 +109,79 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	err := a.Socket.RunContext(ctx)
 	a.connected.Store(false)
-	a.inflight.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
+// handlers returns how many handlers DispatchEvent starts for evt: one per
+// registered button among a click's actions, else one (the command's
+// handler, or the default one).
+func (a *App) handlers(evt socketmode.Event) int {
+	cb, ok := evt.Data.(slack.InteractionCallback)
+	if evt.Type != socketmode.EventTypeInteractive || !ok || cb.Type != slack.InteractionTypeBlockActions {
+		return 1
+	}
+	n := 0
+	for _, act := range cb.ActionCallback.BlockActions {
+		switch act.ActionID {
+		case ActionApprove, ActionDeny, ActionReveal:
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// counted marks a handler done for Wait, and recovers a panic in it: the
+// envelope was acked first; the person gets a short generic answer.
+func (a *App) counted(f socketmode.SocketmodeHandlerFunc) socketmode.SocketmodeHandlerFunc {
+	return func(evt *socketmode.Event, c *socketmode.Client) {
+		defer a.inflight.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				a.recovered(evt, p)
+			}
+		}()
+		f(evt, c)
+	}
+}
+
+// recovered logs a handler's panic with the envelope and request it was
+// about, and tells the person that nothing was changed.
+func (a *App) recovered(evt *socketmode.Event, p any) {
+	log := a.Log.With("panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	var responseURL, channel, user string
+	switch d := evt.Data.(type) {
+	case slack.SlashCommand:
+		responseURL, channel, user = d.ResponseURL, d.ChannelID, d.UserID
+	case slack.InteractionCallback:
+		responseURL, channel, user = d.ResponseURL, d.Channel.ID, d.User.ID
+		if len(d.ActionCallback.BlockActions) > 0 {
+			log = log.With("request_id", d.ActionCallback.BlockActions[0].Value)
+		}
+	}
+	if evt.Request != nil {
+		log = log.With("envelope_id", evt.Request.EnvelopeID)
+	}
+	log.Error("a handler panicked; the bot serves on", "user", user)
+	if user != "" {
+		ctx, cancel := context.WithTimeout(a.base, 10*time.Second)
+		defer cancel()
+		a.reply(ctx, log, responseURL, channel, user, TextMessage(ErrorText(workflow.Errorf(workflow.CodeInternal, "panic"), nil)))
+	}
+}
+
 // handle wraps an envelope handler: ack at once, skip redeliveries, then
 // work under a deadline that survives shutdown so that a started change ends
 // cleanly.
 func (a *App) handle(work func(ctx context.Context, log *slog.Logger, evt *socketmode.Event)) socketmode.SocketmodeHandlerFunc {
-	return func(evt *socketmode.Event, c *socketmode.Client) {
-		a.inflight.Add(1)
-		defer a.inflight.Done()
+	return a.counted(func(evt *socketmode.Event, c *socketmode.Client) {
 		if evt.Request == nil {
 			return
 		}
 		a.ack(c, evt.Request)
-		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+		ctx, cancel := context.WithTimeout(a.base, a.Timeout)
 		defer cancel()
 		log := a.Log.With("envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
 		log.Debug("envelope received", "retry_attempt", evt.Request.RetryAttempt)
@@ -113,7 +196,7 @@ func (a *App) handle(work func(ctx context.Context, log *slog.Logger, evt *socke
 			}
 		}
 		work(ctx, log, evt)
-	}
+	})
 }
 
 // ack acknowledges an envelope, giving up after a few seconds (the
@@ -168,6 +251,9 @@ func (a *App) onCommand(ctx context.Context, log *slog.Logger, evt *socketmode.E
 // command runs one /reset-password and returns the answer.
 func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashCommand) Msg {
 	text := strings.TrimSpace(cmd.Text)
+	if a.PanicText != "" && text == a.PanicText {
+		panic("test hook: RESETBOT_TEST_PANIC_TEXT")
+	}
 	switch strings.ToLower(text) {
 	case "":
 		r, err := a.Service.Submit(ctx, cmd.UserID)

@@ -37,6 +37,9 @@ const maxInFlight = 4
 // replicas about a 429 and learns theirs. A nil *Gate runs calls at once.
 type Gate struct {
 	Shared Throttles
+	// OnFatal, when set, is told about a refusal no retry can fix: the
+	// bot token was revoked or is invalid.
+	OnFatal func(error)
 
 	mu      sync.Mutex
 	keys    map[string]*gateKey
@@ -100,9 +103,15 @@ func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() er
 			continue
 		}
 		g.leave(key, 0)
+		if g.OnFatal != nil && slackError(err, fatalErrors...) {
+			g.OnFatal(err)
+		}
 		return err
 	}
 }
+
+// fatalErrors are Slack's answers to a token that no longer works.
+var fatalErrors = []string{"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 
 // enter waits until a call on key may go.
 func (g *Gate) enter(ctx context.Context, key string, prio Priority) error {

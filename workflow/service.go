@@ -93,6 +93,9 @@ type Service struct {
 
 	mu      sync.Mutex
 	syncing map[syncKey]bool // lanes with a sync running here; true: run again after it
+
+	stopped context.Context // cancelled by Stop: work that outlives its caller ends
+	stop    context.CancelFunc
 }
 
 // syncKey names one lane of one request.
@@ -109,7 +112,21 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg.withDefaults(), Deps: d, syncing: map[syncKey]bool{}}
+	stopped, stop := context.WithCancel(context.Background())
+	return &Service{cfg: cfg.withDefaults(), Deps: d, syncing: map[syncKey]bool{}, stopped: stopped, stop: stop}
+}
+
+// Stop ends the work that outlives its caller (chat syncs, a reset whose
+// click handler is gone): at shutdown, what is not done by then is left to
+// the leases, which another replica, or the next start, takes over.
+func (s *Service) Stop() { s.stop() }
+
+// detach returns a context that keeps ctx's values but not its
+// cancellation, and that Stop ends.
+func (s *Service) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	unhook := context.AfterFunc(s.stopped, cancel)
+	return ctx, func() { unhook(); cancel() }
 }
 
 // Config returns the effective configuration.
@@ -272,7 +289,9 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SyncLease)
+		ctx, stop := s.detach(ctx)
+		defer stop()
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncLease)
 		defer cancel()
 		if rerr := s.Store.Refused(ctx, RefusalRecord(f, s.cfg.DirectoryID)); rerr != nil {
 			s.Log.Error("could not write a refused request to the audit log", "user", user, "code", code, "error", rerr)
@@ -374,13 +393,15 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) error {
 	}
 	// Stop working well before the lease ends, so that the sweeper never
 	// recovers a reset this replica is still doing.
-	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), leaseUntil.Add(-s.cfg.ResetLease/4))
+	dctx, stop := s.detach(ctx)
+	defer stop()
+	wctx, cancel := context.WithDeadline(dctx, leaseUntil.Add(-s.cfg.ResetLease/4))
 	defer cancel()
 
 	end := s.reset(wctx, r)
 	// Record the outcome even if the work used up its deadline; the
 	// compare-and-set refuses it if the sweeper already took the reset over.
-	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ectx, ecancel := context.WithTimeout(dctx, 10*time.Second)
 	defer ecancel()
 	if _, err := s.transition(ectx, r.ID, end); err != nil {
 		s.log(r).Error("could not record the end of a reset", "error", err)
@@ -544,10 +565,11 @@ func (s *Service) startSync(ctx context.Context, k syncKey) {
 	s.syncing[k] = false
 	s.mu.Unlock()
 
-	ctx = context.WithoutCancel(ctx)
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		ctx, stop := s.detach(ctx)
+		defer stop()
 		for again := true; again; {
 			s.sync(ctx, k.id, k.lane)
 			s.mu.Lock()

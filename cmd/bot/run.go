@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/example/resetbot/accounts"
 	"github.com/example/resetbot/config"
@@ -63,34 +66,92 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("health server stopped", "error", err)
-		}
-	}()
 	log.Info("health and metrics listening", "addr", lis.Addr().String())
-
-	// Replicas tell each other about Slack's 429s through the store.
-	go b.gate.Follow(ctx, 500*time.Millisecond)
-
-	sweeperDone := make(chan struct{})
-	go func() {
-		defer close(sweeperDone)
-		b.svc.RunSweeper(ctx, cfg.SweepInterval)
-	}()
-
-	err = b.app.Run(ctx) // returns when ctx ends, after handlers in flight
-	<-sweeperDone
-	b.svc.Wait()
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
+	err = b.serve(ctx, lis)
 	if err != nil {
-		return fmt.Errorf("Slack Socket Mode: %w", err)
+		log.Error("stopping: "+err.Error(), "error", err)
+		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serve runs the bot's parts under one group until ctx ends or one of them
+// fails for good (then the others stop too), and then gives work in flight
+// SHUTDOWN_TIMEOUT to finish.
+func (b *bot) serve(ctx context.Context, lis net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("health server on %s: %w", lis.Addr(), err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error { b.svc.RunSweeper(gctx, b.cfg.SweepInterval); return nil })
+	// Replicas tell each other about Slack's 429s through the store.
+	g.Go(func() error { b.gate.Follow(gctx, 500*time.Millisecond); return nil })
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case err := <-b.fatal:
+			return tokenError("SLACK_BOT_TOKEN", "the Bot User OAuth Token (xoxb-...) on the app's OAuth & Permissions page; reinstall the app if it was revoked", err)
+		}
+	})
+	g.Go(func() error {
+		if err := b.app.Run(gctx); err != nil {
+			return tokenError("SLACK_APP_TOKEN", "an app-level token (xapp-...) with connections:write on the app's Basic Information page", err)
+		}
+		return nil
+	})
+	err := g.Wait()
+	b.drain()
+	return err
+}
+
+// drain waits up to SHUTDOWN_TIMEOUT for handlers and background work in
+// flight, then stops what is left: its leases let another replica, or the
+// next start, take it over.
+func (b *bot) drain() {
+	done := make(chan struct{})
+	go func() {
+		b.app.Wait()
+		b.svc.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(b.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	b.log.Warn("work still in flight at SHUTDOWN_TIMEOUT; stopping it (its leases let another replica or the next start finish it)", "shutdown_timeout", b.cfg.ShutdownTimeout.String())
+	b.app.Stop()
+	b.svc.Stop()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		b.log.Error("work did not stop within 5s of being told to")
+	}
+}
+
+// tokenError describes err from Slack; a refused token says which one and
+// what to do, never the token.
+func tokenError(name, where string, err error) error {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) || slices.Contains([]string{"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}, err.Error()) {
+		code := cmp.Or(se.Err, err.Error())
+		return fmt.Errorf("Slack refused %s (%s): set %s to %s, then start the bot again", name, code, name, where)
+	}
+	return fmt.Errorf("Slack (%s): %w", name, err)
 }
 
 // bot is the wired application.
@@ -104,6 +165,7 @@ type bot struct {
 	dir       *directory.Client
 	ldap      *ldapdir.Client // nil without LDAP_URL
 	gate      *slackapp.Gate
+	fatal     chan error         // a Slack token refused for good
 	throttles slackapp.Throttles // shared Retry-After windows; nil for the embedded store
 	accounts  *accounts.Accounts
 	metrics   *metrics.Metrics
@@ -161,6 +223,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 	// retry.
 	b.gate = slackapp.NewGate()
 	b.gate.Shared = b.throttles
+	b.fatal = make(chan error, 1)
+	b.gate.OnFatal = func(err error) {
+		select {
+		case b.fatal <- err:
+		default:
+		}
+	}
 	b.svc = workflow.New(workflow.Config{
 		DirectoryID:        cfg.DirectoryID,
 		RequestTTL:         cfg.RequestTTL,
@@ -189,12 +258,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Log:     log.With("component", "workflow"),
 	})
 	b.app = &slackapp.App{
-		API:     b.api,
-		Socket:  socket,
-		Service: b.svc,
-		Claims:  b.store,
-		HTTP:    httpClient,
-		Log:     log.With("component", "slack"),
+		API:       b.api,
+		Socket:    socket,
+		Service:   b.svc,
+		Claims:    b.store,
+		HTTP:      httpClient,
+		Log:       log.With("component", "slack"),
+		PanicText: cfg.TestPanicText,
 	}
 	return b, nil
 }
