@@ -94,8 +94,9 @@ type Config struct {
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long SIGTERM waits for work in flight
 	TestPanicText   string        // RESETBOT_TEST_PANIC_TEXT: a test hook, see slackapp.App.PanicText
 
-	HTTPAddr string     // HTTP_ADDR
-	LogLevel slog.Level // LOG_LEVEL
+	MetricsAddr string     // METRICS_ADDR: /metrics on its own listener; empty: on HTTP_ADDR
+	HTTPAddr    string     // HTTP_ADDR
+	LogLevel    slog.Level // LOG_LEVEL
 }
 
 var (
@@ -132,6 +133,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		WorkLease:       l.duration("WORK_LEASE", 2*time.Minute),
 		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
 		ShutdownTimeout: l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		MetricsAddr:     l.str("METRICS_ADDR", ""),
 		TestPanicText:   l.str("RESETBOT_TEST_PANIC_TEXT", ""),
 	}
 
@@ -218,6 +220,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.HTTPAddr == "" || !strings.Contains(c.HTTPAddr, ":") {
 		l.problem(fmt.Sprintf("HTTP_ADDR %q must be host:port or :port, like :8080", c.HTTPAddr))
+	}
+	if c.MetricsAddr != "" && (!strings.Contains(c.MetricsAddr, ":") || c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.MetricsAddr, ":0")) {
+		l.problem(fmt.Sprintf("METRICS_ADDR %q must be host:port or :port, like 127.0.0.1:9090, and differ from HTTP_ADDR", c.MetricsAddr))
 	}
 	switch lv := strings.ToLower(l.str("LOG_LEVEL", "info")); lv {
 	case "debug":
@@ -332,6 +337,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("work_lease", c.WorkLease),
 		slog.Duration("audit_retention", c.AuditRetention),
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("log_level", c.LogLevel.String()),
 	)
 }

@@ -200,6 +200,8 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			[]string{`REQUEST_TTL "30" is not a duration`, "REVEAL_TTL must be longer than zero", "SWEEP_INTERVAL must be longer than zero", `REQUEST_LIMIT "three"`}},
 		{"bad misc", map[string]string{"LOG_LEVEL": "loud", "HTTP_ADDR": "8080", "ALLOWED_EMAIL_DOMAINS": "corp", "AWS_ACCESS_KEY_ID": "AKIA", "PROTECTED_USERS": "a@b"},
 			[]string{`LOG_LEVEL "loud"`, `HTTP_ADDR "8080"`, `ALLOWED_EMAIL_DOMAINS entry "corp"`, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", `PROTECTED_USERS entry "a@b"`}},
+		{"bad listeners", map[string]string{"METRICS_ADDR": ":8080", "SHUTDOWN_TIMEOUT": "0s", "AUDIT_RETENTION": "forever"},
+			[]string{`METRICS_ADDR ":8080"`, "SHUTDOWN_TIMEOUT must be longer than zero", `AUDIT_RETENTION "forever"`}},
 		{"secret twice", map[string]string{"SLACK_BOT_TOKEN_FILE": "/x"}, []string{"set SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE, not both"}},
 		{"missing secret file", map[string]string{"SLACK_APP_TOKEN": "", "SLACK_APP_TOKEN_FILE": "/nonexistent/app-token"}, []string{"SLACK_APP_TOKEN_FILE: cannot read /nonexistent/app-token"}},
 	}

@@ -1,9 +1,12 @@
 // Package metrics exposes the bot's Prometheus metrics. Labels carry only
-// event kinds and error codes, never user data or secrets.
+// event kinds, statuses, error codes and Slack method names: never a user,
+// an account, a request ID or a secret.
 package metrics
 
 import (
+	"cmp"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -15,10 +18,22 @@ import (
 // Metrics holds the bot's collectors in their own registry.
 type Metrics struct {
 	Registry *prometheus.Registry
-	events   *prometheus.CounterVec
+
+	events      *prometheus.CounterVec
+	outcomes    *prometheus.CounterVec
+	toDecision  prometheus.Histogram
+	toReveal    prometheus.Histogram
+	toComplete  prometheus.Histogram
+	directory   *prometheus.CounterVec
+	slackCalls  *prometheus.CounterVec
+	connections prometheus.Counter
 }
 
 var _ workflow.Metrics = (*Metrics)(nil)
+
+// buckets suit waits measured in seconds to tens of minutes: a person
+// deciding or clicking, or a reset going through.
+var buckets = []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600}
 
 // New returns Metrics with Go and process collectors registered.
 func New() *Metrics {
@@ -28,19 +43,80 @@ func New() *Metrics {
 			Name: "resetbot_request_events_total",
 			Help: "Request events saved, by kind (requested, approved, completed, failed, ...) and error code.",
 		}, []string{"kind", "code"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "resetbot_requests_total",
+			Help: "Requests that ended, by outcome (completed, failed, denied, expired, cancelled) and code (why a request failed).",
+		}, []string{"outcome", "code"}),
+		toDecision: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "resetbot_time_to_decision_seconds", Help: "From the request to the approver's decision.", Buckets: buckets,
+		}),
+		toReveal: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "resetbot_time_to_reveal_seconds", Help: "From the approval to the employee's first click on Reveal.", Buckets: buckets,
+		}),
+		toComplete: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "resetbot_time_to_completion_seconds", Help: "From the request to the password shown to the employee.", Buckets: buckets,
+		}),
+		directory: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "resetbot_directory_calls_total",
+			Help: "ResetUserPassword calls, by result (ok, or the error code: invalid_password, directory_unavailable, ...).",
+		}, []string{"result"}),
+		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "resetbot_slack_calls_total",
+			Help: "Slack Web API calls, by method and result (ok, rate_limited, or Slack's error code).",
+		}, []string{"method", "result"}),
+		connections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "resetbot_slack_connections_total",
+			Help: "Socket Mode connections made; more than one per replica means reconnects.",
+		}),
 	}
-	m.Registry.MustRegister(m.events,
+	m.Registry.MustRegister(m.events, m.outcomes, m.toDecision, m.toReveal, m.toComplete, m.directory,
+		m.slackCalls, m.connections,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// Event implements workflow.Metrics.
-func (m *Metrics) Event(kind workflow.EventKind, code workflow.Code) {
-	m.events.WithLabelValues(string(kind), string(code)).Inc()
+// Saved implements workflow.Metrics.
+func (m *Metrics) Saved(r *workflow.Request, before int) {
+	for _, ev := range r.Events[min(max(before, 0), len(r.Events)):] {
+		m.events.WithLabelValues(string(ev.Kind), string(ev.Code)).Inc()
+		switch ev.Kind {
+		case workflow.EventApproved, workflow.EventDenied:
+			m.toDecision.Observe(seconds(r.CreatedAt, ev.At))
+		case workflow.EventRevealed:
+			if r.RevealTries == 1 {
+				m.toReveal.Observe(seconds(r.DecidedAt, ev.At))
+			}
+		case workflow.EventCompleted:
+			m.toComplete.Observe(seconds(r.CreatedAt, ev.At))
+		}
+	}
+	if r.Status.Terminal() && before < len(r.Events) {
+		m.outcomes.WithLabelValues(string(r.Status), string(r.Failure)).Inc()
+	}
+}
+
+// DirectoryCall implements workflow.Metrics.
+func (m *Metrics) DirectoryCall(code workflow.Code) {
+	m.directory.WithLabelValues(string(cmp.Or(code, "ok"))).Inc()
+}
+
+// SlackCall counts one Slack call of method with its result.
+func (m *Metrics) SlackCall(method, result string) {
+	m.slackCalls.WithLabelValues(method, result).Inc()
+}
+
+// Connected counts a Socket Mode connection.
+func (m *Metrics) Connected() { m.connections.Inc() }
+
+// Gauge registers a gauge whose value f reads at each scrape.
+func (m *Metrics) Gauge(name, help string, f func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 }
 
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
+
+func seconds(from, to time.Time) float64 { return max(to.Sub(from), 0).Seconds() }

@@ -44,6 +44,8 @@ type App struct {
 	// panic inside its handler: a test hook (RESETBOT_TEST_PANIC_TEXT) that
 	// proves a panic is recovered and the bot serves on.
 	PanicText string
+	// OnConnect, when set, is told about each Socket Mode connection.
+	OnConnect func()
 
 	connected atomic.Bool
 	inflight  sync.WaitGroup
@@ -215,6 +217,9 @@ func (a *App) track(evt socketmode.Event) {
 	case socketmode.EventTypeConnected:
 		a.connected.Store(true)
 		a.Log.Info("connected to Slack")
+		if a.OnConnect != nil {
+			a.OnConnect()
+		}
 	case socketmode.EventTypeConnecting:
 		a.connected.Store(false)
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,9 @@ type Gate struct {
 	// OnFatal, when set, is told about a refusal no retry can fix: the
 	// bot token was revoked or is invalid.
 	OnFatal func(error)
+	// Observe, when set, counts each call: the Slack method and the result
+	// (ok, rate_limited, Slack's error code, or error).
+	Observe func(method, result string)
 
 	mu      sync.Mutex
 	keys    map[string]*gateKey
@@ -94,6 +98,7 @@ func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() er
 			return err
 		}
 		err := call()
+		g.observe(key, err)
 		var rl *slack.RateLimitedError
 		if errors.As(err, &rl) {
 			g.leave(key, max(rl.RetryAfter, time.Second))
@@ -108,6 +113,27 @@ func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() er
 		}
 		return err
 	}
+}
+
+// observe reports a call on key to Observe.
+func (g *Gate) observe(key string, err error) {
+	if g.Observe == nil {
+		return
+	}
+	method, _, _ := strings.Cut(key, ":")
+	var rl *slack.RateLimitedError
+	var se slack.SlackErrorResponse
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.As(err, &rl):
+		result = "rate_limited"
+	case errors.As(err, &se):
+		result = se.Err
+	default:
+		result = "error"
+	}
+	g.Observe(method, result)
 }
 
 // fatalErrors are Slack's answers to a token that no longer works.

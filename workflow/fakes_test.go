@@ -77,6 +77,20 @@ func (m *memStore) Create(_ context.Context, r *Request, limit Limit) error {
 	return nil
 }
 
+func (m *memStore) Watched(context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id := range m.reqs {
+		if r, _ := m.load(id); r != nil {
+			if _, ok := r.NextDeadline(); ok {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 func (m *memStore) Created(_ context.Context, requester string, since time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -44,6 +44,11 @@ type Store interface {
 	// before now. Errors: CodeUnavailable.
 	Due(ctx context.Context, now time.Time, max int) ([]string, error)
 
+	// Watched returns how many requests have a deadline the sweeper watches:
+	// every open request, and ended ones whose chat is not synced yet.
+	// Errors: CodeUnavailable.
+	Watched(ctx context.Context) (int, error)
+
 	// Claim records key for ttl and reports whether this call was the first
 	// to do so; it makes redelivered Slack envelopes take effect once.
 	// Errors: CodeUnavailable.
@@ -197,8 +202,13 @@ type SystemClock struct{}
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// Metrics receives counts; nil means none.
+// Metrics receives what the service measures; nil means none. Whatever
+// implements it must not put user data (IDs, accounts) in labels.
 type Metrics interface {
-	// Event is called once for every event a transition saved.
-	Event(kind EventKind, code Code)
+	// Saved is called once for every change saved: r after it, and how
+	// many events r had before.
+	Saved(r *Request, before int)
+	// DirectoryCall is called after each ResetUserPassword call with the
+	// code of its error, "" for success.
+	DirectoryCall(code Code)
 }

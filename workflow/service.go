@@ -435,6 +435,9 @@ func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Tim
 			return fail(CodeInternal, "could not generate a password")
 		}
 		err = s.Directory.ResetPassword(ctx, acct.UserName, password)
+		if s.Metrics != nil {
+			s.Metrics.DirectoryCall(ErrorCode(err))
+		}
 		if err == nil {
 			return s.deliver(ctx, r, acct, password)
 		}
@@ -637,9 +640,7 @@ func (s *Service) saved(r *Request, before int) {
 	if s.Metrics == nil {
 		return
 	}
-	for _, ev := range r.Events[min(before, len(r.Events)):] {
-		s.Metrics.Event(ev.Kind, ev.Code)
-	}
+	s.Metrics.Saved(r, before)
 }
 
 func (s *Service) log(r *Request) *slog.Logger {

@@ -516,8 +516,13 @@ func TestAckFirstThenWork(t *testing.T) {
 
 // getURL fetches path from the bot's health listener.
 func getURL(t *testing.T, bot *testBot, path string) (int, string) {
+	return getFrom(t, bot, "health", path)
+}
+
+// getFrom fetches path from the bot's listener ("health" or "metrics").
+func getFrom(t *testing.T, bot *testBot, listener, path string) (int, string) {
 	t.Helper()
-	addr := regexp.MustCompile(`"msg":"health and metrics listening","addr":"([^"]+)"`).FindStringSubmatch(bot.logs.String())
+	addr := regexp.MustCompile(`"msg":"` + listener + ` listening","addr":"([^"]+)"`).FindStringSubmatch(bot.logs.String())
 	if addr == nil {
 		t.Fatalf("no listening address in the logs:\n%s", bot.logs.String())
 	}
@@ -543,11 +548,45 @@ func TestHealthReadinessMetrics(t *testing.T) {
 	r, dms := w.request()
 	w.clickAcked(approver2, slackapp.ActionDeny, r.ID, dms[approver2])
 	w.waitStatus(r.ID, workflow.StatusDenied)
+	r, dms = w.request()
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, w.approve(r, dms))
+	w.waitStatus(r.ID, workflow.StatusCompleted)
+	w.command("UADMIN", "")
 	_, metrics := get("/metrics")
-	for _, want := range []string{`resetbot_request_events_total{code="",kind="requested"} 1`, `resetbot_request_events_total{code="",kind="denied"} 1`, "go_goroutines"} {
+	for _, want := range []string{
+		`resetbot_request_events_total{code="",kind="requested"} 2`, `resetbot_request_events_total{code="",kind="denied"} 1`,
+		`resetbot_requests_total{code="",outcome="denied"} 1`, `resetbot_requests_total{code="",outcome="completed"} 1`,
+		"resetbot_time_to_decision_seconds_count 2", "resetbot_time_to_reveal_seconds_count 1", "resetbot_time_to_completion_seconds_count 1",
+		`resetbot_directory_calls_total{result="ok"} 1`, `resetbot_slack_calls_total{method="chat.postMessage",result="ok"}`,
+		`resetbot_slack_calls_total{method="users.info",result="ok"}`, "resetbot_slack_connections_total 1",
+		"resetbot_requests_open 0", "resetbot_chat_calls_waiting 0", "go_goroutines",
+	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	// No label holds a user, an account or a request.
+	for _, private := range []string{employee, approver1, "alice", "UADMIN", "dministrator", r.ID} {
+		if strings.Contains(metrics, private) {
+			t.Errorf("metrics show %q", private)
+		}
+	}
+}
+
+// TestMetricsAddr: METRICS_ADDR puts /metrics on its own listener and off
+// the health one.
+func TestMetricsAddr(t *testing.T) {
+	w := newWorld(t)
+	w.vars["METRICS_ADDR"] = "127.0.0.1:0"
+	bot := w.start()
+	if code, body := getFrom(t, bot, "metrics", "/metrics"); code != 200 || !strings.Contains(body, "resetbot_slack_connections_total 1") {
+		t.Fatalf("metrics listener: %d\n%s", code, body)
+	}
+	if code, _ := getFrom(t, bot, "health", "/metrics"); code != 404 {
+		t.Errorf("/metrics on the health listener: %d", code)
+	}
+	if code, _ := getFrom(t, bot, "health", "/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
 	}
 }
 

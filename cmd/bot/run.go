@@ -38,8 +38,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return doctor(ctx, args[2:], getenv, stdout)
 		case "audit":
 			return audit(ctx, args[2:], getenv, stdout, time.Now())
+		case "healthcheck":
+			return healthcheck(ctx, args[2:], getenv, stdout)
 		case "help", "-h", "--help":
-			fmt.Fprintln(stdout, "usage: bot [run|doctor [--email EMAIL]|audit [flags]]\n  run     run the bot (the default)\n  doctor  check Slack, the store, the directory and LDAP, and say what to fix;\n          with --email, also find that employee's account and apply the guards\n  audit   export the audit log as JSON lines (bot audit -h for the filters)\nConfiguration comes from the environment; see README.md.")
+			fmt.Fprintln(stdout, "usage: bot [run|doctor [--email EMAIL]|audit [flags]|healthcheck [--url URL]]\n  run          run the bot (the default)\n  doctor       check Slack, the store, the directory and LDAP, and say what to fix;\n               with --email, also find that employee's account and apply the guards\n  audit        export the audit log as JSON lines (bot audit -h for the filters)\n  healthcheck  exit 0 when the running bot's /healthz (or --url) answers 200 in 3s;\n               for a container HEALTHCHECK, since the image has no shell\nConfiguration comes from the environment; see README.md.")
 			return nil
 		default:
 			return fmt.Errorf("unknown subcommand %q (try: bot help)", args[1])
@@ -66,8 +68,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("health and metrics listening", "addr", lis.Addr().String())
-	err = b.serve(ctx, lis)
+	listeners := map[string]net.Listener{"health": lis}
+	if cfg.MetricsAddr != "" {
+		mlis, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		listeners["metrics"] = mlis
+		log.Info("metrics listening", "addr", mlis.Addr().String())
+	}
+	log.Info("health listening", "addr", lis.Addr().String(), "metrics", cfg.MetricsAddr == "")
+	err = b.serve(ctx, listeners)
 	if err != nil {
 		log.Error("stopping: "+err.Error(), "error", err)
 		return err
@@ -79,21 +91,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // serve runs the bot's parts under one group until ctx ends or one of them
 // fails for good (then the others stop too), and then gives work in flight
 // SHUTDOWN_TIMEOUT to finish.
-func (b *bot) serve(ctx context.Context, lis net.Listener) error {
+func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
-	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second}
-	g.Go(func() error {
-		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("health server on %s: %w", lis.Addr(), err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	for name, lis := range listeners {
+		srv := &http.Server{Handler: b.routes(name, len(listeners) == 1), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s server on %s: %w", name, lis.Addr(), err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
 	g.Go(func() error { b.svc.RunSweeper(gctx, b.cfg.SweepInterval); return nil })
 	// Replicas tell each other about Slack's 429s through the store.
 	g.Go(func() error { b.gate.Follow(gctx, 500*time.Millisecond); return nil })
@@ -224,6 +238,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 	b.gate = slackapp.NewGate()
 	b.gate.Shared = b.throttles
 	b.fatal = make(chan error, 1)
+	b.gate.Observe = b.metrics.SlackCall
 	b.gate.OnFatal = func(err error) {
 		select {
 		case b.fatal <- err:
@@ -265,7 +280,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		HTTP:      httpClient,
 		Log:       log.With("component", "slack"),
 		PanicText: cfg.TestPanicText,
+		OnConnect: b.metrics.Connected,
 	}
+	b.gauges()
 	return b, nil
 }
 
@@ -300,6 +317,22 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	b.ldap = client
 	opts.Lookup = client
 	return accounts.New(opts), nil
+}
+
+// gauges registers the metrics read at each scrape.
+func (b *bot) gauges() {
+	b.metrics.Gauge("resetbot_requests_open", "Requests with a deadline the sweeper watches: open ones, and ended ones whose chat is not synced yet.", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := b.store.Watched(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	b.metrics.Gauge("resetbot_chat_calls_waiting", "Slack calls waiting for a key's Retry-After.", func() float64 {
+		return float64(b.gate.Waiting())
+	})
 }
 
 // openStore opens Redis when REDIS_URL is set, else the embedded store.
@@ -340,9 +373,16 @@ func openStore(sc config.Store) (openedStore, error) {
 	return openedStore{Store: s, close: s.Close}, nil
 }
 
-// routes serves health, readiness and metrics.
-func (b *bot) routes() http.Handler {
+// routes serves the listener name: "health" (health, readiness, and the
+// metrics too when they have no listener of their own) or "metrics".
+func (b *bot) routes(name string, withMetrics bool) http.Handler {
 	mux := http.NewServeMux()
+	if name == "metrics" || withMetrics {
+		mux.Handle("GET /metrics", b.metrics.Handler())
+	}
+	if name == "metrics" {
+		return mux
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -365,6 +405,5 @@ func (b *bot) routes() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", b.metrics.Handler())
 	return mux
 }

@@ -133,6 +133,16 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 	return storeErr("create", err)
 }
 
+// Watched implements workflow.Store.
+func (s *Store) Watched(context.Context) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketDueByID).Stats().KeyN
+		return nil
+	})
+	return n, storeErr("watched", err)
+}
+
 // Created implements workflow.Store.
 func (s *Store) Created(_ context.Context, requester string, since time.Time) (int, error) {
 	n := 0

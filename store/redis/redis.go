@@ -218,6 +218,15 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 	return workflow.Errorf(workflow.CodeInternal, "create script answered %q", res)
 }
 
+// Watched implements workflow.Store.
+func (s *Store) Watched(ctx context.Context) (int, error) {
+	n, err := s.rdb.ZCard(ctx, s.key("due")).Result()
+	if err != nil {
+		return 0, unavailable("watched", err)
+	}
+	return int(n), nil
+}
+
 // Created implements workflow.Store.
 func (s *Store) Created(ctx context.Context, requester string, since time.Time) (int, error) {
 	n, err := s.rdb.ZCount(ctx, s.key("rate:", requester), "("+ms(since.UnixMilli()), "+inf").Result()

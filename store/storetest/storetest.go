@@ -404,6 +404,17 @@ func testDue(t *testing.T, s workflow.Store) {
 	change("pending before DecideBy", true, func(r *workflow.Request) { r.DecideBy = now.Add(-time.Minute) })
 	change("completed, sync pending without lease", false, func(r *workflow.Request) { r.Outbox[workflow.LaneAudit].Done = len(r.Events) })
 	checkDue("after updates")
+	withDeadline := 0
+	for _, id := range ids {
+		if r, err := s.Get(ctx, id); err == nil {
+			if _, ok := r.NextDeadline(); ok {
+				withDeadline++
+			}
+		}
+	}
+	if n, err := s.Watched(ctx); err != nil || n != withDeadline {
+		t.Errorf("Watched = %d, %v; want %d (the requests with a deadline)", n, err, withDeadline)
+	}
 
 	if got, err := s.Due(ctx, now, 2); err != nil || len(got) != 2 {
 		t.Errorf("Due with max 2 = %v, %v; want 2 IDs", got, err)
