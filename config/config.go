@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -92,6 +93,7 @@ type Config struct {
 	WorkLease     time.Duration // WORK_LEASE: how long a replica owns in-flight work before another takes it over
 
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long SIGTERM waits for work in flight
+	AllowInsecure   bool          // ALLOW_INSECURE_ENDPOINTS: plain http Slack/AWS endpoints and redis:// to another host
 	TestPanicText   string        // RESETBOT_TEST_PANIC_TEXT: a test hook, see slackapp.App.PanicText
 
 	MetricsAddr string     // METRICS_ADDR: /metrics on its own listener; empty: on HTTP_ADDR
@@ -151,8 +153,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	case !strings.HasPrefix(tok, "xapp-"):
 		l.problem("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
 	}
+	c.AllowInsecure = l.boolean("ALLOW_INSECURE_ENDPOINTS")
 	if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(c.SlackAPIURL, "/") {
 		l.problem("SLACK_API_URL must be an http(s) URL ending in /, like https://slack.com/api/")
+	} else if u.Scheme == "http" && !c.AllowInsecure {
+		l.problem("SLACK_API_URL " + c.SlackAPIURL + " is plain http: the bot token would cross the network unencrypted; use https://, or set ALLOW_INSECURE_ENDPOINTS=true for a local test server")
 	}
 	switch {
 	case c.DirectoryID == "":
@@ -166,6 +171,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.AWSEndpoint != "" {
 		if u, err := url.Parse(c.AWSEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE must be an http(s) URL")
+		} else if u.Scheme == "http" && !c.AllowInsecure {
+			l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE " + c.AWSEndpoint + " is plain http: the new passwords would cross the network unencrypted; use https://, or set ALLOW_INSECURE_ENDPOINTS=true for a local test server")
 		}
 	}
 	if (c.AWSAttempts < 1 || c.AWSAttempts > 10) && !l.failed("AWS_MAX_ATTEMPTS") {
@@ -237,10 +244,45 @@ func Load(getenv func(string) string) (*Config, error) {
 		l.problem(fmt.Sprintf("LOG_LEVEL %q must be debug, info, warn or error", lv))
 	}
 
+	if c.RedisURL != "" && !c.AllowInsecure {
+		if host, plain := plainRemoteRedis(c.RedisURL.Value()); plain {
+			l.problem("REDIS_URL reaches " + host + " without TLS: use rediss:// (or rediss+sentinel://, rediss+cluster://), or set ALLOW_INSECURE_ENDPOINTS=true for a private network you trust")
+		}
+	}
 	if len(l.problems) > 0 {
 		return nil, &Error{Problems: l.problems}
 	}
 	return c, nil
+}
+
+// plainRemoteRedis returns the first host of a Redis URL without TLS that
+// is not on this machine.
+func plainRemoteRedis(u string) (string, bool) {
+	var addrs []string
+	switch {
+	case strings.HasPrefix(u, "redis://"):
+		if o, err := redisstore.ParseURL(u); err == nil {
+			addrs = []string{o.Addr}
+		}
+	case strings.HasPrefix(u, "redis+sentinel://"):
+		if o, err := redisstore.ParseSentinelURL(u); err == nil {
+			addrs = o.SentinelAddrs
+		}
+	case strings.HasPrefix(u, "redis+cluster://"):
+		if o, err := redisstore.ParseClusterURL(u); err == nil {
+			addrs = o.Addrs
+		}
+	}
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return host, true
+		}
+	}
+	return "", false
 }
 
 // Store is where the bot keeps its state and audit log: all that the
@@ -330,12 +372,12 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("manager_approval", c.ManagerApproval),
 		slog.Bool("force_change_at_logon", c.ForceChange),
 		slog.Int("account_map_entries", len(c.AccountMap)),
-		slog.Duration("request_ttl", c.RequestTTL),
-		slog.Duration("reveal_ttl", c.RevealTTL),
+		slog.String("request_ttl", c.RequestTTL.String()),
+		slog.String("reveal_ttl", c.RevealTTL.String()),
 		slog.Int("request_limit", c.RequestLimit),
-		slog.Duration("request_limit_window", c.RequestWindow),
-		slog.Duration("work_lease", c.WorkLease),
-		slog.Duration("audit_retention", c.AuditRetention),
+		slog.String("request_limit_window", c.RequestWindow.String()),
+		slog.String("work_lease", c.WorkLease.String()),
+		slog.String("audit_retention", c.AuditRetention.String()),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("log_level", c.LogLevel.String()),

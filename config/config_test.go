@@ -155,6 +155,7 @@ func TestDefaults(t *testing.T) {
 func TestAllSettings(t *testing.T) {
 	m := valid()
 	m["SLACK_API_URL"] = "http://127.0.0.1:9/api/"
+	m["ALLOW_INSECURE_ENDPOINTS"] = "true"
 	m["REDIS_URL"] = "rediss://bot:hunter2@redis.internal:6380/1"
 	m["ALLOWED_EMAIL_DOMAINS"] = "Corp.Example.com,@example.org"
 	m["AUDIT_CHANNEL"] = "C0AUDIT"
@@ -200,6 +201,12 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			[]string{`REQUEST_TTL "30" is not a duration`, "REVEAL_TTL must be longer than zero", "SWEEP_INTERVAL must be longer than zero", `REQUEST_LIMIT "three"`}},
 		{"bad misc", map[string]string{"LOG_LEVEL": "loud", "HTTP_ADDR": "8080", "ALLOWED_EMAIL_DOMAINS": "corp", "AWS_ACCESS_KEY_ID": "AKIA", "PROTECTED_USERS": "a@b"},
 			[]string{`LOG_LEVEL "loud"`, `HTTP_ADDR "8080"`, `ALLOWED_EMAIL_DOMAINS entry "corp"`, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", `PROTECTED_USERS entry "a@b"`}},
+		{"plain text endpoints", map[string]string{"SLACK_API_URL": "http://slack.internal/api/", "AWS_ENDPOINT_URL": "http://ds.internal",
+			"REDIS_URL": "redis://bot:hunter2@redis.internal:6379/0"},
+			[]string{"SLACK_API_URL http://slack.internal/api/ is plain http", "AWS_ENDPOINT_URL_DIRECTORY_SERVICE http://ds.internal is plain http",
+				"REDIS_URL reaches redis.internal without TLS"}},
+		{"plain sentinel", map[string]string{"REDIS_URL": "redis+sentinel://10.0.0.5:26379,127.0.0.1:26379/mymaster"},
+			[]string{"REDIS_URL reaches 10.0.0.5 without TLS"}},
 		{"bad listeners", map[string]string{"METRICS_ADDR": ":8080", "SHUTDOWN_TIMEOUT": "0s", "AUDIT_RETENTION": "forever"},
 			[]string{`METRICS_ADDR ":8080"`, "SHUTDOWN_TIMEOUT must be longer than zero", `AUDIT_RETENTION "forever"`}},
 		{"secret twice", map[string]string{"SLACK_BOT_TOKEN_FILE": "/x"}, []string{"set SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE, not both"}},
@@ -253,7 +260,7 @@ func TestSecretsFromFiles(t *testing.T) {
 // secret.
 func TestHideSecrets(t *testing.T) {
 	m := valid()
-	m["REDIS_URL"] = "redis://bot:hunter2@redis:6379/0"
+	m["REDIS_URL"] = "rediss://bot:hunter2@redis:6379/0"
 	m["AWS_ACCESS_KEY_ID"] = "AKIAEXAMPLE"
 	m["AWS_SECRET_ACCESS_KEY"] = "aws-secret-key"
 	m["AWS_SESSION_TOKEN"] = "aws-session-token"
@@ -273,7 +280,7 @@ func TestHideSecrets(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(logs.String(), "redis://bot:xxxxx@redis:6379/0") {
+	if !strings.Contains(logs.String(), "rediss://bot:xxxxx@redis:6379/0") {
 		t.Errorf("redacted Redis URL missing from the log: %s", logs.String())
 	}
 }

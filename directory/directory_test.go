@@ -264,10 +264,11 @@ func TestContextDeadline(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	err := c.ResetPassword(ctx, "jdoe", password)
-	if workflow.ErrorCode(err) != workflow.CodeDirectoryUnavailable || !errors.Is(err, context.DeadlineExceeded) {
+	// The request went out: AWS may have set the password.
+	if workflow.ErrorCode(err) != workflow.CodeDirectoryUncertain || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), "deadline") {
+	if !strings.Contains(err.Error(), "deadline") || !strings.Contains(err.Error(), "may or may not have changed") {
 		t.Errorf("message %q does not say why", err)
 	}
 	if d := time.Since(start); d > time.Second {

@@ -133,19 +133,32 @@ func classify(ctx context.Context, err error, clean func(string) string) (workfl
 	var ne net.Error
 	var de *smithy.DeserializationError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return workflow.CodeDirectoryUnavailable, "no answer before the deadline (" + clean(text) + ")"
-	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
-		return workflow.CodeDirectoryUnavailable, "the call was cancelled before Directory Service answered"
 	case errors.As(err, &ce):
-		return workflow.CodeDirectoryAccessDenied, clean(ce.Error()) +
-			"; give the bot AWS credentials (IAM role or AWS_ACCESS_KEY_ID) allowed to call Directory Service"
+		// The providers' own words can hold paths, profile names or
+		// partial keys: a fixed text instead.
+		return workflow.CodeDirectoryAccessDenied, "no usable AWS credentials: the SDK's chain (environment, profile, web identity, container or instance role) gave none" +
+			"; give the bot an IAM role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY allowed to call Directory Service"
+	case notSent(err):
+		return workflow.CodeDirectoryUnavailable, "could not reach Directory Service, so nothing was changed: " + clean(text)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return workflow.CodeDirectoryUncertain, "no answer before the deadline, so the password may or may not have changed (" + clean(text) + ")"
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		return workflow.CodeDirectoryUncertain, "the call was cancelled before Directory Service answered, so the password may or may not have changed"
 	case errors.As(err, &ue), errors.As(err, &ne):
-		return workflow.CodeDirectoryUnavailable, "could not reach Directory Service: " + clean(text)
+		return workflow.CodeDirectoryUncertain, "the connection to Directory Service failed mid-call, so the password may or may not have changed: " + clean(text)
 	case errors.As(err, &de):
 		return workflow.CodeDirectoryService, "unreadable answer from Directory Service: " + clean(text)
 	}
 	return workflow.CodeDirectoryUnavailable, "the call did not complete: " + clean(text)
+}
+
+// notSent reports whether err shows that the request never left: the
+// connection could not be made (a DNS failure, a refused or unreachable
+// address).
+func notSent(err error) bool {
+	var dns *net.DNSError
+	var op *net.OpError
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
 }
 
 // apiCode maps an AWS API error to a code and an operator hint.

@@ -102,6 +102,8 @@ func FailureText(code workflow.Code) string {
 		return "AWS is limiting how fast we can reset passwords right now. Your password was not changed; please try again in a few minutes."
 	case workflow.CodeDirectoryAccessDenied:
 		return "The bot is not allowed to reset passwords in this directory (AWS access denied). Your password was not changed; the operators have been alerted."
+	case workflow.CodeDirectoryUncertain:
+		return "The directory did not answer in time, so your password may or may not have changed. Click Reveal again to set a new one, or contact helpdesk."
 	case workflow.CodeInterrupted:
 		return "The reset was interrupted several times before your password could be shown to you. Please contact helpdesk, or start a new request with `/reset-password`."
 	case workflow.CodeNoAccount:

@@ -3,6 +3,7 @@ package slackapp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -170,4 +171,36 @@ func (a *StaticApprovers) groupMembers(ctx context.Context, g string) ([]string,
 	}
 	a.members.put(g, members)
 	return members, nil
+}
+
+// Check looks every configured approver up as requests do and returns how
+// many people can approve, and a problem per user who cannot (unknown,
+// deactivated, a bot or a guest) and per group Slack cannot list or that is
+// empty. For `bot doctor`.
+func (a *StaticApprovers) Check(ctx context.Context, people *Identity) (int, []string) {
+	var problems []string
+	n := 0
+	for _, u := range a.Users {
+		usr, err := people.user(ctx, u)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("user %s: %v", u, err))
+		case eligible(usr) != nil:
+			problems = append(problems, fmt.Sprintf("user %s: %v", u, eligible(usr)))
+		default:
+			n++
+		}
+	}
+	for _, g := range a.Groups {
+		members, err := a.groupMembers(ctx, g)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("group %s: %v", g, err))
+		case len(members) == 0:
+			problems = append(problems, fmt.Sprintf("group %s has no members", g))
+		default:
+			n += len(members)
+		}
+	}
+	return n, problems
 }

@@ -134,9 +134,12 @@ func RevealMessage(r *workflow.Request) Msg {
 	switch r.Status {
 	case workflow.StatusApproved:
 		body := fmt.Sprintf("When you are ready to sign in, click *Reveal my temporary password*. The bot then sets a new password and shows it only to you, here. The button works until %s.", when(r.RevealBy))
-		switch r.LastEvent().Kind {
+		switch last := r.LastEvent(); last.Kind {
 		case workflow.EventInterrupted:
 			body = ":warning: Your new password could not be shown to you, so nobody knows it. Click the button again to get another one. The button works until " + when(r.RevealBy) + "."
+			if last.Code == workflow.CodeDirectoryUncertain {
+				body = ":warning: The directory did not answer in time, so your password may or may not have changed, and nobody knows it. Click the button again to set a new one. The button works until " + when(r.RevealBy) + "."
+			}
 		case workflow.EventPostponed:
 			body = ":warning: I could not check your account in the directory just now; nothing was changed. Click the button again in a minute. It works until " + when(r.RevealBy) + "."
 		}
@@ -345,6 +348,9 @@ func EmployeeNotice(r *workflow.Request, ev workflow.Event) (Msg, bool) {
 		s = fmt.Sprintf(":warning: I could not check your account %s in the directory just now, so nothing was changed. Click *Reveal my temporary password* again in a minute (until %s).", code(r.Account.UserName), when(r.RevealBy))
 	case workflow.EventInterrupted:
 		s = fmt.Sprintf(":warning: Your new password for %s could not be shown to you. Click *Reveal my temporary password* again to get another one (until %s).", code(r.Account.UserName), when(r.RevealBy))
+		if ev.Code == workflow.CodeDirectoryUncertain {
+			s = fmt.Sprintf(":warning: The directory did not answer in time, so the password of %s may or may not have changed. Click *Reveal my temporary password* again to set a new one (until %s).", code(r.Account.UserName), when(r.RevealBy))
+		}
 	default:
 		return Msg{}, false
 	}

@@ -75,6 +75,8 @@ func golden(t *testing.T, name string, v any) {
 func TestMessagesGolden(t *testing.T) {
 	interrupted := sample(workflow.StatusApproved)
 	interrupted.Events = append(interrupted.Events, workflow.Event{At: t0.Add(5 * time.Minute), Kind: workflow.EventInterrupted})
+	uncertain := sample(workflow.StatusApproved)
+	uncertain.Events = append(uncertain.Events, workflow.Event{At: t0.Add(5 * time.Minute), Kind: workflow.EventInterrupted, Code: workflow.CodeDirectoryUncertain})
 	postponed := sample(workflow.StatusApproved)
 	postponed.Events = append(postponed.Events, workflow.Event{At: t0.Add(5 * time.Minute), Kind: workflow.EventPostponed, Code: workflow.CodeLookupUnavailable})
 	managed := sample(workflow.StatusPending)
@@ -180,7 +182,7 @@ func TestEveryCodeHasItsOwnWords(t *testing.T) {
 	}
 	failures := []workflow.Code{workflow.CodeUserDoesNotExist, workflow.CodeInvalidPassword, workflow.CodeDirectoryUnavailable,
 		workflow.CodeUnsupportedOperation, workflow.CodeDirectoryDoesNotExist, workflow.CodeDirectoryClient, workflow.CodeDirectoryService,
-		workflow.CodeDirectoryThrottled, workflow.CodeDirectoryAccessDenied, workflow.CodeInterrupted}
+		workflow.CodeDirectoryThrottled, workflow.CodeDirectoryAccessDenied, workflow.CodeInterrupted, workflow.CodeDirectoryUncertain}
 	for _, c := range failures {
 		s := FailureText(c)
 		if s == "" {

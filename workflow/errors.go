@@ -53,7 +53,8 @@ const (
 	CodeDirectoryService       Code = "directory_service_error"  // ServiceException
 	CodeDirectoryThrottled     Code = "directory_throttled"
 	CodeDirectoryAccessDenied  Code = "directory_access_denied"
-	CodeInterrupted            Code = "interrupted" // the reset was interrupted (crash, lost delivery) too often
+	CodeDirectoryUncertain     Code = "directory_uncertain" // the call ended without an answer: the password may or may not have changed
+	CodeInterrupted            Code = "interrupted"         // the reset was interrupted (crash, lost delivery) too often
 	CodeDeliveryFailed         Code = "delivery_failed"
 	CodeForceChangeFailed      Code = "force_change_failed" // the password was reset but "must change at next logon" could not be set
 	CodeUnavailable            Code = "unavailable"         // the store is unreachable: try again shortly

@@ -332,7 +332,11 @@ func (r *Request) Fail(owner string, now time.Time, code Code, detail string) er
 // goes back to approved with a fresh reveal window so that the employee gets
 // a new password on the next click, or fails after maxTries reveals.
 // owner "" means the sweeper, which may only act after the lease ended.
-func (r *Request) Interrupt(owner string, now time.Time, revealTTL time.Duration, maxTries int, detail string) error {
+//
+// code says why: CodeInterrupted (the replica stopped, or the password
+// could not be shown) or CodeDirectoryUncertain (the directory call ended
+// without an answer, so the password may or may not have changed).
+func (r *Request) Interrupt(owner string, now time.Time, revealTTL time.Duration, maxTries int, code Code, detail string) error {
 	if r.Status != StatusResetting {
 		return Errorf(CodeConflict, "request %s is not being reset", r.ID)
 	}
@@ -349,7 +353,7 @@ func (r *Request) Interrupt(owner string, now time.Time, revealTTL time.Duration
 		r.Failure = CodeInterrupted
 		return nil
 	}
-	if err := r.move(StatusApproved, Event{At: now, Kind: EventInterrupted, Code: CodeInterrupted, Detail: detail}); err != nil {
+	if err := r.move(StatusApproved, Event{At: now, Kind: EventInterrupted, Code: code, Detail: detail}); err != nil {
 		return err
 	}
 	r.ResetOwner, r.ResetLease = "", time.Time{}

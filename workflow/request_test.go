@@ -127,11 +127,11 @@ func TestInterruptOffersRevealAgainThenFails(t *testing.T) {
 		if err := r.BeginReset("UEMP", "me", at, at.Add(time.Minute)); err != nil {
 			t.Fatalf("try %d: %v", try, err)
 		}
-		if err := r.Interrupt("", at.Add(30*time.Second), 15*time.Minute, 3, "lost"); ErrorCode(err) != CodeConflict {
+		if err := r.Interrupt("", at.Add(30*time.Second), 15*time.Minute, 3, CodeInterrupted, "lost"); ErrorCode(err) != CodeConflict {
 			t.Fatalf("sweeper interrupted a live lease: %v", err)
 		}
 		at = at.Add(time.Minute)
-		if err := r.Interrupt("", at, 15*time.Minute, 3, "lost"); err != nil {
+		if err := r.Interrupt("", at, 15*time.Minute, 3, CodeInterrupted, "lost"); err != nil {
 			t.Fatal(err)
 		}
 		if try < 3 && (r.Status != StatusApproved || !r.RevealBy.Equal(at.Add(15*time.Minute)) || r.LastEvent().Kind != EventInterrupted) {

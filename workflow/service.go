@@ -442,6 +442,14 @@ func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Tim
 			return s.deliver(ctx, r, acct, password)
 		}
 		detail := redact(err.Error(), password)
+		if ErrorCode(err) == CodeDirectoryUncertain {
+			// The new password may be set, and nobody will ever know it:
+			// offer Reveal again, which sets another one.
+			log.Warn("the directory call ended without an answer; offering Reveal again", "error", detail)
+			return func(r *Request, now time.Time) error {
+				return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeDirectoryUncertain, detail)
+			}
+		}
 		if ErrorCode(err) != CodeInvalidPassword {
 			log.Warn("directory refused the reset", "code", ErrorCode(err), "error", detail)
 			return fail(ErrorCode(err), detail)
@@ -472,7 +480,7 @@ func (s *Service) deliver(ctx context.Context, r *Request, acct Account, passwor
 		detail := "the password was set but could not be shown: " + redact(err.Error(), password)
 		log.Warn("password delivery failed; offering Reveal again", "error", redact(err.Error(), password))
 		return func(r *Request, now time.Time) error {
-			return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, detail)
+			return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeInterrupted, detail)
 		}
 	}
 	log.Info("password reset and delivered", "length", len(password), "must_change", d.MustChange)
@@ -502,7 +510,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 			before = len(r.Events)
 			changed := r.ExpireIfDue(now)
 			if r.Status == StatusResetting && !now.Before(r.ResetLease) {
-				changed = r.Interrupt("", now, s.cfg.RevealTTL, s.cfg.MaxReveals,
+				changed = r.Interrupt("", now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeInterrupted,
 					"the replica doing the reset stopped before it finished") == nil
 			}
 			if r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease)) || changed {

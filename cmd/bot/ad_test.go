@@ -444,7 +444,7 @@ func TestADDoctor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"ok    LDAP " + w.env.LDAPSURL, `ok    account of alice@corp.example.com: account "alice" (CN=Alice Smith,OU=Users,OU=CORP,`,
+	for _, want := range []string{"ok    LDAP: " + w.env.LDAPSURL, `ok    account of alice@corp.example.com: account "alice" (CN=Alice Smith,OU=Users,OU=CORP,`,
 		`manager "mmanager" <mmanager@corp.example.com>, disabled false; may be reset`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)

@@ -21,9 +21,10 @@ import (
 	"github.com/example/resetbot/workflow"
 )
 
-// doctor checks the configuration against Slack, the store and the
-// directory, prints one line per check and what to fix, and fails when any
-// check fails. It changes nothing.
+// doctor checks the configuration against Slack, the store, the directory
+// and LDAP, prints one line per check and what to fix, and fails when any
+// check fails. A check whose prerequisite failed is skipped, not failed, so
+// that one cause gives one failure. It changes nothing.
 func doctor(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stdout)
@@ -38,23 +39,6 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("doctor: the configuration is invalid")
 	}
 	fmt.Fprintln(stdout, "  ok    configuration")
-
-	var failed int
-	check := func(name string, fn func(ctx context.Context) (string, string, error)) {
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		detail, fix, err := fn(cctx)
-		if err != nil {
-			failed++
-			fmt.Fprintf(stdout, "  FAIL  %s: %v\n", name, err)
-			if fix != "" {
-				fmt.Fprintf(stdout, "        fix: %s\n", fix)
-			}
-			return
-		}
-		fmt.Fprintf(stdout, "  ok    %s: %s\n", name, detail)
-	}
-
 	b, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		fmt.Fprintf(stdout, "  FAIL  start-up: %v\n", err)
@@ -62,135 +46,191 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer b.close()
 
-	// Scopes come back in a response header of every bot-token call.
-	var mu sync.Mutex
-	var scopes []string
-	api := slack.New(cfg.SlackBotToken.Value(), slack.OptionAPIURL(cfg.SlackAPIURL),
-		slack.OptionHTTPClient(&http.Client{Timeout: 15 * time.Second}),
-		slack.OptionOnResponseHeaders(func(_ string, h http.Header) {
-			if v := h.Get("X-OAuth-Scopes"); v != "" {
-				mu.Lock()
-				scopes = nil
-				for _, s := range strings.Split(v, ",") {
-					scopes = append(scopes, strings.TrimSpace(s))
-				}
-				mu.Unlock()
-			}
-		}))
-
-	check("Slack bot token (SLACK_BOT_TOKEN)", func(ctx context.Context) (string, string, error) {
-		r, err := api.AuthTestContext(ctx)
-		if err != nil {
-			return "", "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page; check SLACK_API_URL", err
-		}
-		return fmt.Sprintf("team %s, bot user %s", r.TeamID, r.UserID), "", nil
-	})
-	check("Slack bot scopes", func(ctx context.Context) (string, string, error) {
-		mu.Lock()
-		have := slices.Clone(scopes)
-		mu.Unlock()
-		var missing []string
-		for _, s := range slackapp.RequiredScopes {
-			if !slices.Contains(have, s) {
-				missing = append(missing, s)
-			}
-		}
-		if len(missing) > 0 {
-			return "", "create the app from manifest.yaml (or add these scopes under OAuth & Permissions) and reinstall it", fmt.Errorf("missing %s", strings.Join(missing, ", "))
-		}
-		return strings.Join(slackapp.RequiredScopes, ", "), "", nil
-	})
-	check("Slack app token (SLACK_APP_TOKEN)", func(ctx context.Context) (string, string, error) {
-		if _, _, err := b.api.StartSocketModeContext(ctx); err != nil {
-			return "", "generate an app-level token with the connections:write scope (Basic Information page) and turn on Socket Mode", err
-		}
-		return "a Socket Mode connection can be opened", "", nil
-	})
-	check("store", func(ctx context.Context) (string, string, error) {
-		where := "embedded file in " + cfg.DataDir
-		if cfg.RedisURL != "" {
-			where = "Redis at " + redisstore.RedactURL(cfg.RedisURL.Value())
-		}
-		if err := b.store.Ping(ctx); err != nil {
-			return "", "check REDIS_URL (host, port, password, rediss:// for TLS) and that Redis runs", err
-		}
-		return where, "", nil
-	})
-	check("directory "+cfg.DirectoryID, func(ctx context.Context) (string, string, error) {
-		info, err := b.dir.Describe(ctx)
-		if err != nil {
-			fix := "check DIRECTORY_ID, AWS_REGION and the credentials; the IAM policy in README.md"
-			if workflow.ErrorCode(err) == workflow.CodeDirectoryAccessDenied {
-				fix = "allow ds:DescribeDirectories and ds:ResetUserPassword (README.md, AWS IAM policy)"
-			}
-			return "", fix, err
-		}
-		if info.Type != "SimpleAD" && info.Type != "MicrosoftAD" {
-			return "", "ResetUserPassword works only on Managed Microsoft AD and Simple AD", fmt.Errorf("type %s is not supported", info.Type)
-		}
-		if info.Stage != "Active" {
-			return "", "wait until the directory is Active, or check it in the AWS console", fmt.Errorf("directory stage is %s", info.Stage)
-		}
-		return fmt.Sprintf("%s (%s, NetBIOS %s, %s)", info.Name, info.Type, info.ShortName, info.Stage), "", nil
-	})
-	if b.ldap != nil {
-		check("LDAP "+cfg.LDAPURL, func(ctx context.Context) (string, string, error) {
-			if err := b.ldap.Check(ctx); err != nil {
-				return "", "check LDAP_URL, LDAP_CA_FILE (the CA that signed the directory's certificate), LDAP_BIND_DN, LDAP_BIND_PASSWORD and LDAP_BASE_DN", err
-			}
-			return "TLS, bind as " + cfg.LDAPBindDN + " and base " + cfg.LDAPBaseDN + " work", "", nil
-		})
+	d := &doctorRun{b: b, cfg: cfg, email: *email, out: stdout, results: map[string]bool{}}
+	d.api = d.scopeWatchingClient()
+	for _, c := range d.checks() {
+		d.run(ctx, c)
 	}
-	if *email != "" {
-		check("account of "+*email, func(ctx context.Context) (string, string, error) {
-			return doctorAccount(ctx, b, *email)
-		})
-	}
-	check("approvers (APPROVERS)", func(ctx context.Context) (string, string, error) {
-		if len(cfg.Approvers)+len(cfg.ApproverGroups) == 0 {
-			return "none: only managers approve, and requests without a manager on Slack are refused", "", nil
-		}
-		var problems []string
-		people := 0
-		for _, u := range cfg.Approvers {
-			info, err := api.GetUserInfoContext(ctx, u)
-			switch {
-			case err != nil:
-				problems = append(problems, fmt.Sprintf("user %s: %v", u, err))
-			case info.Deleted || info.IsBot:
-				problems = append(problems, fmt.Sprintf("user %s is deactivated or a bot", u))
-			default:
-				people++
-			}
-		}
-		for _, g := range cfg.ApproverGroups {
-			members, err := api.GetUserGroupMembersContext(ctx, g)
-			switch {
-			case err != nil:
-				problems = append(problems, fmt.Sprintf("group %s: %v", g, err))
-			case len(members) == 0:
-				problems = append(problems, fmt.Sprintf("group %s has no members", g))
-			default:
-				people += len(members)
-			}
-		}
-		if len(problems) > 0 {
-			return "", "use Slack user IDs (profile -> ... -> Copy member ID) and user-group IDs (S...)", errors.New(strings.Join(problems, "; "))
-		}
-		return fmt.Sprintf("%d approver(s) found", people), "", nil
-	})
-	if failed > 0 {
-		return fmt.Errorf("doctor: %d check(s) failed", failed)
+	if d.failed > 0 {
+		return fmt.Errorf("doctor: %d check(s) failed", d.failed)
 	}
 	fmt.Fprintln(stdout, "everything looks right")
 	return nil
 }
 
-// doctorAccount finds the account of the employee with email and applies
-// the guards, as a request would.
-func doctorAccount(ctx context.Context, b *bot, email string) (string, string, error) {
-	accts := b.accounts
-	acct, err := accts.Find(ctx, workflow.Person{ID: "doctor", Email: email})
+// doctorRun is one run of doctor.
+type doctorRun struct {
+	b       *bot
+	cfg     *config.Config
+	email   string
+	out     io.Writer
+	api     *slack.Client // reports the token's scopes
+	results map[string]bool
+	failed  int
+
+	mu     sync.Mutex
+	scopes []string
+}
+
+// doctorCheck is one named check; it runs only when the checks it needs
+// passed.
+type doctorCheck struct {
+	name  string
+	needs []string
+	run   func(ctx context.Context) (detail, fix string, err error)
+}
+
+// The names of the checks others depend on.
+const (
+	checkBotToken = "Slack bot token (SLACK_BOT_TOKEN)"
+	checkLDAP     = "LDAP"
+)
+
+func (d *doctorRun) checks() []doctorCheck {
+	cs := []doctorCheck{
+		{checkBotToken, nil, d.botToken},
+		{"Slack bot scopes", []string{checkBotToken}, d.botScopes},
+		{"Slack app token (SLACK_APP_TOKEN)", nil, d.appToken},
+		{"store", nil, d.store},
+		{"directory " + d.cfg.DirectoryID, nil, d.directory},
+	}
+	if d.b.ldap != nil {
+		cs = append(cs, doctorCheck{checkLDAP, nil, d.ldap})
+	}
+	if d.email != "" {
+		var needs []string
+		if d.b.ldap != nil {
+			needs = []string{checkLDAP}
+		}
+		cs = append(cs, doctorCheck{"account of " + d.email, needs, d.account})
+	}
+	return append(cs, doctorCheck{"approvers (APPROVERS)", []string{checkBotToken}, d.approvers})
+}
+
+// run runs c, or skips it when a check it needs failed, and prints the
+// outcome.
+func (d *doctorRun) run(ctx context.Context, c doctorCheck) {
+	for _, n := range c.needs {
+		if !d.results[n] {
+			fmt.Fprintf(d.out, "  skip  %s: needs %s, which failed\n", c.name, n)
+			return
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	detail, fix, err := c.run(cctx)
+	d.results[c.name] = err == nil
+	if err != nil {
+		d.failed++
+		fmt.Fprintf(d.out, "  FAIL  %s: %v\n", c.name, err)
+		if fix != "" {
+			fmt.Fprintf(d.out, "        fix: %s\n", fix)
+		}
+		return
+	}
+	fmt.Fprintf(d.out, "  ok    %s: %s\n", c.name, detail)
+}
+
+// scopeWatchingClient is a Slack client that keeps the scopes Slack
+// reports in a response header of every bot-token call.
+func (d *doctorRun) scopeWatchingClient() *slack.Client {
+	return slack.New(d.cfg.SlackBotToken.Value(), slack.OptionAPIURL(d.cfg.SlackAPIURL),
+		slack.OptionHTTPClient(&http.Client{Timeout: 15 * time.Second}),
+		slack.OptionOnResponseHeaders(func(_ string, h http.Header) {
+			if v := h.Get("X-OAuth-Scopes"); v != "" {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				d.scopes = nil
+				for _, s := range strings.Split(v, ",") {
+					d.scopes = append(d.scopes, strings.TrimSpace(s))
+				}
+			}
+		}))
+}
+
+func (d *doctorRun) botToken(ctx context.Context) (string, string, error) {
+	r, err := d.api.AuthTestContext(ctx)
+	if err != nil {
+		if !slackRefused(err) {
+			return "", "check SLACK_API_URL, DNS and the network path (proxy, firewall) to Slack", fmt.Errorf("cannot reach Slack at %s: %w", d.cfg.SlackAPIURL, err)
+		}
+		return "", "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page", err
+	}
+	return fmt.Sprintf("team %s, bot user %s", r.TeamID, r.UserID), "", nil
+}
+
+func (d *doctorRun) botScopes(context.Context) (string, string, error) {
+	d.mu.Lock()
+	have := slices.Clone(d.scopes)
+	d.mu.Unlock()
+	var missing []string
+	for _, s := range slackapp.RequiredScopes {
+		if !slices.Contains(have, s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		return "", "create the app from manifest.yaml (or add these scopes under OAuth & Permissions) and reinstall it", fmt.Errorf("missing %s", strings.Join(missing, ", "))
+	}
+	return strings.Join(slackapp.RequiredScopes, ", "), "", nil
+}
+
+func (d *doctorRun) appToken(ctx context.Context) (string, string, error) {
+	if _, _, err := d.b.api.StartSocketModeContext(ctx); err != nil {
+		if !slackRefused(err) {
+			return "", "check SLACK_API_URL, DNS and the network path to Slack", fmt.Errorf("cannot reach Slack at %s: %w", d.cfg.SlackAPIURL, err)
+		}
+		return "", "generate an app-level token with the connections:write scope (Basic Information page) and turn on Socket Mode", err
+	}
+	return "a Socket Mode connection can be opened", "", nil
+}
+
+func (d *doctorRun) store(ctx context.Context) (string, string, error) {
+	where := "embedded file in " + d.cfg.DataDir
+	if d.cfg.RedisURL != "" {
+		where = "Redis at " + redisstore.RedactURL(d.cfg.RedisURL.Value())
+	}
+	if err := d.b.store.Ping(ctx); err != nil {
+		return "", "check REDIS_URL (host, port, password, rediss:// for TLS) and that Redis runs", err
+	}
+	return where, "", nil
+}
+
+func (d *doctorRun) directory(ctx context.Context) (string, string, error) {
+	info, err := d.b.dir.Describe(ctx)
+	if err != nil {
+		fix := "check DIRECTORY_ID, AWS_REGION and the credentials; the IAM policy in README.md"
+		switch {
+		case strings.Contains(err.Error(), "no usable AWS credentials"):
+			fix = "no AWS credentials found: give the bot an IAM role (instance, task or IRSA), AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+		case workflow.ErrorCode(err) == workflow.CodeDirectoryAccessDenied:
+			fix = "the credentials work but IAM denies the call: allow ds:DescribeDirectories and ds:ResetUserPassword (README.md, AWS IAM policy)"
+		case workflow.ErrorCode(err) == workflow.CodeDirectoryUnavailable:
+			fix = "check AWS_REGION, AWS_ENDPOINT_URL_DIRECTORY_SERVICE, DNS and the network path (VPC endpoint, proxy) to Directory Service"
+		}
+		return "", fix, err
+	}
+	if info.Type != "SimpleAD" && info.Type != "MicrosoftAD" {
+		return "", "ResetUserPassword works only on Managed Microsoft AD and Simple AD", fmt.Errorf("type %s is not supported", info.Type)
+	}
+	if info.Stage != "Active" {
+		return "", "wait until the directory is Active, or check it in the AWS console", fmt.Errorf("directory stage is %s", info.Stage)
+	}
+	return fmt.Sprintf("%s (%s, NetBIOS %s, %s)", info.Name, info.Type, info.ShortName, info.Stage), "", nil
+}
+
+func (d *doctorRun) ldap(ctx context.Context) (string, string, error) {
+	if err := d.b.ldap.Check(ctx); err != nil {
+		return "", "check LDAP_URL, LDAP_CA_FILE (the CA that signed the directory's certificate), LDAP_BIND_DN, LDAP_BIND_PASSWORD and LDAP_BASE_DN", err
+	}
+	return fmt.Sprintf("%s: TLS, bind as %s and base %s work", d.cfg.LDAPURL, d.cfg.LDAPBindDN, d.cfg.LDAPBaseDN), "", nil
+}
+
+// account finds the account of the employee with the given email and
+// applies the guards, as a request would.
+func (d *doctorRun) account(ctx context.Context) (string, string, error) {
+	accts := d.b.accounts
+	acct, err := accts.Find(ctx, workflow.Person{ID: "doctor", Email: d.email})
 	if err == nil {
 		acct, err = accts.Check(ctx, acct)
 	}
@@ -201,7 +241,7 @@ func doctorAccount(ctx context.Context, b *bot, email string) (string, string, e
 	if acct.DN != "" {
 		detail += fmt.Sprintf(" (%s, %q)", acct.DN, acct.DisplayName)
 	}
-	if b.cfg.ManagerApproval {
+	if d.cfg.ManagerApproval {
 		m, ok, err := accts.Manager(ctx, acct)
 		switch {
 		case err != nil:
@@ -213,4 +253,24 @@ func doctorAccount(ctx context.Context, b *bot, email string) (string, string, e
 		}
 	}
 	return detail + "; may be reset", "", nil
+}
+
+// approvers looks the configured approvers up as requests do.
+func (d *doctorRun) approvers(ctx context.Context) (string, string, error) {
+	if len(d.cfg.Approvers)+len(d.cfg.ApproverGroups) == 0 {
+		return "none: only managers approve, and requests without a manager on Slack are refused", "", nil
+	}
+	n, problems := d.b.approvers.Check(ctx, d.b.identity)
+	if len(problems) > 0 {
+		return "", "use Slack user IDs (profile -> ... -> Copy member ID) and user-group IDs (S...)", errors.New(strings.Join(problems, "; "))
+	}
+	return fmt.Sprintf("%d approver(s) found", n), "", nil
+}
+
+// slackRefused reports whether Slack itself answered err (a refusal), as
+// opposed to a network failure on the way.
+func slackRefused(err error) bool {
+	var se slack.SlackErrorResponse
+	var sc slack.StatusCodeError
+	return errors.As(err, &se) || errors.As(err, &sc)
 }

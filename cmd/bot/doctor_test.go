@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -104,5 +105,51 @@ func TestDockerfile(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+}
+
+// TestDoctorPointsAtTheRealCause: with Slack unreachable, doctor says it
+// cannot reach Slack (not that a token is wrong) and skips the checks that
+// need the bot token instead of failing them too.
+func TestDoctorPointsAtTheRealCause(t *testing.T) {
+	w := newWorld(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + lis.Addr().String() + "/api/"
+	lis.Close() // nothing listens there
+	w.vars["SLACK_API_URL"] = dead
+	w.vars["AWS_ACCESS_KEY_ID"], w.vars["AWS_SECRET_ACCESS_KEY"] = "", ""
+	w.vars["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent"
+	var out syncBuffer
+	err = run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+	if err == nil {
+		t.Fatalf("doctor passed:\n%s", out.String())
+	}
+	for _, want := range []string{
+		"FAIL  Slack bot token (SLACK_BOT_TOKEN): cannot reach Slack at " + dead,
+		"skip  Slack bot scopes: needs Slack bot token (SLACK_BOT_TOKEN), which failed",
+		"skip  approvers (APPROVERS): needs Slack bot token",
+		"FAIL  Slack app token (SLACK_APP_TOKEN): cannot reach Slack at " + dead,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "missing commands") {
+		t.Errorf("doctor blamed the scopes for a network failure:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "fix: no AWS credentials found") {
+		t.Errorf("doctor does not say that no AWS credentials were found:\n%s", out.String())
+	}
+
+	// Credentials that work, and IAM that says no.
+	w.vars["AWS_ACCESS_KEY_ID"], w.vars["AWS_SECRET_ACCESS_KEY"] = "AKIDTEST", "test-secret"
+	w.ds.FailNextOp("DescribeDirectories", "AccessDeniedException", 5)
+	out = syncBuffer{}
+	_ = run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+	if !strings.Contains(out.String(), "fix: the credentials work but IAM denies the call") {
+		t.Errorf("doctor does not say that IAM denies the call:\n%s", out.String())
 	}
 }

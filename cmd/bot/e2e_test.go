@@ -673,3 +673,31 @@ func TestApproverGroupSlackCannotList(t *testing.T) {
 		t.Fatalf("a request was created without approvers: %v", err)
 	}
 }
+
+// TestDirectoryTimeout: a ResetUserPassword call that gets no answer in
+// time may or may not have set the password; the employee is told so and
+// Reveal is offered again, which sets a new one.
+func TestDirectoryTimeout(t *testing.T) {
+	w := newWorld(t)
+	w.vars["WORK_LEASE"] = "2s" // the reset's work ends at 1.5s
+	w.vars["AWS_MAX_ATTEMPTS"] = "1"
+	w.start()
+	r, dms := w.request()
+	reveal := w.approve(r, dms)
+	w.ds.SetDelay(5 * time.Second)
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+	w.wait("Reveal offered again", func() bool {
+		got := w.get(r.ID)
+		return got.Status == workflow.StatusApproved && got.LastEvent().Code == workflow.CodeDirectoryUncertain && !got.AnySyncPending()
+	})
+	if txt := w.dmTexts(employee); !strings.Contains(txt, "may or may not have changed") {
+		t.Fatalf("employee not told:\n%s", txt)
+	}
+	w.ds.SetDelay(0)
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, w.message(reveal))
+	w.waitStatus(r.ID, workflow.StatusCompleted)
+	set, _ := w.ds.Password("alice")
+	if eph := w.slack.Ephemerals(); len(eph) != 1 || passwordIn(t, eph[0]) != set {
+		t.Fatal("the password shown is not the one the directory has")
+	}
+}

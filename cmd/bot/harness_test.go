@@ -139,6 +139,7 @@ func newWorld(t testing.TB) *world {
 		"HTTP_ADDR":                          "127.0.0.1:0",
 		"LOG_LEVEL":                          "debug",
 		"SWEEP_INTERVAL":                     "100ms",
+		"ALLOW_INSECURE_ENDPOINTS":           "true", // the test servers speak plain http
 		"SLACK_MESSAGE_INTERVAL":             "0s",
 	}
 	return w

@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer b.close()
 
 	if _, err := b.api.AuthTestContext(ctx); err != nil {
+		if !slackRefused(err) {
+			return fmt.Errorf("cannot reach Slack at %s (auth.test): %w", cfg.SlackAPIURL, err)
+		}
 		return fmt.Errorf("Slack refused SLACK_BOT_TOKEN (auth.test): %w", err)
 	}
 
@@ -179,6 +182,8 @@ type bot struct {
 	dir       *directory.Client
 	ldap      *ldapdir.Client // nil without LDAP_URL
 	gate      *slackapp.Gate
+	identity  *slackapp.Identity
+	approvers *slackapp.StaticApprovers
 	fatal     chan error         // a Slack token refused for good
 	throttles slackapp.Throttles // shared Retry-After windows; nil for the embedded store
 	accounts  *accounts.Accounts
@@ -245,6 +250,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		default:
 		}
 	}
+	b.identity = &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate}
+	b.approvers = &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups, Log: log.With("component", "approvers"), Gate: b.gate}
 	b.svc = workflow.New(workflow.Config{
 		DirectoryID:        cfg.DirectoryID,
 		RequestTTL:         cfg.RequestTTL,
@@ -259,9 +266,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Store:     b.store,
 		Directory: dir,
 		Passwords: directory.NewPasswords(),
-		Identity:  &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate},
+		Identity:  b.identity,
 		Accounts:  accts,
-		Approvers: &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups, Log: log.With("component", "approvers"), Gate: b.gate},
+		Approvers: b.approvers,
 		Notifier: &slackapp.Notifier{
 			API:          b.api,
 			AuditChannel: cfg.AuditChannel,
