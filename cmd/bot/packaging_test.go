@@ -1,0 +1,642 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"go/version"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// No Docker engine runs here or in CI, so these tests read the packaging
+// files and check what they promise. Each check also runs against broken
+// copies of the file, to show that it would notice.
+
+func readRepoFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// breakage is one way to break a packaging file: edits are old, new pairs;
+// every old must occur in the file, and the file with every occurrence of
+// each old replaced by its new must fail the checks.
+type breakage struct {
+	why   string
+	edits []string
+}
+
+func brk(why string, edits ...string) breakage { return breakage{why, edits} }
+
+func checkBreakages(t *testing.T, good string, breakages []breakage, problems func(string) []string) {
+	t.Helper()
+	for _, b := range breakages {
+		missing := false
+		for i := 0; i < len(b.edits); i += 2 {
+			if !strings.Contains(good, b.edits[i]) {
+				t.Errorf("%s: the file no longer contains %q; update this test", b.why, b.edits[i])
+				missing = true
+			}
+		}
+		if missing {
+			continue
+		}
+		if ps := problems(strings.NewReplacer(b.edits...).Replace(good)); len(ps) == 0 {
+			t.Errorf("%s: the checks found nothing wrong", b.why)
+		}
+	}
+}
+
+// --- Dockerfile ---
+
+var (
+	pinnedFrom = regexp.MustCompile(`^FROM (?:--platform=\S+ )?(\S+?):(\S+)@sha256:[0-9a-f]{64}(?: AS \S+)?$`)
+	goImageTag = regexp.MustCompile(`^(1\.\d+\.\d+)-bookworm$`)
+)
+
+// dockerfileProblems checks the base images (pinned by digest, with a note
+// on how to update them; a Go builder at least as new as go.mod asks, since
+// the golang image builds with GOTOOLCHAIN=local) and the HEALTHCHECK.
+func dockerfileProblems(s, goModVersion string) []string {
+	var problems []string
+	var images []string
+	for line := range strings.SplitSeq(s, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(strings.ToUpper(line), "FROM ") {
+			continue
+		}
+		m := pinnedFrom.FindStringSubmatch(line)
+		if m == nil {
+			problems = append(problems, fmt.Sprintf("%q: base images are pinned as FROM image:tag@sha256:<64 hex digits>", line))
+			continue
+		}
+		images = append(images, m[1])
+		if m[1] == "golang" {
+			g := goImageTag.FindStringSubmatch(m[2])
+			switch {
+			case g == nil:
+				problems = append(problems, fmt.Sprintf("golang:%s: name the Go release the digest holds, like golang:1.26.8-bookworm", m[2]))
+			case version.Compare("go"+g[1], "go"+goModVersion) < 0:
+				problems = append(problems, fmt.Sprintf("golang:%s is older than go %s in go.mod: the image builds with GOTOOLCHAIN=local and would fail", m[2], goModVersion))
+			}
+		}
+		if m[1] == "gcr.io/distroless/static-debian12" && m[2] != "nonroot" {
+			problems = append(problems, fmt.Sprintf("distroless tag %q, want nonroot", m[2]))
+		}
+	}
+	if !slices.Equal(images, []string{"golang", "gcr.io/distroless/static-debian12"}) {
+		problems = append(problems, fmt.Sprintf("base images %q, want a golang build stage and a gcr.io/distroless/static-debian12 final stage", images))
+	}
+	if !strings.Contains(s, "docker buildx imagetools inspect") && !strings.Contains(s, "crane digest") {
+		problems = append(problems, "no comment saying how to update the digests (docker buildx imagetools inspect, crane digest)")
+	}
+	if !regexp.MustCompile(`(?m)^HEALTHCHECK (?:--\S+ )*CMD \["/bot", "healthcheck"\]$`).MatchString(s) {
+		problems = append(problems, `no HEALTHCHECK ... CMD ["/bot", "healthcheck"]: the image has no shell or curl`)
+	}
+	return problems
+}
+
+func goModGoVersion(t *testing.T) string {
+	t.Helper()
+	for line := range strings.SplitSeq(readRepoFile(t, "go.mod"), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "go "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatal("go.mod has no go line")
+	return ""
+}
+
+func TestDockerfilePinsAndHealthcheck(t *testing.T) {
+	s, gov := readRepoFile(t, "Dockerfile"), goModGoVersion(t)
+	for _, p := range dockerfileProblems(s, gov) {
+		t.Error("Dockerfile: " + p)
+	}
+	from := regexp.MustCompile(`(?m)^FROM (\S+)`)
+	var golang, distroless string
+	for _, m := range from.FindAllStringSubmatch(s, -1) {
+		if strings.HasPrefix(m[1], "golang:") {
+			golang = m[1]
+		} else {
+			distroless = m[1]
+		}
+	}
+	goTag, _, _ := strings.Cut(golang, "@")
+	goTag += "@"
+	checkBreakages(t, s, []breakage{
+		brk("golang by tag only", golang, strings.Split(golang, "@")[0]),
+		brk("distroless by tag only", distroless, strings.Split(distroless, "@")[0]),
+		brk("a short digest", distroless, distroless[:len(distroless)-1]),
+		brk("a floating Go tag", goTag, "golang:1.26-bookworm@"),
+		brk("a Go older than go.mod", goTag, "golang:1.20.0-bookworm@"),
+		brk("the root distroless image", "static-debian12:nonroot@", "static-debian12:latest@"),
+		brk("no HEALTHCHECK", "HEALTHCHECK ", "# HEALTHCHECK "),
+		brk("a HEALTHCHECK that needs a shell", `CMD ["/bot", "healthcheck"]`, `CMD curl -f http://127.0.0.1:8080/healthz`),
+		brk("no note on updating", "docker buildx imagetools inspect", "look up", "crane digest", "look up"),
+	}, func(s string) []string { return dockerfileProblems(s, gov) })
+}
+
+// --- .dockerignore ---
+
+// dockerignoreProblems wants the secrets (.env and every .env.*, the example
+// included since nothing in the image reads it), local data, test binaries,
+// the git history and docs out of the build context, with no exception that
+// lets an .env back in.
+func dockerignoreProblems(s string) []string {
+	lines := map[string]bool{}
+	var problems []string
+	for line := range strings.SplitSeq(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		lines[line] = true
+		if strings.HasPrefix(line, "!") && strings.Contains(line, ".env") {
+			problems = append(problems, fmt.Sprintf("%q lets an .env file back into the build context", line))
+		}
+	}
+	for _, want := range []string{".env", ".env.*", "data", "*.test", ".git", "docs"} {
+		if !lines[want] {
+			problems = append(problems, fmt.Sprintf("does not list %q", want))
+		}
+	}
+	return problems
+}
+
+func TestDockerfileDockerignore(t *testing.T) {
+	s := readRepoFile(t, ".dockerignore")
+	for _, p := range dockerignoreProblems(s) {
+		t.Error(".dockerignore: " + p)
+	}
+	checkBreakages(t, s, []breakage{
+		brk("no .env", "\n.env\n", "\n"),
+		brk("no .env.*", "\n.env.*\n", "\n"),
+		brk(".env.example let back in", "\n.env.*\n", "\n.env.*\n!.env.example\n"),
+		brk("no .git", "\n.git\n", "\n"),
+	}, dockerignoreProblems)
+}
+
+// --- docker-compose.yml ---
+
+var digestPinned = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+
+// composeProblems checks what docker-compose.yml promises: the bot built
+// here with its settings from .env, started once Redis is healthy, checked by
+// `/bot healthcheck`, restarted, its health port on loopback only, and
+// pointed at the compose Redis; Redis pinned by digest, persistent (append
+// only file on a named volume), checked with ping, not published on the host.
+func composeProblems(doc map[string]any) []string {
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	services, _ := doc["services"].(map[string]any)
+	bot, _ := services["bot"].(map[string]any)
+	redis, _ := services["redis"].(map[string]any)
+	if bot == nil || redis == nil {
+		fail("services bot and redis are both needed, got %v", keys(services))
+		return problems
+	}
+
+	if bot["build"] != "." {
+		fail("bot: build %v, want . (the Dockerfile here)", bot["build"])
+	}
+	if envFiles := stringList(bot["env_file"]); !slices.Contains(envFiles, ".env") {
+		fail("bot: env_file %v, want .env", bot["env_file"])
+	}
+	if env := environment(bot["environment"]); env["REDIS_URL"] != "redis://redis:6379/0" {
+		fail("bot: environment REDIS_URL %q, want redis://redis:6379/0 (the compose Redis)", env["REDIS_URL"])
+	}
+	deps, _ := bot["depends_on"].(map[string]any)
+	if dep, _ := deps["redis"].(map[string]any); dep == nil || dep["condition"] != "service_healthy" {
+		fail("bot: depends_on redis needs condition: service_healthy, got %v", bot["depends_on"])
+	}
+	if bot["restart"] != "unless-stopped" {
+		fail("bot: restart %v, want unless-stopped", bot["restart"])
+	}
+	ports := stringList(bot["ports"])
+	if len(ports) == 0 {
+		fail("bot: no ports; publish 8080 (health, metrics) on 127.0.0.1")
+	}
+	for _, p := range ports {
+		if !strings.HasPrefix(p, "127.0.0.1:") {
+			fail("bot: port %q is published on every interface; bind it to 127.0.0.1", p)
+		}
+	}
+	if test := healthTest(bot); !slices.Equal(test, []string{"CMD", "/bot", "healthcheck"}) {
+		fail(`bot: healthcheck test %q, want ["CMD", "/bot", "healthcheck"] (no shell in the image)`, test)
+	}
+
+	image, _ := redis["image"].(string)
+	if !strings.HasPrefix(image, "redis:7") || !digestPinned.MatchString(image) {
+		fail("redis: image %q, want redis:7-...@sha256:<digest>", image)
+	}
+	if cmd := strings.Join(stringList(redis["command"]), " "); !strings.Contains(cmd, "--appendonly yes") {
+		fail("redis: command %q does not turn on --appendonly yes", cmd)
+	}
+	volumes, _ := doc["volumes"].(map[string]any)
+	persisted := false
+	for _, v := range stringList(redis["volumes"]) {
+		name, dir, _ := strings.Cut(v, ":")
+		if _, named := volumes[name]; named && strings.TrimSuffix(dir, ":rw") == "/data" {
+			persisted = true
+		}
+	}
+	if !persisted {
+		fail("redis: no named volume (declared under top-level volumes) on /data, got %v", redis["volumes"])
+	}
+	if test := strings.Join(healthTest(redis), " "); !strings.Contains(test, "redis-cli ping") {
+		fail("redis: healthcheck test %q does not run redis-cli ping", test)
+	}
+	for _, k := range []string{"ports", "network_mode"} {
+		if _, ok := redis[k]; ok {
+			fail("redis: %s set; Redis (no password, no TLS) must not be reachable from the host", k)
+		}
+	}
+	if redis["restart"] != "unless-stopped" {
+		fail("redis: restart %v, want unless-stopped", redis["restart"])
+	}
+	return problems
+}
+
+func healthTest(service map[string]any) []string {
+	hc, _ := service["healthcheck"].(map[string]any)
+	return stringList(hc["test"])
+}
+
+// stringList reads a scalar or a list of scalars.
+func stringList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// environment reads compose's environment in either form: a mapping, or a
+// list of NAME=value.
+func environment(v any) map[string]string {
+	out := map[string]string{}
+	if m, ok := v.(map[string]any); ok {
+		for k, e := range m {
+			out[k], _ = e.(string)
+		}
+		return out
+	}
+	for _, e := range stringList(v) {
+		k, val, _ := strings.Cut(e, "=")
+		out[k] = val
+	}
+	return out
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func composeFileProblems(s string) []string {
+	doc, err := parseYAMLSubset(s)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return composeProblems(doc)
+}
+
+func TestCompose(t *testing.T) {
+	s := readRepoFile(t, "docker-compose.yml")
+	for _, p := range composeFileProblems(s) {
+		t.Error("docker-compose.yml: " + p)
+	}
+	checkBreakages(t, s, []breakage{
+		brk("started before Redis is healthy", "condition: service_healthy", "condition: service_started"),
+		brk("Redis published on the host", "    volumes:\n      - redis-data:/data\n", "    volumes:\n      - redis-data:/data\n    ports:\n      - \"6379:6379\"\n"),
+		brk("no persistence", `"--appendonly", "yes"`, `"--appendonly", "no"`),
+		brk("Redis data not on the named volume", "- redis-data:/data", "- /tmp/redis:/data"),
+		brk("an unpinned Redis", "redis:7-bookworm@sha256:", "redis:7-bookworm #sha256:"),
+		brk("settings not from .env", "env_file: .env", "env_file: settings.env"),
+		brk("no REDIS_URL", "REDIS_URL: redis://redis:6379/0", "REDIS_URL_UNUSED: redis://redis:6379/0"),
+		brk("health port on every interface", `"127.0.0.1:8080:8080"`, `"8080:8080"`),
+		brk("a bot healthcheck that needs a shell", `["CMD", "/bot", "healthcheck"]`, `["CMD-SHELL", "curl -f http://127.0.0.1:8080/healthz"]`),
+		brk("no Redis healthcheck", "redis-cli ping", "redis-cli info"),
+		brk("no restart", "restart: unless-stopped\n    # /healthz", "restart: \"no\"\n    # /healthz"),
+		brk("a duplicate key", "    restart: unless-stopped\n    # /healthz", "    restart: unless-stopped\n    restart: always\n    # /healthz"),
+		brk("a tab in the indentation", "    build: .", "\tbuild: ."),
+		brk("an anchor this parser does not read", "\n  redis:\n", "\n  redis: &redis\n"),
+	}, composeFileProblems)
+
+	// Where a compose CLI is installed, it must accept the file too. It
+	// needs no engine for `config`, but it wants the env_file to exist.
+	cli := composeCLI()
+	if cli == nil {
+		t.Log("no docker compose CLI here: checked docker-compose.yml with the YAML subset parser only")
+		return
+	}
+	dir := t.TempDir()
+	for name, content := range map[string]string{"docker-compose.yml": s, ".env": "", "Dockerfile": "FROM scratch\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cli[0], append(cli[1:], "-f", filepath.Join(dir, "docker-compose.yml"), "config", "--quiet")...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("%s config: %v\n%s", strings.Join(cli, " "), err, out)
+	}
+}
+
+// composeCLI is the command that runs compose here: the docker CLI's plugin,
+// the old docker-compose, or nil.
+func composeCLI() []string {
+	if _, err := exec.LookPath("docker"); err == nil {
+		if exec.Command("docker", "compose", "version").Run() == nil {
+			return []string{"docker", "compose"}
+		}
+	}
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{"docker-compose"}
+	}
+	return nil
+}
+
+// --- a strict reader of the YAML that docker-compose.yml uses ---
+
+// parseYAMLSubset reads block mappings and sequences of scalars (plain,
+// 'single' or "double" quoted, or a one-line [flow, list]) with comments. It
+// refuses what it does not understand (anchors, tags, flow mappings, block
+// scalars, several documents, tabs) and duplicate keys, rather than guess,
+// so that the checks above never look at a misread file.
+func parseYAMLSubset(src string) (map[string]any, error) {
+	var lines []yamlLine
+	for i, raw := range strings.Split(src, "\n") {
+		raw = strings.TrimRight(raw, " \r")
+		body := strings.TrimLeft(raw, " ")
+		if strings.HasPrefix(body, "\t") || strings.Contains(raw[:len(raw)-len(body)], "\t") {
+			return nil, fmt.Errorf("line %d: a tab in the indentation", i+1)
+		}
+		body, err := stripComment(body)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", i+1, err)
+		}
+		if body == "" {
+			continue
+		}
+		if body == "---" || body == "..." || strings.HasPrefix(body, "%") {
+			return nil, fmt.Errorf("line %d: %q: one document without directives only", i+1, body)
+		}
+		lines = append(lines, yamlLine{no: i + 1, indent: len(raw) - len(strings.TrimLeft(raw, " ")), text: body})
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("empty document")
+	}
+	if lines[0].indent != 0 {
+		return nil, fmt.Errorf("line %d: the document starts indented", lines[0].no)
+	}
+	p := &yamlParser{lines: lines}
+	v, err := p.block(0)
+	if err != nil {
+		return nil, err
+	}
+	if p.i < len(p.lines) {
+		return nil, fmt.Errorf("line %d: unexpected indentation", p.lines[p.i].no)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the document is not a mapping")
+	}
+	return m, nil
+}
+
+type yamlLine struct {
+	no, indent int
+	text       string
+}
+
+type yamlParser struct {
+	lines []yamlLine
+	i     int
+}
+
+// stripComment drops a # comment that starts the line or follows a space,
+// outside quotes (a quote opens a scalar only where one can start).
+func stripComment(s string) (string, error) {
+	var quote rune
+	for i, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case (r == '"' || r == '\'') && (i == 0 || strings.ContainsRune(" [,", rune(s[i-1]))):
+			quote = r
+		case r == '#' && (i == 0 || s[i-1] == ' '):
+			return strings.TrimRight(s[:i], " "), nil
+		}
+	}
+	if quote != 0 {
+		return "", fmt.Errorf("an unterminated quote")
+	}
+	return s, nil
+}
+
+func isSeqItem(text string) bool { return text == "-" || strings.HasPrefix(text, "- ") }
+
+// block reads the mapping or sequence whose lines start at indent.
+func (p *yamlParser) block(indent int) (any, error) {
+	if isSeqItem(p.lines[p.i].text) {
+		return p.sequence(indent)
+	}
+	return p.mapping(indent)
+}
+
+func (p *yamlParser) mapping(indent int) (map[string]any, error) {
+	m := map[string]any{}
+	for p.i < len(p.lines) && p.lines[p.i].indent == indent && !isSeqItem(p.lines[p.i].text) {
+		l := p.lines[p.i]
+		key, rest, ok := splitKey(l.text)
+		if !ok {
+			return nil, fmt.Errorf("line %d: %q is not key: value", l.no, l.text)
+		}
+		if _, dup := m[key]; dup {
+			return nil, fmt.Errorf("line %d: duplicate key %q", l.no, key)
+		}
+		p.i++
+		if rest != "" {
+			v, err := scalarOrFlow(rest)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %v", l.no, err)
+			}
+			m[key] = v
+			continue
+		}
+		switch {
+		case p.i < len(p.lines) && p.lines[p.i].indent > indent:
+			v, err := p.block(p.lines[p.i].indent)
+			if err != nil {
+				return nil, err
+			}
+			m[key] = v
+		case p.i < len(p.lines) && p.lines[p.i].indent == indent && isSeqItem(p.lines[p.i].text):
+			v, err := p.sequence(indent)
+			if err != nil {
+				return nil, err
+			}
+			m[key] = v
+		default:
+			m[key] = nil
+		}
+	}
+	if p.i < len(p.lines) && p.lines[p.i].indent > indent {
+		return nil, fmt.Errorf("line %d: unexpected indentation", p.lines[p.i].no)
+	}
+	return m, nil
+}
+
+func (p *yamlParser) sequence(indent int) ([]any, error) {
+	var s []any
+	for p.i < len(p.lines) && p.lines[p.i].indent == indent && isSeqItem(p.lines[p.i].text) {
+		l := p.lines[p.i]
+		item := strings.TrimLeft(strings.TrimPrefix(l.text, "-"), " ")
+		if item == "" {
+			p.i++
+			if p.i >= len(p.lines) || p.lines[p.i].indent <= indent {
+				s = append(s, nil)
+				continue
+			}
+			v, err := p.block(p.lines[p.i].indent)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, v)
+			continue
+		}
+		if _, _, isMap := splitKey(item); isMap {
+			// "- key: value" starts a mapping indented to where its key is.
+			inner := indent + len(l.text) - len(item)
+			p.lines[p.i] = yamlLine{no: l.no, indent: inner, text: item}
+			v, err := p.mapping(inner)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, v)
+			continue
+		}
+		v, err := scalarOrFlow(item)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", l.no, err)
+		}
+		s = append(s, v)
+		p.i++
+	}
+	if p.i < len(p.lines) && p.lines[p.i].indent > indent {
+		return nil, fmt.Errorf("line %d: unexpected indentation", p.lines[p.i].no)
+	}
+	return s, nil
+}
+
+// splitKey splits "key: value" or "key:" at the first ": " outside quotes.
+func splitKey(text string) (key, rest string, ok bool) {
+	var quote rune
+	for i, r := range text {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '"' || r == '\'':
+			if i == 0 {
+				quote = r
+			}
+		case r == ':' && (i == len(text)-1 || text[i+1] == ' '):
+			k, err := scalar(strings.TrimSpace(text[:i]))
+			if err != nil || k == "" {
+				return "", "", false
+			}
+			return k, strings.TrimSpace(text[i+1:]), true
+		}
+	}
+	return "", "", false
+}
+
+// scalarOrFlow reads a scalar or a one-line flow sequence of scalars.
+func scalarOrFlow(s string) (any, error) {
+	if !strings.HasPrefix(s, "[") {
+		return scalar(s)
+	}
+	if !strings.HasSuffix(s, "]") {
+		return nil, fmt.Errorf("%q: a flow sequence must end on its line", s)
+	}
+	var items []any
+	inner := strings.TrimSpace(s[1 : len(s)-1])
+	if inner == "" {
+		return items, nil
+	}
+	var quote rune
+	start := 0
+	for i, r := range inner + "," {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '"' || r == '\'':
+			quote = r
+		case r == '[' || r == '{':
+			return nil, fmt.Errorf("%q: nested flow collections are not read here", s)
+		case r == ',':
+			v, err := scalar(strings.TrimSpace(inner[start:min(i, len(inner))]))
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, v)
+			start = i + 1
+		}
+	}
+	return items, nil
+}
+
+// scalar reads a plain, 'single' or "double" quoted scalar as a string.
+func scalar(s string) (string, error) {
+	switch {
+	case s == "":
+		return "", fmt.Errorf("an empty value here")
+	case strings.HasPrefix(s, `"`):
+		v, err := strconv.Unquote(s)
+		if err != nil || !strings.HasSuffix(s, `"`) {
+			return "", fmt.Errorf("%s: a bad double-quoted scalar", s)
+		}
+		return v, nil
+	case strings.HasPrefix(s, "'"):
+		if len(s) < 2 || !strings.HasSuffix(s, "'") || strings.Contains(strings.ReplaceAll(s[1:len(s)-1], "''", ""), "'") {
+			return "", fmt.Errorf("%s: a bad single-quoted scalar", s)
+		}
+		return strings.ReplaceAll(s[1:len(s)-1], "''", "'"), nil
+	case strings.ContainsAny(s[:1], "&*!|>{}[]@`%,?"):
+		return "", fmt.Errorf("%q: anchors, aliases, tags, block scalars and flow mappings are not read here", s)
+	case strings.Contains(s, " #") || strings.Contains(s, ": "):
+		return "", fmt.Errorf("%q: an ambiguous plain scalar", s)
+	}
+	return s, nil
+}
