@@ -102,11 +102,10 @@ type Config struct {
 }
 
 var (
-	directoryIDRe = regexp.MustCompile(`^d-[0-9a-f]{10}$`)
-	userIDRe      = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-	groupIDRe     = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
-	channelIDRe   = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
-	domainRe      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+	userIDRe    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	groupIDRe   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	channelIDRe = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+	domainRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 )
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -162,7 +161,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	switch {
 	case c.DirectoryID == "":
 		l.problem("DIRECTORY_ID is required: the directory's ID, like d-1234567890")
-	case !directoryIDRe.MatchString(c.DirectoryID):
+	case !workflow.ValidDirectoryID(c.DirectoryID):
 		l.problem(fmt.Sprintf("DIRECTORY_ID %q must be d- followed by 10 lower-case hex digits, like d-1234567890", c.DirectoryID))
 	}
 	if c.AWSRegion == "" {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"time"
 	"unicode/utf8"
 
@@ -81,8 +80,6 @@ type Info struct {
 	Stage     string // Active, Creating, Impaired, ...
 }
 
-var directoryIDPattern = regexp.MustCompile(`^d-[0-9a-f]{10}$`)
-
 // New returns a Client configured with o. It loads the SDK's configuration
 // (config.LoadDefaultConfig) but makes no call.
 //
@@ -93,7 +90,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	misconfigured := func(format string, args ...any) error {
 		return workflow.Errorf(workflow.CodeDirectoryMisconfigured, format, args...)
 	}
-	if !directoryIDPattern.MatchString(o.DirectoryID) {
+	if !workflow.ValidDirectoryID(o.DirectoryID) {
 		return nil, misconfigured("directory ID %q is not valid: it must be d- followed by 10 lower-case hex digits", o.DirectoryID)
 	}
 	if o.Endpoint != "" {

@@ -87,7 +87,7 @@ func mapError(ctx context.Context, what string, err error, secret string) error 
 	code, line := classify(ctx, err, redactor(secret))
 	msg := "Directory Service " + what + " failed: " + line
 	if secret != "" {
-		if indexFold(msg, secret) >= 0 {
+		if workflow.Redact(msg, secret) != msg {
 			msg = "Directory Service " + what + " failed with " + string(code) +
 				" (details withheld: the answer repeated the password)"
 		}
@@ -216,41 +216,7 @@ func responseFacts(err error, clean func(string) string) []string {
 // truncation cannot leave a piece of it), valid UTF-8, without control
 // characters, at most maxDetail characters.
 func redactor(secret string) func(string) string {
-	return func(s string) string {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-			s = replaceFold(s, secret, "[REDACTED]")
-		}
-		return clean(s)
-	}
-}
-
-// replaceFold replaces every ASCII-case-insensitive occurrence of old in s.
-func replaceFold(s, old, repl string) string {
-	if old == "" {
-		return s
-	}
-	var b strings.Builder
-	for {
-		i := indexFold(s, old)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s = s[i+len(old):]
-	}
-}
-
-// indexFold is strings.Index ignoring ASCII case.
-func indexFold(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return i
-		}
-	}
-	return -1
+	return func(s string) string { return clean(workflow.Redact(s, secret)) }
 }
 
 // clean makes text fit for one log line: valid UTF-8, no control

@@ -21,7 +21,7 @@ import (
 	"github.com/example/resetbot/workflow"
 )
 
-// DefaultCommand is the slash command.
+// DefaultCommand is the slash command, as manifest.yaml creates it.
 const DefaultCommand = "/reset-password"
 
 // Claimer makes a redelivered envelope take effect once.
@@ -38,7 +38,6 @@ type App struct {
 	Claims  Claimer      // nil: no redelivery check
 	HTTP    *http.Client // for response_url posts
 	Log     *slog.Logger
-	Command string        // default DefaultCommand
 	Timeout time.Duration // per envelope, default 60s
 	// PanicText, when set, makes a slash command with exactly this text
 	// panic inside its handler: a test hook (RESETBOT_TEST_PANIC_TEXT) that
@@ -57,9 +56,6 @@ type App struct {
 func (a *App) init() {
 	a.once.Do(func() {
 		a.base, a.stop = context.WithCancel(context.Background())
-		if a.Command == "" {
-			a.Command = DefaultCommand
-		}
 		if a.Timeout <= 0 {
 			a.Timeout = 60 * time.Second
 		}
@@ -85,7 +81,7 @@ func (a *App) Connected() bool { return a.connected.Load() }
 func (a *App) Run(ctx context.Context) error {
 	a.init()
 	h := socketmode.NewSocketmodeHandler(a.Socket)
-	h.HandleSlashCommand(a.Command, a.handle(a.onCommand))
+	h.HandleSlashCommand(DefaultCommand, a.handle(a.onCommand))
 	h.HandleInteractionBlockAction(ActionApprove, a.handle(a.onDecision(true)))
 	h.HandleInteractionBlockAction(ActionDeny, a.handle(a.onDecision(false)))
 	h.HandleInteractionBlockAction(ActionReveal, a.handle(a.onReveal))
@@ -282,12 +278,12 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 		}
 		return CancelReply(r)
 	case "help":
-		return HelpMessage(a.Command, "")
+		return HelpMessage(DefaultCommand, "")
 	}
 	if len(text) > 40 {
 		text = text[:40] + "…"
 	}
-	return HelpMessage(a.Command, fmt.Sprintf("I don't know the option %s.", code(text)))
+	return HelpMessage(DefaultCommand, fmt.Sprintf("I don't know the option %s.", code(text)))
 }
 
 // onDecision handles Approve and Deny. Who clicked comes from the payload's
@@ -315,11 +311,7 @@ func (a *App) onReveal(ctx context.Context, log *slog.Logger, evt *socketmode.Ev
 		return
 	}
 	log = log.With("user", cb.User.ID, "request_id", id)
-	if err := a.Service.Reveal(withClick(ctx, cb), id, cb.User.ID); err != nil {
-		var r *workflow.Request
-		if got, gerr := a.Service.Get(ctx, id); gerr == nil && got.Requester == cb.User.ID {
-			r = got
-		}
+	if r, err := a.Service.Reveal(withClick(ctx, cb), id, cb.User.ID); err != nil {
 		a.logError(log, "reveal refused", err)
 		a.reply(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, TextMessage(ErrorText(err, r)))
 	}

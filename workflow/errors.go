@@ -64,6 +64,18 @@ const (
 	CodeDirectoryMisconfigured Code = "directory_misconfigured"
 )
 
+// Codes are all the codes, for tables keyed by code to be checked against.
+var Codes = []Code{
+	CodeNotFound, CodeNoOpenRequest, CodeOpenRequest, CodeRateLimited, CodeDecided, CodeExpired, CodeWrongState,
+	CodeSelfApproval, CodeNotApprover, CodeNotRequester,
+	CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain, CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers,
+	CodeNoAccount, CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU, CodeLookupUnavailable,
+	CodeUserDoesNotExist, CodeInvalidPassword, CodeDirectoryUnavailable, CodeUnsupportedOperation, CodeDirectoryDoesNotExist,
+	CodeDirectoryClient, CodeDirectoryService, CodeDirectoryThrottled, CodeDirectoryAccessDenied, CodeDirectoryUncertain,
+	CodeInterrupted, CodeDeliveryFailed, CodeForceChangeFailed, CodeUnavailable, CodeInternal, CodeConflict, CodeInvalidInput,
+	CodeDirectoryMisconfigured,
+}
+
 // Error is the error type of this package and its adapters. Message is for
 // operators and logs and never contains a secret.
 type Error struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -26,7 +27,7 @@ func TestGuardAtRevealFailsWithoutReset(t *testing.T) {
 			r := h.approved(t)
 			// The account changed in the directory between approval and Reveal.
 			h.accts.set(func(f *fakeAccounts) { f.refuse["alice"] = code })
-			if err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+			if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
 				t.Fatal(err)
 			}
 			got := h.get(t, r.ID)
@@ -49,7 +50,7 @@ func TestLookupOutageAtRevealPostpones(t *testing.T) {
 	r := h.approved(t)
 	revealBy := h.get(t, r.ID).RevealBy
 	h.accts.set(func(f *fakeAccounts) { f.down = true })
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(t, r.ID)
@@ -63,7 +64,7 @@ func TestLookupOutageAtRevealPostpones(t *testing.T) {
 		t.Fatalf("%d resets during the outage", n)
 	}
 	h.accts.set(func(f *fakeAccounts) { f.down = false })
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.get(t, r.ID); got.Status != StatusCompleted {
@@ -106,9 +107,7 @@ func TestManagerApproval(t *testing.T) {
 		{"own manager", &Manager{UserName: "alice", Email: "alice@corp.example.com"}, []string{"UAPP1", "UAPP2"}, AskedManagerIsRequester},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
-			h.svc.cfg.ManagerApproval = true
-			h.svc.Identity = people
+			h := newHarness(t, func(c *Config, d *Deps) { c.ManagerApproval, d.Identity = true, people })
 			h.accts.set(func(f *fakeAccounts) {
 				f.managers = map[string]Manager{}
 				if tc.manager != nil {
@@ -147,10 +146,10 @@ func TestRefusalsAreAuditedOncePerQuietPeriod(t *testing.T) {
 }
 
 func TestForceChangeAtLogon(t *testing.T) {
-	h := newHarness(t)
-	h.svc.cfg.ForceChangeAtLogon = true
+	force := func(c *Config, _ *Deps) { c.ForceChangeAtLogon = true }
+	h := newHarness(t, force)
 	r := h.approved(t)
-	if err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(t, r.ID)
@@ -158,11 +157,10 @@ func TestForceChangeAtLogon(t *testing.T) {
 		t.Fatalf("status %s event %+v expired %v must %v", got.Status, got.LastEvent(), h.accts.expired, h.note.musts)
 	}
 
-	h = newHarness(t)
-	h.svc.cfg.ForceChangeAtLogon = true
+	h = newHarness(t, force)
 	h.accts.expireErr = Wrap(CodeLookupUnavailable, errors.New("insufficient access"), "pwdLastSet")
 	r = h.approved(t)
-	if err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got = h.get(t, r.ID)
@@ -174,31 +172,45 @@ func TestForceChangeAtLogon(t *testing.T) {
 	}
 }
 
-// panicIdentity fails the test when asked: nothing should reach it.
-type panicIdentity struct{ t *testing.T }
-
-func (p panicIdentity) Person(context.Context, string) (Person, error) {
-	p.t.Fatal("a refused request asked the chat for the user")
-	return Person{}, nil
+// countingIdentity counts the lookups that reach the chat.
+type countingIdentity struct {
+	Identity
+	mu sync.Mutex
+	n  int
 }
 
-func (p panicIdentity) ByEmail(context.Context, string) (Person, bool, error) {
-	p.t.Fatal("a refused request asked the chat for the manager")
-	return Person{}, false, nil
+func (c *countingIdentity) Person(ctx context.Context, user string) (Person, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Identity.Person(ctx, user)
+}
+
+func (c *countingIdentity) lookups() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 func TestRateLimitBeforeAnyLookup(t *testing.T) {
-	h := newHarness(t)
-	h.svc.cfg.Limit = Limit{Max: 1, Window: time.Hour}
+	var people *countingIdentity
+	h := newHarness(t, func(c *Config, d *Deps) {
+		c.Limit = Limit{Max: 1, Window: time.Hour}
+		people = &countingIdentity{Identity: d.Identity}
+		d.Identity = people
+	})
 	ctx := context.Background()
 	h.submit(t)
 	if _, err := h.svc.Cancel(ctx, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	h.svc.Wait()
-	h.svc.Identity = panicIdentity{t}
+	before := people.lookups()
 	if _, err := h.svc.Submit(ctx, "UEMP"); ErrorCode(err) != CodeRateLimited {
 		t.Fatalf("second request in the window: %v", err)
+	}
+	if people.lookups() != before {
+		t.Fatal("a request over the limit asked the chat who the user is")
 	}
 	h.svc.Wait()
 	if f := h.note.refused(); len(f) != 1 || f[0].Code != CodeRateLimited {
@@ -210,7 +222,7 @@ func TestAuditRecordsEveryStepAndRefusal(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	r := h.approved(t)
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -87,9 +86,9 @@ type Deps struct {
 // Service runs the reset flow. Its methods are called by the chat handlers
 // after they acked, and by the sweeper.
 type Service struct {
-	cfg Config
-	Deps
-	bg sync.WaitGroup // chat syncs running in the background
+	cfg  Config
+	deps Deps
+	bg   sync.WaitGroup // chat syncs running in the background
 
 	mu      sync.Mutex
 	syncing map[syncKey]bool // lanes with a sync running here; true: run again after it
@@ -113,7 +112,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	stopped, stop := context.WithCancel(context.Background())
-	return &Service{cfg: cfg.withDefaults(), Deps: d, syncing: map[syncKey]bool{}, stopped: stopped, stop: stop}
+	return &Service{cfg: cfg.withDefaults(), deps: d, syncing: map[syncKey]bool{}, stopped: stopped, stop: stop}
 }
 
 // Stop ends the work that outlives its caller (chat syncs, a reset whose
@@ -144,12 +143,12 @@ var errNothingToDo = errors.New("nothing to do")
 func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 	// The store's checks come first: a request that cannot be made costs
 	// no chat or directory lookups.
-	if open, err := s.Store.Open(ctx, user); err == nil {
+	if open, err := s.deps.Store.Open(ctx, user); err == nil {
 		return open, Errorf(CodeOpenRequest, "%s already has open request %s", user, open.ID)
 	} else if ErrorCode(err) != CodeNoOpenRequest {
 		return nil, err
 	}
-	if n, err := s.Store.Created(ctx, user, s.Clock.Now().Add(-s.cfg.Limit.Window)); err != nil {
+	if n, err := s.deps.Store.Created(ctx, user, s.deps.Clock.Now().Add(-s.cfg.Limit.Window)); err != nil {
 		return nil, err
 	} else if n >= s.cfg.Limit.Max {
 		err := Errorf(CodeRateLimited, "%s created %d requests in the last %s", user, n, s.cfg.Limit.Window)
@@ -158,11 +157,11 @@ func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 	}
 	r, err := s.newRequest(ctx, user)
 	if err == nil {
-		err = s.Store.Create(ctx, r, s.cfg.Limit)
+		err = s.deps.Store.Create(ctx, r, s.cfg.Limit)
 	}
 	if err != nil {
 		if ErrorCode(err) == CodeOpenRequest {
-			if open, oerr := s.Store.Open(ctx, user); oerr == nil {
+			if open, oerr := s.deps.Store.Open(ctx, user); oerr == nil {
 				return open, err
 			}
 		}
@@ -179,15 +178,15 @@ func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 // approvers. On an error after the account is known, the returned request
 // (not stored) names it.
 func (s *Service) newRequest(ctx context.Context, user string) (*Request, error) {
-	p, err := s.Identity.Person(ctx, user)
+	p, err := s.deps.Identity.Person(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	acct, err := s.Accounts.Find(ctx, p)
+	acct, err := s.deps.Accounts.Find(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	now := s.Clock.Now()
+	now := s.deps.Clock.Now()
 	r := &Request{
 		ID:          NewID(),
 		Requester:   user,
@@ -198,7 +197,7 @@ func (s *Service) newRequest(ctx context.Context, user string) (*Request, error)
 		DecideBy:    now.Add(s.cfg.RequestTTL),
 		Events:      []Event{{At: now, Kind: EventRequested, Actor: user}},
 	}
-	if r.Account, err = s.Accounts.Check(ctx, acct); err != nil {
+	if r.Account, err = s.deps.Accounts.Check(ctx, acct); err != nil {
 		r.Account = acct
 		return r, err
 	}
@@ -226,7 +225,7 @@ func (s *Service) approvers(ctx context.Context, user string, acct Account) ([]s
 		}
 		asked = why
 	}
-	ids, err := s.Approvers.For(ctx, user, acct)
+	ids, err := s.deps.Approvers.For(ctx, user, acct)
 	if err != nil {
 		return nil, "", err
 	}
@@ -242,7 +241,7 @@ func (s *Service) approvers(ctx context.Context, user string, acct Account) ([]s
 // manager returns the chat user ID of acct's manager, or "" and why the
 // configured approvers must be asked instead.
 func (s *Service) manager(ctx context.Context, user string, acct Account) (string, AskedAs, error) {
-	m, ok, err := s.Accounts.Manager(ctx, acct)
+	m, ok, err := s.deps.Accounts.Manager(ctx, acct)
 	switch {
 	case err != nil:
 		return "", "", err
@@ -253,7 +252,7 @@ func (s *Service) manager(ctx context.Context, user string, acct Account) (strin
 	case m.Email == "":
 		return "", AskedManagerNotInChat, nil
 	}
-	p, ok, err := s.Identity.ByEmail(ctx, m.Email)
+	p, ok, err := s.deps.Identity.ByEmail(ctx, m.Email)
 	switch {
 	case err != nil:
 		return "", "", err
@@ -282,7 +281,7 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 	if !slices.Contains(refusalCodes, code) {
 		return
 	}
-	f := Refusal{At: s.Clock.Now(), User: user, Code: code, Detail: err.Error()}
+	f := Refusal{At: s.deps.Clock.Now(), User: user, Code: code, Detail: err.Error()}
 	if r != nil {
 		f.Account = r.Account.UserName
 	}
@@ -293,14 +292,14 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 		defer stop()
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncLease)
 		defer cancel()
-		if rerr := s.Store.Refused(ctx, RefusalRecord(f, s.cfg.DirectoryID)); rerr != nil {
-			s.Log.Error("could not write a refused request to the audit log", "user", user, "code", code, "error", rerr)
+		if rerr := s.deps.Store.Refused(ctx, RefusalRecord(f, s.cfg.DirectoryID)); rerr != nil {
+			s.deps.Log.Error("could not write a refused request to the audit log", "user", user, "code", code, "error", rerr)
 		}
-		if first, cerr := s.Store.Claim(ctx, "refusal:"+user+":"+string(code), s.cfg.RefusalQuiet); cerr != nil || !first {
+		if first, cerr := s.deps.Store.Claim(ctx, "refusal:"+user+":"+string(code), s.cfg.RefusalQuiet); cerr != nil || !first {
 			return
 		}
-		if nerr := s.Notifier.Refused(ctx, f); nerr != nil {
-			s.Log.Warn("could not tell the audit channel about a refused request", "user", user, "code", code, "error", nerr)
+		if nerr := s.deps.Notifier.Refused(ctx, f); nerr != nil {
+			s.deps.Log.Warn("could not tell the audit channel about a refused request", "user", user, "code", code, "error", nerr)
 		}
 	}()
 }
@@ -322,7 +321,7 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (*
 // Errors: CodeNoOpenRequest, CodeWrongState (a reset is in flight),
 // CodeUnavailable.
 func (s *Service) Cancel(ctx context.Context, actor string) (*Request, error) {
-	open, err := s.Store.Open(ctx, actor)
+	open, err := s.deps.Store.Open(ctx, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +333,7 @@ func (s *Service) Cancel(ctx context.Context, actor string) (*Request, error) {
 // Status returns actor's open request.
 // Errors: CodeNoOpenRequest, CodeUnavailable.
 func (s *Service) Status(ctx context.Context, actor string) (*Request, error) {
-	return s.Store.Open(ctx, actor)
+	return s.deps.Store.Open(ctx, actor)
 }
 
 // Get returns request id. Errors: CodeNotFound, CodeUnavailable.
@@ -342,7 +341,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 	if !ValidID(id) {
 		return nil, Errorf(CodeNotFound, "%q is not a request ID", id)
 	}
-	return s.Store.Get(ctx, id)
+	return s.deps.Store.Get(ctx, id)
 }
 
 // transition applies change to request id atomically, takes the sync lease
@@ -354,8 +353,8 @@ func (s *Service) transition(ctx context.Context, id string, change func(*Reques
 	}
 	var seen *Request
 	var before int
-	r, err := s.Store.Update(ctx, id, func(r *Request) error {
-		now := s.Clock.Now()
+	r, err := s.deps.Store.Update(ctx, id, func(r *Request) error {
+		now := s.deps.Clock.Now()
 		before = len(r.Events)
 		if err := change(r, now); err != nil {
 			c := *r
@@ -378,18 +377,23 @@ func (s *Service) transition(ctx context.Context, id string, change func(*Reques
 // request to resetting under a lease, sets a fresh password in the
 // directory, shows it to the employee only, and ends the request. Directory
 // failures end the request as failed (the employee is told through chat);
-// they are not returned.
+// they are not returned. It returns the request as it ended, or, on error,
+// as it was when the click was refused (nil if unknown, or not actor's, so
+// that nobody learns about other people's requests).
 //
 // Errors: CodeNotFound, CodeNotRequester, CodeExpired, CodeWrongState,
 // CodeDecided, CodeUnavailable.
-func (s *Service) Reveal(ctx context.Context, id, actor string) error {
+func (s *Service) Reveal(ctx context.Context, id, actor string) (*Request, error) {
 	var leaseUntil time.Time
 	r, err := s.transition(ctx, id, func(r *Request, now time.Time) error {
 		leaseUntil = now.Add(s.cfg.ResetLease)
 		return r.BeginReset(actor, s.cfg.Owner, now, leaseUntil)
 	})
 	if err != nil {
-		return err
+		if r != nil && r.Requester != actor {
+			r = nil
+		}
+		return r, err
 	}
 	// Stop working well before the lease ends, so that the sweeper never
 	// recovers a reset this replica is still doing.
@@ -403,11 +407,12 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) error {
 	// compare-and-set refuses it if the sweeper already took the reset over.
 	ectx, ecancel := context.WithTimeout(dctx, 10*time.Second)
 	defer ecancel()
-	if _, err := s.transition(ectx, r.ID, end); err != nil {
+	ended, err := s.transition(ectx, r.ID, end)
+	if err != nil {
 		s.log(r).Error("could not record the end of a reset", "error", err)
-		return err
+		return r, err
 	}
-	return nil
+	return ended, nil
 }
 
 // reset checks the account again, sets and delivers a new password, and
@@ -418,7 +423,7 @@ func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Tim
 	fail := func(code Code, detail string) func(*Request, time.Time) error {
 		return func(r *Request, now time.Time) error { return r.Fail(owner, now, code, detail) }
 	}
-	acct, err := s.Accounts.Check(ctx, r.Account)
+	acct, err := s.deps.Accounts.Check(ctx, r.Account)
 	switch code := ErrorCode(err); {
 	case code == CodeLookupUnavailable:
 		log.Warn("could not check the account before the reset; nothing changed", "error", err)
@@ -429,19 +434,19 @@ func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Tim
 	}
 	for _, length := range []int{s.cfg.PasswordLength, s.cfg.RetryPasswordLength} {
 		var password string
-		password, err = s.Passwords.New(length, acct)
+		password, err = s.deps.Passwords.New(length, acct)
 		if err != nil {
 			log.Error("could not generate a password", "error", err)
 			return fail(CodeInternal, "could not generate a password")
 		}
-		err = s.Directory.ResetPassword(ctx, acct.UserName, password)
-		if s.Metrics != nil {
-			s.Metrics.DirectoryCall(ErrorCode(err))
+		err = s.deps.Directory.ResetPassword(ctx, acct.UserName, password)
+		if s.deps.Metrics != nil {
+			s.deps.Metrics.DirectoryCall(ErrorCode(err))
 		}
 		if err == nil {
 			return s.deliver(ctx, r, acct, password)
 		}
-		detail := redact(err.Error(), password)
+		detail := Redact(err.Error(), password)
 		if ErrorCode(err) == CodeDirectoryUncertain {
 			// The new password may be set, and nobody will ever know it:
 			// offer Reveal again, which sets another one.
@@ -469,16 +474,16 @@ func (s *Service) deliver(ctx context.Context, r *Request, acct Account, passwor
 	var warnDetail string
 	d := Delivery{Password: password}
 	if s.cfg.ForceChangeAtLogon {
-		if err := s.Accounts.ExpirePassword(ctx, acct); err != nil {
-			warning, warnDetail = CodeForceChangeFailed, redact(err.Error(), password)
+		if err := s.deps.Accounts.ExpirePassword(ctx, acct); err != nil {
+			warning, warnDetail = CodeForceChangeFailed, Redact(err.Error(), password)
 			log.Error("password reset, but could not require a change at the next logon", "error", warnDetail)
 		} else {
 			d.MustChange = true
 		}
 	}
-	if err := s.Notifier.DeliverPassword(ctx, r, d); err != nil {
-		detail := "the password was set but could not be shown: " + redact(err.Error(), password)
-		log.Warn("password delivery failed; offering Reveal again", "error", redact(err.Error(), password))
+	if err := s.deps.Notifier.DeliverPassword(ctx, r, d); err != nil {
+		detail := "the password was set but could not be shown: " + Redact(err.Error(), password)
+		log.Warn("password delivery failed; offering Reveal again", "error", Redact(err.Error(), password))
 		return func(r *Request, now time.Time) error {
 			return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeInterrupted, detail)
 		}
@@ -487,26 +492,18 @@ func (s *Service) deliver(ctx context.Context, r *Request, acct Account, passwor
 	return func(r *Request, now time.Time) error { return r.Complete(owner, now, warning, warnDetail) }
 }
 
-// redact removes secret from s, in case a lower layer echoed it.
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "[REDACTED]")
-}
-
 // Sweep expires requests whose window passed, recovers resets whose replica
 // died, and resumes chat syncs whose replica died. Any replica may sweep at
 // any time; the store's compare-and-set makes each change happen once.
 func (s *Service) Sweep(ctx context.Context) error {
-	ids, err := s.Store.Due(ctx, s.Clock.Now(), 100)
+	ids, err := s.deps.Store.Due(ctx, s.deps.Clock.Now(), 100)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
 		var before int
-		r, err := s.Store.Update(ctx, id, func(r *Request) error {
-			now := s.Clock.Now()
+		r, err := s.deps.Store.Update(ctx, id, func(r *Request) error {
+			now := s.deps.Clock.Now()
 			before = len(r.Events)
 			changed := r.ExpireIfDue(now)
 			if r.Status == StatusResetting && !now.Before(r.ResetLease) {
@@ -540,7 +537,7 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.Log.Warn("sweep failed", "error", err)
+			s.deps.Log.Warn("sweep failed", "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -602,22 +599,22 @@ var errLeaseLost = errors.New("sync lease lost")
 // stored request, never from a caller's snapshot, which may be older than
 // what an earlier sync already sent.
 func (s *Service) sync(ctx context.Context, id string, l Lane) {
-	r, err := s.Store.Get(ctx, id)
+	r, err := s.deps.Store.Get(ctx, id)
 	if err != nil {
-		s.Log.Warn("could not load request for chat sync; the sweeper will retry", "request_id", id, "lane", l.String(), "error", err)
+		s.deps.Log.Warn("could not load request for chat sync; the sweeper will retry", "request_id", id, "lane", l.String(), "error", err)
 		return
 	}
 	for r.Outbox[l].Owner == s.cfg.Owner && r.SyncPending(l) {
 		sctx, cancel := context.WithDeadline(ctx, r.Outbox[l].Until.Add(-s.cfg.SyncLease/4))
-		msgs, handled, serr := s.Notifier.Sync(sctx, r, l)
+		msgs, handled, serr := s.deps.Notifier.Sync(sctx, r, l)
 		cancel()
 		done := min(r.Outbox[l].Done+handled, len(r.Events))
-		next, err := s.Store.Update(ctx, r.ID, func(cur *Request) error {
+		next, err := s.deps.Store.Update(ctx, r.ID, func(cur *Request) error {
 			o := &cur.Outbox[l]
 			if o.Owner != s.cfg.Owner || o.Done != r.Outbox[l].Done {
 				return errLeaseLost
 			}
-			now := s.Clock.Now()
+			now := s.deps.Clock.Now()
 			cur.Messages.keep(l, msgs)
 			o.Done = done
 			switch {
@@ -645,12 +642,12 @@ func (s *Service) sync(ctx context.Context, id string, l Lane) {
 
 // saved reports the events a transition added.
 func (s *Service) saved(r *Request, before int) {
-	if s.Metrics == nil {
+	if s.deps.Metrics == nil {
 		return
 	}
-	s.Metrics.Saved(r, before)
+	s.deps.Metrics.Saved(r, before)
 }
 
 func (s *Service) log(r *Request) *slog.Logger {
-	return s.Log.With("request_id", r.ID, "requester", r.Requester, "account", r.Account.UserName, "status", r.Status)
+	return s.deps.Log.With("request_id", r.ID, "requester", r.Requester, "account", r.Account.UserName, "status", r.Status)
 }

@@ -20,7 +20,11 @@ type harness struct {
 	logs  *bytes.Buffer
 }
 
-func newHarness(t *testing.T) *harness {
+// option changes the service's configuration or collaborators before it
+// is built.
+type option func(*Config, *Deps)
+
+func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
 	h := &harness{
 		store: newMemStore(), dir: &fakeDirectory{}, note: &fakeNotifier{},
@@ -34,7 +38,8 @@ func newHarness(t *testing.T) *harness {
 		},
 		refuse: map[string]Code{"administrator": CodeProtectedAccount},
 	}
-	h.svc = New(Config{DirectoryID: "d-1234567890", Owner: "replica-1"}, Deps{
+	cfg := Config{DirectoryID: "d-1234567890", Owner: "replica-1"}
+	deps := Deps{
 		Store: h.store, Directory: h.dir, Passwords: &fakePasswords{},
 		Identity: fakeIdentity{
 			"UEMP":   {Email: "alice@corp.example.com"},
@@ -45,7 +50,11 @@ func newHarness(t *testing.T) *harness {
 		Approvers: fakeApprovers{"UAPP1", "UAPP2", "UEMP"},
 		Notifier:  h.note, Clock: h.clock,
 		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	h.svc = New(cfg, deps)
 	return h
 }
 
@@ -78,8 +87,9 @@ func TestHappyPathDeliversExactlyTheDirectoryPassword(t *testing.T) {
 	if _, err := h.svc.Decide(ctx, r.ID, "UAPP1", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
-		t.Fatal(err)
+	ended, err := h.svc.Reveal(ctx, r.ID, "UEMP")
+	if err != nil || ended.Status != StatusCompleted {
+		t.Fatalf("Reveal returned %v, %v", ended, err)
 	}
 	got := h.get(t, r.ID)
 	if got.Status != StatusCompleted {
@@ -115,7 +125,7 @@ func TestInvalidPasswordRetriesOnceLonger(t *testing.T) {
 	h.dir.errs = []error{Errorf(CodeInvalidPassword, "InvalidPasswordException: too simple")}
 	r := h.submit(t)
 	h.svc.Decide(ctx, r.ID, "UAPP1", true)
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	sent := h.dir.passwords()
@@ -140,7 +150,7 @@ func TestDirectoryFailuresEndTheRequestWithTheirCode(t *testing.T) {
 			ctx := context.Background()
 			r := h.submit(t)
 			h.svc.Decide(ctx, r.ID, "UAPP1", true)
-			if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+			if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 				t.Fatal(err)
 			}
 			got := h.get(t, r.ID)
@@ -166,14 +176,14 @@ func TestDeliveryFailureOffersRevealAgain(t *testing.T) {
 	h.note.failSend = 1
 	r := h.submit(t)
 	h.svc.Decide(ctx, r.ID, "UAPP1", true)
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(t, r.ID)
 	if got.Status != StatusApproved || got.LastEvent().Kind != EventInterrupted {
 		t.Fatalf("after a lost delivery: %s %s", got.Status, got.LastEvent().Kind)
 	}
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	sent, delivered := h.dir.passwords(), h.note.passwords()
@@ -210,7 +220,7 @@ func TestSweeperExpiresBothWindows(t *testing.T) {
 	if got := h.get(t, r.ID); got.Status != StatusExpired {
 		t.Fatalf("approved after the reveal window: %s", got.Status)
 	}
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); ErrorCode(err) != CodeDecided {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); ErrorCode(err) != CodeDecided {
 		t.Fatalf("reveal after expiry: %v", err)
 	}
 	if len(h.dir.passwords()) != 0 {
@@ -238,7 +248,7 @@ func TestSweeperRecoversADeadReset(t *testing.T) {
 	if got := h.get(t, r.ID); got.Status != StatusApproved || got.LastEvent().Kind != EventInterrupted {
 		t.Fatalf("after the lease: %s %s", got.Status, got.LastEvent().Kind)
 	}
-	if err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.get(t, r.ID); got.Status != StatusCompleted {
@@ -281,7 +291,8 @@ func TestSubmitRefusals(t *testing.T) {
 	if ErrorCode(err) != CodeOpenRequest || open == nil || open.ID != r.ID {
 		t.Fatalf("second request: %v %+v", err, open)
 	}
-	h.svc.Approvers = fakeApprovers{"UAPP1"}
+	h.svc.Wait()
+	h = newHarness(t, func(_ *Config, d *Deps) { d.Approvers = fakeApprovers{"UAPP1"} })
 	if _, err := h.svc.Submit(ctx, "UAPP1"); ErrorCode(err) != CodeNoApprovers {
 		t.Fatalf("only approver is the requester: %v", err)
 	}

@@ -35,3 +35,46 @@ func ValidateUserName(name string) error {
 	}
 	return nil
 }
+
+// ValidDirectoryID reports whether id has the shape of a Directory Service
+// directory ID: "d-" and 10 lower-case hex digits.
+func ValidDirectoryID(id string) bool {
+	if len(id) != 12 || !strings.HasPrefix(id, "d-") {
+		return false
+	}
+	for _, c := range id[2:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Redact returns s with every occurrence of secret, in any ASCII case,
+// replaced by [REDACTED], in case a lower layer echoed it.
+func Redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := indexFold(s, secret)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString("[REDACTED]")
+		s = s[i+len(secret):]
+	}
+}
+
+// indexFold is strings.Index ignoring ASCII case.
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
