@@ -49,7 +49,13 @@ type Gate struct {
 	keys    map[string]*gateKey
 	seq     uint64
 	waiting int
+	closed  chan struct{} // closed by Close: nobody waits any more
+	once    sync.Once
 }
+
+// ErrGateClosed is returned to calls that would wait for a rate-limited key
+// after Close (the bot is shutting down; leases hand the work on).
+var ErrGateClosed = errors.New("shutting down: not waiting for Slack's Retry-After")
 
 // Throttles carries Retry-After windows between replicas.
 type Throttles interface {
@@ -75,7 +81,31 @@ type waiter struct {
 }
 
 // NewGate returns an empty gate.
-func NewGate() *Gate { return &Gate{keys: map[string]*gateKey{}} }
+func NewGate() *Gate { return &Gate{keys: map[string]*gateKey{}, closed: make(chan struct{})} }
+
+// Close makes every call waiting for a rate-limited key, and every later
+// one that would wait, return ErrGateClosed at once; calls that may go
+// still go.
+func (g *Gate) Close() {
+	if g != nil {
+		g.once.Do(func() { close(g.closed) })
+	}
+}
+
+// Backlog returns how long a call on key would wait for its Retry-After
+// window before it may go, 0 when it may go now.
+func (g *Gate) Backlog(key string) time.Duration {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := g.keys[key]
+	if k == nil {
+		return 0
+	}
+	return max(time.Until(k.until), 0)
+}
 
 // Waiting returns how many calls wait for a rate-limited key.
 func (g *Gate) Waiting() int {
@@ -87,13 +117,27 @@ func (g *Gate) Waiting() int {
 	return g.waiting
 }
 
+// ErrThrottled is returned by DoWithin when the key's Retry-After would
+// keep the call waiting longer than allowed.
+var ErrThrottled = errors.New("Slack asked to wait longer than this call may")
+
 // Do runs call under key's limit with priority prio. A call Slack answers
 // with 429 is made again after the Retry-After; other errors are returned.
 func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() error) error {
+	return g.DoWithin(ctx, key, prio, 0, call)
+}
+
+// DoWithin is Do for a call that may wait at most maxWait (0: no bound) for
+// key's Retry-After window; past that it returns ErrThrottled without
+// calling, so that the caller can leave the call for later.
+func (g *Gate) DoWithin(ctx context.Context, key string, prio Priority, maxWait time.Duration, call func() error) error {
 	if g == nil {
 		return call()
 	}
 	for {
+		if maxWait > 0 && g.Backlog(key) > maxWait {
+			return ErrThrottled
+		}
 		if err := g.enter(ctx, key, prio); err != nil {
 			return err
 		}
@@ -165,21 +209,25 @@ func (g *Gate) enter(ctx context.Context, key string, prio Priority) error {
 	g.dispatch(key, k)
 	g.mu.Unlock()
 
+	var err error
 	select {
 	case <-w.ready:
 		return nil
 	case <-ctx.Done():
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if j := slices.Index(k.waiters, w); j >= 0 {
-			k.waiters = slices.Delete(k.waiters, j, j+1)
-			g.waiting--
-		} else { // let go just now: hand the turn on
-			k.inFlight--
-			g.dispatch(key, k)
-		}
-		return ctx.Err()
+		err = ctx.Err()
+	case <-g.closed:
+		err = ErrGateClosed
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if j := slices.Index(k.waiters, w); j >= 0 {
+		k.waiters = slices.Delete(k.waiters, j, j+1)
+		g.waiting--
+	} else { // let go just now: hand the turn on
+		k.inFlight--
+		g.dispatch(key, k)
+	}
+	return err
 }
 
 // leave ends a call on key; retryAfter > 0 means Slack answered 429.

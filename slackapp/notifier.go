@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -61,31 +62,57 @@ func (n *Notifier) Sync(ctx context.Context, r *workflow.Request, l workflow.Lan
 	return m, len(r.Events) - done, nil
 }
 
+// deferAfter is the longest Retry-After the people lane waits out for a
+// message that is not the next thing someone waits for (another
+// approver's DM, an update of someone else's message): longer, and the
+// message is left for a later round, so that one throttled channel does not
+// hold up the rest of the request.
+const deferAfter = 2 * time.Second
+
 // people is the people lane of Sync.
 func (n *Notifier) people(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
 	n.answerClick(ctx, r, m)
-	for i := m.Notified; i < len(r.Events); i++ {
-		if err := n.event(ctx, r, m, i); err != nil {
+	deferred := false
+	if m.Notified > 0 && r.Status == workflow.StatusPending {
+		// Approvers left for later on an earlier round.
+		d, err := n.askApprovers(ctx, r, m)
+		if err != nil {
 			return err
 		}
+		deferred = deferred || d
+	}
+	for i := m.Notified; i < len(r.Events); i++ {
+		d, err := n.event(ctx, r, m, i)
+		if err != nil {
+			return err
+		}
+		deferred = deferred || d
 		m.Notified = i + 1
 	}
-	return n.refresh(ctx, r, m)
+	d, err := n.refresh(ctx, r, m)
+	if err != nil {
+		return err
+	}
+	if deferred || d {
+		return workflow.ErrDeferred
+	}
+	return nil
 }
 
-// event sends the DMs event i needs.
-func (n *Notifier) event(ctx context.Context, r *workflow.Request, m *workflow.Messages, i int) error {
+// event sends the DMs event i needs; deferred says some were left for a
+// later round.
+func (n *Notifier) event(ctx context.Context, r *workflow.Request, m *workflow.Messages, i int) (deferred bool, err error) {
 	switch ev := r.Events[i]; ev.Kind {
 	case workflow.EventRequested:
 		return n.askApprovers(ctx, r, m)
 	case workflow.EventApproved:
 		if m.Employee.TS != "" {
-			return nil
+			return false, nil
 		}
 		msg := RevealMessage(r)
 		ref, err := n.post(ctx, r.Requester, msg, PriorityNext)
 		if err := n.tolerate(r, err, "send the Reveal button to the employee"); err != nil {
-			return err
+			return false, err
 		}
 		ref.User, ref.Hash = r.Requester, digest(msg)
 		m.Employee = ref
@@ -93,23 +120,26 @@ func (n *Notifier) event(ctx context.Context, r *workflow.Request, m *workflow.M
 		if msg, ok := EmployeeNotice(r, ev); ok {
 			ref, err := n.post(ctx, r.Requester, msg, PriorityNext)
 			if err := n.tolerate(r, err, "tell the employee about "+string(ev.Kind)); err != nil {
-				return err
+				return false, err
 			}
 			if m.Employee.Channel == "" && ref.Channel != "" {
 				m.Employee = workflow.MessageRef{User: r.Requester, Channel: ref.Channel}
 			}
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // askApprovers DMs, at the same time, every approver who has not got the
-// request yet.
-func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
+// request yet, but those whose channel Slack holds back for longer than
+// deferAfter: they are left for a later round (deferred).
+func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *workflow.Messages) (deferred bool, err error) {
 	msg := ApprovalMessage(r)
 	var todo []string
 	for _, a := range r.Approvers {
-		if !slices.ContainsFunc(m.Approvers, func(ref workflow.MessageRef) bool { return ref.User == a }) {
+		switch {
+		case slices.ContainsFunc(m.Approvers, func(ref workflow.MessageRef) bool { return ref.User == a }):
+		default:
 			todo = append(todo, a)
 		}
 	}
@@ -117,7 +147,7 @@ func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *wor
 	var wg sync.WaitGroup
 	for i, a := range todo {
 		wg.Go(func() {
-			refs[i], errs[i] = n.post(ctx, a, msg, PriorityNext)
+			refs[i], errs[i] = n.postWithin(ctx, a, msg, PriorityNext, deferAfter)
 			refs[i].User, refs[i].Hash = a, digest(msg)
 			// An approver Slack refuses for good is recorded without a
 			// message, so that nobody tries again.
@@ -126,11 +156,14 @@ func (n *Notifier) askApprovers(ctx context.Context, r *workflow.Request, m *wor
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if err == nil {
+		switch {
+		case errors.Is(err, ErrThrottled):
+			deferred, errs[i] = true, nil
+		case err == nil:
 			m.Approvers = append(m.Approvers, refs[i])
 		}
 	}
-	return errors.Join(errs...)
+	return deferred, errors.Join(errs...)
 }
 
 // target is a posted message and what it should show now.
@@ -156,8 +189,9 @@ func targets(r *workflow.Request, m *workflow.Messages) []target {
 }
 
 // refresh updates, at the same time, every message that does not show its
-// current content yet.
-func (n *Notifier) refresh(ctx context.Context, r *workflow.Request, m *workflow.Messages) error {
+// current content yet; when Slack holds chat.update back for longer than
+// deferAfter, they are left for a later round (deferred).
+func (n *Notifier) refresh(ctx context.Context, r *workflow.Request, m *workflow.Messages) (deferred bool, err error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -167,18 +201,21 @@ func (n *Notifier) refresh(ctx context.Context, r *workflow.Request, m *workflow
 			continue
 		}
 		wg.Go(func() {
-			err := n.tolerate(r, n.update(ctx, *t.ref, t.msg, t.prio), "update message "+t.ref.Channel+"/"+t.ref.TS)
+			err := n.tolerate(r, n.updateWithin(ctx, *t.ref, t.msg, t.prio, deferAfter), "update message "+t.ref.Channel+"/"+t.ref.TS)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrThrottled):
+				deferred = true
+			case err != nil:
 				errs = append(errs, err)
-				return
+			default:
+				t.ref.Hash = h
 			}
-			t.ref.Hash = h
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return deferred, errors.Join(errs...)
 }
 
 // answerClick updates the message whose button caused this change, first
@@ -320,8 +357,14 @@ func (n *Notifier) openDM(ctx context.Context, user string) (string, error) {
 // conversations.open needed). DMs always go to the user ID, so that the
 // gate sees one key per person.
 func (n *Notifier) post(ctx context.Context, channel string, msg Msg, prio Priority, opts ...slack.MsgOption) (workflow.MessageRef, error) {
+	return n.postWithin(ctx, channel, msg, prio, 0, opts...)
+}
+
+// postWithin is post for a message that waits at most maxWait for a
+// Retry-After (0: no bound); past that it returns ErrThrottled.
+func (n *Notifier) postWithin(ctx context.Context, channel string, msg Msg, prio Priority, maxWait time.Duration, opts ...slack.MsgOption) (workflow.MessageRef, error) {
 	var ref workflow.MessageRef
-	err := n.Gate.Do(ctx, "chat.postMessage:"+channel, prio, func() error {
+	err := n.Gate.DoWithin(ctx, "chat.postMessage:"+channel, prio, maxWait, func() error {
 		var err error
 		ref.Channel, ref.TS, err = n.API.PostMessageContext(ctx, channel, append(msg.Options(), opts...)...)
 		return err
@@ -333,7 +376,13 @@ func (n *Notifier) post(ctx context.Context, channel string, msg Msg, prio Prior
 }
 
 func (n *Notifier) update(ctx context.Context, ref workflow.MessageRef, msg Msg, prio Priority) error {
-	err := n.Gate.Do(ctx, "chat.update", prio, func() error {
+	return n.updateWithin(ctx, ref, msg, prio, 0)
+}
+
+// updateWithin is update for a message that waits at most maxWait for a
+// Retry-After (0: no bound); past that it returns ErrThrottled.
+func (n *Notifier) updateWithin(ctx context.Context, ref workflow.MessageRef, msg Msg, prio Priority, maxWait time.Duration) error {
+	err := n.Gate.DoWithin(ctx, "chat.update", prio, maxWait, func() error {
 		_, _, _, err := n.API.UpdateMessageContext(ctx, ref.Channel, ref.TS, msg.Options()...)
 		return err
 	})

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -162,7 +163,9 @@ type Notifier interface {
 	// Sync makes lane l of chat reflect r.Events[r.Outbox[l].Done:] and r's
 	// current status. It returns the updated message bookkeeping (the
 	// service keeps only lane l's fields) and how many of those events it
-	// fully handled, also when it fails part way.
+	// fully handled, also when it fails part way. It returns ErrDeferred
+	// when some messages wait for a chat rate limit: the lane is then
+	// synced again after a while, without a warning.
 	Sync(ctx context.Context, r *Request, l Lane) (msgs Messages, handled int, err error)
 
 	// DeliverPassword shows the new password to the requester and nobody
@@ -175,6 +178,10 @@ type Notifier interface {
 	// service calls it at most once per user and code in a while.
 	Refused(ctx context.Context, f Refusal) error
 }
+
+// ErrDeferred says that a sync left some messages for later because the
+// chat asked it to slow down; it is not a failure.
+var ErrDeferred = errors.New("some messages wait for the chat's rate limit; they go on a later round")
 
 // Delivery is what the employee is shown after a reset.
 type Delivery struct {

@@ -631,6 +631,10 @@ func (s *Service) sync(ctx context.Context, id string, l Lane) {
 			s.log(r).Warn("could not save chat sync progress", "lane", l.String(), "error", err)
 			return
 		}
+		if errors.Is(serr, ErrDeferred) {
+			s.log(r).Debug("chat sync left messages for later", "lane", l.String(), "retry_at", next.Outbox[l].Until)
+			return
+		}
 		if serr != nil {
 			s.log(r).Warn("chat sync failed; the sweeper will retry", "lane", l.String(), "error", serr, "retry_at", next.Outbox[l].Until)
 			return

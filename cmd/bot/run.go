@@ -129,6 +129,9 @@ func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) erro
 		return nil
 	})
 	err := g.Wait()
+	// Nobody waits out Slack's Retry-After any more: the leases hand that
+	// work to another replica or the next start.
+	b.gate.Close()
 	b.drain()
 	return err
 }

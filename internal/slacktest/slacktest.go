@@ -12,7 +12,11 @@
 //		slack.OptionAPIURL(srv.APIURL())))
 //
 // Every request, message, ephemeral message, response_url post and ack is
-// recorded for assertions. All methods are safe for concurrent use.
+// recorded for assertions, and every change to a message is journalled with
+// its time (Changes, History). Slack's rate limits can be turned on
+// (WithRateLimits(SlackLimits()), see Limits); RateStats counts the calls,
+// the 429 answers and the calls made inside an announced Retry-After. All
+// methods are safe for concurrent use.
 package slacktest
 
 import (
@@ -132,7 +136,8 @@ type Server struct {
 
 	srv      *httptest.Server
 	upgrader websocket.Upgrader
-	wg       sync.WaitGroup // socket handlers and pingers
+	clock    func() time.Time // when Web API calls arrive; time.Now but in tests of the rate model
+	wg       sync.WaitGroup   // socket handlers and pingers
 
 	mu               sync.Mutex
 	closed           bool
@@ -159,17 +164,27 @@ type Server struct {
 	sendCount        map[string]int // envelope id -> times written
 	sentAt           map[string]time.Time
 	acks             map[string]ack
-	seqTS            int
-	seqEnvelope      int
-	seqResponse      int
-	seqTrigger       int
-	seqSocket        int
+	changes          []Change
+
+	// Rate limits: see ratelimit.go.
+	limits    Limits
+	buckets   map[string]*bucket   // by key
+	windows   map[string]time.Time // by key: when the announced Retry-After ends
+	throttles map[string]time.Time // by key: when Throttle* ends
+	stats     RateStats
+
+	seqTS       int
+	seqEnvelope int
+	seqResponse int
+	seqTrigger  int
+	seqSocket   int
 }
 
 // New starts a server on a local port. Close it when done.
 func New(opts ...Option) *Server {
 	s := &Server{
 		PingInterval:     DefaultPingInterval,
+		clock:            time.Now,
 		upgrader:         websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 		users:            map[string]User{},
 		groups:           map[string][]string{},
@@ -184,7 +199,10 @@ func New(opts ...Option) *Server {
 		sendCount:        map[string]int{},
 		sentAt:           map[string]time.Time{},
 		acks:             map[string]ack{},
+		throttles:        map[string]time.Time{},
+		stats:            newRateStats(),
 	}
+	s.setLimitsLocked(Limits{})
 	for _, o := range opts {
 		o(s)
 	}
@@ -376,7 +394,10 @@ func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
 
 // RateLimit makes the next n calls of method answer HTTP 429 with
 // Retry-After set to retryAfter in whole seconds, rounded up, at least 1.
-// It replaces any rate limit pending for method.
+// It replaces any rate limit pending for method. These answers come before
+// the modelled limits (see Limits) and announce no window: the call after
+// the n-th is answered as usual, whenever it comes. For a key that stays
+// limited for a while, see ThrottleChannel and ThrottleMethod.
 func (s *Server) RateLimit(method string, n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -401,9 +422,10 @@ func (s *Server) findLocked(channel, ts string) *Message {
 	return nil
 }
 
-func (s *Server) deleteLocked(channel, ts string) bool {
+func (s *Server) deleteLocked(channel, ts string, at time.Time) bool {
 	for i, m := range s.msgs {
 		if m.Channel == channel && m.TS == ts {
+			s.changedLocked(ChangeDeleted, *m, at)
 			s.msgs = slices.Delete(s.msgs, i, i+1)
 			return true
 		}
@@ -444,4 +466,59 @@ func cloneValues(v url.Values) url.Values {
 		out[k] = slices.Clone(vs)
 	}
 	return out
+}
+
+// ChangeKind says what happened to a message.
+type ChangeKind string
+
+// The kinds of Change.
+const (
+	ChangePosted    ChangeKind = "posted"    // chat.postMessage
+	ChangeEphemeral ChangeKind = "ephemeral" // chat.postEphemeral
+	ChangeUpdated   ChangeKind = "updated"   // chat.update, or replace_original through a response URL
+	ChangeDeleted   ChangeKind = "deleted"   // chat.delete, or delete_original through a response URL
+)
+
+// Change is one change to the messages the server holds. Message is the
+// message as it was right after the change (for a deletion, as it was
+// before), and At the time the call that made it arrived.
+type Change struct {
+	Seq     int // 1 for the first change, then 2, 3, ...
+	Kind    ChangeKind
+	At      time.Time
+	Message Message
+}
+
+// Changes returns the changes with Seq greater than after, oldest first, so
+// that a test can follow every post and update as it happens by passing
+// the Seq of the last change it saw (0 at first).
+func (s *Server) Changes(after int) []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	after = max(0, min(after, len(s.changes)))
+	out := make([]Change, 0, len(s.changes)-after)
+	for _, c := range s.changes[after:] {
+		c.Message = copyMessage(c.Message)
+		out = append(out, c)
+	}
+	return out
+}
+
+// History returns the changes of the message ts in channel (ephemeral or
+// not), oldest first: when it was posted and every update since.
+func (s *Server) History(channel, ts string) []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Change
+	for _, c := range s.changes {
+		if c.Message.Channel == channel && c.Message.TS == ts {
+			c.Message = copyMessage(c.Message)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (s *Server) changedLocked(kind ChangeKind, m Message, at time.Time) {
+	s.changes = append(s.changes, Change{Seq: len(s.changes) + 1, Kind: kind, At: at, Message: copyMessage(m)})
 }

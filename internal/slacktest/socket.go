@@ -435,6 +435,15 @@ func (s *Server) WaitAck(ctx context.Context, envelopeID string) (json.RawMessag
 	return p, err
 }
 
+// AckedAt returns when the client acked envelopeID (its first ack), and
+// whether it has.
+func (s *Server) AckedAt(envelopeID string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.acks[envelopeID]
+	return a.at, ok
+}
+
 // AckDelay returns the time from the last write of envelopeID before its
 // ack to the ack, and whether it has been acked.
 func (s *Server) AckDelay(envelopeID string) (time.Duration, bool) {

@@ -36,7 +36,7 @@ var apiMethods = map[string]apiMethod{
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
-	at := time.Now()
+	at := s.clock()
 	method := strings.TrimPrefix(r.URL.Path, "/api/")
 	body, _ := io.ReadAll(r.Body)
 	params := parseParams(r, body)
@@ -46,6 +46,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
+	s.stats.Calls[method]++
 	status, retryAfter, resp := s.dispatchLocked(method, token, params, at)
 	s.recordLocked(method, params, body, status, at)
 	s.mu.Unlock()
@@ -61,12 +62,18 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, resp)
 }
 
-// dispatchLocked answers one Web API call: injected faults first, then
-// unknown methods, then authentication, then the method itself.
+// dispatchLocked answers one Web API call: injected rate limits first, then
+// modelled ones (see Limits), then injected failures, then unknown
+// methods, then authentication, then the method itself.
 func (s *Server) dispatchLocked(method, token string, p url.Values, now time.Time) (status int, retryAfter string, resp obj) {
 	if f := s.rateLimits[method]; f != nil && f.n > 0 {
 		f.n--
 		secs := max(1, int(math.Ceil(f.retryAfter.Seconds())))
+		s.stats.Limited[method]++
+		s.stats.LimitedByKey[method]++
+		return http.StatusTooManyRequests, strconv.Itoa(secs), errObj("ratelimited")
+	}
+	if secs := s.limitLocked(method, p, now); secs > 0 {
 		return http.StatusTooManyRequests, strconv.Itoa(secs), errObj("ratelimited")
 	}
 	if f := s.failures[method]; f != nil && f.n > 0 {
@@ -114,6 +121,7 @@ func (s *Server) chatPostMessage(p url.Values, now time.Time) obj {
 	m := &Message{Channel: ch, TS: s.nextTSLocked(), ThreadTS: p.Get("thread_ts"), Text: text,
 		User: BotUserID, Blocks: blocks, PostedAt: now}
 	s.msgs = append(s.msgs, m)
+	s.changedLocked(ChangePosted, *m, now)
 	return obj{"ok": true, "channel": ch, "ts": m.TS, "message": messageObj(m)}
 }
 
@@ -137,6 +145,7 @@ func (s *Server) chatPostEphemeral(p url.Values, now time.Time) obj {
 	m := Message{Channel: ch, TS: s.nextTSLocked(), ThreadTS: p.Get("thread_ts"), Text: text,
 		User: user, Blocks: blocks, Ephemeral: true, PostedAt: now}
 	s.ephemerals = append(s.ephemerals, m)
+	s.changedLocked(ChangeEphemeral, m, now)
 	return obj{"ok": true, "message_ts": m.TS}
 }
 
@@ -160,12 +169,13 @@ func (s *Server) chatUpdate(p url.Values, now time.Time) obj {
 	}
 	m.Updates++
 	m.UpdatedAt = now
+	s.changedLocked(ChangeUpdated, *m, now)
 	return obj{"ok": true, "channel": ch, "ts": m.TS, "text": m.Text, "message": messageObj(m)}
 }
 
-func (s *Server) chatDelete(p url.Values, _ time.Time) obj {
+func (s *Server) chatDelete(p url.Values, now time.Time) obj {
 	ch, ts := normalizeChannel(p.Get("channel")), p.Get("ts")
-	if !s.deleteLocked(ch, ts) {
+	if !s.deleteLocked(ch, ts, now) {
 		return errObj("message_not_found")
 	}
 	return obj{"ok": true, "channel": ch, "ts": ts}
@@ -235,6 +245,7 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 	params := parseParams(r, body)
 	s.mu.Lock()
 	status, resp := s.responseLocked(r, body, at)
+	s.stats.Calls["response_url"]++
 	s.recordLocked("response_url", params, body, status, at)
 	s.mu.Unlock()
 	writeJSON(w, status, resp)
@@ -270,11 +281,12 @@ func (s *Server) responseLocked(r *http.Request, body []byte, at time.Time) (int
 	switch m := s.findLocked(target.channel, target.ts); {
 	case m == nil:
 	case in.DeleteOriginal:
-		s.deleteLocked(target.channel, target.ts)
+		s.deleteLocked(target.channel, target.ts, at)
 	case in.ReplaceOriginal:
 		m.Text, m.Blocks = in.Text, in.Blocks
 		m.Updates++
 		m.UpdatedAt = at
+		s.changedLocked(ChangeUpdated, *m, at)
 	}
 	return http.StatusOK, obj{"ok": true}
 }
