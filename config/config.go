@@ -19,7 +19,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/example/resetbot/accounts"
-	redisstore "github.com/example/resetbot/store/redis"
+	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/example/resetbot/config"
 	"github.com/example/resetbot/slackapp"
-	redisstore "github.com/example/resetbot/store/redis"
+	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/example/resetbot/internal/dstest"
 	"github.com/example/resetbot/internal/slacktest"
-	redisstore "github.com/example/resetbot/store/redis"
+	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
 )
 

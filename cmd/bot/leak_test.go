@@ -9,7 +9,7 @@ import (
 
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
-	redisstore "github.com/example/resetbot/store/redis"
+	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
 )
 

@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	redisstore "github.com/example/resetbot/store/redis"
+	redisstore "github.com/example/resetbot/store/redisstore"
 )
 
 func main() {

@@ -24,8 +24,8 @@ import (
 	"github.com/example/resetbot/ldapdir"
 	"github.com/example/resetbot/metrics"
 	"github.com/example/resetbot/slackapp"
-	boltstore "github.com/example/resetbot/store/bolt"
-	redisstore "github.com/example/resetbot/store/redis"
+	boltstore "github.com/example/resetbot/store/boltstore"
+	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
 )
 

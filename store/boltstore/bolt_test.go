@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	boltstore "github.com/example/resetbot/store/bolt"
+	boltstore "github.com/example/resetbot/store/boltstore"
 	"github.com/example/resetbot/store/storetest"
 	"github.com/example/resetbot/workflow"
 )

@@ -3,7 +3,7 @@ package redisstore_test
 // The tests here run against the deployments of scripts/redis-ha.sh:
 //
 //	scripts/redis-ha.sh start /tmp/resetbot-redis-ha
-//	REDIS_HA_ENV_FILE=/tmp/resetbot-redis-ha/env go test ./store/redis
+//	REDIS_HA_ENV_FILE=/tmp/resetbot-redis-ha/env go test ./store/redisstore
 //
 // REDIS_SENTINEL_URL and REDIS_CLUSTER_URL may be set directly instead.
 // Without them the tests skip on a laptop and fail in CI (CI set). The

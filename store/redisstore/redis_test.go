@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	redisstore "github.com/example/resetbot/store/redis"
+	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/store/storetest"
 	"github.com/example/resetbot/workflow"
 	"github.com/redis/go-redis/v9"
