@@ -136,28 +136,58 @@ func Load(getenv func(string) string) (*Config, error) {
 		ShutdownTimeout: l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		MetricsAddr:     l.str("METRICS_ADDR", ""),
 		TestPanicText:   l.str("RESETBOT_TEST_PANIC_TEXT", ""),
+		AllowInsecure:   l.boolean("ALLOW_INSECURE_ENDPOINTS"),
 	}
+	l.slack(c)
+	l.aws(c)
+	l.people(c)
+	l.directory(c)
+	l.guards(c)
+	l.timings(c)
+	l.listeners(c)
+	l.insecureRedis(c)
+	if len(l.problems) > 0 {
+		return nil, &Error{Problems: l.problems}
+	}
+	return c, nil
+}
 
-	switch tok := c.SlackBotToken.Value(); {
-	case l.failed("SLACK_BOT_TOKEN"):
-	case tok == "":
-		l.problem("SLACK_BOT_TOKEN is required: the bot token (xoxb-...) from the Slack app's OAuth & Permissions page")
-	case !strings.HasPrefix(tok, "xoxb-"):
-		l.problem("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-	}
-	switch tok := c.SlackAppToken.Value(); {
-	case l.failed("SLACK_APP_TOKEN"):
-	case tok == "":
-		l.problem("SLACK_APP_TOKEN is required: an app-level token (xapp-...) with the connections:write scope, from the Slack app's Basic Information page")
-	case !strings.HasPrefix(tok, "xapp-"):
-		l.problem("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
-	}
-	c.AllowInsecure = l.boolean("ALLOW_INSECURE_ENDPOINTS")
-	if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(c.SlackAPIURL, "/") {
+// slack checks the Slack tokens and API URL.
+func (l *loader) slack(c *Config) {
+	l.token("SLACK_BOT_TOKEN", c.SlackBotToken, "xoxb-", "a bot token", "the bot token (xoxb-...) from the Slack app's OAuth & Permissions page")
+	l.token("SLACK_APP_TOKEN", c.SlackAppToken, "xapp-", "an app-level token", "an app-level token (xapp-...) with the connections:write scope, from the Slack app's Basic Information page")
+	if !l.httpURL("SLACK_API_URL", c.SlackAPIURL, "the bot token", c.AllowInsecure) || !strings.HasSuffix(c.SlackAPIURL, "/") {
 		l.problem("SLACK_API_URL must be an http(s) URL ending in /, like https://slack.com/api/")
-	} else if u.Scheme == "http" && !c.AllowInsecure {
-		l.problem("SLACK_API_URL " + c.SlackAPIURL + " is plain http: the bot token would cross the network unencrypted; use https://, or set ALLOW_INSECURE_ENDPOINTS=true for a local test server")
 	}
+}
+
+// token checks a required token: set, and of the kind its prefix says.
+func (l *loader) token(name string, tok Secret, prefix, kind, where string) {
+	switch {
+	case l.failed(name):
+	case tok == "":
+		l.problem(name + " is required: " + where)
+	case !strings.HasPrefix(tok.Value(), prefix):
+		l.problem(name + " must be " + kind + " starting with " + prefix)
+	}
+}
+
+// httpURL checks an http(s) URL setting: false when it is not one; a
+// problem when it is plain http and insecure endpoints are not allowed
+// (what would cross the network unencrypted is carried).
+func (l *loader) httpURL(name, v, carried string, allowInsecure bool) bool {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return false
+	}
+	if u.Scheme == "http" && !allowInsecure {
+		l.problem(name + " " + v + " is plain http: " + carried + " would cross the network unencrypted; use https://, or set ALLOW_INSECURE_ENDPOINTS=true for a local test server")
+	}
+	return true
+}
+
+// aws checks the directory and the AWS settings.
+func (l *loader) aws(c *Config) {
 	switch {
 	case c.DirectoryID == "":
 		l.problem("DIRECTORY_ID is required: the directory's ID, like d-1234567890")
@@ -167,12 +197,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.AWSRegion == "" {
 		l.problem("AWS_REGION is required: the region of the directory, like eu-west-1")
 	}
-	if c.AWSEndpoint != "" {
-		if u, err := url.Parse(c.AWSEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE must be an http(s) URL")
-		} else if u.Scheme == "http" && !c.AllowInsecure {
-			l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE " + c.AWSEndpoint + " is plain http: the new passwords would cross the network unencrypted; use https://, or set ALLOW_INSECURE_ENDPOINTS=true for a local test server")
-		}
+	if c.AWSEndpoint != "" && !l.httpURL("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", c.AWSEndpoint, "the new passwords", c.AllowInsecure) {
+		l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE must be an http(s) URL")
 	}
 	if (c.AWSAttempts < 1 || c.AWSAttempts > 10) && !l.failed("AWS_MAX_ATTEMPTS") {
 		l.problem("AWS_MAX_ATTEMPTS must be between 1 and 10")
@@ -180,7 +206,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	if (c.AWSAccessKey == "") != (c.AWSSecretKey == "") {
 		l.problem("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or neither, to use the SDK's default credential chain)")
 	}
-	for _, id := range list(getenv("APPROVERS")) {
+}
+
+// people reads the approvers, the email domains and the audit channel.
+func (l *loader) people(c *Config) {
+	for _, id := range list(l.getenv("APPROVERS")) {
 		switch {
 		case userIDRe.MatchString(id):
 			c.Approvers = append(c.Approvers, id)
@@ -190,11 +220,7 @@ func Load(getenv func(string) string) (*Config, error) {
 			l.fail("APPROVERS", fmt.Sprintf("APPROVERS entry %q is neither a Slack user ID (U..., W...) nor a user-group ID (S...)", id))
 		}
 	}
-	l.directory(c)
-	if len(c.Approvers)+len(c.ApproverGroups) == 0 && !l.failed("APPROVERS") && !c.ManagerApproval {
-		l.problem("APPROVERS is required: comma-separated Slack user IDs (U...) and user-group IDs (S...) who may approve resets")
-	}
-	for _, d := range list(getenv("ALLOWED_EMAIL_DOMAINS")) {
+	for _, d := range list(l.getenv("ALLOWED_EMAIL_DOMAINS")) {
 		d = strings.ToLower(strings.TrimPrefix(d, "@"))
 		if !domainRe.MatchString(d) {
 			l.problem(fmt.Sprintf("ALLOWED_EMAIL_DOMAINS entry %q is not a domain name like example.com", d))
@@ -205,16 +231,27 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.AuditChannel != "" && !channelIDRe.MatchString(c.AuditChannel) {
 		l.problem(fmt.Sprintf("AUDIT_CHANNEL %q must be a channel ID like C0123456789 (not a #name)", c.AuditChannel))
 	}
-	c.ProtectedUsers = append(slices.Clone(accounts.DefaultProtectedUsers), list(getenv("PROTECTED_USERS"))...)
+}
+
+// guards reads the protected users and checks what the guards need; it
+// runs after directory (LDAP_URL).
+func (l *loader) guards(c *Config) {
+	if len(c.Approvers)+len(c.ApproverGroups) == 0 && !l.failed("APPROVERS") && !c.ManagerApproval {
+		l.problem("APPROVERS is required: comma-separated Slack user IDs (U...) and user-group IDs (S...) who may approve resets")
+	}
+	c.ProtectedUsers = append(slices.Clone(accounts.DefaultProtectedUsers), list(l.getenv("PROTECTED_USERS"))...)
 	for _, u := range c.ProtectedUsers {
 		if err := workflow.ValidateUserName(u); err != nil {
 			l.problem(fmt.Sprintf("PROTECTED_USERS entry %q is not an account name: %v", u, err))
 		}
 	}
-	if c.LDAPURL == "" && strings.TrimSpace(getenv("ALLOWED_EMAIL_DOMAINS")) == "" {
+	if c.LDAPURL == "" && strings.TrimSpace(l.getenv("ALLOWED_EMAIL_DOMAINS")) == "" {
 		l.problem("ALLOWED_EMAIL_DOMAINS is required without LDAP_URL: the account is then the email's local part, so anyone who can set their Slack email to name@another-domain could ask for the account \"name\"; list your domains, or set LDAP_URL so that accounts are found by their full email")
 	}
+}
 
+// timings checks the windows, leases and limits.
+func (l *loader) timings(c *Config) {
 	l.positive("REQUEST_TTL", c.RequestTTL)
 	l.positive("REVEAL_TTL", c.RevealTTL)
 	l.positive("REQUEST_LIMIT_WINDOW", c.RequestWindow)
@@ -224,6 +261,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.RequestLimit < 1 && !l.failed("REQUEST_LIMIT") {
 		l.problem("REQUEST_LIMIT must be at least 1")
 	}
+}
+
+// listeners checks the HTTP listeners and reads the log level.
+func (l *loader) listeners(c *Config) {
 	if c.HTTPAddr == "" || !strings.Contains(c.HTTPAddr, ":") {
 		l.problem(fmt.Sprintf("HTTP_ADDR %q must be host:port or :port, like :8080", c.HTTPAddr))
 	}
@@ -242,16 +283,16 @@ func Load(getenv func(string) string) (*Config, error) {
 	default:
 		l.problem(fmt.Sprintf("LOG_LEVEL %q must be debug, info, warn or error", lv))
 	}
+}
 
-	if c.RedisURL != "" && !c.AllowInsecure {
-		if host, plain := plainRemoteRedis(c.RedisURL.Value()); plain {
-			l.problem("REDIS_URL reaches " + host + " without TLS: use rediss:// (or rediss+sentinel://, rediss+cluster://), or set ALLOW_INSECURE_ENDPOINTS=true for a private network you trust")
-		}
+// insecureRedis refuses a Redis reached without TLS on another host.
+func (l *loader) insecureRedis(c *Config) {
+	if c.RedisURL == "" || c.AllowInsecure {
+		return
 	}
-	if len(l.problems) > 0 {
-		return nil, &Error{Problems: l.problems}
+	if host, plain := plainRemoteRedis(c.RedisURL.Value()); plain {
+		l.problem("REDIS_URL reaches " + host + " without TLS: use rediss:// (or rediss+sentinel://, rediss+cluster://), or set ALLOW_INSECURE_ENDPOINTS=true for a private network you trust")
 	}
-	return c, nil
 }
 
 // plainRemoteRedis returns the first host of a Redis URL without TLS that
@@ -531,17 +572,24 @@ func (l *loader) secret(name string) string {
 	return v
 }
 
-func (l *loader) duration(name string, def time.Duration) time.Duration {
+// parsed reads name with parse, def when unset; a value parse refuses is a
+// problem that says what was expected.
+func parsed[T any](l *loader, name string, def T, parse func(string) (T, error), expected string) T {
 	v := strings.TrimSpace(l.getenv(name))
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	x, err := parse(v)
 	if err != nil {
-		l.fail(name, fmt.Sprintf("%s %q is not a duration like 30m or 1h30m", name, v))
-		return 0
+		l.fail(name, fmt.Sprintf("%s %q is not %s", name, v, expected))
+		var zero T
+		return zero
 	}
-	return d
+	return x
+}
+
+func (l *loader) duration(name string, def time.Duration) time.Duration {
+	return parsed(l, name, def, time.ParseDuration, "a duration like 30m or 1h30m")
 }
 
 func (l *loader) positive(name string, d time.Duration) {
@@ -551,16 +599,7 @@ func (l *loader) positive(name string, d time.Duration) {
 }
 
 func (l *loader) integer(name string, def int) int {
-	v := strings.TrimSpace(l.getenv(name))
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		l.fail(name, fmt.Sprintf("%s %q is not a whole number", name, v))
-		return 0
-	}
-	return n
+	return parsed(l, name, def, strconv.Atoi, "a whole number")
 }
 
 // list splits a comma-separated value, dropping blanks.

@@ -8,6 +8,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -87,39 +88,10 @@ type Info struct {
 // credentials pair, or retry setting, a missing region, or an SDK
 // configuration that cannot be loaded.
 func New(ctx context.Context, o Options) (*Client, error) {
-	misconfigured := func(format string, args ...any) error {
-		return workflow.Errorf(workflow.CodeDirectoryMisconfigured, format, args...)
+	if err := o.check(); err != nil {
+		return nil, err
 	}
-	if !workflow.ValidDirectoryID(o.DirectoryID) {
-		return nil, misconfigured("directory ID %q is not valid: it must be d- followed by 10 lower-case hex digits", o.DirectoryID)
-	}
-	if o.Endpoint != "" {
-		u, err := url.Parse(o.Endpoint)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, misconfigured("Directory Service endpoint %q is not an http(s) URL", o.Endpoint)
-		}
-	}
-	if o.AccessKeyID != "" && o.SecretAccessKey == "" {
-		return nil, misconfigured("an AWS access key ID is set without its secret access key")
-	}
-	if o.MaxAttempts < 0 || o.MaxBackoff < 0 {
-		return nil, misconfigured("Directory Service retries: attempts (%d) and backoff (%s) must not be negative", o.MaxAttempts, o.MaxBackoff)
-	}
-
-	var load []func(*config.LoadOptions) error
-	if o.Region != "" {
-		load = append(load, config.WithRegion(o.Region))
-	}
-	if o.AccessKeyID != "" {
-		load = append(load, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, o.SessionToken)))
-	}
-	if o.HTTPClient != nil {
-		load = append(load, config.WithHTTPClient(o.HTTPClient))
-	} else {
-		load = append(load, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attemptTimeout)))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := config.LoadDefaultConfig(ctx, o.loadOptions()...)
 	if err != nil {
 		return nil, misconfigured("could not load the AWS SDK configuration: %v", err)
 	}
@@ -129,19 +101,8 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if cfg.Credentials != nil {
 		cfg.Credentials = markCredentialErrors{cfg.Credentials}
 	}
-
-	maxAttempts := o.MaxAttempts
-	if maxAttempts == 0 {
-		maxAttempts = cfg.RetryMaxAttempts // AWS_MAX_ATTEMPTS or the profile's max_attempts
-	}
-	if maxAttempts <= 0 {
-		maxAttempts = DefaultMaxAttempts
-	}
-	maxBackoff := o.MaxBackoff
-	if maxBackoff == 0 {
-		maxBackoff = DefaultMaxBackoff
-	}
-
+	maxAttempts := cmp.Or(o.MaxAttempts, max(cfg.RetryMaxAttempts, 0), DefaultMaxAttempts) // else AWS_MAX_ATTEMPTS or the profile's max_attempts
+	maxBackoff := cmp.Or(o.MaxBackoff, DefaultMaxBackoff)
 	api := directoryservice.NewFromConfig(cfg, func(so *directoryservice.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
@@ -150,6 +111,47 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		so.RetryMaxAttempts = 0 // already in the retryer; do not let the SDK wrap it
 	})
 	return &Client{api: api, directoryID: o.DirectoryID}, nil
+}
+
+func misconfigured(format string, args ...any) error {
+	return workflow.Errorf(workflow.CodeDirectoryMisconfigured, format, args...)
+}
+
+// check refuses options that cannot work, before any configuration is
+// loaded.
+func (o Options) check() error {
+	if !workflow.ValidDirectoryID(o.DirectoryID) {
+		return misconfigured("directory ID %q is not valid: it must be d- followed by 10 lower-case hex digits", o.DirectoryID)
+	}
+	if o.Endpoint != "" {
+		u, err := url.Parse(o.Endpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return misconfigured("Directory Service endpoint %q is not an http(s) URL", o.Endpoint)
+		}
+	}
+	if o.AccessKeyID != "" && o.SecretAccessKey == "" {
+		return misconfigured("an AWS access key ID is set without its secret access key")
+	}
+	if o.MaxAttempts < 0 || o.MaxBackoff < 0 {
+		return misconfigured("Directory Service retries: attempts (%d) and backoff (%s) must not be negative", o.MaxAttempts, o.MaxBackoff)
+	}
+	return nil
+}
+
+// loadOptions are the SDK configuration options o asks for.
+func (o Options) loadOptions() []func(*config.LoadOptions) error {
+	var load []func(*config.LoadOptions) error
+	if o.Region != "" {
+		load = append(load, config.WithRegion(o.Region))
+	}
+	if o.AccessKeyID != "" {
+		load = append(load, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, o.SessionToken)))
+	}
+	if o.HTTPClient != nil {
+		return append(load, config.WithHTTPClient(o.HTTPClient))
+	}
+	return append(load, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(attemptTimeout)))
 }
 
 // DirectoryID returns the ID of the directory the client acts on.

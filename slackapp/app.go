@@ -255,29 +255,24 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 	if a.PanicText != "" && text == a.PanicText {
 		panic("test hook: RESETBOT_TEST_PANIC_TEXT")
 	}
-	switch strings.ToLower(text) {
-	case "":
-		r, err := a.Service.Submit(ctx, cmd.UserID)
+	subcommands := map[string]struct {
+		run    func(context.Context, string) (*workflow.Request, error)
+		answer func(*workflow.Request) Msg
+	}{
+		"":       {a.Service.Submit, Receipt},
+		"status": {a.Service.Status, StatusReply},
+		"cancel": {a.Service.Cancel, CancelReply},
+	}
+	lower := strings.ToLower(text)
+	if sub, ok := subcommands[lower]; ok {
+		r, err := sub.run(ctx, cmd.UserID)
 		if err != nil {
-			a.logError(log, "request refused", err)
+			a.logError(log.With("subcommand", lower), "command refused", err)
 			return TextMessage(ErrorText(err, r))
 		}
-		return Receipt(r)
-	case "status":
-		r, err := a.Service.Status(ctx, cmd.UserID)
-		if err != nil {
-			a.logError(log, "status failed", err)
-			return TextMessage(ErrorText(err, r))
-		}
-		return StatusReply(r)
-	case "cancel":
-		r, err := a.Service.Cancel(ctx, cmd.UserID)
-		if err != nil {
-			a.logError(log, "cancel refused", err)
-			return TextMessage(ErrorText(err, r))
-		}
-		return CancelReply(r)
-	case "help":
+		return sub.answer(r)
+	}
+	if lower == "help" {
 		return HelpMessage(DefaultCommand, "")
 	}
 	if len(text) > 40 {

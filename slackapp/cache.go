@@ -1,6 +1,7 @@
 package slackapp
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -54,4 +55,25 @@ func (c *cache[V]) put(key string, v V) {
 		}
 	}
 	c.entries[key] = cached[V]{v, now.Add(cacheTTL)}
+}
+
+// lookup returns the value of key from c when fresh, else asks Slack with
+// call through the gate under method (a command's lookups: PriorityNow)
+// and keeps the answer.
+func lookup[V any](ctx context.Context, c *cache[V], g *Gate, method, key string, call func() (V, error)) (V, error) {
+	if v, ok := c.get(key); ok {
+		return v, nil
+	}
+	var v V
+	err := g.Do(ctx, method, PriorityNow, func() error {
+		var err error
+		v, err = call()
+		return err
+	})
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	c.put(key, v)
+	return v, nil
 }

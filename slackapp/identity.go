@@ -54,20 +54,9 @@ func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, 
 
 // user returns users.info of userID, from the cache when fresh.
 func (i *Identity) user(ctx context.Context, userID string) (*slack.User, error) {
-	if u, ok := i.users.get(userID); ok {
-		return u, nil
-	}
-	var u *slack.User
-	err := i.Gate.Do(ctx, "users.info", PriorityNow, func() error {
-		var err error
-		u, err = i.API.GetUserInfoContext(ctx, userID)
-		return err
+	return lookup(ctx, &i.users, i.Gate, "users.info", userID, func() (*slack.User, error) {
+		return i.API.GetUserInfoContext(ctx, userID)
 	})
-	if err != nil {
-		return nil, err
-	}
-	i.users.put(userID, u)
-	return u, nil
 }
 
 // ByEmail implements workflow.Identity with users.lookupByEmail.
@@ -157,20 +146,9 @@ func (a *StaticApprovers) For(ctx context.Context, _ string, _ workflow.Account)
 // groupMembers returns the members of user group g, from the cache when
 // fresh.
 func (a *StaticApprovers) groupMembers(ctx context.Context, g string) ([]string, error) {
-	if m, ok := a.members.get(g); ok {
-		return m, nil
-	}
-	var members []string
-	err := a.Gate.Do(ctx, "usergroups.users.list", PriorityNow, func() error {
-		var err error
-		members, err = a.API.GetUserGroupMembersContext(ctx, g)
-		return err
+	return lookup(ctx, &a.members, a.Gate, "usergroups.users.list", g, func() ([]string, error) {
+		return a.API.GetUserGroupMembersContext(ctx, g)
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.members.put(g, members)
-	return members, nil
 }
 
 // Check looks every configured approver up as requests do and returns how

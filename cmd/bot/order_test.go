@@ -31,8 +31,12 @@ func TestAuditThrottledFlowCompletes(t *testing.T) {
 	if n := len(w.slack.Messages(auditChannel)); n != 0 {
 		t.Fatalf("%d audit messages went through a channel answering 429", n)
 	}
-	r := w.get(id)
-	if r.Status != workflow.StatusCompleted || r.SyncPending(workflow.LanePeople) || !r.SyncPending(workflow.LaneAudit) {
+	var r *workflow.Request
+	w.wait("the people lane to finish", func() bool {
+		r = w.get(id)
+		return r.Status == workflow.StatusCompleted && !r.SyncPending(workflow.LanePeople)
+	})
+	if !r.SyncPending(workflow.LaneAudit) {
 		t.Fatalf("status %s, people lane pending %v, audit lane pending %v", r.Status, r.SyncPending(workflow.LanePeople), r.SyncPending(workflow.LaneAudit))
 	}
 	if st := w.slack.RateStats(); slacktest.Total(st.InWindow) != 0 {

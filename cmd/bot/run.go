@@ -185,6 +185,8 @@ type bot struct {
 	dir       *directory.Client
 	ldap      *ldapdir.Client // nil without LDAP_URL
 	gate      *slackapp.Gate
+	socket    *socketmode.Client
+	http      *http.Client // for response_url posts and the Slack Web API
 	identity  *slackapp.Identity
 	approvers *slackapp.StaticApprovers
 	fatal     chan error         // a Slack token refused for good
@@ -207,6 +209,48 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 	if err := b.openStore(); err != nil {
 		return nil, err
 	}
+	steps := []func(context.Context) error{b.openDirectory, b.openSlack, func(context.Context) error {
+		var err error
+		b.accounts, err = b.openAccounts()
+		return err
+	}}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			b.close()
+			return nil, err
+		}
+	}
+	b.svc = workflow.New(workflow.Config{
+		DirectoryID:        cfg.DirectoryID,
+		RequestTTL:         cfg.RequestTTL,
+		RevealTTL:          cfg.RevealTTL,
+		Limit:              workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
+		ManagerApproval:    cfg.ManagerApproval,
+		ForceChangeAtLogon: cfg.ForceChange,
+		ResetLease:         cfg.WorkLease,
+		SyncLease:          cfg.WorkLease,
+		SyncRetry:          min(15*time.Second, cfg.WorkLease/2),
+	}, workflow.Deps{
+		Store:     b.store,
+		Directory: b.dir,
+		Passwords: directory.NewPasswords(),
+		Identity:  b.identity,
+		Accounts:  b.accounts,
+		Approvers: b.approvers,
+		Notifier: &slackapp.Notifier{API: b.api, AuditChannel: cfg.AuditChannel, Log: log.With("component", "notifier"),
+			HTTP: b.http, Gate: b.gate},
+		Metrics: b.metrics,
+		Log:     log.With("component", "workflow"),
+	})
+	b.app = &slackapp.App{API: b.api, Socket: b.socket, Service: b.svc, Claims: b.store, HTTP: b.http,
+		Log: log.With("component", "slack"), PanicText: cfg.TestPanicText, OnConnect: b.metrics.Connected}
+	b.gauges()
+	return b, nil
+}
+
+// openDirectory makes the Directory Service client; it calls nothing.
+func (b *bot) openDirectory(ctx context.Context) error {
+	cfg := b.cfg
 	dir, err := directory.New(ctx, directory.Options{
 		DirectoryID:     cfg.DirectoryID,
 		Region:          cfg.AWSRegion,
@@ -217,29 +261,27 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		MaxAttempts:     cfg.AWSAttempts,
 	})
 	if err != nil {
-		b.close()
-		return nil, fmt.Errorf("AWS Directory Service client: %w", err)
+		return fmt.Errorf("AWS Directory Service client: %w", err)
 	}
 	b.dir = dir
+	return nil
+}
 
-	httpClient := &http.Client{Timeout: 20 * time.Second}
+// openSlack makes the Slack clients, the gate every call goes through, and
+// the identity and approver lookups; it calls nothing.
+func (b *bot) openSlack(context.Context) error {
+	cfg := b.cfg
+	b.http = &http.Client{Timeout: 20 * time.Second}
 	// slack-go logs only at debug level, and only what Slack sent us; its
 	// own debug mode (which would print requests) stays off at every level.
-	slackLog := slog.NewLogLogger(log.With("component", "slack-go").Handler(), slog.LevelDebug)
+	slackLog := slog.NewLogLogger(b.log.With("component", "slack-go").Handler(), slog.LevelDebug)
 	b.api = slack.New(cfg.SlackBotToken.Value(),
 		slack.OptionAPIURL(cfg.SlackAPIURL),
 		slack.OptionAppLevelToken(cfg.SlackAppToken.Value()),
-		slack.OptionHTTPClient(httpClient),
+		slack.OptionHTTPClient(b.http),
 		slack.OptionLog(slackLog),
 	)
-	socket := socketmode.New(b.api, socketmode.OptionLog(slackLog))
-
-	accts, err := b.openAccounts()
-	if err != nil {
-		b.close()
-		return nil, err
-	}
-	b.accounts = accts
+	b.socket = socketmode.New(b.api, socketmode.OptionLog(slackLog))
 	// Every Slack call goes through one gate, which waits out 429s per key
 	// and lets the most urgent call go first; slack-go itself does not
 	// retry.
@@ -254,46 +296,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		}
 	}
 	b.identity = &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate}
-	b.approvers = &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups, Log: log.With("component", "approvers"), Gate: b.gate}
-	b.svc = workflow.New(workflow.Config{
-		DirectoryID:        cfg.DirectoryID,
-		RequestTTL:         cfg.RequestTTL,
-		RevealTTL:          cfg.RevealTTL,
-		Limit:              workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
-		ManagerApproval:    cfg.ManagerApproval,
-		ForceChangeAtLogon: cfg.ForceChange,
-		ResetLease:         cfg.WorkLease,
-		SyncLease:          cfg.WorkLease,
-		SyncRetry:          min(15*time.Second, cfg.WorkLease/2),
-	}, workflow.Deps{
-		Store:     b.store,
-		Directory: dir,
-		Passwords: directory.NewPasswords(),
-		Identity:  b.identity,
-		Accounts:  accts,
-		Approvers: b.approvers,
-		Notifier: &slackapp.Notifier{
-			API:          b.api,
-			AuditChannel: cfg.AuditChannel,
-			Log:          log.With("component", "notifier"),
-			HTTP:         httpClient,
-			Gate:         b.gate,
-		},
-		Metrics: b.metrics,
-		Log:     log.With("component", "workflow"),
-	})
-	b.app = &slackapp.App{
-		API:       b.api,
-		Socket:    socket,
-		Service:   b.svc,
-		Claims:    b.store,
-		HTTP:      httpClient,
-		Log:       log.With("component", "slack"),
-		PanicText: cfg.TestPanicText,
-		OnConnect: b.metrics.Connected,
-	}
-	b.gauges()
-	return b, nil
+	b.approvers = &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups,
+		Log: b.log.With("component", "approvers"), Gate: b.gate}
+	return nil
 }
 
 // openAccounts returns the account finder and guards, over LDAP when
