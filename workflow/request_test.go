@@ -155,7 +155,9 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancel twice: %v", err)
 	}
 	r = approved()
-	_ = r.BeginReset("UEMP", "me", t0.Add(2*time.Minute), t0.Add(3*time.Minute))
+	if err := r.BeginReset("UEMP", "me", t0.Add(2*time.Minute), t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.Cancel("UEMP", t0.Add(2*time.Minute)); ErrorCode(err) != CodeWrongState {
 		t.Fatalf("cancel during reset: %v", err)
 	}

@@ -124,7 +124,7 @@ func TestInvalidPasswordRetriesOnceLonger(t *testing.T) {
 	ctx := context.Background()
 	h.dir.errs = []error{Errorf(CodeInvalidPassword, "InvalidPasswordException: too simple")}
 	r := h.submit(t)
-	h.svc.Decide(ctx, r.ID, "UAPP1", true)
+	mustDecide(t, h, r.ID)
 	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestDirectoryFailuresEndTheRequestWithTheirCode(t *testing.T) {
 			h.dir.errs = []error{Errorf(code, "boom"), Errorf(code, "boom")}
 			ctx := context.Background()
 			r := h.submit(t)
-			h.svc.Decide(ctx, r.ID, "UAPP1", true)
+			mustDecide(t, h, r.ID)
 			if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +175,7 @@ func TestDeliveryFailureOffersRevealAgain(t *testing.T) {
 	ctx := context.Background()
 	h.note.failSend = 1
 	r := h.submit(t)
-	h.svc.Decide(ctx, r.ID, "UAPP1", true)
+	mustDecide(t, h, r.ID)
 	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +211,12 @@ func TestSweeperExpiresBothWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clock.Add(15*time.Minute - time.Second)
-	h.svc.Sweep(ctx)
+	mustSweep(t, h)
 	if got := h.get(t, r.ID); got.Status != StatusApproved {
 		t.Fatalf("expired early: %s", got.Status)
 	}
 	h.clock.Add(time.Second)
-	h.svc.Sweep(ctx)
+	mustSweep(t, h)
 	if got := h.get(t, r.ID); got.Status != StatusExpired {
 		t.Fatalf("approved after the reveal window: %s", got.Status)
 	}
@@ -232,19 +232,19 @@ func TestSweeperRecoversADeadReset(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	r := h.submit(t)
-	h.svc.Decide(ctx, r.ID, "UAPP1", true)
+	mustDecide(t, h, r.ID)
 	// Another replica took the reset and died.
 	if _, err := h.store.Update(ctx, r.ID, func(r *Request) error {
 		return r.BeginReset("UEMP", "dead-replica", h.clock.Now(), h.clock.Now().Add(2*time.Minute))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	h.svc.Sweep(ctx)
+	mustSweep(t, h)
 	if got := h.get(t, r.ID); got.Status != StatusResetting {
 		t.Fatalf("recovered a live lease: %s", got.Status)
 	}
 	h.clock.Add(2 * time.Minute)
-	h.svc.Sweep(ctx)
+	mustSweep(t, h)
 	if got := h.get(t, r.ID); got.Status != StatusApproved || got.LastEvent().Kind != EventInterrupted {
 		t.Fatalf("after the lease: %s %s", got.Status, got.LastEvent().Kind)
 	}
@@ -264,12 +264,12 @@ func TestFailedSyncIsRetriedBySweeper(t *testing.T) {
 	if !got.SyncPending(LanePeople) || got.Outbox[LanePeople].Owner != "replica-1" {
 		t.Fatalf("after a failed sync: %+v", got)
 	}
-	h.svc.Sweep(context.Background())
+	mustSweep(t, h)
 	if got := h.get(t, r.ID); !got.SyncPending(LanePeople) {
 		t.Fatal("sweeper retried before the retry time")
 	}
 	h.clock.Add(h.svc.Config().SyncRetry)
-	h.svc.Sweep(context.Background())
+	mustSweep(t, h)
 	if got := h.get(t, r.ID); got.AnySyncPending() || got.Outbox[LanePeople].Owner != "" {
 		t.Fatalf("sweeper did not finish the sync: %+v", got)
 	}
@@ -300,5 +300,19 @@ func TestSubmitRefusals(t *testing.T) {
 	h.store.setDown(true)
 	if _, err := h.svc.Submit(ctx, "UAPP1"); ErrorCode(err) != CodeUnavailable {
 		t.Fatalf("store down: %v", err)
+	}
+}
+
+func mustDecide(t *testing.T, h *harness, id string) {
+	t.Helper()
+	if _, err := h.svc.Decide(context.Background(), id, "UAPP1", true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustSweep(t *testing.T, h *harness) {
+	t.Helper()
+	if err := h.svc.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

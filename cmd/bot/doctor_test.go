@@ -57,7 +57,9 @@ func TestDoctorSaysWhatToFix(t *testing.T) {
 
 	w.vars["DIRECTORY_ID"] = "d-9999999999"
 	out = syncBuffer{}
-	_ = run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+	if err := run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out); err == nil {
+		t.Fatalf("doctor passed:\n%s", out.String())
+	}
 	if !strings.Contains(out.String(), "FAIL  directory d-9999999999") || !strings.Contains(out.String(), "EntityDoesNotExistException") {
 		t.Errorf("unknown directory:\n%s", out.String())
 	}
@@ -148,7 +150,9 @@ func TestDoctorPointsAtTheRealCause(t *testing.T) {
 	w.vars["AWS_ACCESS_KEY_ID"], w.vars["AWS_SECRET_ACCESS_KEY"] = "AKIDTEST", "test-secret"
 	w.ds.FailNextOp("DescribeDirectories", "AccessDeniedException", 5)
 	out = syncBuffer{}
-	_ = run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+	if err := run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out); err == nil {
+		t.Fatalf("doctor passed:\n%s", out.String())
+	}
 	if !strings.Contains(out.String(), "fix: the credentials work but IAM denies the call") {
 		t.Errorf("doctor does not say that IAM denies the call:\n%s", out.String())
 	}
