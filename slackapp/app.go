@@ -90,23 +90,28 @@ func (a *App) Run(ctx context.Context) error {
 	// events could be seen out of order; track the connection state here,
 	// in order, and count the handlers an event will start before
 	// dispatching it, so that Wait cannot miss one.
+	dctx, stopDispatch := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
 	go func() {
+		defer close(dispatched)
 		for {
 			select {
 			case evt, ok := <-a.Socket.Events:
-				if !ok {
-					return
+				if !ok || dctx.Err() != nil {
+					return // nothing is dispatched once Run is over
 				}
 				a.track(evt)
 				a.inflight.Add(a.handlers(evt))
 				h.DispatchEvent(evt)
-			case <-ctx.Done():
+			case <-dctx.Done():
 				return
 			}
 		}
 	}()
 	err := a.Socket.RunContext(ctx)
 	a.connected.Store(false)
+	stopDispatch()
+	<-dispatched // so that Wait, after Run, cannot miss a handler
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -275,8 +280,8 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 	if lower == "help" {
 		return HelpMessage(DefaultCommand, "")
 	}
-	if len(text) > 40 {
-		text = text[:40] + "…"
+	if r := []rune(text); len(r) > 40 {
+		text = string(r[:40]) + "…"
 	}
 	return HelpMessage(DefaultCommand, fmt.Sprintf("I don't know the option %s.", code(text)))
 }
@@ -285,7 +290,11 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 // user; the button's value is only the request ID.
 func (a *App) onDecision(approve bool) func(context.Context, *slog.Logger, *socketmode.Event) {
 	return func(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
-		cb, id, ok := blockAction(evt)
+		action := ActionDeny
+		if approve {
+			action = ActionApprove
+		}
+		cb, id, ok := blockAction(evt, action)
 		if !ok {
 			log.Warn("ignoring a malformed button click")
 			return
@@ -300,7 +309,7 @@ func (a *App) onDecision(approve bool) func(context.Context, *slog.Logger, *sock
 
 // onReveal handles the employee's Reveal click.
 func (a *App) onReveal(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
-	cb, id, ok := blockAction(evt)
+	cb, id, ok := blockAction(evt, ActionReveal)
 	if !ok {
 		log.Warn("ignoring a malformed button click")
 		return
@@ -313,12 +322,19 @@ func (a *App) onReveal(ctx context.Context, log *slog.Logger, evt *socketmode.Ev
 }
 
 // blockAction extracts the click and the request ID from a block action.
-func blockAction(evt *socketmode.Event) (slack.InteractionCallback, string, bool) {
+// actionID is the button the handler serves: the value read is that
+// button's, whatever else the payload carries.
+func blockAction(evt *socketmode.Event, actionID string) (slack.InteractionCallback, string, bool) {
 	cb, ok := evt.Data.(slack.InteractionCallback)
-	if !ok || cb.User.ID == "" || len(cb.ActionCallback.BlockActions) == 0 {
+	if !ok || cb.User.ID == "" {
 		return cb, "", false
 	}
-	return cb, strings.TrimSpace(cb.ActionCallback.BlockActions[0].Value), true
+	for _, act := range cb.ActionCallback.BlockActions {
+		if act.ActionID == actionID {
+			return cb, strings.TrimSpace(act.Value), true
+		}
+	}
+	return cb, "", false
 }
 
 // reply answers the user privately: through the response URL when Slack gave
@@ -326,7 +342,11 @@ func blockAction(evt *socketmode.Event) (slack.InteractionCallback, string, bool
 func (a *App) reply(ctx context.Context, log *slog.Logger, responseURL, channel, user string, msg Msg) {
 	var err error
 	if responseURL != "" {
-		err = slack.PostWebhookCustomHTTPContext(ctx, responseURL, a.HTTP, &slack.WebhookMessage{
+		client := a.HTTP
+		if client == nil {
+			client = http.DefaultClient
+		}
+		err = slack.PostWebhookCustomHTTPContext(ctx, responseURL, client, &slack.WebhookMessage{
 			Text: msg.Text, Blocks: &slack.Blocks{BlockSet: msg.Blocks}, ResponseType: slack.ResponseTypeEphemeral,
 		})
 	} else {
