@@ -10,7 +10,8 @@ import (
 	"github.com/example/resetbot/workflow"
 )
 
-// Stable action IDs of the buttons (a contract with tests and SPEC.md).
+// Stable action IDs of the buttons: a contract with Slack messages already
+// posted (a click on an old message still routes) and with the tests.
 const (
 	ActionApprove = "approve"
 	ActionDeny    = "deny"

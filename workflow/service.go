@@ -37,7 +37,8 @@ type Config struct {
 	MaxReveals int           // reveal attempts before an interrupted reset fails
 }
 
-// Defaults fills zero fields with the defaults of SPEC.md.
+// withDefaults fills zero fields with the product defaults (README.md,
+// Configuration).
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
