@@ -21,7 +21,19 @@ type Identity struct {
 	Domains []string // allowed email domains, lower case; empty allows any
 	Gate    *Gate
 
-	users cache[*slack.User]
+	users cache[member]
+}
+
+// member is what the bot keeps of a Slack user: a few strings, not the
+// whole profile, so that a burst of requests costs little memory.
+type member struct {
+	id, email, name     string
+	deleted, bot, guest bool
+}
+
+func memberOf(u *slack.User) member {
+	return member{id: u.ID, email: strings.TrimSpace(u.Profile.Email), name: displayName(u),
+		deleted: u.Deleted, bot: u.IsBot || u.IsAppUser, guest: u.IsRestricted || u.IsUltraRestricted}
 }
 
 var _ workflow.Identity = (*Identity)(nil)
@@ -38,7 +50,7 @@ func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, 
 	if err := eligible(u); err != nil {
 		return workflow.Person{}, err
 	}
-	email := strings.TrimSpace(u.Profile.Email)
+	email := u.email
 	if email == "" {
 		return workflow.Person{}, workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has no email in their profile (is the users:read.email scope granted?)", userID)
 	}
@@ -49,13 +61,17 @@ func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, 
 	if domain := strings.ToLower(email[at+1:]); len(i.Domains) > 0 && !slices.Contains(i.Domains, domain) {
 		return workflow.Person{}, workflow.Errorf(workflow.CodeEmailDomain, "Slack user %s has email domain %q, not one of %v", userID, domain, i.Domains)
 	}
-	return workflow.Person{ID: u.ID, Email: email, Name: displayName(u)}, nil
+	return workflow.Person{ID: u.id, Email: email, Name: u.name}, nil
 }
 
 // user returns users.info of userID, from the cache when fresh.
-func (i *Identity) user(ctx context.Context, userID string) (*slack.User, error) {
-	return lookup(ctx, &i.users, i.Gate, "users.info", userID, func() (*slack.User, error) {
-		return i.API.GetUserInfoContext(ctx, userID)
+func (i *Identity) user(ctx context.Context, userID string) (member, error) {
+	return lookup(ctx, &i.users, i.Gate, "users.info", userID, func() (member, error) {
+		u, err := i.API.GetUserInfoContext(ctx, userID)
+		if err != nil {
+			return member{}, err
+		}
+		return memberOf(u), nil
 	})
 }
 
@@ -73,21 +89,22 @@ func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, 
 		}
 		return workflow.Person{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
 	}
-	if eligible(u) != nil {
+	m := memberOf(u)
+	if eligible(m) != nil {
 		return workflow.Person{}, false, nil
 	}
-	return workflow.Person{ID: u.ID, Email: u.Profile.Email, Name: displayName(u)}, true, nil
+	return workflow.Person{ID: m.id, Email: m.email, Name: m.name}, true, nil
 }
 
 // eligible refuses deactivated users, bots and guests.
-func eligible(u *slack.User) error {
+func eligible(u member) error {
 	switch {
-	case u.Deleted:
-		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is deactivated", u.ID)
-	case u.IsBot || u.IsAppUser:
-		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a bot", u.ID)
-	case u.IsRestricted || u.IsUltraRestricted:
-		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a guest", u.ID)
+	case u.deleted:
+		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is deactivated", u.id)
+	case u.bot:
+		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a bot", u.id)
+	case u.guest:
+		return workflow.Errorf(workflow.CodeIneligibleUser, "Slack user %s is a guest", u.id)
 	}
 	return nil
 }

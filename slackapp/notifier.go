@@ -55,6 +55,11 @@ func (n *Notifier) Sync(ctx context.Context, r *workflow.Request, l workflow.Lan
 		err = n.people(ctx, r, &m)
 	}
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			// The lane's time ran out while Slack held calls back: not a
+			// failure, the lane goes on later.
+			err = workflow.ErrDeferred
+		}
 		// What was sent is recorded in m; leave at least the last event to
 		// be synced again so that a retry repeats only the updates.
 		return m, max(0, min(*sent, len(r.Events)-1)-done), err
