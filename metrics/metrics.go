@@ -39,31 +39,17 @@ var buckets = []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600
 func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetbot_request_events_total",
-			Help: "Request events saved, by kind (requested, approved, completed, failed, ...) and error code.",
-		}, []string{"kind", "code"}),
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetbot_requests_total",
-			Help: "Requests that ended, by outcome (completed, failed, denied, expired, cancelled) and code (why a request failed).",
-		}, []string{"outcome", "code"}),
-		toDecision: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "resetbot_time_to_decision_seconds", Help: "From the request to the approver's decision.", Buckets: buckets,
-		}),
-		toReveal: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "resetbot_time_to_reveal_seconds", Help: "From the approval to the employee's first click on Reveal.", Buckets: buckets,
-		}),
-		toComplete: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "resetbot_time_to_completion_seconds", Help: "From the request to the password shown to the employee.", Buckets: buckets,
-		}),
-		directory: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetbot_directory_calls_total",
-			Help: "ResetUserPassword calls, by result (ok, or the error code: invalid_password, directory_unavailable, ...).",
-		}, []string{"result"}),
-		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "resetbot_slack_calls_total",
-			Help: "Slack Web API calls, by method and result (ok, rate_limited, or Slack's error code).",
-		}, []string{"method", "result"}),
+		events: counters("resetbot_request_events_total",
+			"Request events saved, by kind (requested, approved, completed, failed, ...) and error code.", "kind", "code"),
+		outcomes: counters("resetbot_requests_total",
+			"Requests that ended, by outcome (completed, failed, denied, expired, cancelled) and code (why a request failed).", "outcome", "code"),
+		toDecision: histogram("resetbot_time_to_decision_seconds", "From the request to the approver's decision."),
+		toReveal:   histogram("resetbot_time_to_reveal_seconds", "From the approval to the employee's first click on Reveal."),
+		toComplete: histogram("resetbot_time_to_completion_seconds", "From the request to the password shown to the employee."),
+		directory: counters("resetbot_directory_calls_total",
+			"ResetUserPassword calls, by result (ok, or the error code: invalid_password, directory_unavailable, ...).", "result"),
+		slackCalls: counters("resetbot_slack_calls_total",
+			"Slack Web API calls, by method and result (ok, rate_limited, or Slack's error code).", "method", "result"),
 		connections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "resetbot_slack_connections_total",
 			Help: "Socket Mode connections made; more than one per replica means reconnects.",
@@ -117,6 +103,14 @@ func (m *Metrics) Gauge(name, help string, f func() float64) {
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+func counters(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func histogram(name, help string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
 }
 
 func seconds(from, to time.Time) float64 { return max(to.Sub(from), 0).Seconds() }

@@ -235,7 +235,10 @@ func (n *Notifier) answerClick(ctx context.Context, r *workflow.Request, m *work
 		if t.ref.Channel != c.channel || t.ref.TS != c.ts || t.ref.Hash == digest(t.msg) {
 			continue
 		}
-		err := n.Gate.Do(ctx, "response_url", PriorityNow, func() error {
+		// Slack limits each response_url on its own: one key per clicked
+		// message, so that one person's answer never queues behind
+		// another's.
+		err := n.Gate.Do(ctx, "response_url:"+c.channel+"/"+c.ts, PriorityNow, func() error {
 			return slack.PostWebhookCustomHTTPContext(ctx, c.responseURL, n.httpClient(), &slack.WebhookMessage{
 				Text: t.msg.Text, Blocks: &slack.Blocks{BlockSet: t.msg.Blocks}, ReplaceOriginal: true,
 			})
