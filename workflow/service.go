@@ -35,6 +35,10 @@ type Config struct {
 	SyncLease  time.Duration // how long a replica owns a chat sync
 	SyncRetry  time.Duration // wait before retrying a failed chat sync
 	MaxReveals int           // reveal attempts before an interrupted reset fails
+	// MaxSyncs bounds the chat syncs running at once in this replica, per
+	// lane (default 64); the others wait in a queue that holds only their
+	// names, so that a burst of thousands of requests costs little memory.
+	MaxSyncs int
 }
 
 // withDefaults fills zero fields with the product defaults (README.md,
@@ -64,6 +68,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxReveals <= 0 {
 		c.MaxReveals = 3
 	}
+	if c.MaxSyncs <= 0 {
+		c.MaxSyncs = 64
+	}
 	if c.Owner == "" {
 		c.Owner = NewID()
 	}
@@ -92,7 +99,9 @@ type Service struct {
 	bg   sync.WaitGroup // chat syncs running in the background
 
 	mu      sync.Mutex
-	syncing map[syncKey]bool // lanes with a sync running here; true: run again after it
+	syncing map[syncKey]bool // lanes with a sync running or queued here; true: run again after it
+	running [2]int           // sync workers per lane
+	queue   [2][]queuedSync  // per lane: syncs waiting for a worker, oldest first
 
 	stopped context.Context // cancelled by Stop: work that outlives its caller ends
 	stop    context.CancelFunc
@@ -102,6 +111,13 @@ type Service struct {
 type syncKey struct {
 	id   string
 	lane Lane
+}
+
+// queuedSync is a sync waiting for a worker, with the context of whoever
+// asked for it (it carries the click to answer).
+type queuedSync struct {
+	ctx context.Context
+	key syncKey
 }
 
 // New returns a Service.
@@ -566,30 +582,51 @@ func (s *Service) syncInBackground(ctx context.Context, r *Request) {
 
 func (s *Service) startSync(ctx context.Context, k syncKey) {
 	s.mu.Lock()
-	if _, running := s.syncing[k]; running {
+	defer s.mu.Unlock()
+	if _, known := s.syncing[k]; known {
 		s.syncing[k] = true
-		s.mu.Unlock()
 		return
 	}
 	s.syncing[k] = false
-	s.mu.Unlock()
-
+	if s.running[k.lane] >= s.cfg.MaxSyncs {
+		s.queue[k.lane] = append(s.queue[k.lane], queuedSync{ctx, k})
+		return
+	}
+	s.running[k.lane]++
 	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		ctx, stop := s.detach(ctx)
-		defer stop()
-		for again := true; again; {
-			s.sync(ctx, k.id, k.lane)
-			s.mu.Lock()
-			if again = s.syncing[k]; again {
-				s.syncing[k] = false
-			} else {
-				delete(s.syncing, k)
-			}
+	go s.syncWorker(queuedSync{ctx, k})
+}
+
+// syncWorker runs the sync of q, again while asked to, then the queued
+// syncs of the same lane until none is left or the service stops (the
+// leases hand the rest on).
+func (s *Service) syncWorker(q queuedSync) {
+	defer s.bg.Done()
+	for {
+		ctx, stop := s.detach(q.ctx)
+		s.sync(ctx, q.key.id, q.key.lane)
+		stop()
+		s.mu.Lock()
+		if s.syncing[q.key] && s.stopped.Err() == nil {
+			s.syncing[q.key] = false
 			s.mu.Unlock()
+			continue
 		}
-	}()
+		delete(s.syncing, q.key)
+		l := q.key.lane
+		if len(s.queue[l]) == 0 || s.stopped.Err() != nil {
+			for _, w := range s.queue[l] {
+				delete(s.syncing, w.key)
+			}
+			s.queue[l] = nil
+			s.running[l]--
+			s.mu.Unlock()
+			return
+		}
+		q, s.queue[l][0] = s.queue[l][0], queuedSync{}
+		s.queue[l] = s.queue[l][1:]
+		s.mu.Unlock()
+	}
 }
 
 // errLeaseLost stops a sync whose lease another replica took over.
@@ -606,6 +643,15 @@ func (s *Service) sync(ctx context.Context, id string, l Lane) {
 		return
 	}
 	for r.Outbox[l].Owner == s.cfg.Owner && r.SyncPending(l) {
+		if s.deps.Clock.Now().After(r.Outbox[l].Until.Add(-s.cfg.SyncLease / 2)) {
+			// The lease ran low while the sync waited for a worker.
+			renewed, err := s.renew(ctx, r, l)
+			if err != nil {
+				s.log(r).Warn("could not renew the chat sync lease; the sweeper will retry", "lane", l.String(), "error", err)
+				return
+			}
+			r = renewed
+		}
 		sctx, cancel := context.WithDeadline(ctx, r.Outbox[l].Until.Add(-s.cfg.SyncLease/4))
 		msgs, handled, serr := s.deps.Notifier.Sync(sctx, r, l)
 		cancel()
@@ -643,6 +689,19 @@ func (s *Service) sync(ctx context.Context, id string, l Lane) {
 		s.log(next).Debug("chat synced", "lane", l.String(), "events", next.Outbox[l].Done)
 		r = next
 	}
+}
+
+// renew extends this replica's lease of lane l of r, unless the lane
+// changed hands or progressed since r was read.
+func (s *Service) renew(ctx context.Context, r *Request, l Lane) (*Request, error) {
+	return s.deps.Store.Update(ctx, r.ID, func(cur *Request) error {
+		o := &cur.Outbox[l]
+		if o.Owner != s.cfg.Owner || o.Done != r.Outbox[l].Done {
+			return errLeaseLost
+		}
+		o.Until = s.deps.Clock.Now().Add(s.cfg.SyncLease)
+		return nil
+	})
 }
 
 // saved reports the events a transition added.
