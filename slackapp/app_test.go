@@ -889,6 +889,10 @@ func (m *memStore) Update(_ context.Context, id string, fn func(*workflow.Reques
 	return r, nil
 }
 
+func (m *memStore) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
+	return m.Update(ctx, r.ID, fn)
+}
+
 func (m *memStore) Due(_ context.Context, now time.Time, limit int) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

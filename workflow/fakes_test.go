@@ -149,6 +149,10 @@ func (m *memStore) Update(_ context.Context, id string, fn func(*Request) error)
 	return r, nil
 }
 
+func (m *memStore) UpdateFrom(ctx context.Context, r *Request, fn func(*Request) error) (*Request, error) {
+	return m.Update(ctx, r.ID, fn)
+}
+
 func (m *memStore) Due(_ context.Context, now time.Time, max int) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -41,6 +41,13 @@ type Store interface {
 	// CodeUnavailable, and fn's errors.
 	Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error)
 
+	// UpdateFrom is Update starting from r, a request as this store
+	// returned it (by Get, Update or UpdateFrom) and unchanged since: the
+	// store may compare-and-set against r without reading the request
+	// again. When the request changed since r, fn runs on the current
+	// version, as in Update. r itself is left as it is.
+	UpdateFrom(ctx context.Context, r *Request, fn func(*Request) error) (*Request, error)
+
 	// Due returns up to max IDs of requests whose NextDeadline is at or
 	// before now. Errors: CodeUnavailable.
 	Due(ctx context.Context, now time.Time, max int) ([]string, error)

@@ -368,9 +368,21 @@ func (s *Service) transition(ctx context.Context, id string, change func(*Reques
 	if !ValidID(id) {
 		return nil, Errorf(CodeNotFound, "%q is not a request ID", id)
 	}
+	return s.transitionFrom(ctx, id, nil, change)
+}
+
+// transitionFrom is transition starting from from, the request as this
+// replica last read or saved it (nil: read it first).
+func (s *Service) transitionFrom(ctx context.Context, id string, from *Request, change func(*Request, time.Time) error) (*Request, error) {
 	var seen *Request
 	var before int
-	r, err := s.deps.Store.Update(ctx, id, func(r *Request) error {
+	update := func(fn func(*Request) error) (*Request, error) {
+		if from != nil {
+			return s.deps.Store.UpdateFrom(ctx, from, fn)
+		}
+		return s.deps.Store.Update(ctx, id, fn)
+	}
+	r, err := update(func(r *Request) error {
 		now := s.deps.Clock.Now()
 		before = len(r.Events)
 		if err := change(r, now); err != nil {
@@ -424,7 +436,7 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) (*Request, error
 	// compare-and-set refuses it if the sweeper already took the reset over.
 	ectx, ecancel := context.WithTimeout(dctx, 10*time.Second)
 	defer ecancel()
-	ended, err := s.transition(ectx, r.ID, end)
+	ended, err := s.transitionFrom(ectx, r.ID, r, end)
 	if err != nil {
 		s.log(r).Error("could not record the end of a reset", "error", err)
 		return r, err
@@ -656,7 +668,7 @@ func (s *Service) sync(ctx context.Context, id string, l Lane) {
 		msgs, handled, serr := s.deps.Notifier.Sync(sctx, r, l)
 		cancel()
 		done := min(r.Outbox[l].Done+handled, len(r.Events))
-		next, err := s.deps.Store.Update(ctx, r.ID, func(cur *Request) error {
+		next, err := s.deps.Store.UpdateFrom(ctx, r, func(cur *Request) error {
 			o := &cur.Outbox[l]
 			if o.Owner != s.cfg.Owner || o.Done != r.Outbox[l].Done {
 				return errLeaseLost
@@ -694,7 +706,7 @@ func (s *Service) sync(ctx context.Context, id string, l Lane) {
 // renew extends this replica's lease of lane l of r, unless the lane
 // changed hands or progressed since r was read.
 func (s *Service) renew(ctx context.Context, r *Request, l Lane) (*Request, error) {
-	return s.deps.Store.Update(ctx, r.ID, func(cur *Request) error {
+	return s.deps.Store.UpdateFrom(ctx, r, func(cur *Request) error {
 		o := &cur.Outbox[l]
 		if o.Owner != s.cfg.Owner || o.Done != r.Outbox[l].Done {
 			return errLeaseLost

@@ -153,12 +153,15 @@ return 'ok'
 `)
 
 // updateScript is Update's compare-and-set: it writes only if the request
-// is byte-identical to what was read, and keeps the indexes in step.
+// is byte-identical to what was read, and keeps the indexes in step. It
+// answers 1 when it wrote, the stored JSON when that differs (so that a
+// retry needs no GET), and nil when the request is gone.
 // KEYS: req, due, open, audit.
 // ARGV: old json, new json, id, deadline ms ("" for none), "1" if ended, retention ms ("" for none),
 // audit cutoff id, then one audit record JSON per new event.
 var updateScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then return cur end
 for i = 8, #ARGV do redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[7], '*', 'r', ARGV[i]) end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] == '' then
@@ -278,20 +281,39 @@ func (s *Store) Open(ctx context.Context, requester string) (*workflow.Request, 
 }
 
 // Update implements workflow.Store. fn may run several times; it must not
-// call the store.
+// call the store. It costs two round trips (GET, then the compare-and-set),
+// and one more for each writer that came first.
 func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request) error) (*workflow.Request, error) {
+	return s.update(ctx, id, nil, fn)
+}
+
+// UpdateFrom implements workflow.Store. From r as it was read, it costs one
+// round trip: the compare-and-set against r's JSON, which is the stored JSON
+// (encoding a decoded request gives back the same bytes); when the request
+// changed, the script answers the stored version and fn runs again on it.
+func (s *Store) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
+	old, err := json.Marshal(r)
+	if err != nil {
+		return nil, workflow.Wrap(workflow.CodeInternal, err, "encode request")
+	}
+	return s.update(ctx, r.ID, old, fn)
+}
+
+// update is Update's compare-and-set loop, starting from old, the stored
+// JSON of request id when known (nil: read it first).
+func (s *Store) update(ctx context.Context, id string, old []byte, fn func(*workflow.Request) error) (*workflow.Request, error) {
+	if !workflow.ValidID(id) {
+		return nil, workflow.Errorf(workflow.CodeNotFound, "%q is not a request ID", id)
+	}
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			if err := pause(ctx, attempt); err != nil {
 				return nil, unavailable("update", err)
 			}
 		}
-		r, old, err := s.get(ctx, id)
-		if workflow.ErrorCode(err) == workflow.CodeNotFound && workflow.ValidID(id) {
-			// An ended request expired; drop a deadline it may have left.
-			s.rdb.ZRem(ctx, s.key("due"), id)
-		}
-		if err != nil {
+		var r *workflow.Request
+		var err error
+		if r, old, err = s.current(ctx, id, old); err != nil {
 			return nil, err
 		}
 		requester, before := r.Requester, len(r.Events)
@@ -314,15 +336,39 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request
 		}
 		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester), s.key("audit")}
 		args := append([]any{old, data, id, deadline(r), ended, retention, s.auditCutoff()}, auditArgs(workflow.AuditRecords(r, before))...)
-		saved, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
-		if err != nil {
+		res, err := updateScript.Run(ctx, s.rdb, keys, args...).Result()
+		switch cur, stored := res.(string); {
+		case errors.Is(err, redis.Nil):
+			old = nil // gone meanwhile: current says so
+		case err != nil:
 			return nil, unavailable("update", err)
-		}
-		if saved == 1 {
+		case res == int64(1):
 			return r, nil
+		case stored:
+			old = []byte(cur)
+		default:
+			return nil, workflow.Errorf(workflow.CodeInternal, "update script answered %v", res)
 		}
 	}
 	return nil, workflow.Errorf(workflow.CodeConflict, "request %s changed %d times while updating it", id, maxAttempts)
+}
+
+// current decodes old, the stored JSON of request id, or reads it when old
+// is nil; it returns the request and its stored JSON.
+func (s *Store) current(ctx context.Context, id string, old []byte) (*workflow.Request, []byte, error) {
+	if old != nil {
+		var r workflow.Request
+		if err := json.Unmarshal(old, &r); err != nil {
+			return nil, nil, workflow.Wrap(workflow.CodeInternal, err, "decode request "+id)
+		}
+		return &r, old, nil
+	}
+	r, old, err := s.get(ctx, id)
+	if workflow.ErrorCode(err) == workflow.CodeNotFound {
+		// An ended request expired; drop a deadline it may have left.
+		s.rdb.ZRem(ctx, s.key("due"), id)
+	}
+	return r, old, err
 }
 
 // Due implements workflow.Store. limit <= 0 means no limit.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -473,4 +474,63 @@ func TestRedactURL(t *testing.T) {
 func BenchmarkCreateUpdate(b *testing.B) {
 	s, _ := newStore(b)
 	storetest.BenchCreateUpdate(b, s)
+}
+
+// countHook counts the commands a client sends, one round trip each.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestRoundTrips pins what each way of changing a request costs: Update
+// reads, then writes; UpdateFrom the version read only writes; from a stale
+// version the failed write answers the current one, and the next succeeds.
+func TestRoundTrips(t *testing.T) {
+	client(t) // skip or fail as the other tests do
+	c, err := connect(cmp.Or(os.Getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() }) // after newStoreOn's cleanup
+	hook := &countHook{}
+	c.AddHook(hook)
+	s, _ := newStoreOn(t, c)
+	ctx := t.Context()
+	r := storetest.NewRequest("UEMPLOYEE", time.Now())
+	if err := s.Create(ctx, r, workflow.Limit{}); err != nil {
+		t.Fatal(err)
+	}
+	touch := func(r *workflow.Request) error { r.Outbox[workflow.LaneAudit].Done++; return nil }
+	saved, err := s.Update(ctx, r.ID, touch) // loads the script
+	if err != nil {
+		t.Fatal(err)
+	}
+	cost := func(what string, want int64, op func() error) {
+		t.Helper()
+		before := hook.n.Load()
+		if err := op(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := hook.n.Load() - before; got != want {
+			t.Errorf("%s: %d round trips, want %d", what, got, want)
+		}
+	}
+	cost("Update", 2, func() error { saved, err = s.Update(ctx, r.ID, touch); return err })
+	stale := saved
+	cost("UpdateFrom the version read", 1, func() error { saved, err = s.UpdateFrom(ctx, saved, touch); return err })
+	cost("UpdateFrom a stale version", 2, func() error { saved, err = s.UpdateFrom(ctx, stale, touch); return err })
+	if got, want := saved.Outbox[workflow.LaneAudit].Done, r.Outbox[workflow.LaneAudit].Done+4; got != want {
+		t.Errorf("after 4 changes Done = %d, want %d", got, want)
+	}
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"RateLimit", testRateLimit},
 		{"UpdateFnError", testUpdateFnError},
 		{"ConcurrentUpdate", testConcurrentUpdate},
+		{"UpdateFrom", testUpdateFrom},
 		{"RacingDecisions", testRacingDecisions},
 		{"Due", testDue},
 		{"Claim", testClaim},
@@ -300,6 +301,65 @@ func testConcurrentUpdate(t *testing.T, s workflow.Store) {
 	}
 	if len(got.Events) != n+1 || len(seen) != n {
 		t.Errorf("after %d concurrent appends: %d events (%d distinct), want %d", n, len(got.Events)-1, len(seen), n)
+	}
+}
+
+// testUpdateFrom: from the version read, UpdateFrom saves fn's change and
+// leaves the caller's copy alone; from a stale version, fn runs on the
+// current one; racing writers from one stale version lose nothing; fn's
+// error saves nothing; a request that is gone is not found.
+func testUpdateFrom(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	r := NewRequest("UEMPLOYEE", base)
+	if err := s.Create(ctx, r, noLimit); err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEvent := func(detail string) func(*workflow.Request) error {
+		return func(r *workflow.Request) error {
+			r.Events = append(r.Events, workflow.Event{At: base, Kind: "test", Detail: detail})
+			return nil
+		}
+	}
+	saved, err := s.UpdateFrom(ctx, read, appendEvent("first"))
+	if err != nil || len(saved.Events) != 2 {
+		t.Fatalf("UpdateFrom the current version = %s, %v; want 2 events", dump(saved), err)
+	}
+	if !reflect.DeepEqual(read, r) {
+		t.Errorf("UpdateFrom changed the caller's request:\n%s", dump(read))
+	}
+	// read is stale now: fn must run on the saved version.
+	var seen int
+	got, err := s.UpdateFrom(ctx, read, func(r *workflow.Request) error {
+		seen = len(r.Events)
+		return appendEvent("second")(r)
+	})
+	if err != nil || seen != 2 || len(got.Events) != 3 || got.Events[1].Detail != "first" {
+		t.Fatalf("UpdateFrom a stale version: fn saw %d events, saved %s, %v; want fn on the 2 stored events", seen, dump(got), err)
+	}
+	const n = 20
+	errs := concurrently(n, func(i int) error {
+		_, err := s.UpdateFrom(ctx, read, appendEvent(strconv.Itoa(i)))
+		return err
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent UpdateFrom: %v", err)
+		}
+	}
+	errBoom := errors.New("boom")
+	if got, err := s.UpdateFrom(ctx, read, func(*workflow.Request) error { return errBoom }); got != nil || err != errBoom {
+		t.Errorf("UpdateFrom with a failing fn = %v, %v; want nil and fn's error unchanged", got, err)
+	}
+	if now, err := s.Get(ctx, r.ID); err != nil || len(now.Events) != 3+n {
+		t.Errorf("after %d racing UpdateFrom: %d events (%v), want %d", n, len(now.Events), err, 3+n)
+	}
+	gone := NewRequest("UOTHER", base)
+	if _, err := s.UpdateFrom(ctx, gone, appendEvent("x")); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Errorf("UpdateFrom a request never created: %v, want code %s", err, workflow.CodeNotFound)
 	}
 }
 
