@@ -127,10 +127,13 @@ func (l Lane) String() string {
 
 // Outbox is a lane's progress: Events[:Done] are reflected in chat. While
 // Owner is set and Until has not passed, only that replica works the lane.
+// Saves counts the saves of the lane's progress (Done and the lane's
+// Messages): a copy of the request with fewer is out of date for the lane.
 type Outbox struct {
 	Done  int       `json:"done"`
 	Owner string    `json:"owner,omitempty"`
 	Until time.Time `json:"until,omitzero"`
+	Saves int       `json:"saves,omitempty"`
 }
 
 // Request is one employee's request to reset their own password.

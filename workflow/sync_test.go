@@ -3,6 +3,8 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -113,4 +115,162 @@ func TestSyncsBeyondTheLimitWaitTheirTurn(t *testing.T) {
 	if len(h.svc.syncing) != 0 || h.svc.running != [2]int{} {
 		t.Errorf("left behind: %d syncs known, %v workers", len(h.svc.syncing), h.svc.running)
 	}
+}
+
+// countingStore counts Get calls.
+type countingStore struct {
+	*memStore
+	mu   sync.Mutex
+	gets int
+}
+
+func (c *countingStore) Get(ctx context.Context, id string) (*Request, error) {
+	c.mu.Lock()
+	c.gets++
+	c.mu.Unlock()
+	return c.memStore.Get(ctx, id)
+}
+
+// A sync starts from the request as the transition here just saved it,
+// without reading it again; once nothing here works on a request, a new
+// sync reads it, and what was sent is not sent again.
+func TestSyncStartsFromTheSavedRequest(t *testing.T) {
+	var store *countingStore
+	h := newHarness(t, func(c *Config, d *Deps) {
+		store = &countingStore{memStore: d.Store.(*memStore)}
+		d.Store = store
+	})
+	submitted := h.submit(t)
+	h.svc.Wait()
+	if store.gets != 0 {
+		t.Errorf("the syncs after Submit read the request %d times, want 0", store.gets)
+	}
+	if len(h.svc.heads) != 0 {
+		t.Errorf("%d heads left after every sync ended", len(h.svc.heads))
+	}
+	h.svc.startSync(context.Background(), syncKey{submitted.ID, LanePeople})
+	h.svc.Wait()
+	if store.gets != 1 {
+		t.Errorf("a sync of a request nothing here works on read it %d times, want 1", store.gets)
+	}
+	if got := h.note.kinds(); !slices.Equal(got, []EventKind{EventRequested}) {
+		t.Errorf("the people lane synced %v: something was sent twice", got)
+	}
+}
+
+// Transitions, sweeps and syncs of many requests at once send each event's
+// messages once, and leave nothing behind.
+func TestConcurrentWorkSendsEachEventOnce(t *testing.T) {
+	const users = 16
+	h := newHarness(t, func(c *Config, d *Deps) {
+		c.MaxSyncs = 4
+		people := fakeIdentity{}
+		for k, v := range d.Identity.(fakeIdentity) {
+			people[k] = v
+		}
+		for i := range users {
+			people[fmt.Sprintf("UMANY%d", i)] = Person{Email: fmt.Sprintf("many%d@corp.example.com", i)}
+		}
+		d.Identity = people
+	})
+	for i := range users {
+		h.accts.set(func(f *fakeAccounts) {
+			f.byEmail[fmt.Sprintf("many%d@corp.example.com", i)] = Account{UserName: fmt.Sprintf("many%d", i)}
+		})
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Go(func() {
+			user := fmt.Sprintf("UMANY%d", i)
+			r, err := h.svc.Submit(ctx, user)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			wg.Go(func() { h.svc.Sweep(ctx) })
+			if _, err := h.svc.Decide(ctx, r.ID, "UAPP1", true); err != nil {
+				t.Error(err)
+				return
+			}
+			wg.Go(func() { h.svc.Sweep(ctx) })
+			if _, err := h.svc.Reveal(ctx, r.ID, user); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	h.svc.Wait()
+	want := map[EventKind]int{EventRequested: users, EventApproved: users, EventRevealed: users, EventCompleted: users}
+	got := map[EventKind]int{}
+	for _, k := range h.note.kinds() {
+		got[k]++
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("events synced %v, want %v", got, want)
+	}
+	if len(h.svc.heads) != 0 || len(h.svc.syncing) != 0 {
+		t.Errorf("left behind: %d heads, %d syncs", len(h.svc.heads), len(h.svc.syncing))
+	}
+}
+
+// laneNotifier records the status of the request at each Sync, per lane.
+type laneNotifier struct {
+	*fakeNotifier
+	mu   sync.Mutex
+	seen [2][]Status
+}
+
+func (n *laneNotifier) Sync(ctx context.Context, r *Request, l Lane) (Messages, int, error) {
+	n.mu.Lock()
+	n.seen[l] = append(n.seen[l], r.Status)
+	n.mu.Unlock()
+	return n.fakeNotifier.Sync(ctx, r, l)
+}
+
+// The audit lane leaves a reset in progress alone and tells the reveal
+// together with its outcome; the people lane answers the click at once.
+func TestAuditLaneWaitsForTheEndOfAReset(t *testing.T) {
+	note := &laneNotifier{fakeNotifier: &fakeNotifier{}}
+	var dir *settledDirectory
+	h := newHarness(t, func(c *Config, d *Deps) {
+		d.Notifier = note
+		dir = &settledDirectory{Directory: d.Directory}
+		d.Directory = dir
+	})
+	dir.svc = h.svc
+	r := h.approved(t)
+	if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	done := h.get(t, r.ID)
+	note.mu.Lock()
+	defer note.mu.Unlock()
+	if slices.Contains(note.seen[LaneAudit], StatusResetting) {
+		t.Errorf("the audit lane synced a reset in progress: %v", note.seen[LaneAudit])
+	}
+	if done.Status != StatusCompleted || done.SyncPending(LaneAudit) || done.Outbox[LaneAudit].Owner != "" {
+		t.Errorf("audit lane after the reset: status %s, done %d of %d, owner %q", done.Status, done.Outbox[LaneAudit].Done, len(done.Events), done.Outbox[LaneAudit].Owner)
+	}
+}
+
+// settledDirectory resets only once no chat sync runs: whatever the lanes
+// do while a request is resetting is done by then.
+type settledDirectory struct {
+	Directory
+	svc *Service
+}
+
+func (d *settledDirectory) ResetPassword(ctx context.Context, user, password string) error {
+	// Not ctx: the harness's clock is in the past, so ctx has ended.
+	for range 5000 {
+		d.svc.mu.Lock()
+		busy := d.svc.running != [2]int{}
+		d.svc.mu.Unlock()
+		if !busy {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return d.Directory.ResetPassword(ctx, user, password)
 }
