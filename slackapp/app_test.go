@@ -832,20 +832,27 @@ func (m *memStore) Create(_ context.Context, r *workflow.Request, limit workflow
 	return nil
 }
 
-func (m *memStore) Created(_ context.Context, requester string, since time.Time) (int, error) {
+func (m *memStore) Standing(_ context.Context, requester string, since time.Time) (*workflow.Request, int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	all, err := m.allLocked()
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
+	var open *workflow.Request
 	n := 0
 	for _, r := range all {
-		if r.Requester == requester && r.CreatedAt.After(since) {
+		if r.Requester != requester {
+			continue
+		}
+		if r.CreatedAt.After(since) {
 			n++
 		}
+		if !r.Status.Terminal() {
+			open = r
+		}
 	}
-	return n, nil
+	return open, n, nil
 }
 
 func (m *memStore) Get(_ context.Context, id string) (*workflow.Request, error) {

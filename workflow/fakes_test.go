@@ -91,19 +91,27 @@ func (m *memStore) Watched(context.Context) (int, error) {
 	return n, nil
 }
 
-func (m *memStore) Created(_ context.Context, requester string, since time.Time) (int, error) {
+func (m *memStore) Standing(_ context.Context, requester string, since time.Time) (*Request, int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check(); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
+	var open *Request
 	n := 0
 	for id := range m.reqs {
-		if r, _ := m.load(id); r.Requester == requester && r.CreatedAt.After(since) {
+		r, _ := m.load(id)
+		if r.Requester != requester {
+			continue
+		}
+		if r.CreatedAt.After(since) {
 			n++
 		}
+		if !r.Status.Terminal() {
+			open = r
+		}
 	}
-	return n, nil
+	return open, n, nil
 }
 
 func (m *memStore) Get(_ context.Context, id string) (*Request, error) {

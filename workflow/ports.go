@@ -16,11 +16,12 @@ type Store interface {
 	// Errors: CodeOpenRequest, CodeRateLimited, CodeUnavailable.
 	Create(ctx context.Context, r *Request, limit Limit) error
 
-	// Created returns how many requests requester created after since that
-	// count against the limit (refused ones never count). It lets a request
-	// over the limit be refused before anything else is asked.
+	// Standing returns requester's open request (nil when none, as Open
+	// would say) and how many requests they created after since that count
+	// against the limit (refused ones never count). It lets a request that
+	// cannot be made be refused before anything else is asked.
 	// Errors: CodeUnavailable.
-	Created(ctx context.Context, requester string, since time.Time) (int, error)
+	Standing(ctx context.Context, requester string, since time.Time) (open *Request, created int, err error)
 
 	// Get returns the request with id.
 	// Errors: CodeNotFound, CodeUnavailable.

@@ -161,14 +161,13 @@ var errNothingToDo = errors.New("nothing to do")
 func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 	// The store's checks come first: a request that cannot be made costs
 	// no chat or directory lookups.
-	if open, err := s.deps.Store.Open(ctx, user); err == nil {
+	open, n, err := s.deps.Store.Standing(ctx, user, s.deps.Clock.Now().Add(-s.cfg.Limit.Window))
+	switch {
+	case err != nil:
+		return nil, err
+	case open != nil:
 		return open, Errorf(CodeOpenRequest, "%s already has open request %s", user, open.ID)
-	} else if ErrorCode(err) != CodeNoOpenRequest {
-		return nil, err
-	}
-	if n, err := s.deps.Store.Created(ctx, user, s.deps.Clock.Now().Add(-s.cfg.Limit.Window)); err != nil {
-		return nil, err
-	} else if n >= s.cfg.Limit.Max {
+	case n >= s.cfg.Limit.Max:
 		err := Errorf(CodeRateLimited, "%s created %d requests in the last %s", user, n, s.cfg.Limit.Window)
 		s.refused(ctx, user, nil, err)
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/internal/turns"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -74,6 +76,25 @@ func readProc(pid int) (procStats, error) {
 		}
 	}
 	return st, nil
+}
+
+// countTurns puts a counting proxy between the world's bot and its Redis
+// and returns it: the bot's round trips are the proxy's turns (a pipeline
+// is one).
+func countTurns(tb testing.TB, w *world) *turns.Proxy {
+	tb.Helper()
+	u, err := url.Parse(w.vars["REDIS_URL"])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	proxy, err := turns.Start(u.Host)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr()
+	w.vars["REDIS_URL"] = u.String()
+	return proxy
 }
 
 // redisMonitor counts the commands Redis runs on keys under a prefix,

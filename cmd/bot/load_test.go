@@ -33,6 +33,7 @@ var (
 	loadInterval  = flag.String("load.interval", "", "load benchmark: the bot's SLACK_MESSAGE_INTERVAL (empty: the bot's default)")
 	loadTimeout   = flag.Duration("load.timeout", 8*time.Minute, "load benchmark: time allowed per scenario")
 	loadOpen      = flag.Int("load.open", 10000, "BenchmarkOpenRequests: pending requests to create")
+	loadThink     = flag.Duration("load.think", 0, "load benchmark: how long a person looks at a button before clicking it")
 )
 
 // loadScenario is one run of the Monday-morning burst.
@@ -107,6 +108,23 @@ type loadRun struct {
 
 	auditPosts, auditUpdates int       // writes to the audit channel
 	auditLast                time.Time // the last of them
+	later                    []laterClick
+}
+
+// laterClick is a click a person makes once they have looked at the
+// button for -load.think.
+type laterClick struct {
+	at    time.Time
+	click func()
+}
+
+// click clicks now, or after -load.think.
+func (r *loadRun) click(click func()) {
+	if *loadThink <= 0 {
+		click()
+		return
+	}
+	r.later = append(r.later, laterClick{time.Now().Add(*loadThink), click})
 }
 
 var endStateRe = regexp.MustCompile(`\b(completed|failed|denied|expired|cancelled)\b`)
@@ -145,13 +163,15 @@ func runLoad(b *testing.B, sc loadScenario) *loadResult {
 	if *loadInterval != "" {
 		w.vars["SLACK_MESSAGE_INTERVAL"] = *loadInterval
 	}
+	redisURL := w.vars["REDIS_URL"]
+	proxy := countTurns(b, w) // the bot's Redis round trips
 	bot := w.startProcess()
 	pid := bot.cmd.Process.Pid
 	if sc.limited {
 		w.slack.SetRateLimits(slacktest.SlackLimits())
 	}
 
-	mon := startRedisMonitor(b, w.vars["REDIS_URL"], loadKeyMark(w))
+	mon := startRedisMonitor(b, redisURL, loadKeyMark(w))
 	before, err := readProc(pid)
 	if err != nil {
 		b.Fatal(err)
@@ -159,6 +179,7 @@ func runLoad(b *testing.B, sc loadScenario) *loadResult {
 	stats0 := w.slack.RateStats()
 	run.seq = len(w.slack.Changes(0))
 
+	turns0 := proxy.Turns()
 	start := time.Now()
 	for _, e := range run.employees {
 		e.sent = time.Now()
@@ -184,11 +205,13 @@ func runLoad(b *testing.B, sc loadScenario) *loadResult {
 		b.Fatal(err)
 	}
 	redisCmds, redisLua := mon.stop()
+	turns := proxy.Turns() - turns0
 	stats := w.slack.RateStats().Since(stats0)
 	bot.kill()
 
 	res := run.result(start, end, after.CPU-before.CPU, after, stats, redisCmds, redisLua)
 	res.timedOut = timedOut
+	res.redisTurns = turns
 	res.warnings = logWarnings(bot.logs.String())
 	res.print(os.Stdout)
 	if timedOut {
@@ -252,6 +275,11 @@ func (r *loadRun) poll() {
 		r.seq = c.Seq
 		r.handle(c)
 	}
+	for len(r.later) > 0 && !time.Now().Before(r.later[0].at) {
+		c := r.later[0]
+		r.later = r.later[1:]
+		c.click()
+	}
 }
 
 func (r *loadRun) request(id string) *loadRequest {
@@ -299,12 +327,14 @@ func (r *loadRun) handle(c slacktest.Change) {
 			}
 			rq := r.request(id)
 			rq.approverDMs++
-			if approver == rq.clicker && rq.approveEnv == "" {
+			if approver == rq.clicker && rq.dmAt.IsZero() {
 				rq.dmAt = c.At
-				rq.approveAt = time.Now()
-				rq.approveEnv = r.w.slack.Click(slacktest.Click{User: approver, ActionID: slackapp.ActionApprove,
-					Value: id, Channel: m.Channel, MessageTS: m.TS})
 				r.byMessage[ref] = rq
+				r.click(func() {
+					rq.approveAt = time.Now()
+					rq.approveEnv = r.w.slack.Click(slacktest.Click{User: approver, ActionID: slackapp.ActionApprove,
+						Value: id, Channel: m.Channel, MessageTS: m.TS})
+				})
 			}
 		case slacktest.ChangeUpdated:
 			if rq := r.byMessage[ref]; rq != nil && rq.approveFixed.IsZero() && !hasButton(m, slackapp.ActionApprove) {
@@ -319,13 +349,15 @@ func (r *loadRun) handle(c slacktest.Change) {
 			if id == "" {
 				return
 			}
-			if rq := r.request(id); rq.revealEnv == "" {
+			if rq := r.request(id); rq.revealDMAt.IsZero() {
 				rq.revealDMAt = c.At
-				rq.revealAt = time.Now()
-				rq.revealEnv = r.w.slack.Click(slacktest.Click{User: employee, ActionID: slackapp.ActionReveal,
-					Value: id, Channel: m.Channel, MessageTS: m.TS})
 				rq.revealShown = true
 				r.byMessage[ref] = rq
+				r.click(func() {
+					rq.revealAt = time.Now()
+					rq.revealEnv = r.w.slack.Click(slacktest.Click{User: employee, ActionID: slackapp.ActionReveal,
+						Value: id, Channel: m.Channel, MessageTS: m.TS})
+				})
 			}
 		case slacktest.ChangeUpdated:
 			rq := r.byMessage[ref]
@@ -340,8 +372,10 @@ func (r *loadRun) handle(c slacktest.Change) {
 				// The bot offers Reveal again (the password could not be
 				// shown): the employee clicks again.
 				rq.revealAgain++
-				r.w.slack.Click(slacktest.Click{User: employee, ActionID: slackapp.ActionReveal,
-					Value: rq.id, Channel: m.Channel, MessageTS: m.TS})
+				r.click(func() {
+					r.w.slack.Click(slacktest.Click{User: employee, ActionID: slackapp.ActionReveal,
+						Value: rq.id, Channel: m.Channel, MessageTS: m.TS})
+				})
 			}
 			rq.revealShown = shown
 		}
@@ -404,8 +438,9 @@ type loadResult struct {
 	auditUpdates           int
 	auditLast              time.Duration // from the burst to the last audit write
 	slack                  slacktest.RateStats
-	redis                  map[string]int
+	redis                  map[string]int // commands MONITOR saw, by name
 	redisLua               int
+	redisTurns             int64 // round trips through the counting proxy
 	cpu                    time.Duration
 	proc                   procStats
 	warnings               map[string]int // the bot's warning and error log lines, by message
@@ -493,8 +528,8 @@ func (res *loadResult) print(w io.Writer) {
 		slack = "Slack's limits (slacktest.SlackLimits)"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n### %s: %d employees, %d approver(s), Slack %s, SLACK_MESSAGE_INTERVAL %s\n\n",
-		res.name, res.employees, res.approvers, slack, res.interval)
+	fmt.Fprintf(&b, "\n### %s: %d employees, %d approver(s), Slack %s, SLACK_MESSAGE_INTERVAL %s, clicks %s after the button shows\n\n",
+		res.name, res.employees, res.approvers, slack, res.interval, *loadThink)
 	status := "all done"
 	if res.timedOut {
 		status = "TIMED OUT"
@@ -551,10 +586,10 @@ func (res *loadResult) print(w io.Writer) {
 		b.WriteString("\n")
 	}
 
-	rt := slacktest.Total(res.redis)
+	cmds := slacktest.Total(res.redis)
 	transitions := 4 * max(res.passwords, 1) // created, approved, revealed, completed
-	fmt.Fprintf(&b, "\nRedis: %d round trips for %d transitions of %d completed flows = **%.1f per transition** (%d more commands ran inside Lua scripts). By command: ",
-		rt, 4*res.passwords, res.passwords, float64(rt)/float64(transitions), res.redisLua)
+	fmt.Fprintf(&b, "\nRedis: %d round trips for %d transitions of %d completed flows = **%.2f per transition**; MONITOR saw %d commands on the bot's keys = %.2f per transition (%d more commands ran inside Lua scripts). By command: ",
+		res.redisTurns, 4*res.passwords, res.passwords, float64(res.redisTurns)/float64(transitions), cmds, float64(cmds)/float64(transitions), res.redisLua)
 	for i, c := range sortedByCount(res.redis) {
 		if i > 0 {
 			b.WriteString(", ")
@@ -599,7 +634,8 @@ func (res *loadResult) report(b *testing.B) {
 	b.ReportMetric(float64(total)/float64(res.employees), "slack-calls/flow")
 	b.ReportMetric(float64(slacktest.Total(res.slack.Limited)), "slack-429s")
 	b.ReportMetric(pct(slacktest.Total(res.slack.InWindow), total), "in-retry-after-%")
-	b.ReportMetric(float64(slacktest.Total(res.redis))/float64(4*max(res.passwords, 1)), "redis-rt/transition")
+	b.ReportMetric(float64(res.redisTurns)/float64(4*max(res.passwords, 1)), "redis-rt/transition")
+	b.ReportMetric(float64(slacktest.Total(res.redis))/float64(4*max(res.passwords, 1)), "redis-cmds/transition")
 	b.ReportMetric(float64(res.cpu.Microseconds())/1000/float64(res.employees), "cpu-ms/flow")
 	b.ReportMetric(mb(res.proc.HWM), "peak-rss-MB")
 }

@@ -143,10 +143,20 @@ func (s *Store) Watched(context.Context) (int, error) {
 	return n, storeErr("watched", err)
 }
 
-// Created implements workflow.Store.
-func (s *Store) Created(_ context.Context, requester string, since time.Time) (int, error) {
+// Standing implements workflow.Store, in one read transaction.
+func (s *Store) Standing(_ context.Context, requester string, since time.Time) (*workflow.Request, int, error) {
+	var open *workflow.Request
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
+		if id := tx.Bucket(bucketOpen).Get([]byte(requester)); id != nil {
+			r, err := get(tx, string(id))
+			if err != nil && workflow.ErrorCode(err) != workflow.CodeNotFound {
+				return err
+			}
+			if err == nil && !r.Status.Terminal() {
+				open = r
+			}
+		}
 		rate := tx.Bucket(bucketRate).Bucket([]byte(requester))
 		if rate == nil {
 			return nil
@@ -160,7 +170,10 @@ func (s *Store) Created(_ context.Context, requester string, since time.Time) (i
 		}
 		return nil
 	})
-	return n, storeErr("created", err)
+	if err != nil {
+		return nil, 0, storeErr("standing", err)
+	}
+	return open, n, nil
 }
 
 // trim deletes the rate entries at or before cutoff and returns how many

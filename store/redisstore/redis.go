@@ -230,13 +230,28 @@ func (s *Store) Watched(ctx context.Context) (int, error) {
 	return int(n), nil
 }
 
-// Created implements workflow.Store.
-func (s *Store) Created(ctx context.Context, requester string, since time.Time) (int, error) {
-	n, err := s.rdb.ZCount(ctx, s.key("rate:", requester), "("+ms(since.UnixMilli()), "+inf").Result()
-	if err != nil {
-		return 0, unavailable("created", err)
+// Standing implements workflow.Store: one round trip (a pipeline of the
+// open-request index and the rate count), and one more to read an open
+// request.
+func (s *Store) Standing(ctx context.Context, requester string, since time.Time) (*workflow.Request, int, error) {
+	var id *redis.StringCmd
+	var n *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		id = p.Get(ctx, s.key("open:", requester))
+		n = p.ZCount(ctx, s.key("rate:", requester), "("+ms(since.UnixMilli()), "+inf")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, unavailable("standing", err)
 	}
-	return int(n), nil
+	if errors.Is(id.Err(), redis.Nil) {
+		return nil, int(n.Val()), nil
+	}
+	open, err := s.openRequest(ctx, requester, id.Val())
+	if workflow.ErrorCode(err) == workflow.CodeNoOpenRequest {
+		return nil, int(n.Val()), nil
+	}
+	return open, int(n.Val()), err
 }
 
 // Get implements workflow.Store.
@@ -273,6 +288,11 @@ func (s *Store) Open(ctx context.Context, requester string) (*workflow.Request, 
 	if err != nil {
 		return nil, unavailable("open", err)
 	}
+	return s.openRequest(ctx, requester, id)
+}
+
+// openRequest returns request id if it is requester's and open.
+func (s *Store) openRequest(ctx context.Context, requester, id string) (*workflow.Request, error) {
 	r, err := s.Get(ctx, id)
 	if workflow.ErrorCode(err) == workflow.CodeNotFound || err == nil && (r.Status.Terminal() || r.Requester != requester) {
 		return nil, workflow.Errorf(workflow.CodeNoOpenRequest, "%s has no open request", requester)

@@ -3,8 +3,10 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -155,6 +157,9 @@ func testOpenRequest(t *testing.T, s workflow.Store) {
 			if err != nil || got.ID != r.ID || got.Status != st {
 				t.Fatalf("Open with a %s request = %v, %v; want %s", st, got, err, r.ID)
 			}
+			if got, n, err := s.Standing(ctx, user, r.CreatedAt.Add(-time.Minute)); err != nil || got == nil || got.ID != r.ID || n != 1 {
+				t.Fatalf("Standing with a %s request = %v, %d, %v; want %s, created once since", st, got, n, err, r.ID)
+			}
 			other := NewRequest(user, r.CreatedAt.Add(time.Minute))
 			if err := s.Create(ctx, other, noLimit); workflow.ErrorCode(err) != workflow.CodeOpenRequest {
 				t.Fatalf("Create with a %s request open: error = %v, want code %s", st, err, workflow.CodeOpenRequest)
@@ -166,6 +171,9 @@ func testOpenRequest(t *testing.T, s workflow.Store) {
 		mustUpdate(t, s, r.ID, func(r *workflow.Request) { r.Status, r.EndedAt = end, base })
 		if got, err := s.Open(ctx, user); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
 			t.Fatalf("Open after the request became %s = %v, %v; want code %s", end, got, err, workflow.CodeNoOpenRequest)
+		}
+		if got, _, err := s.Standing(ctx, user, base); got != nil || err != nil {
+			t.Fatalf("Standing after the request became %s = %v, %v; want no open request", end, got, err)
 		}
 	}
 }
@@ -210,14 +218,14 @@ func testRateLimit(t *testing.T, s workflow.Store) {
 			t.Fatalf("request %d within the limit: %v", i+1, err)
 		}
 	}
-	if n, err := s.Created(ctx, user, base.Add(3*time.Hour-24*time.Hour)); err != nil || n != 3 {
-		t.Fatalf("Created in the window: %d, %v; want 3", n, err)
+	if n, err := created(ctx, s, user, base.Add(3*time.Hour-24*time.Hour)); err != nil || n != 3 {
+		t.Fatalf("Standing in the window: %d, %v; want 3", n, err)
 	}
-	if n, err := s.Created(ctx, user, base.Add(30*time.Minute)); err != nil || n != 2 {
-		t.Fatalf("Created after the first: %d, %v; want 2", n, err)
+	if n, err := created(ctx, s, user, base.Add(30*time.Minute)); err != nil || n != 2 {
+		t.Fatalf("Standing after the first: %d, %v; want 2", n, err)
 	}
-	if n, err := s.Created(ctx, "UNOBODY", base); err != nil || n != 0 {
-		t.Fatalf("Created by someone who never asked: %d, %v", n, err)
+	if n, err := created(ctx, s, "UNOBODY", base); err != nil || n != 0 {
+		t.Fatalf("Standing of someone who never asked: %d, %v", n, err)
 	}
 	r, err := create(base.Add(3 * time.Hour))
 	if workflow.ErrorCode(err) != workflow.CodeRateLimited {
@@ -232,8 +240,8 @@ func testRateLimit(t *testing.T, s workflow.Store) {
 	if ids, _ := s.Due(ctx, base.Add(1000*time.Hour), 1000); slices.Contains(ids, r.ID) {
 		t.Errorf("a rate-limited request is due")
 	}
-	if n, _ := s.Created(ctx, user, base.Add(-time.Hour)); n != 3 {
-		t.Errorf("the refused request counted: Created = %d, want 3", n)
+	if n, _ := created(ctx, s, user, base.Add(-time.Hour)); n != 3 {
+		t.Errorf("the refused request counted: Standing = %d, want 3", n)
 	}
 	// The first request has left the window; the refused one never counted.
 	if _, err := create(base.Add(24*time.Hour + time.Minute)); err != nil {
@@ -537,6 +545,16 @@ func mustUpdate(t *testing.T, s workflow.Store, id string, set func(*workflow.Re
 	if _, err := s.Update(t.Context(), id, func(r *workflow.Request) error { set(r); return nil }); err != nil {
 		t.Fatalf("Update(%s): %v", id, err)
 	}
+}
+
+// created returns Standing's count of requests, for a requester whose
+// requests have all ended.
+func created(ctx context.Context, s workflow.Store, requester string, since time.Time) (int, error) {
+	open, n, err := s.Standing(ctx, requester, since)
+	if err == nil && open != nil {
+		err = fmt.Errorf("Standing found open request %s", open.ID)
+	}
+	return n, err
 }
 
 // concurrently runs n calls of fn at once and returns their errors.
