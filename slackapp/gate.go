@@ -59,10 +59,15 @@ var ErrGateClosed = errors.New("shutting down: not waiting for Slack's Retry-Aft
 
 // Throttles carries Retry-After windows between replicas.
 type Throttles interface {
-	// Throttle records that key must not be called before until.
+	// Throttle records that key must not be called before until, and
+	// announces it to Watch.
 	Throttle(ctx context.Context, key string, until time.Time) error
 	// Throttled returns the keys that must not be called yet, with their ends.
 	Throttled(ctx context.Context) (map[string]time.Time, error)
+	// Watch calls learn with each window Throttle announces, from any
+	// replica, until ctx ends. Announcements may be lost (a reconnection):
+	// Throttled is the record.
+	Watch(ctx context.Context, learn func(key string, until time.Time))
 }
 
 type gateKey struct {
@@ -307,12 +312,19 @@ func (g *Gate) learn(throttled map[string]time.Time) {
 	}
 }
 
-// Follow learns other replicas' Retry-After windows every interval until
+// Follow learns other replicas' Retry-After windows as they announce them,
+// and reads them all every interval in case an announcement was lost, until
 // ctx ends. It does nothing without Shared.
 func (g *Gate) Follow(ctx context.Context, interval time.Duration) {
 	if g == nil || g.Shared == nil {
 		return
 	}
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		g.Shared.Watch(ctx, func(key string, until time.Time) { g.learn(map[string]time.Time{key: until}) })
+	}()
+	defer func() { <-watching }()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -204,17 +204,32 @@ func TestGateCancelledWaiterLetsOthersGo(t *testing.T) {
 	})
 }
 
-// fakeThrottles is a store other replicas share.
+// fakeThrottles is a store other replicas share; push makes Throttle
+// announce to the watchers.
 type fakeThrottles struct {
-	mu sync.Mutex
-	m  map[string]time.Time
+	mu       sync.Mutex
+	m        map[string]time.Time
+	push     bool
+	watchers []func(string, time.Time)
 }
 
 func (f *fakeThrottles) Throttle(_ context.Context, key string, until time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m[key] = until
+	if f.push {
+		for _, learn := range f.watchers {
+			learn(key, until)
+		}
+	}
 	return nil
+}
+
+func (f *fakeThrottles) Watch(ctx context.Context, learn func(string, time.Time)) {
+	f.mu.Lock()
+	f.watchers = append(f.watchers, learn)
+	f.mu.Unlock()
+	<-ctx.Done()
 }
 
 func (f *fakeThrottles) Throttled(context.Context) (map[string]time.Time, error) {
@@ -227,15 +242,27 @@ func (f *fakeThrottles) Throttled(context.Context) (map[string]time.Time, error)
 	return out, nil
 }
 
+// A replica learns another's Retry-After from the shared record it reads
+// every interval, and at once from an announcement.
 func TestGateLearnsOtherReplicasRetryAfter(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		push     bool
+		interval time.Duration
+	}{{"read", false, 100 * time.Millisecond}, {"announced", true, time.Hour}} {
+		t.Run(tt.name, func(t *testing.T) { testLearnsRetryAfter(t, tt.push, tt.interval) })
+	}
+}
+
+func testLearnsRetryAfter(t *testing.T, push bool, interval time.Duration) {
 	synctest.Test(t, func(t *testing.T) {
-		shared := &fakeThrottles{m: map[string]time.Time{}}
+		shared := &fakeThrottles{m: map[string]time.Time{}, push: push}
 		f := newFakeSlack(1, 5*time.Second)
 		a, b := NewGate(), NewGate()
 		a.Shared, b.Shared = shared, shared
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		go b.Follow(ctx, 100*time.Millisecond)
+		go b.Follow(ctx, interval)
 		key := "chat.postMessage:C0AUDIT"
 		a.Do(t.Context(), key, PriorityAudit, func() error { return f.call(key, "a1") })
 		go a.Do(t.Context(), key, PriorityAudit, func() error { return f.call(key, "a2") }) // 429: shared

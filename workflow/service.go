@@ -99,10 +99,10 @@ type Service struct {
 	bg   sync.WaitGroup // chat syncs running in the background
 
 	mu      sync.Mutex
-	syncing map[syncKey]bool // lanes with a sync running or queued here; true: run again after it
-	running [2]int           // sync workers per lane
-	queue   [2][]queuedSync  // per lane: syncs waiting for a worker, oldest first
-	heads   map[string]*head // requests something here works on
+	syncing map[syncKey]*pendingSync // lanes with a sync running or queued here
+	running [2]int                   // sync workers per lane
+	queue   [2][]syncKey             // per lane: syncs waiting for a worker, oldest first
+	heads   map[string]*head         // requests something here works on
 
 	stopped context.Context // cancelled by Stop: work that outlives its caller ends
 	stop    context.CancelFunc
@@ -114,11 +114,13 @@ type syncKey struct {
 	lane Lane
 }
 
-// queuedSync is a sync waiting for a worker, with the context of whoever
-// asked for it (it carries the click to answer).
-type queuedSync struct {
-	ctx context.Context
-	key syncKey
+// pendingSync is a sync running or waiting for a worker.
+type pendingSync struct {
+	// ctx is the context of whoever asked for it last: it carries the
+	// click to answer, so that a click while a sync runs is answered
+	// through its response_url by the next round.
+	ctx   context.Context
+	again bool // asked for again while running: run once more
 }
 
 // New returns a Service.
@@ -130,7 +132,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	stopped, stop := context.WithCancel(context.Background())
-	return &Service{cfg: cfg.withDefaults(), deps: d, syncing: map[syncKey]bool{}, heads: map[string]*head{}, stopped: stopped, stop: stop}
+	return &Service{cfg: cfg.withDefaults(), deps: d, syncing: map[syncKey]*pendingSync{}, heads: map[string]*head{}, stopped: stopped, stop: stop}
 }
 
 // Stop ends the work that outlives its caller (chat syncs, a reset whose
@@ -603,51 +605,53 @@ func (s *Service) syncInBackground(ctx context.Context, r *Request) {
 func (s *Service) startSync(ctx context.Context, k syncKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, known := s.syncing[k]; known {
-		s.syncing[k] = true
+	if p := s.syncing[k]; p != nil {
+		p.ctx, p.again = ctx, true
 		return
 	}
-	s.syncing[k] = false
+	s.syncing[k] = &pendingSync{ctx: ctx}
 	if s.running[k.lane] >= s.cfg.MaxSyncs {
-		s.queue[k.lane] = append(s.queue[k.lane], queuedSync{ctx, k})
+		s.queue[k.lane] = append(s.queue[k.lane], k)
 		return
 	}
 	s.running[k.lane]++
 	s.holdLocked(k.id)
 	s.bg.Add(1)
-	go s.syncWorker(queuedSync{ctx, k})
+	go s.syncWorker(k)
 }
 
-// syncWorker runs the sync of q, again while asked to, then the queued
+// syncWorker runs the sync of k, again while asked to, then the queued
 // syncs of the same lane until none is left or the service stops (the
 // leases hand the rest on).
-func (s *Service) syncWorker(q queuedSync) {
+func (s *Service) syncWorker(k syncKey) {
 	defer s.bg.Done()
 	for {
-		ctx, stop := s.detach(q.ctx)
-		s.sync(ctx, q.key)
+		s.mu.Lock()
+		p := s.syncing[k]
+		p.again = false
+		ctx, stop := s.detach(p.ctx)
+		s.mu.Unlock()
+		more := s.sync(ctx, k)
 		stop()
 		s.mu.Lock()
-		if s.syncing[q.key] && s.stopped.Err() == nil {
-			s.syncing[q.key] = false
+		if (more || p.again) && s.stopped.Err() == nil {
 			s.mu.Unlock()
 			continue
 		}
-		delete(s.syncing, q.key)
-		s.letGoLocked(q.key.id)
-		l := q.key.lane
+		delete(s.syncing, k)
+		s.letGoLocked(k.id)
+		l := k.lane
 		if len(s.queue[l]) == 0 || s.stopped.Err() != nil {
 			for _, w := range s.queue[l] {
-				delete(s.syncing, w.key)
+				delete(s.syncing, w)
 			}
 			s.queue[l] = nil
 			s.running[l]--
 			s.mu.Unlock()
 			return
 		}
-		q, s.queue[l][0] = s.queue[l][0], queuedSync{}
-		s.queue[l] = s.queue[l][1:]
-		s.holdLocked(q.key.id)
+		k, s.queue[l] = s.queue[l][0], s.queue[l][1:]
+		s.holdLocked(k.id)
 		s.mu.Unlock()
 	}
 }
@@ -655,11 +659,12 @@ func (s *Service) syncWorker(q queuedSync) {
 // errLeaseLost stops a sync whose lease another replica took over.
 var errLeaseLost = errors.New("sync lease lost")
 
-// sync tells lane k.lane of chat about request k.id's new events until
-// none are left, saving the lane's bookkeeping after each round. It starts
+// sync runs one round of lane k.lane of request k.id: it tells chat about
+// the events not reflected yet and saves the lane's bookkeeping. It starts
 // from the request's head (held by the worker), never from a caller's
-// copy, which may be older than what an earlier sync already sent.
-func (s *Service) sync(ctx context.Context, k syncKey) {
+// copy, which may be older than what an earlier round already sent. It
+// reports whether the lane has more to do now.
+func (s *Service) sync(ctx context.Context, k syncKey) (more bool) {
 	l := k.lane
 	s.mu.Lock()
 	h := s.heads[k.id]
@@ -667,65 +672,70 @@ func (s *Service) sync(ctx context.Context, k syncKey) {
 	r, err := h.read(ctx, s.deps.Store, k.id)
 	if err != nil {
 		s.deps.Log.Warn("could not load request for chat sync; the sweeper will retry", "request_id", k.id, "lane", l.String(), "error", err)
-		return
+		return false
 	}
-	for r.Outbox[l].Owner == s.cfg.Owner && r.SyncPending(l) {
-		if l == LaneAudit && r.Status == StatusResetting && r.ResetOwner == s.cfg.Owner {
-			// This replica's reset ends within its lease, and its end (or
-			// the sweeper's recovery) starts this lane again, which this
-			// replica owns: the audit thread then gets the reveal and its
-			// outcome in one reply, and the parent one update, which
-			// spares the audit channel's budget. (Another replica's end
-			// would not take over a lane owned here.)
-			return
-		}
-		if s.deps.Clock.Now().After(r.Outbox[l].Until.Add(-s.cfg.SyncLease / 2)) {
-			// The lease ran low while the sync waited for a worker.
-			renewed, err := s.renew(ctx, h, r, l)
-			if err != nil {
-				s.log(r).Warn("could not renew the chat sync lease; the sweeper will retry", "lane", l.String(), "error", err)
-				return
-			}
-			r = renewed
-		}
-		sctx, cancel := context.WithDeadline(ctx, r.Outbox[l].Until.Add(-s.cfg.SyncLease/4))
-		msgs, handled, serr := s.deps.Notifier.Sync(sctx, r, l)
-		cancel()
-		done := min(r.Outbox[l].Done+handled, len(r.Events))
-		next, err := h.update(ctx, s.deps.Store, r.ID, func(cur *Request) error {
-			o := &cur.Outbox[l]
-			if o.Owner != s.cfg.Owner || o.Saves != r.Outbox[l].Saves {
-				return errLeaseLost
-			}
-			now := s.deps.Clock.Now()
-			cur.Messages.keep(l, msgs)
-			o.Done = done
-			o.Saves++
-			switch {
-			case serr != nil:
-				o.Until = now.Add(s.cfg.SyncRetry)
-			case !cur.SyncPending(l):
-				o.Owner, o.Until = "", time.Time{}
-			default:
-				o.Until = now.Add(s.cfg.SyncLease)
-			}
-			return nil
-		})
-		if err != nil {
-			s.log(r).Warn("could not save chat sync progress", "lane", l.String(), "error", err)
-			return
-		}
-		if errors.Is(serr, ErrDeferred) {
-			s.log(r).Debug("chat sync left messages for later", "lane", l.String(), "retry_at", next.Outbox[l].Until)
-			return
-		}
-		if serr != nil {
-			s.log(r).Warn("chat sync failed; the sweeper will retry", "lane", l.String(), "error", serr, "retry_at", next.Outbox[l].Until)
-			return
-		}
-		s.log(next).Debug("chat synced", "lane", l.String(), "events", next.Outbox[l].Done)
-		r = next
+	if r.Outbox[l].Owner != s.cfg.Owner || !r.SyncPending(l) {
+		return false
 	}
+	if l == LaneAudit && r.Status == StatusResetting && r.ResetOwner == s.cfg.Owner {
+		// This replica's reset ends within its lease, and its end (or the
+		// sweeper's recovery) starts this lane again, which this replica
+		// owns: the audit thread then gets the reveal and its outcome in
+		// one reply, and the parent one update, which spares the audit
+		// channel's budget. (Another replica's end would not take over a
+		// lane owned here.)
+		return false
+	}
+	if s.deps.Clock.Now().After(r.Outbox[l].Until.Add(-s.cfg.SyncLease / 2)) {
+		// The lease ran low while the sync waited for a worker.
+		if r, err = s.renew(ctx, h, r, l); err != nil {
+			s.deps.Log.Warn("could not renew the chat sync lease; the sweeper will retry", "request_id", k.id, "lane", l.String(), "error", err)
+			return false
+		}
+	}
+	sctx, cancel := context.WithDeadline(ctx, r.Outbox[l].Until.Add(-s.cfg.SyncLease/4))
+	msgs, handled, serr := s.deps.Notifier.Sync(sctx, r, l)
+	cancel()
+	next, err := s.saveRound(ctx, h, r, l, msgs, handled, serr)
+	switch {
+	case err != nil:
+		s.log(r).Warn("could not save chat sync progress", "lane", l.String(), "error", err)
+		return false
+	case errors.Is(serr, ErrDeferred):
+		s.log(r).Debug("chat sync left messages for later", "lane", l.String(), "retry_at", next.Outbox[l].Until)
+		return false
+	case serr != nil:
+		s.log(r).Warn("chat sync failed; the sweeper will retry", "lane", l.String(), "error", serr, "retry_at", next.Outbox[l].Until)
+		return false
+	}
+	s.log(next).Debug("chat synced", "lane", l.String(), "events", next.Outbox[l].Done)
+	return next.Outbox[l].Owner == s.cfg.Owner && next.SyncPending(l)
+}
+
+// saveRound saves what a round of lane l that started from r sent: msgs,
+// and handled more events reflected. The lane keeps its lease for the next
+// round, or until SyncRetry after a failure, and lets it go when done.
+func (s *Service) saveRound(ctx context.Context, h *head, r *Request, l Lane, msgs Messages, handled int, serr error) (*Request, error) {
+	done := min(r.Outbox[l].Done+handled, len(r.Events))
+	return h.update(ctx, s.deps.Store, r.ID, func(cur *Request) error {
+		o := &cur.Outbox[l]
+		if o.Owner != s.cfg.Owner || o.Saves != r.Outbox[l].Saves {
+			return errLeaseLost
+		}
+		now := s.deps.Clock.Now()
+		cur.Messages.keep(l, msgs)
+		o.Done = done
+		o.Saves++
+		switch {
+		case serr != nil:
+			o.Until = now.Add(s.cfg.SyncRetry)
+		case !cur.SyncPending(l):
+			o.Owner, o.Until = "", time.Time{}
+		default:
+			o.Until = now.Add(s.cfg.SyncLease)
+		}
+		return nil
+	})
 }
 
 // renew extends this replica's lease of lane l of r, unless the lane

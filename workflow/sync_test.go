@@ -274,3 +274,50 @@ func (d *settledDirectory) ResetPassword(ctx context.Context, user, password str
 	}
 	return d.Directory.ResetPassword(ctx, user, password)
 }
+
+// ctxNotifier holds the people lane's first Sync until release is closed,
+// and records the askerKey of the context of each people-lane Sync.
+type ctxNotifier struct {
+	*fakeNotifier
+	release chan struct{}
+	started chan struct{}
+	mu      sync.Mutex
+	askers  []any
+}
+
+func (n *ctxNotifier) Sync(ctx context.Context, r *Request, l Lane) (Messages, int, error) {
+	if l == LanePeople {
+		n.mu.Lock()
+		n.askers = append(n.askers, ctx.Value(askerKey{}))
+		first := len(n.askers) == 1
+		n.mu.Unlock()
+		if first {
+			close(n.started)
+			<-n.release
+		}
+	}
+	return n.fakeNotifier.Sync(ctx, r, l)
+}
+
+// A click that comes while its request's people lane is busy is answered
+// by the lane's next round, with the click's own context (which carries
+// its response_url), not with the context of the round already running.
+func TestClickDuringASyncIsAnsweredWithItsContext(t *testing.T) {
+	note := &ctxNotifier{fakeNotifier: &fakeNotifier{}, release: make(chan struct{}), started: make(chan struct{})}
+	h := newHarness(t, func(c *Config, d *Deps) { d.Notifier = note })
+	r, err := h.svc.Submit(context.WithValue(context.Background(), askerKey{}, "command"), "UEMP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-note.started
+	if _, err := h.svc.Decide(context.WithValue(context.Background(), askerKey{}, "approve-click"), r.ID, "UAPP1", true); err != nil {
+		t.Fatal(err)
+	}
+	close(note.release)
+	h.svc.Wait()
+	note.mu.Lock()
+	defer note.mu.Unlock()
+	if want := []any{"command", "approve-click"}; !slices.Equal(note.askers, want) {
+		t.Errorf("people-lane rounds ran with the contexts of %v, want %v", note.askers, want)
+	}
+}

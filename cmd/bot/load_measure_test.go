@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/internal/sambatest"
+	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/internal/turns"
 	"github.com/redis/go-redis/v9"
 )
@@ -76,6 +78,41 @@ func readProc(pid int) (procStats, error) {
 		}
 	}
 	return st, nil
+}
+
+// useManagers makes the world's directory the Samba AD of SAMBA_ENV_FILE
+// (skipped without one, except in CI) with m managers and n employees,
+// each employee's manager one of them in turn, all also Slack members;
+// the bot asks each employee's manager (APPROVER_SOURCE=manager). Resets
+// go to the Directory Service test server, which keeps them: the directory
+// is measured for the bot's lookups and guards, not for Samba's writes.
+func useManagers(tb testing.TB, w *world, m, n int) (managers, employees []string) {
+	tb.Helper()
+	env := sambatest.Require(tb)
+	admin := env.Admin(tb)
+	for k, v := range map[string]string{"LDAP_URL": env.LDAPSURL, "LDAP_CA_FILE": env.CAFile, "LDAP_BIND_DN": env.BindDN,
+		"LDAP_BIND_PASSWORD": env.BindPassword, "LDAP_BASE_DN": env.BaseDN, "APPROVER_SOURCE": "manager"} {
+		w.vars[k] = v
+	}
+	member := func(prefix, manager string) (id, name string) {
+		u := sambatest.User{Name: sambatest.Unique(prefix), GivenName: "Load", Surname: "Test", Manager: manager}
+		u.Mail, u.DisplayName = sambatest.Mail(u.Name), "Load "+u.Name
+		admin.CreateUser(u)
+		id = "U" + strings.ToUpper(strings.NewReplacer("-", "", "_", "").Replace(u.Name))
+		w.slack.AddUser(slacktest.User{ID: id, Name: u.Name, RealName: u.DisplayName, Email: u.Mail})
+		return id, u.Name
+	}
+	var names []string
+	for range m {
+		id, name := member("lmgr", "")
+		managers, names = append(managers, id), append(names, name)
+	}
+	for i := range n {
+		id, name := member("lemp", names[i%m])
+		w.ds.AddUser(name)
+		employees = append(employees, id)
+	}
+	return managers, employees
 }
 
 // countTurns puts a counting proxy between the world's bot and its Redis

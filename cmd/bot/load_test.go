@@ -30,6 +30,7 @@ import (
 var (
 	loadEmployees = flag.Int("load.n", 60, "load benchmark: employees who run /reset-password at once")
 	loadApprovers = flag.Int("load.approvers", 10, "load benchmark: approvers in the many-approvers variant")
+	loadManagers  = flag.Int("load.managers", 10, "load benchmark: managers in the managers variant (each employee's manager approves)")
 	loadInterval  = flag.String("load.interval", "", "load benchmark: the bot's SLACK_MESSAGE_INTERVAL (empty: the bot's default)")
 	loadTimeout   = flag.Duration("load.timeout", 8*time.Minute, "load benchmark: time allowed per scenario")
 	loadOpen      = flag.Int("load.open", 10000, "BenchmarkOpenRequests: pending requests to create")
@@ -41,6 +42,7 @@ type loadScenario struct {
 	name      string
 	limited   bool // Slack's rate limits on (slacktest.SlackLimits)
 	approvers int  // 1: UAPP1 approves everything; more: all are asked, a random one clicks
+	managers  int  // > 0: a Samba AD directory, APPROVER_SOURCE=manager, employees spread over this many managers
 }
 
 // BenchmarkLoad: N employees run /reset-password at once; an approver
@@ -54,6 +56,8 @@ func BenchmarkLoad(b *testing.B) {
 		{name: "instant/many-approvers", approvers: *loadApprovers},
 		{name: "limited/one-approver", limited: true, approvers: 1},
 		{name: "limited/many-approvers", limited: true, approvers: *loadApprovers},
+		{name: "instant/managers", managers: *loadManagers},
+		{name: "limited/managers", limited: true, managers: *loadManagers},
 	} {
 		b.Run(sc.name, func(b *testing.B) {
 			var res *loadResult
@@ -135,9 +139,13 @@ func runLoad(b *testing.B, sc loadScenario) *loadResult {
 	n := *loadEmployees
 	run := &loadRun{w: w, sc: sc, isApprover: map[string]bool{}, byUser: map[string]*loadEmployee{},
 		requests: map[string]*loadRequest{}, byMessage: map[string]*loadRequest{}, rng: rand.New(rand.NewPCG(7, 7))}
-	if sc.approvers <= 1 {
+	var employees []string
+	switch {
+	case sc.managers > 0:
+		run.approvers, employees = useManagers(b, w, sc.managers, n)
+	case sc.approvers <= 1:
 		run.approvers = []string{approver1}
-	} else {
+	default:
 		for i := 1; i <= sc.approvers; i++ {
 			id, name := fmt.Sprintf("UAPR%02d", i), fmt.Sprintf("approver%02d", i)
 			w.slack.AddUser(slacktest.User{ID: id, Name: name, RealName: "Approver " + name, Email: name + "@corp.example.com"})
@@ -147,7 +155,10 @@ func runLoad(b *testing.B, sc loadScenario) *loadResult {
 	for _, a := range run.approvers {
 		run.isApprover[a] = true
 	}
-	for _, u := range w.addEmployees(n) {
+	if sc.managers == 0 {
+		employees = w.addEmployees(n)
+	}
+	for _, u := range employees {
 		e := &loadEmployee{user: u}
 		run.employees = append(run.employees, e)
 		run.byUser[u] = e
@@ -156,7 +167,9 @@ func runLoad(b *testing.B, sc loadScenario) *loadResult {
 	// The bot as users get it: default settings but for what the test
 	// world must set (endpoints, tokens, a free HTTP port, the key prefix).
 	useLoadPrefix(w)
-	w.vars["APPROVERS"] = strings.Join(run.approvers, ",")
+	if sc.managers == 0 {
+		w.vars["APPROVERS"] = strings.Join(run.approvers, ",")
+	}
 	for _, k := range []string{"LOG_LEVEL", "SWEEP_INTERVAL", "SLACK_MESSAGE_INTERVAL", "AWS_MAX_ATTEMPTS"} {
 		delete(w.vars, k)
 	}
@@ -327,6 +340,9 @@ func (r *loadRun) handle(c slacktest.Change) {
 			}
 			rq := r.request(id)
 			rq.approverDMs++
+			if r.sc.managers > 0 {
+				rq.clicker = approver // the employee's manager, the only one asked
+			}
 			if approver == rq.clicker && rq.dmAt.IsZero() {
 				rq.dmAt = c.At
 				r.byMessage[ref] = rq

@@ -113,7 +113,7 @@ func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) erro
 	}
 	g.Go(func() error { b.svc.RunSweeper(gctx, b.cfg.SweepInterval); return nil })
 	// Replicas tell each other about Slack's 429s through the store.
-	g.Go(func() error { b.gate.Follow(gctx, 500*time.Millisecond); return nil })
+	g.Go(func() error { b.gate.Follow(gctx, 10*time.Second); return nil })
 	g.Go(func() error {
 		select {
 		case <-gctx.Done():

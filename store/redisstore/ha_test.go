@@ -96,6 +96,12 @@ func TestClusterStore(t *testing.T) {
 	})
 }
 
+// Retry-After windows are announced through Sentinel and across a cluster.
+func TestThrottleAnnouncedHA(t *testing.T) {
+	t.Run("sentinel", func(t *testing.T) { testThrottleAnnounced(t, haClient(t, "REDIS_SENTINEL_URL")) })
+	t.Run("cluster", func(t *testing.T) { testThrottleAnnounced(t, haClient(t, "REDIS_CLUSTER_URL")) })
+}
+
 // TestClusterKeysShareSlot checks, on a real cluster, that all the keys of
 // a Store hash to one slot, so that its scripts never fail with CROSSSLOT,
 // and that two prefixes spread over the cluster.

@@ -26,7 +26,8 @@
 //	claim:<key>         claims of Claim, with their ttl
 //	audit               stream of the audit log (workflow.AuditRecord JSON in field "r"),
 //	                    written in the same script as the change; trimmed to the audit retention
-//	slack-throttle      hash of Slack keys -> end of their Retry-After (unix ms), shared by replicas
+//	slack-throttle      hash of Slack keys -> end of their Retry-After (unix ms), shared by replicas;
+//	                    also the Pub/Sub channel on which Throttle announces each (Watch)
 //
 // Keys written before the hash tag (prefix+"req:<id>", ...) are not read.
 // Upgrade by stopping every replica before starting the new version (a
@@ -473,6 +474,7 @@ func (s *Store) Throttle(ctx context.Context, key string, until time.Time) error
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, k, key, until.UnixMilli())
 		p.PExpire(ctx, k, throttleTTL)
+		p.Publish(ctx, k, ms(until.UnixMilli())+" "+key)
 		return nil
 	})
 	if err != nil {
@@ -500,6 +502,32 @@ func (s *Store) Throttled(ctx context.Context) (map[string]time.Time, error) {
 		}
 	}
 	return out, nil
+}
+
+// Watch calls learn with each window Throttle announces (Redis Pub/Sub on
+// the channel named like the hash) until ctx ends (slackapp.Throttles). A
+// subscriber costs no round trip while nothing happens; go-redis
+// resubscribes after a reconnection, and what was announced meanwhile is
+// in the hash.
+func (s *Store) Watch(ctx context.Context, learn func(key string, until time.Time)) {
+	ps := s.rdb.Subscribe(ctx, s.key("slack-throttle"))
+	defer ps.Close()
+	ch := ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			at, key, found := strings.Cut(m.Payload, " ")
+			msec, err := strconv.ParseInt(at, 10, 64)
+			if found && err == nil {
+				learn(key, time.UnixMilli(msec))
+			}
+		}
+	}
 }
 
 // auditCutoff is the stream ID before which audit records are trimmed.
