@@ -454,6 +454,7 @@ type loadResult struct {
 	auditUpdates           int
 	auditLast              time.Duration // from the burst to the last audit write
 	slack                  slacktest.RateStats
+	managers               bool           // each request asks the employee's manager
 	redis                  map[string]int // commands MONITOR saw, by name
 	redisLua               int
 	redisTurns             int64 // round trips through the counting proxy
@@ -475,7 +476,7 @@ func logWarnings(logs string) map[string]int {
 }
 
 func (r *loadRun) result(start, end time.Time, cpu time.Duration, proc procStats, stats slacktest.RateStats, redisCmds map[string]int, lua int) *loadResult {
-	res := &loadResult{name: r.sc.name, limited: r.sc.limited, employees: len(r.employees), approvers: len(r.approvers),
+	res := &loadResult{name: r.sc.name, limited: r.sc.limited, managers: r.sc.managers > 0, employees: len(r.employees), approvers: len(r.approvers),
 		interval: cmp.Or(*loadInterval, "default (1s)"), elapsed: end.Sub(start), slack: stats, redis: redisCmds,
 		redisLua: lua, cpu: cpu, proc: proc, allPasswords: -1, allAudit: -1,
 		auditPosts: r.auditPosts, auditUpdates: r.auditUpdates, auditLast: -1}
@@ -569,7 +570,11 @@ func (res *loadResult) print(w io.Writer) {
 	fmt.Fprintf(&b, "\nEvery password shown: %s after the burst; every audit parent at its end: %s after the burst.\n",
 		fmtDur(res.allPasswords), fmtDur(res.allAudit))
 	fmt.Fprintf(&b, "Audit channel: %d posts and %d updates, the last %s after the burst.\n", res.auditPosts, res.auditUpdates, fmtDur(res.auditLast))
-	fmt.Fprintf(&b, "Approver DMs posted: %d of %d (every request asks every approver).", res.approverDMs, res.employees*res.approvers)
+	if res.managers {
+		fmt.Fprintf(&b, "Approver DMs posted: %d of %d (each request asks the employee's manager).", res.approverDMs, res.employees)
+	} else {
+		fmt.Fprintf(&b, "Approver DMs posted: %d of %d (every request asks every approver).", res.approverDMs, res.employees*res.approvers)
+	}
 	if res.stillWithButtons > 0 {
 		fmt.Fprintf(&b, " Clicked approver DMs still showing Approve/Deny at the end: %d.", res.stillWithButtons)
 	}
