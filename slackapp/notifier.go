@@ -36,8 +36,8 @@ var _ workflow.Notifier = (*Notifier)(nil)
 // response_url), then sends each new event's DMs once (Messages.Notified
 // remembers), then brings the other messages up to date, skipping those
 // that already show the current content. The audit lane posts the parent
-// message once, one thread reply for all the events not yet in the thread,
-// and updates the parent to the latest state once.
+// message once or updates it to the latest state, then posts one thread
+// reply for all the events not yet in the thread.
 //
 // A message Slack refuses for good (a deactivated approver, a bot not in the
 // audit channel, a deleted message) is logged and skipped, so that one bad
@@ -270,6 +270,15 @@ func (n *Notifier) audit(ctx context.Context, r *workflow.Request, m *workflow.M
 		m.Audited = len(r.Events)
 		return nil
 	}
+	// The parent first: it shows the state at a glance, and chat.update's
+	// limit is not the channel's, where the replies of a burst queue up.
+	parent := AuditParent(r)
+	if h := digest(parent); h != m.Audit.Hash {
+		if err := n.tolerate(r, n.update(ctx, m.Audit, parent, PriorityAudit), "update the audit parent"); err != nil {
+			return err
+		}
+		m.Audit.Hash = h
+	}
 	for m.Audited < len(r.Events) {
 		reply, next := AuditReplies(r, m.Audited)
 		_, err := n.post(ctx, m.Audit.Channel, reply, PriorityAudit, slack.MsgOptionTS(m.Audit.TS))
@@ -277,13 +286,6 @@ func (n *Notifier) audit(ctx context.Context, r *workflow.Request, m *workflow.M
 			return err
 		}
 		m.Audited = next
-	}
-	parent := AuditParent(r)
-	if h := digest(parent); h != m.Audit.Hash {
-		if err := n.tolerate(r, n.update(ctx, m.Audit, parent, PriorityAudit), "update the audit parent"); err != nil {
-			return err
-		}
-		m.Audit.Hash = h
 	}
 	return nil
 }

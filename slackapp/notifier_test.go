@@ -419,6 +419,31 @@ func TestNotifierAuditThread(t *testing.T) {
 	h.quiet(r, workflow.LaneAudit)
 }
 
+// When the audit channel's posts are held back (a burst's replies queue
+// there), the parent still shows the new state: it is updated first, under
+// chat.update's own limit, and the reply is left for later.
+func TestAuditParentBeforeTheQueuedReply(t *testing.T) {
+	h := newNotifierHarness(t, auditChannel)
+	r := newRequest()
+	h.synced(r, workflow.LaneAudit)
+	parent := h.srv.Messages(auditChannel)[0]
+	decide(t, r, approver1ID, true)
+	h.srv.ThrottleChannel(auditChannel, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	handled, err := h.sync(ctx, r, workflow.LaneAudit)
+	if !errors.Is(err, workflow.ErrDeferred) || handled != 0 {
+		t.Errorf("Sync with the channel held back = %d, %v; want 0 handled, deferred", handled, err)
+	}
+	p, ok := h.srv.Message(auditChannel, parent.TS)
+	if !ok || p.Updates != 1 || !strings.HasSuffix(p.Text, ": approved") {
+		t.Errorf("parent while its reply waits: %d updates, %q; want the approved state", p.Updates, p.Text)
+	}
+	if r.Messages.Audit.Hash != digest(AuditParent(r)) || r.Messages.Audited != 1 {
+		t.Errorf("audit bookkeeping %+v, audited %d; want the parent current, the reply still to post", r.Messages.Audit, r.Messages.Audited)
+	}
+}
+
 func TestNotifierWithoutAuditChannel(t *testing.T) {
 	h := newNotifierHarness(t, "")
 	r := newRequest()
