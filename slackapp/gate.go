@@ -97,9 +97,11 @@ func (g *Gate) Close() {
 	}
 }
 
-// Backlog returns how long a call on key would wait for its Retry-After
-// window before it may go, 0 when it may go now.
-func (g *Gate) Backlog(key string) time.Duration {
+// Backlog returns about how long a call on key with priority prio would
+// wait before it may go, 0 when it may go now: the rest of the key's
+// Retry-After window and, while the key is throttled (one call at a time),
+// a turn for each call queued ahead of it.
+func (g *Gate) Backlog(key string, prio Priority) time.Duration {
 	if g == nil {
 		return 0
 	}
@@ -109,7 +111,17 @@ func (g *Gate) Backlog(key string) time.Duration {
 	if k == nil {
 		return 0
 	}
-	return max(time.Until(k.until), 0)
+	wait := max(time.Until(k.until), 0)
+	if k.throttled {
+		ahead := 0
+		for _, w := range k.waiters {
+			if w.prio <= prio {
+				ahead++
+			}
+		}
+		wait += time.Duration(ahead) * k.spacing
+	}
+	return wait
 }
 
 // Waiting returns how many calls wait for a rate-limited key.
@@ -133,14 +145,15 @@ func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() er
 }
 
 // DoWithin is Do for a call that may wait at most maxWait (0: no bound) for
-// key's Retry-After window; past that it returns ErrThrottled without
-// calling, so that the caller can leave the call for later.
+// key's Retry-After window and the calls queued ahead of it (Backlog); past
+// that it returns ErrThrottled without calling, so that the caller can
+// leave the call for later.
 func (g *Gate) DoWithin(ctx context.Context, key string, prio Priority, maxWait time.Duration, call func() error) error {
 	if g == nil {
 		return call()
 	}
 	for {
-		if maxWait > 0 && g.Backlog(key) > maxWait {
+		if maxWait > 0 && g.Backlog(key, prio) > maxWait {
 			return ErrThrottled
 		}
 		if err := g.enter(ctx, key, prio); err != nil {

@@ -3,6 +3,7 @@ package slackapp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -179,6 +180,38 @@ func TestGateMostUrgentFirst(t *testing.T) {
 		if want := []string{"now", "next", "throttler", "others", "audit"}; !slices.Equal(order, want) {
 			t.Errorf("order %v, want %v", order, want)
 		}
+	})
+}
+
+// A call that may wait only a little gives up at once when the throttled
+// key has a long queue ahead of it, even if the current Retry-After is
+// short; a more urgent call jumps that queue and still goes.
+func TestGateWithinCountsTheQueueAhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSlack(1, time.Second)
+		g := NewGate()
+		key := "chat.update"
+		if err := g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, "first") }); err != nil {
+			t.Fatal(err)
+		}
+		go g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, "throttler") })
+		time.Sleep(50 * time.Millisecond) // the key is throttled now, for about a second
+		for i := range 10 {
+			go g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, fmt.Sprint("queued", i)) })
+		}
+		time.Sleep(time.Millisecond)
+		if b := g.Backlog(key, PriorityOthers); b < 10*time.Second {
+			t.Errorf("Backlog behind 10 queued calls = %v, want at least 10 turns of about 1s", b)
+		}
+		start := time.Now()
+		err := g.DoWithin(t.Context(), key, PriorityOthers, 2*time.Second, func() error { return f.call(key, "late") })
+		if !errors.Is(err, ErrThrottled) || time.Since(start) > 0 {
+			t.Errorf("DoWithin 2s behind 10 queued calls = %v after %v, want ErrThrottled at once", err, time.Since(start))
+		}
+		if err := g.DoWithin(t.Context(), key, PriorityNext, 2*time.Second, func() error { return f.call(key, "urgent") }); err != nil {
+			t.Errorf("an urgent DoWithin 2s ahead of the queue = %v, want it to go", err)
+		}
+		synctest.Wait()
 	})
 }
 
