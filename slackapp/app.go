@@ -337,9 +337,16 @@ func blockAction(evt *socketmode.Event, actionID string) (slack.InteractionCallb
 	return cb, "", false
 }
 
+// replyTimeout bounds an answer to the user. The answer gets its own time:
+// a command whose work used up the handler's deadline (Slack holding its
+// lookups back) still tells the user to try again.
+const replyTimeout = 10 * time.Second
+
 // reply answers the user privately: through the response URL when Slack gave
 // one, else as an ephemeral message in the channel.
 func (a *App) reply(ctx context.Context, log *slog.Logger, responseURL, channel, user string, msg Msg) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+	defer cancel()
 	var err error
 	if responseURL != "" {
 		client := a.HTTP

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // cacheTTL is how long a Slack lookup is reused: long enough that a burst
@@ -15,10 +17,12 @@ const cacheTTL = time.Minute
 // maxCached bounds a cache; when full, expired entries go first, then all.
 const maxCached = 10000
 
-// cache keeps lookups for cacheTTL. The zero value is ready to use.
+// cache keeps lookups for cacheTTL, and makes concurrent lookups of one key
+// one call. The zero value is ready to use.
 type cache[V any] struct {
 	mu      sync.Mutex
 	entries map[string]cached[V]
+	flight  singleflight.Group
 }
 
 type cached[V any] struct {
@@ -59,21 +63,32 @@ func (c *cache[V]) put(key string, v V) {
 
 // lookup returns the value of key from c when fresh, else asks Slack with
 // call through the gate under method (a command's lookups: PriorityNow)
-// and keeps the answer.
+// and keeps the answer. Lookups of the same key at the same time make one
+// call (a burst of employees with the same manager asks Slack about the
+// manager once), under the context of the first of them.
 func lookup[V any](ctx context.Context, c *cache[V], g *Gate, method, key string, call func() (V, error)) (V, error) {
 	if v, ok := c.get(key); ok {
 		return v, nil
 	}
-	var v V
-	err := g.Do(ctx, method, PriorityNow, func() error {
-		var err error
-		v, err = call()
-		return err
+	got, err, _ := c.flight.Do(key, func() (any, error) {
+		if v, ok := c.get(key); ok {
+			return v, nil
+		}
+		var v V
+		err := g.Do(ctx, method, PriorityNow, func() error {
+			var err error
+			v, err = call()
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.put(key, v)
+		return v, nil
 	})
 	if err != nil {
 		var zero V
 		return zero, err
 	}
-	c.put(key, v)
-	return v, nil
+	return got.(V), nil
 }

@@ -21,7 +21,8 @@ type Identity struct {
 	Domains []string // allowed email domains, lower case; empty allows any
 	Gate    *Gate
 
-	users cache[member]
+	users   cache[member] // by user ID
+	byEmail cache[member] // by lower-case email
 }
 
 // member is what the bot keeps of a Slack user: a few strings, not the
@@ -75,13 +76,16 @@ func (i *Identity) user(ctx context.Context, userID string) (member, error) {
 	})
 }
 
-// ByEmail implements workflow.Identity with users.lookupByEmail.
+// ByEmail implements workflow.Identity with users.lookupByEmail, whose
+// answer it reuses for a minute (Tier 3: a burst of employees asks about
+// the same few managers).
 func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, bool, error) {
-	var u *slack.User
-	err := i.Gate.Do(ctx, "users.lookupByEmail", PriorityNow, func() error {
-		var err error
-		u, err = i.API.GetUserByEmailContext(ctx, email)
-		return err
+	m, err := lookup(ctx, &i.byEmail, i.Gate, "users.lookupByEmail", strings.ToLower(email), func() (member, error) {
+		u, err := i.API.GetUserByEmailContext(ctx, email)
+		if err != nil {
+			return member{}, err
+		}
+		return memberOf(u), nil
 	})
 	if err != nil {
 		if slackError(err, "users_not_found", "user_not_found") {
@@ -89,7 +93,6 @@ func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, 
 		}
 		return workflow.Person{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
 	}
-	m := memberOf(u)
 	if eligible(m) != nil {
 		return workflow.Person{}, false, nil
 	}
