@@ -444,6 +444,30 @@ func TestAuditParentBeforeTheQueuedReply(t *testing.T) {
 	}
 }
 
+// The people lane posts nothing for a reveal, as workflow.Notifier
+// promises (the service does not save that round): it only brings the
+// Reveal DM up to date.
+func TestRevealPostsNothing(t *testing.T) {
+	h := newNotifierHarness(t, auditChannel)
+	r := newRequest()
+	decide(t, r, approver1ID, true)
+	h.synced(r, workflow.LanePeople)
+	posts := len(h.srv.Calls("chat.postMessage")) + len(h.srv.Calls("chat.postEphemeral"))
+	now := time.Now()
+	if err := r.BeginReset(r.Requester, "replica-1", now, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if handled := h.synced(r, workflow.LanePeople); handled != 1 {
+		t.Errorf("handled %d, want the reveal", handled)
+	}
+	if n := len(h.srv.Calls("chat.postMessage")) + len(h.srv.Calls("chat.postEphemeral")) - posts; n != 0 {
+		t.Errorf("the reveal posted %d messages, want none", n)
+	}
+	if n := len(h.srv.Calls("chat.update")); n != 1 {
+		t.Errorf("%d updates for the reveal, want the Reveal DM's", n)
+	}
+}
+
 func TestNotifierWithoutAuditChannel(t *testing.T) {
 	h := newNotifierHarness(t, "")
 	r := newRequest()

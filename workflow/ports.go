@@ -173,7 +173,9 @@ type Notifier interface {
 	// service keeps only lane l's fields) and how many of those events it
 	// fully handled, also when it fails part way. It returns ErrDeferred
 	// when some messages wait for a chat rate limit: the lane is then
-	// synced again after a while, without a warning.
+	// synced again after a while, without a warning. For EventRevealed the
+	// people lane posts nothing; it only updates messages (the clicked one
+	// first), which the service relies on (Service.sync).
 	Sync(ctx context.Context, r *Request, l Lane) (msgs Messages, handled int, err error)
 
 	// DeliverPassword shows the new password to the requester and nobody

@@ -93,6 +93,16 @@ type Messages struct {
 	Audited   int          `json:"audited"`             // Events[:Audited] are in the audit thread
 }
 
+// posted reports whether lane l of m holds a message that before does not
+// (updates only change a ref's Hash).
+func (m Messages) posted(l Lane, before Messages) bool {
+	same := func(a, b MessageRef) bool { return a.User == b.User && a.Channel == b.Channel && a.TS == b.TS }
+	if l == LaneAudit {
+		return !same(m.Audit, before.Audit) || m.Audited != before.Audited
+	}
+	return !same(m.Employee, before.Employee) || !slices.EqualFunc(m.Approvers, before.Approvers, same)
+}
+
 // keep copies lane l's fields of from into m.
 func (m *Messages) keep(l Lane, from Messages) {
 	switch l {

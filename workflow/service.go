@@ -696,6 +696,12 @@ func (s *Service) sync(ctx context.Context, k syncKey) (more bool) {
 	sctx, cancel := context.WithDeadline(ctx, r.Outbox[l].Until.Add(-s.cfg.SyncLease/4))
 	msgs, handled, serr := s.deps.Notifier.Sync(sctx, r, l)
 	cancel()
+	if serr == nil && s.onlyOwnReveal(r, l) && !msgs.posted(l, r.Messages) {
+		// The round answered the Reveal click and posted nothing: the
+		// round after the reset's end redoes those updates anyway, so
+		// saving it would only cost a write.
+		return false
+	}
 	next, err := s.saveRound(ctx, h, r, l, msgs, handled, serr)
 	switch {
 	case err != nil:
@@ -710,6 +716,14 @@ func (s *Service) sync(ctx context.Context, k syncKey) (more bool) {
 	}
 	s.log(next).Debug("chat synced", "lane", l.String(), "events", next.Outbox[l].Done)
 	return next.Outbox[l].Owner == s.cfg.Owner && next.SyncPending(l)
+}
+
+// onlyOwnReveal reports whether the one event lane l of r has not reflected
+// yet is the reveal of a reset this replica is doing: the reset's end
+// starts the lane again, here.
+func (s *Service) onlyOwnReveal(r *Request, l Lane) bool {
+	return r.Status == StatusResetting && r.ResetOwner == s.cfg.Owner &&
+		r.Outbox[l].Done == len(r.Events)-1 && r.LastEvent().Kind == EventRevealed
 }
 
 // saveRound saves what a round of lane l that started from r sent: msgs,

@@ -99,7 +99,7 @@ func TestHappyPathDeliversExactlyTheDirectoryPassword(t *testing.T) {
 	if len(sent) != 1 || !slices.Equal(sent, delivered) {
 		t.Fatalf("directory got %q, employee got %q", sent, delivered)
 	}
-	want := []EventKind{EventRequested, EventApproved, EventRevealed, EventCompleted}
+	want := []EventKind{EventRequested, EventApproved, EventCompleted}
 	if k := h.note.kinds(); !slices.Equal(k, want) {
 		t.Fatalf("synced events %v, want %v", k, want)
 	}

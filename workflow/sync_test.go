@@ -201,7 +201,7 @@ func TestConcurrentWorkSendsEachEventOnce(t *testing.T) {
 	}
 	wg.Wait()
 	h.svc.Wait()
-	want := map[EventKind]int{EventRequested: users, EventApproved: users, EventRevealed: users, EventCompleted: users}
+	want := map[EventKind]int{EventRequested: users, EventApproved: users, EventCompleted: users}
 	got := map[EventKind]int{}
 	for _, k := range h.note.kinds() {
 		got[k]++
@@ -319,5 +319,64 @@ func TestClickDuringASyncIsAnsweredWithItsContext(t *testing.T) {
 	defer note.mu.Unlock()
 	if want := []any{"command", "approve-click"}; !slices.Equal(note.askers, want) {
 		t.Errorf("people-lane rounds ran with the contexts of %v, want %v", note.askers, want)
+	}
+}
+
+// writeCounter counts the store's writes of requests.
+type writeCounter struct {
+	*memStore
+	mu     sync.Mutex
+	writes int
+}
+
+func (c *writeCounter) count() {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+}
+
+func (c *writeCounter) Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error) {
+	c.count()
+	return c.memStore.Update(ctx, id, fn)
+}
+
+func (c *writeCounter) UpdateFrom(ctx context.Context, r *Request, fn func(*Request) error) (*Request, error) {
+	c.count()
+	return c.memStore.UpdateFrom(ctx, r, fn)
+}
+
+// A Reveal costs four writes: the reveal, the outcome, and one round of
+// each lane after it. The people lane's round during the reset answers the
+// click but saves nothing, since it posted nothing.
+func TestRevealWrites(t *testing.T) {
+	var store *writeCounter
+	var dir *settledDirectory
+	note := &laneNotifier{fakeNotifier: &fakeNotifier{}}
+	h := newHarness(t, func(c *Config, d *Deps) {
+		store = &writeCounter{memStore: d.Store.(*memStore)}
+		d.Store, d.Notifier = store, note
+		dir = &settledDirectory{Directory: d.Directory}
+		d.Directory = dir
+	})
+	dir.svc = h.svc
+	r := h.approved(t)
+	h.svc.Wait()
+	before := store.writes
+	if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	done := h.get(t, r.ID)
+	if n := store.writes - before; n != 4 {
+		t.Errorf("%d writes for a Reveal, want 4", n)
+	}
+	note.mu.Lock()
+	defer note.mu.Unlock()
+	if !slices.Contains(note.seen[LanePeople], StatusResetting) {
+		t.Errorf("the people lane did not answer the click while the reset ran: %v", note.seen[LanePeople])
+	}
+	for _, l := range Lanes {
+		if done.SyncPending(l) || done.Outbox[l].Owner != "" {
+			t.Errorf("lane %s after the reset: done %d of %d, owner %q", l, done.Outbox[l].Done, len(done.Events), done.Outbox[l].Owner)
+		}
 	}
 }
