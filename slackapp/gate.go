@@ -145,9 +145,10 @@ func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() er
 }
 
 // DoWithin is Do for a call that may wait at most maxWait (0: no bound) for
-// key's Retry-After window and the calls queued ahead of it (Backlog); past
-// that it returns ErrThrottled without calling, so that the caller can
-// leave the call for later.
+// key's Retry-After window and the calls ahead of it: when Backlog says it
+// would wait longer, or once it has waited that long, it returns
+// ErrThrottled without calling, so that the caller can leave the call for
+// later.
 func (g *Gate) DoWithin(ctx context.Context, key string, prio Priority, maxWait time.Duration, call func() error) error {
 	if g == nil {
 		return call()
@@ -156,7 +157,7 @@ func (g *Gate) DoWithin(ctx context.Context, key string, prio Priority, maxWait 
 		if maxWait > 0 && g.Backlog(key, prio) > maxWait {
 			return ErrThrottled
 		}
-		if err := g.enter(ctx, key, prio); err != nil {
+		if err := g.enterWithin(ctx, key, prio, maxWait); err != nil {
 			return err
 		}
 		err := call()
@@ -200,6 +201,22 @@ func (g *Gate) observe(key string, err error) {
 
 // fatalErrors are Slack's answers to a token that no longer works.
 var fatalErrors = []string{"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+
+// enterWithin is enter waiting at most maxWait (0: no bound); past that it
+// returns ErrThrottled. Backlog is an estimate: calls already in flight
+// may take longer than it says.
+func (g *Gate) enterWithin(ctx context.Context, key string, prio Priority, maxWait time.Duration) error {
+	if maxWait <= 0 {
+		return g.enter(ctx, key, prio)
+	}
+	wctx, cancel := context.WithTimeoutCause(ctx, maxWait, ErrThrottled)
+	defer cancel()
+	err := g.enter(wctx, key, prio)
+	if err != nil && ctx.Err() == nil && context.Cause(wctx) == ErrThrottled {
+		return ErrThrottled
+	}
+	return err
+}
 
 // enter waits until a call on key may go.
 func (g *Gate) enter(ctx context.Context, key string, prio Priority) error {

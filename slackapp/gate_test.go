@@ -215,6 +215,33 @@ func TestGateWithinCountsTheQueueAhead(t *testing.T) {
 	})
 }
 
+// A call that may wait 2 s gives up after 2 s even when the estimate said
+// it could go soon: here the calls in flight take long.
+func TestGateWithinBoundsTheWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewGate()
+		key := "chat.update"
+		release := make(chan struct{})
+		for range maxInFlight {
+			go g.Do(t.Context(), key, PriorityOthers, func() error { <-release; return nil })
+		}
+		synctest.Wait()
+		if b := g.Backlog(key, PriorityNext); b != 0 {
+			t.Fatalf("Backlog with calls in flight and no Retry-After = %v, want 0", b)
+		}
+		start := time.Now()
+		called := false
+		err := g.DoWithin(t.Context(), key, PriorityNext, 2*time.Second, func() error { called = true; return nil })
+		if !errors.Is(err, ErrThrottled) || called || time.Since(start) != 2*time.Second {
+			t.Errorf("DoWithin 2s behind calls in flight = %v after %v (called %v), want ErrThrottled after 2s", err, time.Since(start), called)
+		}
+		close(release)
+		if err := g.DoWithin(t.Context(), key, PriorityNext, 2*time.Second, func() error { return nil }); err != nil {
+			t.Errorf("DoWithin once the key is free = %v", err)
+		}
+	})
+}
+
 func TestGateCancelledWaiterLetsOthersGo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeSlack(1, time.Second)
