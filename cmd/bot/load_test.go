@@ -122,8 +122,16 @@ type laterClick struct {
 	click func()
 }
 
-// click clicks now, or after -load.think.
-func (r *loadRun) click(click func()) {
+// click has user click the button action carrying id on message m, now or
+// after -load.think; sent, when set, is told when and with which envelope.
+func (r *loadRun) click(user, action, id string, m slacktest.Message, sent func(at time.Time, env string)) {
+	click := func() {
+		at := time.Now()
+		env := r.w.slack.Click(slacktest.Click{User: user, ActionID: action, Value: id, Channel: m.Channel, MessageTS: m.TS})
+		if sent != nil {
+			sent(at, env)
+		}
+	}
 	if *loadThink <= 0 {
 		click()
 		return
@@ -346,11 +354,7 @@ func (r *loadRun) handle(c slacktest.Change) {
 			if approver == rq.clicker && rq.dmAt.IsZero() {
 				rq.dmAt = c.At
 				r.byMessage[ref] = rq
-				r.click(func() {
-					rq.approveAt = time.Now()
-					rq.approveEnv = r.w.slack.Click(slacktest.Click{User: approver, ActionID: slackapp.ActionApprove,
-						Value: id, Channel: m.Channel, MessageTS: m.TS})
-				})
+				r.click(approver, slackapp.ActionApprove, id, m, func(at time.Time, env string) { rq.approveAt, rq.approveEnv = at, env })
 			}
 		case slacktest.ChangeUpdated:
 			if rq := r.byMessage[ref]; rq != nil && rq.approveFixed.IsZero() && !hasButton(m, slackapp.ActionApprove) {
@@ -369,11 +373,7 @@ func (r *loadRun) handle(c slacktest.Change) {
 				rq.revealDMAt = c.At
 				rq.revealShown = true
 				r.byMessage[ref] = rq
-				r.click(func() {
-					rq.revealAt = time.Now()
-					rq.revealEnv = r.w.slack.Click(slacktest.Click{User: employee, ActionID: slackapp.ActionReveal,
-						Value: id, Channel: m.Channel, MessageTS: m.TS})
-				})
+				r.click(employee, slackapp.ActionReveal, id, m, func(at time.Time, env string) { rq.revealAt, rq.revealEnv = at, env })
 			}
 		case slacktest.ChangeUpdated:
 			rq := r.byMessage[ref]
@@ -388,10 +388,7 @@ func (r *loadRun) handle(c slacktest.Change) {
 				// The bot offers Reveal again (the password could not be
 				// shown): the employee clicks again.
 				rq.revealAgain++
-				r.click(func() {
-					r.w.slack.Click(slacktest.Click{User: employee, ActionID: slackapp.ActionReveal,
-						Value: rq.id, Channel: m.Channel, MessageTS: m.TS})
-				})
+				r.click(employee, slackapp.ActionReveal, rq.id, m, nil)
 			}
 			rq.revealShown = shown
 		}
