@@ -169,9 +169,7 @@ func (a *App) recovered(evt *socketmode.Event, p any) {
 	}
 	log.Error("a handler panicked; the bot serves on", "user", user)
 	if user != "" {
-		ctx, cancel := context.WithTimeout(a.base, 10*time.Second)
-		defer cancel()
-		a.reply(ctx, log, responseURL, channel, user, TextMessage(ErrorText(workflow.Errorf(workflow.CodeInternal, "panic"), nil)))
+		a.reply(a.base, log, responseURL, channel, user, TextMessage(ErrorText(workflow.Errorf(workflow.CodeInternal, "panic"), nil)))
 	}
 }
 

@@ -677,7 +677,7 @@ func (s *Service) sync(ctx context.Context, k syncKey) (more bool) {
 	if r.Outbox[l].Owner != s.cfg.Owner || !r.SyncPending(l) {
 		return false
 	}
-	if l == LaneAudit && r.Status == StatusResetting && r.ResetOwner == s.cfg.Owner {
+	if l == LaneAudit && s.ownReset(r) {
 		// This replica's reset ends within its lease, and its end (or the
 		// sweeper's recovery) starts this lane again, which this replica
 		// owns: the audit thread then gets the reveal and its outcome in
@@ -718,12 +718,16 @@ func (s *Service) sync(ctx context.Context, k syncKey) (more bool) {
 	return next.Outbox[l].Owner == s.cfg.Owner && next.SyncPending(l)
 }
 
+// ownReset reports whether r is being reset by this replica: the reset's
+// end (or the sweeper's recovery) starts r's chat lanes again, here.
+func (s *Service) ownReset(r *Request) bool {
+	return r.Status == StatusResetting && r.ResetOwner == s.cfg.Owner
+}
+
 // onlyOwnReveal reports whether the one event lane l of r has not reflected
-// yet is the reveal of a reset this replica is doing: the reset's end
-// starts the lane again, here.
+// yet is the reveal of a reset this replica is doing.
 func (s *Service) onlyOwnReveal(r *Request, l Lane) bool {
-	return r.Status == StatusResetting && r.ResetOwner == s.cfg.Owner &&
-		r.Outbox[l].Done == len(r.Events)-1 && r.LastEvent().Kind == EventRevealed
+	return s.ownReset(r) && r.Outbox[l].Done == len(r.Events)-1 && r.LastEvent().Kind == EventRevealed
 }
 
 // saveRound saves what a round of lane l that started from r sent: msgs,

@@ -245,6 +245,9 @@ func (s *Store) Standing(ctx context.Context, requester string, since time.Time)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, 0, unavailable("standing", err)
 	}
+	if err := n.Err(); err != nil { // the pipeline reports only its first error
+		return nil, 0, unavailable("standing", err)
+	}
 	if errors.Is(id.Err(), redis.Nil) {
 		return nil, int(n.Val()), nil
 	}
