@@ -29,19 +29,28 @@ const (
 	CodeIneligibleUser   Code = "ineligible_user"   // deleted, bot, or guest account
 	CodeNoEmail          Code = "no_email"          // the Slack profile has no email
 	CodeEmailDomain      Code = "email_domain"      // email outside the allowed domains
+	CodeEmailUnconfirmed Code = "email_unconfirmed" // Slack has not confirmed the profile's email
+	CodeForeignUser      Code = "foreign_user"      // not a member of this workspace or org (e.g. Slack Connect)
 	CodeInvalidUserName  Code = "invalid_user_name" // the account name breaks the API's rules
 	CodeProtectedAccount Code = "protected_account" // the account must not be reset here
 	CodeNoApprovers      Code = "no_approvers"      // nobody but the requester could approve
 
 	// Directory guards: the account exists but must not be reset here, or
 	// cannot be found. Checked when the request is made and again at Reveal.
-	CodeNoAccount         Code = "no_account"         // no directory account has the employee's email
-	CodeAmbiguousAccount  Code = "ambiguous_account"  // several directory accounts have the employee's email
-	CodeAccountDisabled   Code = "account_disabled"   // userAccountControl ACCOUNTDISABLE: a reset would re-enable it
-	CodeProtectedGroup    Code = "protected_group"    // a member (maybe nested) of a protected group
-	CodeMachineAccount    Code = "machine_account"    // a computer, managed service or trust account
-	CodeOutsideOU         Code = "outside_ou"         // not under one of ALLOWED_OUS
-	CodeLookupUnavailable Code = "lookup_unavailable" // the directory (LDAP) could not be asked: try again shortly
+	CodeNoAccount         Code = "no_account"          // no directory account has the employee's email
+	CodeAmbiguousAccount  Code = "ambiguous_account"   // several directory accounts have the employee's email
+	CodeAccountDisabled   Code = "account_disabled"    // userAccountControl ACCOUNTDISABLE: a reset would re-enable it
+	CodeProtectedGroup    Code = "protected_group"     // a member (maybe nested) of a protected group
+	CodeMachineAccount    Code = "machine_account"     // a computer, managed service or trust account
+	CodeOutsideOU         Code = "outside_ou"          // not under one of ALLOWED_OUS
+	CodeLookupUnavailable Code = "lookup_unavailable"  // the directory (LDAP) could not be asked: try again shortly
+	CodeUncheckable       Code = "account_uncheckable" // an attribute a guard needs could not be read (ACL): refused, never allowed
+	CodeAdminCount        Code = "admin_count"         // adminCount=1: the account is or was in a privileged group (AdminSDHolder)
+	CodeEmailMismatch     Code = "email_mismatch"      // the directory entry's mail and UPN are not the Slack email
+	CodeAccountChanged    Code = "account_changed"     // at Reveal, the requester's account is no longer the directory object asked for
+
+	// Integrity of what the store holds.
+	CodeTampered Code = "tampered" // a stored request failed its signature check: it is never acted on
 
 	// Directory Service (ResetUserPassword exceptions and IAM).
 	CodeUserDoesNotExist       Code = "user_does_not_exist"
@@ -68,8 +77,10 @@ const (
 var Codes = []Code{
 	CodeNotFound, CodeNoOpenRequest, CodeOpenRequest, CodeRateLimited, CodeDecided, CodeExpired, CodeWrongState,
 	CodeSelfApproval, CodeNotApprover, CodeNotRequester,
-	CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain, CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers,
+	CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain, CodeEmailUnconfirmed, CodeForeignUser,
+	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers,
 	CodeNoAccount, CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU, CodeLookupUnavailable,
+	CodeUncheckable, CodeAdminCount, CodeEmailMismatch, CodeAccountChanged, CodeTampered,
 	CodeUserDoesNotExist, CodeInvalidPassword, CodeDirectoryUnavailable, CodeUnsupportedOperation, CodeDirectoryDoesNotExist,
 	CodeDirectoryClient, CodeDirectoryService, CodeDirectoryThrottled, CodeDirectoryAccessDenied, CodeDirectoryUncertain,
 	CodeInterrupted, CodeDeliveryFailed, CodeForceChangeFailed, CodeUnavailable, CodeInternal, CodeConflict, CodeInvalidInput,

@@ -182,6 +182,10 @@ type Account struct {
 	Email       string `json:"email,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
 	DN          string `json:"dn,omitempty"` // the directory entry, when looked up over LDAP
+	// GUID is the directory object's objectGUID (dashed string form), when
+	// looked up over LDAP: it never changes, so it says whether the account
+	// found again at Reveal is the same object as the one asked for.
+	GUID string `json:"guid,omitempty"`
 }
 
 // AskedAs says why a request's approvers were the ones asked.
