@@ -20,6 +20,7 @@ import (
 
 	"github.com/example/resetbot/accounts"
 	redisstore "github.com/example/resetbot/store/redisstore"
+	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -81,6 +82,10 @@ type Config struct {
 	ProtectedGroups  []string      // accounts.DefaultProtectedGroups plus PROTECTED_GROUPS
 	AllowedOUs       []string      // ALLOWED_OUS: DNs, separated by ;
 	ManagerApproval  bool          // APPROVER_SOURCE=manager
+	// UncheckedAccounts lets the bot run without LDAP_URL
+	// (ALLOW_UNCHECKED_ACCOUNTS): no disabled or group guards, an explicit
+	// choice that every audit line of a request repeats.
+	UncheckedAccounts bool
 	ForceChange      bool          // FORCE_CHANGE_AT_LOGON
 	AccountMapFile   string        // ACCOUNT_MAP_FILE
 	AccountMap       map[string]string
@@ -223,10 +228,14 @@ func (l *loader) people(c *Config) {
 	for _, d := range list(l.getenv("ALLOWED_EMAIL_DOMAINS")) {
 		d = strings.ToLower(strings.TrimPrefix(d, "@"))
 		if !domainRe.MatchString(d) {
-			l.problem(fmt.Sprintf("ALLOWED_EMAIL_DOMAINS entry %q is not a domain name like example.com", d))
+			l.fail("ALLOWED_EMAIL_DOMAINS", fmt.Sprintf("ALLOWED_EMAIL_DOMAINS entry %q is not a domain name like example.com", d))
 			continue
 		}
 		c.EmailDomains = append(c.EmailDomains, d)
+	}
+	if len(c.EmailDomains) == 0 && !l.failed("ALLOWED_EMAIL_DOMAINS") {
+		// Checked on the parsed list: " , " names no domain.
+		l.problem("ALLOWED_EMAIL_DOMAINS is required: the email domains of your employees, comma-separated (e.g. example.com,example.org); people whose Slack email is elsewhere are refused")
 	}
 	if c.AuditChannel != "" && !channelIDRe.MatchString(c.AuditChannel) {
 		l.problem(fmt.Sprintf("AUDIT_CHANNEL %q must be a channel ID like C0123456789 (not a #name)", c.AuditChannel))
@@ -245,8 +254,12 @@ func (l *loader) guards(c *Config) {
 			l.problem(fmt.Sprintf("PROTECTED_USERS entry %q is not an account name: %v", u, err))
 		}
 	}
-	if c.LDAPURL == "" && strings.TrimSpace(l.getenv("ALLOWED_EMAIL_DOMAINS")) == "" {
-		l.problem("ALLOWED_EMAIL_DOMAINS is required without LDAP_URL: the account is then the email's local part, so anyone who can set their Slack email to name@another-domain could ask for the account \"name\"; list your domains, or set LDAP_URL so that accounts are found by their full email")
+	c.UncheckedAccounts = l.boolean("ALLOW_UNCHECKED_ACCOUNTS")
+	switch {
+	case c.LDAPURL == "" && !c.UncheckedAccounts && !l.failed("ALLOW_UNCHECKED_ACCOUNTS"):
+		l.problem("LDAP_URL is required: without the directory the bot cannot refuse disabled accounts (a reset would enable them again) or members of administrators' groups. Set LDAP_URL, or ALLOW_UNCHECKED_ACCOUNTS=true to run without these guards, which every audit line will then say")
+	case c.LDAPURL != "" && c.UncheckedAccounts:
+		l.problem("ALLOW_UNCHECKED_ACCOUNTS=true only applies without LDAP_URL; remove it")
 	}
 }
 
@@ -329,6 +342,7 @@ func plainRemoteRedis(u string) (string, bool) {
 // `bot audit` export needs.
 type Store struct {
 	RedisURL       Secret        // REDIS_URL; empty: embedded store in DataDir
+	StateKey       Secret        // STATE_KEY: signs stored requests; empty: derived (Config.SealKey)
 	RedisPrefix    string        // REDIS_KEY_PREFIX
 	DataDir        string        // DATA_DIR
 	AuditRetention time.Duration // AUDIT_RETENTION: how long audit records are kept
@@ -352,6 +366,10 @@ func (l *loader) store() Store {
 		RedisPrefix:    l.str("REDIS_KEY_PREFIX", "resetbot:"),
 		DataDir:        l.str("DATA_DIR", "./data"),
 		AuditRetention: l.days("AUDIT_RETENTION", 400),
+		StateKey:       Secret(l.secret("STATE_KEY")),
+	}
+	if k := s.StateKey.Value(); k != "" && len(k) < seal.MinKeyLen {
+		l.problem(fmt.Sprintf("STATE_KEY must be at least %d characters of random (e.g. the output of `openssl rand -base64 48`); it has %d", seal.MinKeyLen, len(k)))
 	}
 	if r := s.RedisURL.Value(); r != "" {
 		if err := redisstore.ValidateURL(r); err != nil {
@@ -376,6 +394,20 @@ func (l *loader) days(name string, def int) time.Duration {
 		return time.Duration(d) * 24 * time.Hour
 	}
 	return l.duration(name, time.Duration(def)*24*time.Hour)
+}
+
+// SealKey returns the key that signs stored requests: STATE_KEY, else one
+// derived from SLACK_APP_TOKEN, which every replica holds and the store
+// never sees. (Regenerating the app token, or a STATE_KEY that differs
+// between replicas, makes the open requests unverifiable: they are then
+// refused and audited as tampered.)
+func (c *Config) SealKey() seal.Key {
+	if k := c.StateKey.Value(); k != "" {
+		if key, err := seal.New([]byte(k)); err == nil {
+			return key
+		}
+	}
+	return seal.Derive(c.SlackAppToken.Value(), "requests")
 }
 
 // Error lists every configuration problem.
@@ -410,6 +442,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.Any("protected_groups", c.ProtectedGroups),
 		slog.Any("allowed_ous", c.AllowedOUs),
 		slog.Bool("manager_approval", c.ManagerApproval),
+		slog.Bool("allow_unchecked_accounts", c.UncheckedAccounts),
+		slog.Bool("state_key_set", c.StateKey != ""),
 		slog.Bool("force_change_at_logon", c.ForceChange),
 		slog.Int("account_map_entries", len(c.AccountMap)),
 		slog.String("request_ttl", c.RequestTTL.String()),

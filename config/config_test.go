@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/example/resetbot/accounts"
+	"github.com/example/resetbot/workflow"
 )
 
 func env(m map[string]string) func(string) string {
@@ -24,8 +25,9 @@ func valid() map[string]string {
 		"DIRECTORY_ID":    "d-1234567890",
 		"AWS_REGION":      "eu-west-1",
 		"APPROVERS":       "U01ABC, S02GROUP ,W03XYZ",
-		// Without LDAP the email domains are required.
 		"ALLOWED_EMAIL_DOMAINS": "corp.example.com",
+		// Without LDAP, only by explicit choice.
+		"ALLOW_UNCHECKED_ACCOUNTS": "true",
 	}
 }
 
@@ -41,7 +43,7 @@ func withLDAP(t *testing.T) map[string]string {
 	m["LDAP_BIND_PASSWORD"] = "ldap-secret-pw"
 	m["LDAP_BASE_DN"] = "DC=corp,DC=example,DC=com"
 	m["LDAP_CA_FILE"] = ca
-	delete(m, "ALLOWED_EMAIL_DOMAINS")
+	delete(m, "ALLOW_UNCHECKED_ACCOUNTS")
 	return m
 }
 
@@ -89,9 +91,9 @@ func TestBadLDAPConfigs(t *testing.T) {
 		set  map[string]string
 		want []string
 	}{
-		{"no domains without LDAP", map[string]string{"LDAP_URL": "", "LDAP_BIND_DN": "", "LDAP_BASE_DN": "", "LDAP_BIND_PASSWORD": "", "LDAP_CA_FILE": ""},
-			[]string{"ALLOWED_EMAIL_DOMAINS is required without LDAP_URL"}},
-		{"features need LDAP", map[string]string{"LDAP_URL": "", "LDAP_BIND_PASSWORD": "", "LDAP_CA_FILE": "", "ALLOWED_EMAIL_DOMAINS": "corp.example.com",
+		{"no LDAP and no explicit choice", map[string]string{"LDAP_URL": "", "LDAP_BIND_DN": "", "LDAP_BASE_DN": "", "LDAP_BIND_PASSWORD": "", "LDAP_CA_FILE": ""},
+			[]string{"LDAP_URL is required"}},
+		{"features need LDAP", map[string]string{"LDAP_URL": "", "LDAP_BIND_PASSWORD": "", "LDAP_CA_FILE": "", "ALLOW_UNCHECKED_ACCOUNTS": "true",
 			"APPROVER_SOURCE": "manager", "FORCE_CHANGE_AT_LOGON": "yes", "ALLOWED_OUS": "OU=X,DC=corp", "PROTECTED_GROUPS": "Tier0"},
 			[]string{"APPROVER_SOURCE=manager needs LDAP_URL", "FORCE_CHANGE_AT_LOGON needs LDAP_URL", "ALLOWED_OUS needs LDAP_URL",
 				"PROTECTED_GROUPS needs LDAP_URL", "LDAP_BIND_DN needs LDAP_URL", "LDAP_BASE_DN needs LDAP_URL"}},
@@ -210,6 +212,11 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 		{"bad listeners", map[string]string{"METRICS_ADDR": ":8080", "SHUTDOWN_TIMEOUT": "0s", "AUDIT_RETENTION": "forever"},
 			[]string{`METRICS_ADDR ":8080"`, "SHUTDOWN_TIMEOUT must be longer than zero", `AUDIT_RETENTION "forever"`}},
 		{"secret twice", map[string]string{"SLACK_BOT_TOKEN_FILE": "/x"}, []string{"set SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE, not both"}},
+		{"domains that name nothing", map[string]string{"ALLOWED_EMAIL_DOMAINS": " , "}, []string{"ALLOWED_EMAIL_DOMAINS is required"}},
+		{"no domains", map[string]string{"ALLOWED_EMAIL_DOMAINS": ""}, []string{"ALLOWED_EMAIL_DOMAINS is required"}},
+		{"no LDAP unasked", map[string]string{"ALLOW_UNCHECKED_ACCOUNTS": ""}, []string{"LDAP_URL is required"}},
+		{"no LDAP unasked, in words", map[string]string{"ALLOW_UNCHECKED_ACCOUNTS": "maybe"}, []string{`ALLOW_UNCHECKED_ACCOUNTS "maybe"`}},
+		{"short state key", map[string]string{"STATE_KEY": "too-short-secret"}, []string{"STATE_KEY must be at least 32 characters"}},
 		{"missing secret file", map[string]string{"SLACK_APP_TOKEN": "", "SLACK_APP_TOKEN_FILE": "/nonexistent/app-token"}, []string{"SLACK_APP_TOKEN_FILE: cannot read /nonexistent/app-token"}},
 	}
 	for _, tt := range tests {
@@ -282,5 +289,73 @@ func TestHideSecrets(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "rediss://bot:xxxxx@redis:6379/0") {
 		t.Errorf("redacted Redis URL missing from the log: %s", logs.String())
+	}
+}
+
+// TestLDAPModeRules: with LDAP the email domains are required too, and
+// ALLOW_UNCHECKED_ACCOUNTS makes no sense.
+func TestLDAPModeRules(t *testing.T) {
+	m := withLDAP(t)
+	if _, err := Load(env(m)); err != nil {
+		t.Fatalf("valid LDAP config refused: %v", err)
+	}
+	delete(m, "ALLOWED_EMAIL_DOMAINS")
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "ALLOWED_EMAIL_DOMAINS is required") {
+		t.Errorf("LDAP without ALLOWED_EMAIL_DOMAINS: %v", err)
+	}
+	m = withLDAP(t)
+	m["ALLOW_UNCHECKED_ACCOUNTS"] = "true"
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "ALLOW_UNCHECKED_ACCOUNTS=true only applies without LDAP_URL") {
+		t.Errorf("LDAP with ALLOW_UNCHECKED_ACCOUNTS: %v", err)
+	}
+}
+
+// TestSealKey: STATE_KEY (or its file) signs the requests; without it the
+// key is derived from the app token, so replicas with the same tokens
+// agree and another app token gives another key.
+func TestSealKey(t *testing.T) {
+	load := func(m map[string]string) *Config {
+		t.Helper()
+		c, err := Load(env(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	r := &workflow.Request{ID: workflow.NewID(), Requester: "U1"}
+	sealed, err := load(valid()).SealKey().Seal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := load(valid()).SealKey().Open(r.ID, sealed); err != nil {
+		t.Errorf("two loads of one config gave two keys: %v", err)
+	}
+	other := valid()
+	other["SLACK_APP_TOKEN"] = "xapp-1-another-app"
+	if _, err := load(other).SealKey().Open(r.ID, sealed); workflow.ErrorCode(err) != workflow.CodeTampered {
+		t.Errorf("another app token opened the record: %v", err)
+	}
+	withKey := valid()
+	key := strings.Repeat("0123456789abcdef", 3)
+	withKey["STATE_KEY"] = key
+	fromEnv, err := load(withKey).SealKey().Seal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "state-key")
+	if err := os.WriteFile(file, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withFile := valid()
+	withFile["STATE_KEY_FILE"] = file
+	c := load(withFile)
+	if _, err := c.SealKey().Open(r.ID, fromEnv); err != nil {
+		t.Errorf("STATE_KEY_FILE gave another key than STATE_KEY: %v", err)
+	}
+	if _, err := c.SealKey().Open(r.ID, sealed); workflow.ErrorCode(err) != workflow.CodeTampered {
+		t.Errorf("STATE_KEY did not replace the derived key: %v", err)
+	}
+	if dump := fmt.Sprint(slog.AnyValue(c)); strings.Contains(dump, key) {
+		t.Errorf("the config dump shows STATE_KEY: %s", dump)
 	}
 }

@@ -131,3 +131,15 @@ func ErrorCode(err error) Code {
 	}
 	return CodeInternal
 }
+
+// Tampered is the cause a store gives, inside an *Error with CodeTampered,
+// for a stored request that failed verification: it was not written by
+// this bot (or with this key), so nothing in it is trusted.
+type Tampered struct {
+	ID        string // the request ID it was read under
+	Requester string // the requester the record claims, unverified; "" when unreadable
+}
+
+func (t *Tampered) Error() string {
+	return "request " + t.ID + " (claiming requester " + t.Requester + ") failed verification"
+}

@@ -38,6 +38,7 @@ func newADWorld(t *testing.T) *adWorld {
 	w.vars["LDAP_BIND_PASSWORD"] = env.BindPassword
 	w.vars["LDAP_BASE_DN"] = env.BaseDN
 	w.vars["LDAP_TIMEOUT"] = "2s"
+	delete(w.vars, "ALLOW_UNCHECKED_ACCOUNTS")
 	return w
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/example/resetbot/config"
+	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -39,7 +40,7 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*sc)
+	st, err := openStore(*sc, seal.Key{}) // the audit log only: no request is read
 	if err != nil {
 		return err
 	}

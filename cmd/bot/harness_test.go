@@ -16,6 +16,7 @@ import (
 
 	"github.com/example/resetbot/internal/dstest"
 	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/store/seal"
 	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
 )
@@ -140,6 +141,7 @@ func newWorld(t testing.TB) *world {
 		"LOG_LEVEL":                          "debug",
 		"SWEEP_INTERVAL":                     "100ms",
 		"ALLOW_INSECURE_ENDPOINTS":           "true", // the test servers speak plain http
+		"ALLOW_UNCHECKED_ACCOUNTS":           "true", // tests with LDAP (ad_test.go) remove it
 		"SLACK_MESSAGE_INTERVAL":             "0s",
 	}
 	return w
@@ -162,7 +164,8 @@ func (w *world) useRedis(url string) {
 		client.Close()
 	})
 	w.redis = client
-	w.store = redisstore.New(client, w.prefix)
+	// The key config.SealKey derives from the app token without STATE_KEY.
+	w.store = redisstore.New(client, w.prefix, seal.Derive(slacktest.AppToken, "requests"))
 	if w.vars != nil {
 		w.vars["REDIS_URL"] = url
 	}

@@ -94,6 +94,7 @@ func useManagers(tb testing.TB, w *world, m, n int) (managers, employees []strin
 		"LDAP_BIND_PASSWORD": env.BindPassword, "LDAP_BASE_DN": env.BaseDN, "APPROVER_SOURCE": "manager"} {
 		w.vars[k] = v
 	}
+	delete(w.vars, "ALLOW_UNCHECKED_ACCOUNTS")
 	member := func(prefix, manager string) (id, name string) {
 		u := sambatest.User{Name: sambatest.Unique(prefix), GivenName: "Load", Surname: "Test", Manager: manager}
 		u.Mail, u.DisplayName = sambatest.Mail(u.Name), "Load "+u.Name

@@ -26,6 +26,7 @@ import (
 	"github.com/example/resetbot/slackapp"
 	boltstore "github.com/example/resetbot/store/boltstore"
 	redisstore "github.com/example/resetbot/store/redisstore"
+	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -352,7 +353,7 @@ func (b *bot) gauges() {
 
 // openStore opens Redis when REDIS_URL is set, else the embedded store.
 func (b *bot) openStore() error {
-	st, err := openStore(b.cfg.Store)
+	st, err := openStore(b.cfg.Store, b.cfg.SealKey())
 	if err != nil {
 		return err
 	}
@@ -368,20 +369,21 @@ type openedStore struct {
 	close     func() error
 }
 
-// openStore opens the store sc describes.
-func openStore(sc config.Store) (openedStore, error) {
+// openStore opens the store sc describes, which seals requests with key
+// (the zero key: the store serves only its audit log).
+func openStore(sc config.Store, key seal.Key) (openedStore, error) {
 	if u := sc.RedisURL.Value(); u != "" {
 		client, err := redisstore.Dial(u)
 		if err != nil {
 			return openedStore{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		rs := redisstore.New(client, sc.RedisPrefix, redisstore.WithAuditRetention(sc.AuditRetention))
+		rs := redisstore.New(client, sc.RedisPrefix, key, redisstore.WithAuditRetention(sc.AuditRetention))
 		return openedStore{Store: rs, throttles: rs, close: client.Close}, nil
 	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return openedStore{}, fmt.Errorf("DATA_DIR: %w", err)
 	}
-	s, err := boltstore.Open(filepath.Join(sc.DataDir, "resetbot.db"), boltstore.WithAuditRetention(sc.AuditRetention))
+	s, err := boltstore.Open(filepath.Join(sc.DataDir, "resetbot.db"), key, boltstore.WithAuditRetention(sc.AuditRetention))
 	if err != nil {
 		return openedStore{}, fmt.Errorf("embedded store in DATA_DIR %s: %w", sc.DataDir, err)
 	}

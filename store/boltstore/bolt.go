@@ -5,7 +5,9 @@
 //
 // Buckets:
 //
-//	requests    id -> JSON of the request
+//	requests    id -> the request, sealed (package seal: its JSON with an HMAC of a key the file
+//	            never holds)
+//	tampered    id -> a record that failed verification, moved aside for the operator
 //	open        requester -> id of the open request
 //	due         deadline (unix ms, 8 bytes big-endian) + id -> nothing
 //	due_by_id   id -> its key in due, so that a new deadline replaces the old
@@ -26,6 +28,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 	bolt "go.etcd.io/bbolt"
 )
@@ -40,11 +43,13 @@ var (
 	bucketRate     = []byte("rate")
 	bucketClaims   = []byte("claims")
 	bucketAudit    = []byte("audit")
+	bucketTamper   = []byte("tampered")
 )
 
 // Store is a workflow.Store in a bbolt file.
 type Store struct {
 	db        *bolt.DB
+	seal      seal.Key
 	clock     workflow.Clock
 	auditKeep time.Duration
 }
@@ -63,7 +68,9 @@ type Option func(*Store)
 func WithClock(c workflow.Clock) Option { return func(s *Store) { s.clock = c } }
 
 // Open opens or creates the store file at path, creating its directory.
-func Open(path string, opts ...Option) (*Store, error) {
+// Every request is sealed with key; a Store with the zero key reads and
+// writes no request (workflow.CodeInternal), only the audit log.
+func Open(path string, key seal.Key, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -75,7 +82,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims, bucketAudit} {
+		for _, b := range [][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims, bucketAudit, bucketTamper} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -86,7 +93,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, clock: workflow.SystemClock{}, auditKeep: DefaultAuditRetention}
+	s := &Store{db: db, seal: key, clock: workflow.SystemClock{}, auditKeep: DefaultAuditRetention}
 	for _, o := range opts {
 		o(s)
 	}
@@ -128,7 +135,7 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 		if err := s.audit(tx, workflow.AuditRecords(r, 0)...); err != nil {
 			return err
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 	return storeErr("create", err)
 }
@@ -149,7 +156,7 @@ func (s *Store) Standing(_ context.Context, requester string, since time.Time) (
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if id := tx.Bucket(bucketOpen).Get([]byte(requester)); id != nil {
-			r, err := get(tx, string(id))
+			r, err := s.get(tx, string(id))
 			if err != nil && workflow.ErrorCode(err) != workflow.CodeNotFound {
 				return err
 			}
@@ -171,7 +178,7 @@ func (s *Store) Standing(_ context.Context, requester string, since time.Time) (
 		return nil
 	})
 	if err != nil {
-		return nil, 0, storeErr("standing", err)
+		return nil, 0, s.refuse(storeErr("standing", err))
 	}
 	return open, n, nil
 }
@@ -201,10 +208,10 @@ func trim(rate *bolt.Bucket, cutoff time.Time) (int, error) {
 func (s *Store) Get(_ context.Context, id string) (*workflow.Request, error) {
 	var r *workflow.Request
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		r, err = get(tx, id)
+		r, err = s.get(tx, id)
 		return err
 	})
-	return r, storeErr("get", err)
+	return r, s.refuse(storeErr("get", err))
 }
 
 // Open implements workflow.Store.
@@ -215,10 +222,10 @@ func (s *Store) Open(_ context.Context, requester string) (*workflow.Request, er
 		if id == nil {
 			return workflow.Errorf(workflow.CodeNoOpenRequest, "%s has no open request", requester)
 		}
-		r, err = get(tx, string(id))
+		r, err = s.get(tx, string(id))
 		return err
 	})
-	return r, storeErr("open", err)
+	return r, s.refuse(storeErr("open", err))
 }
 
 // UpdateFrom implements workflow.Store: a local write transaction reads
@@ -233,7 +240,7 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 	var r *workflow.Request
 	var fnErr error
 	err := s.db.Update(func(tx *bolt.Tx) (err error) {
-		if r, err = get(tx, id); err != nil {
+		if r, err = s.get(tx, id); err != nil {
 			return err
 		}
 		requester, before := r.Requester, len(r.Events)
@@ -254,13 +261,13 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 		if err := s.audit(tx, workflow.AuditRecords(r, before)...); err != nil {
 			return err
 		}
-		return put(tx, r)
+		return s.put(tx, r)
 	})
 	if fnErr != nil {
 		return nil, fnErr
 	}
 	if err != nil {
-		return nil, storeErr("update", err)
+		return nil, s.refuse(storeErr("update", err))
 	}
 	return r, nil
 }
@@ -317,8 +324,8 @@ func (s *Store) Ping(context.Context) error {
 	return storeErr("ping", s.db.View(func(*bolt.Tx) error { return nil }))
 }
 
-// get reads request id.
-func get(tx *bolt.Tx, id string) (*workflow.Request, error) {
+// get reads and verifies request id.
+func (s *Store) get(tx *bolt.Tx, id string) (*workflow.Request, error) {
 	var data []byte
 	if workflow.ValidID(id) {
 		data = tx.Bucket(bucketRequests).Get([]byte(id))
@@ -326,32 +333,74 @@ func get(tx *bolt.Tx, id string) (*workflow.Request, error) {
 	if data == nil {
 		return nil, workflow.Errorf(workflow.CodeNotFound, "no request %q", id)
 	}
-	var r workflow.Request
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, workflow.Wrap(workflow.CodeInternal, err, "decode request "+id)
-	}
-	return &r, nil
+	return s.seal.Open(id, data)
 }
 
-// put writes r and moves its entry in the due index to its NextDeadline.
-func put(tx *bolt.Tx, r *workflow.Request) error {
-	data, err := json.Marshal(r)
+// refuse returns err, after moving the record it names aside when err says
+// that a stored request failed verification: so that no index leads to it
+// again and the bot never acts on it.
+func (s *Store) refuse(err error) error {
+	var t *workflow.Tampered
+	if !errors.As(err, &t) {
+		return err
+	}
+	qerr := s.db.Update(func(tx *bolt.Tx) error {
+		id := []byte(t.ID)
+		data := tx.Bucket(bucketRequests).Get(id)
+		if data == nil {
+			return nil
+		}
+		if _, err := s.seal.Open(t.ID, data); workflow.ErrorCode(err) != workflow.CodeTampered {
+			return nil // rewritten meanwhile
+		}
+		if err := tx.Bucket(bucketTamper).Put(id, bytes.Clone(data)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketRequests).Delete(id); err != nil {
+			return err
+		}
+		if err := dropDeadline(tx, id); err != nil {
+			return err
+		}
+		// Whoever the record names, drop every open entry that leads to it.
+		var stale [][]byte
+		open := tx.Bucket(bucketOpen)
+		if err := open.ForEach(func(k, v []byte) error {
+			if bytes.Equal(v, id) {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := open.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if qerr != nil {
+		return errors.Join(err, storeErr("move a tampered request aside", qerr))
+	}
+	return err
+}
+
+// put seals and writes r and moves its entry in the due index to its
+// NextDeadline.
+func (s *Store) put(tx *bolt.Tx, r *workflow.Request) error {
+	data, err := s.seal.Seal(r)
 	if err != nil {
-		return workflow.Wrap(workflow.CodeInternal, err, "encode request")
+		return err
 	}
 	id := []byte(r.ID)
 	if err := tx.Bucket(bucketRequests).Put(id, data); err != nil {
 		return err
 	}
-	due, byID := tx.Bucket(bucketDue), tx.Bucket(bucketDueByID)
-	if old := byID.Get(id); old != nil {
-		if err := due.Delete(bytes.Clone(old)); err != nil {
-			return err
-		}
-		if err := byID.Delete(id); err != nil {
-			return err
-		}
+	if err := dropDeadline(tx, id); err != nil {
+		return err
 	}
+	due, byID := tx.Bucket(bucketDue), tx.Bucket(bucketDueByID)
 	if t, ok := r.NextDeadline(); ok {
 		k := timeKey(t, r.ID)
 		if err := due.Put(k, nil); err != nil {
@@ -360,6 +409,19 @@ func put(tx *bolt.Tx, r *workflow.Request) error {
 		return byID.Put(id, k)
 	}
 	return nil
+}
+
+// dropDeadline removes request id from the due index.
+func dropDeadline(tx *bolt.Tx, id []byte) error {
+	due, byID := tx.Bucket(bucketDue), tx.Bucket(bucketDueByID)
+	old := byID.Get(id)
+	if old == nil {
+		return nil
+	}
+	if err := due.Delete(bytes.Clone(old)); err != nil {
+		return err
+	}
+	return byID.Delete(id)
 }
 
 // timeKey returns t in unix ms as 8 big-endian bytes (times before 1970

@@ -13,7 +13,7 @@ import (
 )
 
 func open(t testing.TB, path string, opts ...boltstore.Option) *boltstore.Store {
-	s, err := boltstore.Open(path, opts...)
+	s, err := boltstore.Open(path, storetest.Key, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestReopen(t *testing.T) {
 	if ok, err := s.Claim(ctx, "envelope", time.Hour); !ok || err != nil {
 		t.Fatalf("Claim = %v, %v", ok, err)
 	}
-	if _, err := boltstore.Open(path); err == nil {
+	if _, err := boltstore.Open(path, storetest.Key); err == nil {
 		t.Fatal("a second Open of a file in use succeeded")
 	}
 	if err := s.Close(); err != nil {
@@ -108,4 +108,11 @@ func TestClaimExpiry(t *testing.T) {
 
 func BenchmarkCreateUpdate(b *testing.B) {
 	storetest.BenchCreateUpdate(b, open(b, filepath.Join(b.TempDir(), "store.db")))
+}
+
+func TestTampering(t *testing.T) {
+	storetest.RunTampering(t, func(t *testing.T) (workflow.Store, storetest.Tamper) {
+		s := open(t, filepath.Join(t.TempDir(), "store.db"))
+		return s, s.Tamper
+	})
 }

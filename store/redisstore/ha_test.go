@@ -96,6 +96,13 @@ func TestClusterStore(t *testing.T) {
 	})
 }
 
+// Tampered records are refused and moved aside through Sentinel and in a
+// cluster too.
+func TestTamperingHA(t *testing.T) {
+	t.Run("sentinel", func(t *testing.T) { testTampering(t, haClient(t, "REDIS_SENTINEL_URL")) })
+	t.Run("cluster", func(t *testing.T) { testTampering(t, haClient(t, "REDIS_CLUSTER_URL")) })
+}
+
 // Retry-After windows are announced through Sentinel and across a cluster.
 func TestThrottleAnnouncedHA(t *testing.T) {
 	t.Run("sentinel", func(t *testing.T) { testThrottleAnnounced(t, haClient(t, "REDIS_SENTINEL_URL")) })

@@ -19,7 +19,10 @@
 //
 // Keys, after the tagged prefix:
 //
-//	req:<id>            JSON of the request; expires after the retention once ended
+//	req:<id>            the request, sealed (package seal: its JSON with an HMAC of a key Redis
+//	                    never holds); expires after the retention once ended
+//	tampered:<id>       a record that failed verification, moved aside for the operator (kept for
+//	                    the retention); no index points at it
 //	open:<requester>    ID of the requester's open request
 //	due                 sorted set of request IDs by NextDeadline (unix ms)
 //	rate:<requester>    sorted set of the requester's creation times (unix ms) in the limit window
@@ -66,6 +69,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 	"github.com/redis/go-redis/v9"
 )
@@ -76,6 +80,7 @@ var _ workflow.Store = (*Store)(nil)
 type Store struct {
 	rdb       redis.UniversalClient
 	prefix    string
+	seal      seal.Key
 	retention time.Duration
 	auditKeep time.Duration
 }
@@ -95,10 +100,12 @@ const DefaultAuditRetention = 400 * 24 * time.Hour
 func WithAuditRetention(d time.Duration) Option { return func(s *Store) { s.auditKeep = d } }
 
 // New returns a Store that keeps its keys under prefix (e.g. "resetbot:"),
-// made into a hash tag by KeyPrefix. client may be any client of Dial: a
-// standalone or Sentinel (failover) *redis.Client or a *redis.ClusterClient.
-func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
-	s := &Store{rdb: client, prefix: KeyPrefix(prefix), retention: 30 * 24 * time.Hour, auditKeep: DefaultAuditRetention}
+// made into a hash tag by KeyPrefix, and seals every request with key.
+// client may be any client of Dial: a standalone or Sentinel (failover)
+// *redis.Client or a *redis.ClusterClient. A Store with the zero key reads
+// and writes no request (workflow.CodeInternal), only the audit log.
+func New(client redis.UniversalClient, prefix string, key seal.Key, opts ...Option) *Store {
+	s := &Store{rdb: client, prefix: KeyPrefix(prefix), seal: key, retention: 30 * 24 * time.Hour, auditKeep: DefaultAuditRetention}
 	for _, o := range opts {
 		o(s)
 	}
@@ -193,9 +200,9 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status != workflow.StatusPending {
 		return workflow.Errorf(workflow.CodeInvalidInput, "only a new pending request with an ID and a requester can be created")
 	}
-	data, err := json.Marshal(r)
+	data, err := s.seal.Seal(r)
 	if err != nil {
-		return workflow.Wrap(workflow.CodeInternal, err, "encode request")
+		return err
 	}
 	created := r.CreatedAt.UnixMilli()
 	cutoff, window := "", ""
@@ -206,6 +213,9 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", r.Requester), s.key("due"), s.key("audit")}
 	args := append([]any{data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r), s.auditCutoff()}, auditArgs(workflow.AuditRecords(r, 0))...)
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
+	if err == nil && res == "open" && s.dropStaleOpen(ctx, r.Requester) {
+		res, err = createScript.Run(ctx, s.rdb, keys, args...).Text()
+	}
 	if err != nil {
 		return unavailable("create", err)
 	}
@@ -220,6 +230,26 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 		return workflow.Errorf(workflow.CodeConflict, "request %s already exists", r.ID)
 	}
 	return workflow.Errorf(workflow.CodeInternal, "create script answered %q", res)
+}
+
+// dropStaleScript deletes an open-request index entry whose request is
+// gone. KEYS: open, req (of the ID it held). ARGV: that ID.
+var dropStaleScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// dropStaleOpen deletes requester's open-request entry when it points at a
+// request that is gone (a record moved aside as tampered, under another
+// requester's name), and reports whether it did.
+func (s *Store) dropStaleOpen(ctx context.Context, requester string) bool {
+	id, err := s.rdb.Get(ctx, s.key("open:", requester)).Result()
+	if err != nil {
+		return false
+	}
+	n, err := dropStaleScript.Run(ctx, s.rdb, []string{s.key("open:", requester), s.key("req:", id)}, id).Int()
+	return err == nil && n == 1
 }
 
 // Watched implements workflow.Store.
@@ -276,11 +306,43 @@ func (s *Store) get(ctx context.Context, id string) (*workflow.Request, []byte, 
 	if err != nil {
 		return nil, nil, unavailable("get", err)
 	}
-	var r workflow.Request
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, nil, workflow.Wrap(workflow.CodeInternal, err, "decode request "+id)
+	r, err := s.open(ctx, id, data)
+	if err != nil {
+		return nil, nil, err
 	}
-	return &r, data, nil
+	return r, data, nil
+}
+
+// quarantineScript moves a record that failed verification aside, out of
+// every index, unless it changed since it was read.
+// KEYS: req, tampered, due, open (of the requester it claims).
+// ARGV: the record as read, id, retention ms ("" for none).
+var quarantineScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+if ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+redis.call('ZREM', KEYS[3], ARGV[2])
+if redis.call('GET', KEYS[4]) == ARGV[2] then redis.call('DEL', KEYS[4]) end
+return 1
+`)
+
+// open verifies data, the stored record of request id. A record that
+// fails verification is moved aside (tampered:<id>) so that no index leads
+// to it again, and CodeTampered is returned: the bot never acts on it.
+func (s *Store) open(ctx context.Context, id string, data []byte) (*workflow.Request, error) {
+	r, err := s.seal.Open(id, data)
+	if workflow.ErrorCode(err) != workflow.CodeTampered {
+		return r, err
+	}
+	retention := ""
+	if s.retention > 0 {
+		retention = ms(max(s.retention.Milliseconds(), 1))
+	}
+	keys := []string{s.key("req:", id), s.key("tampered:", id), s.key("due"), s.key("open:", seal.Requester(data))}
+	if qerr := quarantineScript.Run(ctx, s.rdb, keys, data, id, retention).Err(); qerr != nil {
+		return nil, errors.Join(err, unavailable("move a tampered request aside", qerr))
+	}
+	return nil, err
 }
 
 // Open implements workflow.Store.
@@ -316,9 +378,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request
 // (encoding a decoded request gives back the same bytes); when the request
 // changed, the script answers the stored version and fn runs again on it.
 func (s *Store) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	old, err := json.Marshal(r)
+	old, err := s.seal.Seal(r)
 	if err != nil {
-		return nil, workflow.Wrap(workflow.CodeInternal, err, "encode request")
+		return nil, err
 	}
 	return s.update(ctx, r.ID, old, fn)
 }
@@ -347,9 +409,9 @@ func (s *Store) update(ctx context.Context, id string, old []byte, fn func(*work
 		if r.ID != id || r.Requester != requester {
 			return nil, workflow.Errorf(workflow.CodeInternal, "an update of %s changed its ID or requester", id)
 		}
-		data, err := json.Marshal(r)
+		data, err := s.seal.Seal(r)
 		if err != nil {
-			return nil, workflow.Wrap(workflow.CodeInternal, err, "encode request")
+			return nil, err
 		}
 		ended, retention := "", ""
 		if r.Status.Terminal() {
@@ -381,11 +443,11 @@ func (s *Store) update(ctx context.Context, id string, old []byte, fn func(*work
 // is nil; it returns the request and its stored JSON.
 func (s *Store) current(ctx context.Context, id string, old []byte) (*workflow.Request, []byte, error) {
 	if old != nil {
-		var r workflow.Request
-		if err := json.Unmarshal(old, &r); err != nil {
-			return nil, nil, workflow.Wrap(workflow.CodeInternal, err, "decode request "+id)
+		r, err := s.open(ctx, id, old)
+		if err != nil {
+			return nil, nil, err
 		}
-		return &r, old, nil
+		return r, old, nil
 	}
 	r, old, err := s.get(ctx, id)
 	if workflow.ErrorCode(err) == workflow.CodeNotFound {

@@ -72,7 +72,7 @@ func newStoreOn(tb testing.TB, c redis.UniversalClient, opts ...redisstore.Optio
 			}
 		}
 	})
-	return redisstore.New(c, prefix, opts...), prefix
+	return redisstore.New(c, prefix, storetest.Key, opts...), prefix
 }
 
 // keys returns the sorted keys of a Store with prefix, on every master
@@ -109,6 +109,27 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) workflow.Store {
 		s, _ := newStore(t)
 		return s
+	})
+}
+
+func TestTampering(t *testing.T) { testTampering(t, client(t)) }
+
+// testTampering runs the tampering suite on c, rewriting records with
+// plain GET and SET as any client of the same Redis could.
+func testTampering(t *testing.T, c redis.UniversalClient) {
+	storetest.RunTampering(t, func(t *testing.T) (workflow.Store, storetest.Tamper) {
+		s, prefix := newStoreOn(t, c)
+		return s, func(t *testing.T, id string, edit func([]byte) []byte) {
+			t.Helper()
+			key := redisstore.KeyPrefix(prefix) + "req:" + id
+			stored, err := c.Get(t.Context(), key).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Set(t.Context(), key, edit(stored), 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 }
 
@@ -169,7 +190,7 @@ func TestThrottleAnnounced(t *testing.T) { testThrottleAnnounced(t, client(t)) }
 
 func testThrottleAnnounced(t *testing.T, c redis.UniversalClient) {
 	s, prefix := newStoreOn(t, c)
-	other := redisstore.New(c, prefix) // another replica, same prefix
+	other := redisstore.New(c, prefix, storetest.Key) // another replica, same prefix
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	learned := make(chan string, 100)
@@ -293,7 +314,7 @@ func TestUnavailable(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			s, ctx := redisstore.New(c, "resetbot-test:"), t.Context()
+			s, ctx := redisstore.New(c, "resetbot-test:", storetest.Key), t.Context()
 			start := time.Now()
 			called := false
 			calls := []struct {
