@@ -86,9 +86,9 @@ type Config struct {
 	// (ALLOW_UNCHECKED_ACCOUNTS): no disabled or group guards, an explicit
 	// choice that every audit line of a request repeats.
 	UncheckedAccounts bool
-	ForceChange      bool          // FORCE_CHANGE_AT_LOGON
-	AccountMapFile   string        // ACCOUNT_MAP_FILE
-	AccountMap       map[string]string
+	ForceChange       bool   // FORCE_CHANGE_AT_LOGON
+	AccountMapFile    string // ACCOUNT_MAP_FILE
+	AccountMap        map[string]string
 
 	RequestTTL    time.Duration // REQUEST_TTL
 	RevealTTL     time.Duration // REVEAL_TTL

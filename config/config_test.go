@@ -20,11 +20,11 @@ func env(m map[string]string) func(string) string {
 
 func valid() map[string]string {
 	return map[string]string{
-		"SLACK_BOT_TOKEN": "xoxb-1-secret-bot",
-		"SLACK_APP_TOKEN": "xapp-1-secret-app",
-		"DIRECTORY_ID":    "d-1234567890",
-		"AWS_REGION":      "eu-west-1",
-		"APPROVERS":       "U01ABC, S02GROUP ,W03XYZ",
+		"SLACK_BOT_TOKEN":       "xoxb-1-secret-bot",
+		"SLACK_APP_TOKEN":       "xapp-1-secret-app",
+		"DIRECTORY_ID":          "d-1234567890",
+		"AWS_REGION":            "eu-west-1",
+		"APPROVERS":             "U01ABC, S02GROUP ,W03XYZ",
 		"ALLOWED_EMAIL_DOMAINS": "corp.example.com",
 		// Without LDAP, only by explicit choice.
 		"ALLOW_UNCHECKED_ACCOUNTS": "true",

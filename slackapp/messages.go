@@ -191,6 +191,13 @@ func RefusalMessage(f workflow.Refusal) Msg {
 		acct = code(f.Account)
 	}
 	s := fmt.Sprintf(":no_entry_sign: %s asked to reset %s: refused (%s). %s", user(f.User), acct, code(string(f.Code)), escape(f.Detail))
+	if f.Code == workflow.CodeTampered {
+		who := "nobody I can name"
+		if f.User != "" {
+			who = user(f.User) + " (as the record claims; unverified)"
+		}
+		s = fmt.Sprintf(":rotating_light: A stored request of %s was not acted on (%s). %s", who, code(string(f.Code)), escape(f.Detail))
+	}
 	if hint := helpdeskHint(f.Code); hint != "" {
 		s += "\n" + hint
 	}

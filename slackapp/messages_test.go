@@ -102,6 +102,8 @@ func TestMessagesGolden(t *testing.T) {
 		"password_must_change":     PasswordMessage(sample(workflow.StatusResetting), workflow.Delivery{Password: "Xy7#kP2!mQ9-vR4=tW8a", MustChange: true}),
 		"refusal": RefusalMessage(workflow.Refusal{At: t0, User: "UEMP", Account: "dadmin", Code: workflow.CodeProtectedGroup,
 			Detail: `"dadmin" (CN=dadmin,CN=Users,DC=corp) is a member of the protected group "Domain Admins"`}),
+		"refusal_tampered": RefusalMessage(workflow.Refusal{At: t0, User: "UEMP", Code: workflow.CodeTampered,
+			Detail: "stored request R1 failed its signature check (stored request refused: it does not carry this key's signature); it was moved aside and not acted on"}),
 		"audit_completed_warning": AuditReply(sample(workflow.StatusCompleted), workflow.Event{At: t0.Add(3 * time.Minute), Kind: workflow.EventCompleted,
 			Code: workflow.CodeForceChangeFailed, Detail: "LDAP modify pwdLastSet: Insufficient Access Rights"}),
 		"audit_parent": AuditParent(sample(workflow.StatusApproved)),

@@ -132,7 +132,9 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	stopped, stop := context.WithCancel(context.Background())
-	return &Service{cfg: cfg.withDefaults(), deps: d, syncing: map[syncKey]*pendingSync{}, heads: map[string]*head{}, stopped: stopped, stop: stop}
+	s := &Service{cfg: cfg.withDefaults(), deps: d, syncing: map[syncKey]*pendingSync{}, heads: map[string]*head{}, stopped: stopped, stop: stop}
+	s.deps.Store = watchedStore{Store: d.Store, report: s.tampered}
+	return s
 }
 
 // Stop ends the work that outlives its caller (chat syncs, a reset whose
@@ -555,6 +557,8 @@ func (s *Service) sweep(ctx context.Context, id string) error {
 	switch {
 	case errors.Is(err, errNothingToDo), ErrorCode(err) == CodeNotFound:
 		return nil
+	case ErrorCode(err) == CodeTampered:
+		return nil // reported, and moved out of the due index by the store
 	case err != nil:
 		return err
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/example/resetbot/internal/dstest"
 	"github.com/example/resetbot/internal/slacktest"
-	"github.com/example/resetbot/store/seal"
 	redisstore "github.com/example/resetbot/store/redisstore"
+	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 )
 

@@ -176,4 +176,3 @@ func checkTampered(t *testing.T, op string, err error, id string) {
 		t.Errorf("%s of a tampered record: %v; want code %s naming %s", op, err, workflow.CodeTampered, id)
 	}
 }
-
