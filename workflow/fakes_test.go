@@ -241,6 +241,7 @@ func (c *fakeClock) Add(d time.Duration) {
 type fakeDirectory struct {
 	mu    sync.Mutex
 	calls []string // passwords received
+	users []string // the user names they were for
 	errs  []error  // returned in order, then nil
 	echo  bool     // put the password into the error message (a misbehaving lower layer)
 }
@@ -249,6 +250,7 @@ func (d *fakeDirectory) ResetPassword(_ context.Context, user, password string) 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, password)
+	d.users = append(d.users, user)
 	if len(d.errs) == 0 {
 		return nil
 	}
@@ -264,6 +266,13 @@ func (d *fakeDirectory) passwords() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.calls)
+}
+
+// resetUsers returns the user names of the resets received, in order.
+func (d *fakeDirectory) resetUsers() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.users)
 }
 
 type fakePasswords struct {

@@ -257,3 +257,56 @@ func TestAuditRecordsEveryStepAndRefusal(t *testing.T) {
 		t.Errorf("since a later time: %+v", recs)
 	}
 }
+
+// TestAccountDerivedAgainAtReveal: at Reveal the account comes from the
+// requester again, not from the store; anything but the same directory
+// object, still allowed, resets nothing.
+func TestAccountDerivedAgainAtReveal(t *testing.T) {
+	const guid = "a8b4cf38-c9f2-48b3-96f8-0123456789ab"
+	for _, tc := range []struct {
+		name   string
+		change func(h *harness)
+		want   Code // "" for completed
+		reset  string
+	}{
+		{"same object", func(*harness) {}, "", "alice"},
+		{"same object renamed", func(h *harness) {
+			h.accts.set(func(f *fakeAccounts) {
+				f.byEmail["alice@corp.example.com"] = Account{UserName: "asmith", Email: "alice@corp.example.com", GUID: guid}
+			})
+		}, "", "asmith"},
+		{"another object with the same name", func(h *harness) {
+			h.accts.set(func(f *fakeAccounts) {
+				f.byEmail["alice@corp.example.com"] = Account{UserName: "alice", Email: "alice@corp.example.com", GUID: "0000-another"}
+			})
+		}, CodeAccountChanged, ""},
+		{"email now another person's", func(h *harness) { h.people["UEMP"] = Person{Email: "bob@corp.example.com"} }, CodeAccountChanged, ""},
+		{"no longer in chat", func(h *harness) { delete(h.people, "UEMP") }, CodeUnknownUser, ""},
+		{"account gone", func(h *harness) {
+			h.accts.set(func(f *fakeAccounts) { delete(f.byEmail, "alice@corp.example.com") })
+		}, CodeNoAccount, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.accts.set(func(f *fakeAccounts) {
+				f.byEmail["alice@corp.example.com"] = Account{UserName: "alice", Email: "alice@corp.example.com", GUID: guid}
+			})
+			r := h.approved(t)
+			tc.change(h)
+			if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+				t.Fatal(err)
+			}
+			got := h.get(t, r.ID)
+			resets := h.dir.resetUsers()
+			if tc.want == "" {
+				if got.Status != StatusCompleted || len(resets) != 1 || resets[0] != tc.reset {
+					t.Fatalf("status %s, resets %v; want %s reset", got.Status, resets, tc.reset)
+				}
+				return
+			}
+			if got.Status != StatusFailed || got.Failure != tc.want || len(resets) != 0 {
+				t.Fatalf("status %s failure %s resets %v; want failed %s and no reset", got.Status, got.Failure, resets, tc.want)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -444,22 +445,25 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) (*Request, error
 	return ended, nil
 }
 
-// reset checks the account again, sets and delivers a new password, and
-// returns the transition that records the outcome. The password lives only
-// in this function's frame.
+// reset finds and checks the account again, sets and delivers a new
+// password, and returns the transition that records the outcome. The
+// password lives only in this function's frame.
 func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Time) error {
 	owner, log := s.cfg.Owner, s.log(r)
 	fail := func(code Code, detail string) func(*Request, time.Time) error {
 		return func(r *Request, now time.Time) error { return r.Fail(owner, now, code, detail) }
 	}
-	acct, err := s.deps.Accounts.Check(ctx, r.Account)
+	acct, err := s.accountNow(ctx, r)
 	switch code := ErrorCode(err); {
-	case code == CodeLookupUnavailable:
+	case code == CodeLookupUnavailable, code == CodeInternal:
 		log.Warn("could not check the account before the reset; nothing changed", "error", err)
 		return func(r *Request, now time.Time) error { return r.Postpone(owner, now, code, err.Error()) }
 	case err != nil:
 		log.Warn("the account may no longer be reset; nothing changed", "code", code, "error", err)
 		return fail(code, "checked again at Reveal: "+err.Error())
+	}
+	if acct.UserName != r.Account.UserName {
+		log.Info("the account was renamed since the request; resetting it under its current name", "now", acct.UserName)
 	}
 	for _, length := range []int{s.cfg.PasswordLength, s.cfg.RetryPasswordLength} {
 		var password string
@@ -492,6 +496,34 @@ func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Tim
 		err = Wrap(CodeInvalidPassword, errors.New(detail), "")
 	}
 	return fail(CodeInvalidPassword, err.Error()+" (also with a longer password)")
+}
+
+// accountNow derives r's account again, as at the request, from the
+// requester (their chat profile, then the directory) rather than from
+// what the store holds, and applies every guard to it. It refuses with
+// CodeAccountChanged unless it is the same directory object as the one the
+// request was made for (by objectGUID when the directory gave one, else by
+// name).
+//
+// Errors: the Identity and Accounts errors (CodeLookupUnavailable and
+// CodeInternal mean it could not check), CodeAccountChanged.
+func (s *Service) accountNow(ctx context.Context, r *Request) (Account, error) {
+	p, err := s.deps.Identity.Person(ctx, r.Requester)
+	if err != nil {
+		return Account{}, err
+	}
+	found, err := s.deps.Accounts.Find(ctx, p)
+	if err != nil {
+		return Account{}, err
+	}
+	switch {
+	case found.GUID != r.Account.GUID:
+		return Account{}, Errorf(CodeAccountChanged, "%s's account is now %q (objectGUID %s), not %q (objectGUID %s) as when the request was made",
+			r.Requester, found.UserName, cmp.Or(found.GUID, "none"), r.Account.UserName, cmp.Or(r.Account.GUID, "none"))
+	case found.GUID == "" && !strings.EqualFold(found.UserName, r.Account.UserName):
+		return Account{}, Errorf(CodeAccountChanged, "%s's account is now %q, not %q as when the request was made", r.Requester, found.UserName, r.Account.UserName)
+	}
+	return s.deps.Accounts.Check(ctx, found)
 }
 
 // deliver finishes a reset that worked: it asks the directory to make the

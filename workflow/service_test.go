@@ -14,10 +14,12 @@ type harness struct {
 	svc   *Service
 	store *memStore
 	accts *fakeAccounts
-	dir   *fakeDirectory
-	note  *fakeNotifier
-	clock *fakeClock
-	logs  *bytes.Buffer
+	// people is the chat's users (change them only between calls).
+	people fakeIdentity
+	dir    *fakeDirectory
+	note   *fakeNotifier
+	clock  *fakeClock
+	logs   *bytes.Buffer
 }
 
 // option changes the service's configuration or collaborators before it
@@ -30,6 +32,11 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		store: newMemStore(), dir: &fakeDirectory{}, note: &fakeNotifier{},
 		clock: &fakeClock{now: t0}, logs: &bytes.Buffer{},
 	}
+	h.people = fakeIdentity{
+		"UEMP":   {Email: "alice@corp.example.com"},
+		"UADMIN": {Email: "admin@corp.example.com"},
+		"UAPP1":  {Email: "bob@corp.example.com"},
+	}
 	h.accts = &fakeAccounts{
 		byEmail: map[string]Account{
 			"alice@corp.example.com": {UserName: "alice", Email: "alice@corp.example.com"},
@@ -41,11 +48,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	cfg := Config{DirectoryID: "d-1234567890", Owner: "replica-1"}
 	deps := Deps{
 		Store: h.store, Directory: h.dir, Passwords: &fakePasswords{},
-		Identity: fakeIdentity{
-			"UEMP":   {Email: "alice@corp.example.com"},
-			"UADMIN": {Email: "admin@corp.example.com"},
-			"UAPP1":  {Email: "bob@corp.example.com"},
-		},
+		Identity:  h.people,
 		Accounts:  h.accts,
 		Approvers: fakeApprovers{"UAPP1", "UAPP2", "UEMP"},
 		Notifier:  h.note, Clock: h.clock,
