@@ -69,7 +69,7 @@ func (a *Accounts) Find(ctx context.Context, p workflow.Person) (workflow.Accoun
 		if err := CheckName(name); err != nil {
 			return workflow.Account{}, err
 		}
-		return workflow.Account{UserName: name, Email: p.Email, DisplayName: p.Name}, nil
+		return workflow.Account{UserName: name, Email: p.Email, DisplayName: p.Name, Unchecked: true}, nil
 	}
 	var e Entry
 	if isMapped {

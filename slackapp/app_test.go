@@ -83,7 +83,7 @@ func newAppHarness(t *testing.T, configure func(*App)) *appHarness {
 		Store:     h.store,
 		Directory: h.dir,
 		Passwords: &countingPasswords{},
-		Identity:  &Identity{API: api, Domains: []string{"corp.example.com"}},
+		Identity:  &Identity{API: api, Domains: []string{"corp.example.com"}, Team: slacktest.TeamID},
 		Accounts:  localPartAccounts{},
 		Approvers: &StaticApprovers{API: api, Users: []string{approver1ID, approver2ID}, Log: log},
 		Notifier:  h.notes,
@@ -1041,6 +1041,8 @@ func (localPartAccounts) Manager(context.Context, workflow.Account) (workflow.Ma
 }
 
 func (localPartAccounts) ExpirePassword(context.Context, workflow.Account) error { return nil }
+
+func (localPartAccounts) Approver(context.Context, workflow.Person) error { return nil }
 
 // recordingNotifier is a workflow.Notifier that reports every event as
 // synced and records the passwords it is given to deliver.

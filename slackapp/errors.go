@@ -32,6 +32,7 @@ var texts = map[workflow.Code]codeText{
 	workflow.CodeSelfApproval:     {employee: "You cannot approve or deny your own password reset request. Another approver has to decide."},
 	workflow.CodeNotApprover:      {employee: "You are not an approver of this request, so your click changed nothing."},
 	workflow.CodeNotRequester:     {employee: "Only the person who asked for this reset can use this button."},
+	workflow.CodeApproverInactive: {employee: "Nothing changed: I could not confirm that your own account may approve right now (it is deactivated, a guest or bot account, not of this workspace, or disabled in the directory). Another approver has to decide; helpdesk can check your account."},
 	workflow.CodeUnknownUser:      {employee: "I could not find your Slack account details, so I cannot tell which directory account is yours. Please contact helpdesk."},
 	workflow.CodeIneligibleUser:   {employee: "Password resets here are only for active employees (not guests, bots or deactivated accounts). Please contact helpdesk."},
 	workflow.CodeNoEmail:          {employee: "Your Slack profile has no email address, so I cannot tell which directory account is yours. Please contact helpdesk."},

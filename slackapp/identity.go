@@ -16,10 +16,16 @@ import (
 // Identity tells who a Slack user is, from users.info and
 // users.lookupByEmail. It reuses what users.info said about a user for a
 // minute.
+//
+// Only members of this workspace count: Team (and, on Enterprise Grid,
+// Enterprise) as auth.test reports them for the bot. Until they are set,
+// nobody is a member: Identity fails closed.
 type Identity struct {
-	API     *slack.Client
-	Domains []string // allowed email domains, lower case; empty allows any
-	Gate    *Gate
+	API        *slack.Client
+	Domains    []string // allowed email domains, lower case; empty allows nobody
+	Gate       *Gate
+	Team       string // this workspace's ID (auth.test team_id)
+	Enterprise string // the Enterprise Grid organisation's ID (auth.test enterprise_id), "" outside Grid
 
 	users   cache[member] // by user ID
 	byEmail cache[member] // by lower-case email
@@ -29,12 +35,16 @@ type Identity struct {
 // whole profile, so that a burst of requests costs little memory.
 type member struct {
 	id, email, name     string
+	team, enterprise    string
 	deleted, bot, guest bool
+	stranger, confirmed bool
 }
 
 func memberOf(u *slack.User) member {
 	return member{id: u.ID, email: strings.TrimSpace(u.Profile.Email), name: displayName(u),
-		deleted: u.Deleted, bot: u.IsBot || u.IsAppUser, guest: u.IsRestricted || u.IsUltraRestricted}
+		team: u.TeamID, enterprise: u.Enterprise.EnterpriseID,
+		deleted: u.Deleted, bot: u.IsBot || u.IsAppUser, guest: u.IsRestricted || u.IsUltraRestricted,
+		stranger: u.IsStranger, confirmed: u.IsEmailConfirmed}
 }
 
 var _ workflow.Identity = (*Identity)(nil)
@@ -48,21 +58,67 @@ func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, 
 		}
 		return workflow.Person{}, workflow.Wrap(workflow.CodeInternal, err, "users.info for "+userID)
 	}
-	if err := eligible(u); err != nil {
+	if err := i.ours(u); err != nil {
 		return workflow.Person{}, err
 	}
+	if err := i.email(u); err != nil {
+		return workflow.Person{}, err
+	}
+	return workflow.Person{ID: u.id, Email: u.email, Name: u.name}, nil
+}
+
+// email checks that u's email is one the bot may trust to name an
+// account: present, well-formed, confirmed by Slack, in an allowed domain.
+func (i *Identity) email(u member) error {
 	email := u.email
 	if email == "" {
-		return workflow.Person{}, workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has no email in their profile (is the users:read.email scope granted?)", userID)
+		return workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has no email in their profile (is the users:read.email scope granted?)", u.id)
 	}
 	at := strings.LastIndexByte(email, '@')
 	if at <= 0 || at == len(email)-1 {
-		return workflow.Person{}, workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has a malformed email %q", userID, email)
+		return workflow.Errorf(workflow.CodeNoEmail, "Slack user %s has a malformed email %q", u.id, email)
 	}
-	if domain := strings.ToLower(email[at+1:]); len(i.Domains) > 0 && !slices.Contains(i.Domains, domain) {
-		return workflow.Person{}, workflow.Errorf(workflow.CodeEmailDomain, "Slack user %s has email domain %q, not one of %v", userID, domain, i.Domains)
+	if !u.confirmed {
+		return workflow.Errorf(workflow.CodeEmailUnconfirmed, "Slack has not confirmed the email %q of user %s", email, u.id)
 	}
-	return workflow.Person{ID: u.id, Email: email, Name: u.name}, nil
+	if domain := strings.ToLower(email[at+1:]); !slices.Contains(i.Domains, domain) {
+		return workflow.Errorf(workflow.CodeEmailDomain, "Slack user %s has email domain %q, not one of %v", u.id, domain, i.Domains)
+	}
+	return nil
+}
+
+// ours refuses users who may not use the bot or decide: deactivated
+// users, bots and guests (eligible), and anyone who is not a member of
+// this workspace or its Enterprise Grid organisation, such as a Slack
+// Connect user of another organisation.
+func (i *Identity) ours(u member) error {
+	if err := eligible(u); err != nil {
+		return err
+	}
+	switch {
+	case i.Team == "":
+		return workflow.Errorf(workflow.CodeInternal, "the bot does not know its own workspace yet (auth.test), so it cannot tell members from strangers")
+	case u.stranger:
+		return workflow.Errorf(workflow.CodeForeignUser, "Slack user %s is a Slack Connect stranger (another organisation)", u.id)
+	case u.team == i.Team, i.Enterprise != "" && u.enterprise == i.Enterprise:
+		return nil
+	}
+	return workflow.Errorf(workflow.CodeForeignUser, "Slack user %s belongs to workspace %q (organisation %q), not this one (%q, %q)", u.id, u.team, u.enterprise, i.Team, i.Enterprise)
+}
+
+// Approver implements workflow.Identity.
+func (i *Identity) Approver(ctx context.Context, userID string) (workflow.Person, error) {
+	u, err := i.user(ctx, userID)
+	if err != nil {
+		if slackError(err, "user_not_found", "users_not_found") {
+			return workflow.Person{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
+		}
+		return workflow.Person{}, workflow.Wrap(workflow.CodeInternal, err, "users.info for "+userID)
+	}
+	if err := i.ours(u); err != nil {
+		return workflow.Person{}, err
+	}
+	return workflow.Person{ID: u.id, Email: u.email, Name: u.name}, nil
 }
 
 // user returns users.info of userID, from the cache when fresh.
@@ -93,7 +149,9 @@ func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, 
 		}
 		return workflow.Person{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
 	}
-	if eligible(m) != nil {
+	if i.ours(m) != nil || i.email(m) != nil {
+		// Not asked: deactivated, a guest or bot, another organisation's,
+		// or an email that is unconfirmed or outside the allowed domains.
 		return workflow.Person{}, false, nil
 	}
 	return workflow.Person{ID: m.id, Email: m.email, Name: m.name}, true, nil
@@ -183,8 +241,8 @@ func (a *StaticApprovers) Check(ctx context.Context, people *Identity) (int, []s
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("user %s: %v", u, err))
-		case eligible(usr) != nil:
-			problems = append(problems, fmt.Sprintf("user %s: %v", u, eligible(usr)))
+		case people.ours(usr) != nil:
+			problems = append(problems, fmt.Sprintf("user %s: %v", u, people.ours(usr)))
 		default:
 			n++
 		}

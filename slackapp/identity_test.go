@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/workflow"
 )
 
 // A burst of requests whose employees share a manager asks Slack about
@@ -18,7 +19,8 @@ func TestByEmailAsksSlackOncePerPerson(t *testing.T) {
 	srv := slacktest.New()
 	t.Cleanup(srv.Close)
 	addPeople(srv)
-	id := &Identity{API: slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.APIURL())), Gate: NewGate()}
+	id := &Identity{API: slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.APIURL())), Gate: NewGate(),
+		Domains: []string{"corp.example.com"}, Team: slacktest.TeamID}
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for range 20 {
@@ -53,5 +55,78 @@ func TestCommandPastItsDeadlineIsStillAnswered(t *testing.T) {
 	}
 	if _, err := h.store.Open(context.Background(), employeeID); err == nil {
 		t.Error("a request was created past the deadline")
+	}
+}
+
+// TestWhoMayUseTheBot: the rules that bind a Slack user to a directory
+// account (issue 13): a confirmed email in an allowed domain, a member of
+// this workspace or its Enterprise Grid organisation, no Slack Connect
+// stranger; approvers are checked for membership only.
+func TestWhoMayUseTheBot(t *testing.T) {
+	srv := slacktest.New()
+	t.Cleanup(srv.Close)
+	for _, u := range []slacktest.User{
+		{ID: "UOK", Email: "ok@corp.example.com"},
+		{ID: "UCAPS", Email: "Caps@CORP.Example.com"},
+		{ID: "UUNCONF", Email: "unconf@corp.example.com", Unconfirmed: true},
+		{ID: "USTRANGER", Email: "stranger@corp.example.com", IsStranger: true, TeamID: "T9"},
+		{ID: "UCONNECT", Email: "partner@corp.example.com", TeamID: "T9"}, // a Slack Connect member sharing a channel
+		{ID: "WORG", Email: "org@corp.example.com", TeamID: "T2", EnterpriseID: "E1"},
+		{ID: "WOTHERORG", Email: "x@corp.example.com", TeamID: "T3", EnterpriseID: "E9"},
+		{ID: "UELSEWHERE", Email: "eve@gmail.com"},
+		{ID: "UGUEST", Email: "guest@corp.example.com", IsRestricted: true},
+		{ID: "UGONE", Email: "gone@corp.example.com", Deleted: true},
+		{ID: "UNOMAIL"},
+	} {
+		srv.AddUser(u)
+	}
+	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.APIURL()))
+	newIdentity := func(team, enterprise string) *Identity {
+		return &Identity{API: api, Gate: NewGate(), Domains: []string{"corp.example.com"}, Team: team, Enterprise: enterprise}
+	}
+	ctx := context.Background()
+	cases := []struct {
+		user             string
+		enterprise       string
+		person, approver workflow.Code // "" = allowed
+	}{
+		{"UOK", "", "", ""},
+		{"UCAPS", "", "", ""},
+		{"UUNCONF", "", workflow.CodeEmailUnconfirmed, ""},
+		{"USTRANGER", "", workflow.CodeForeignUser, workflow.CodeForeignUser},
+		{"UCONNECT", "", workflow.CodeForeignUser, workflow.CodeForeignUser},
+		{"WORG", "", workflow.CodeForeignUser, workflow.CodeForeignUser},
+		{"WORG", "E1", "", ""},
+		{"WOTHERORG", "E1", workflow.CodeForeignUser, workflow.CodeForeignUser},
+		{"UELSEWHERE", "", workflow.CodeEmailDomain, ""},
+		{"UGUEST", "", workflow.CodeIneligibleUser, workflow.CodeIneligibleUser},
+		{"UGONE", "", workflow.CodeIneligibleUser, workflow.CodeIneligibleUser},
+		{"UNOMAIL", "", workflow.CodeNoEmail, ""},
+		{"UNOBODY", "", workflow.CodeUnknownUser, workflow.CodeUnknownUser},
+	}
+	for _, c := range cases {
+		t.Run(c.user+"@"+c.enterprise, func(t *testing.T) {
+			id := newIdentity(slacktest.TeamID, c.enterprise)
+			if _, err := id.Person(ctx, c.user); workflow.ErrorCode(err) != c.person {
+				t.Errorf("Person: %v, want code %q", err, c.person)
+			}
+			if _, err := id.Approver(ctx, c.user); workflow.ErrorCode(err) != c.approver {
+				t.Errorf("Approver: %v, want code %q", err, c.approver)
+			}
+		})
+	}
+	// A manager is asked only when they could use the bot themselves.
+	id := newIdentity(slacktest.TeamID, "")
+	for email, want := range map[string]bool{
+		"ok@corp.example.com": true, "unconf@corp.example.com": false, "stranger@corp.example.com": false,
+		"partner@corp.example.com": false, "eve@gmail.com": false, "guest@corp.example.com": false,
+	} {
+		if _, ok, err := id.ByEmail(ctx, email); err != nil || ok != want {
+			t.Errorf("ByEmail(%s) = %v, %v; want %v", email, ok, err, want)
+		}
+	}
+	// Until the bot knows its workspace, nobody is a member.
+	if _, err := newIdentity("", "").Person(ctx, "UOK"); workflow.ErrorCode(err) != workflow.CodeInternal {
+		t.Errorf("Person without a workspace: %v, want code %s", err, workflow.CodeInternal)
 	}
 }

@@ -236,11 +236,19 @@ func AuditParent(r *workflow.Request) Msg {
 		slack.NewTextBlockObject(slack.MarkdownType, "*Approvers:* "+users(r.Approvers), false, false),
 		slack.NewTextBlockObject(slack.MarkdownType, "*Requested:* "+when(r.CreatedAt), false, false),
 	}
-	return Msg{Text: text, Blocks: []slack.Block{
+	blocks := []slack.Block{
 		section(fmt.Sprintf(":key: Password reset request %s", code(r.ID))),
 		slack.NewSectionBlock(nil, fields, nil),
-	}}
+	}
+	if r.Account.Unchecked {
+		blocks = append(blocks, contextLine(uncheckedNote))
+	}
+	return Msg{Text: text, Blocks: blocks}
 }
+
+// uncheckedNote is the line every audit message of a request carries when
+// its account was not checked against the directory.
+const uncheckedNote = ":warning: Account not checked against the directory (ALLOW_UNCHECKED_ACCOUNTS=true): nobody checked that it is enabled or not an administrator."
 
 func statusLabel(s workflow.Status) string {
 	switch s {
@@ -327,6 +335,9 @@ func AuditReply(r *workflow.Request, ev workflow.Event) Msg {
 		s = string(ev.Kind)
 	}
 	line := fmt.Sprintf("%s · %s", when(ev.At), s)
+	if r.Account.Unchecked {
+		line += "\n" + uncheckedNote
+	}
 	return Msg{Text: line, Blocks: []slack.Block{section(line)}}
 }
 

@@ -83,6 +83,8 @@ func TestMessagesGolden(t *testing.T) {
 	managed.Approvers, managed.AskedAs = []string{"UMGR"}, workflow.AskedManager
 	fallback := sample(workflow.StatusPending)
 	fallback.AskedAs = workflow.AskedNoManager
+	unchecked := sample(workflow.StatusPending)
+	unchecked.Account.Unchecked = true
 	cases := map[string]Msg{
 		"approval_pending":         ApprovalMessage(sample(workflow.StatusPending)),
 		"approval_approved":        ApprovalMessage(sample(workflow.StatusApproved)),
@@ -106,7 +108,9 @@ func TestMessagesGolden(t *testing.T) {
 			Detail: "stored request R1 failed its signature check (stored request refused: it does not carry this key's signature); it was moved aside and not acted on"}),
 		"audit_completed_warning": AuditReply(sample(workflow.StatusCompleted), workflow.Event{At: t0.Add(3 * time.Minute), Kind: workflow.EventCompleted,
 			Code: workflow.CodeForceChangeFailed, Detail: "LDAP modify pwdLastSet: Insufficient Access Rights"}),
-		"audit_parent": AuditParent(sample(workflow.StatusApproved)),
+		"audit_parent":              AuditParent(sample(workflow.StatusApproved)),
+		"audit_parent_unchecked":    AuditParent(unchecked),
+		"audit_requested_unchecked": AuditReply(unchecked, unchecked.Events[0]),
 		"audit_failed": AuditReply(sample(workflow.StatusFailed), workflow.Event{At: t0.Add(3 * time.Minute), Kind: workflow.EventFailed,
 			Code: workflow.CodeDirectoryAccessDenied, Detail: "AccessDeniedException: not authorized <to> & more"}),
 		"receipt":    Receipt(sample(workflow.StatusPending)),

@@ -15,11 +15,12 @@ type AuditRecord struct {
 	User        string    `json:"user"`                 // the employee's chat user ID
 	Account     string    `json:"account,omitempty"`    // the directory account, "" when unknown
 	DirectoryID string    `json:"directory_id,omitempty"`
-	Actor       string    `json:"actor,omitempty"`    // who caused the step: the employee, an approver, "" for the bot
-	Status      Status    `json:"status,omitempty"`   // the request's status after the step
-	Approver    string    `json:"approver,omitempty"` // who decided, once someone has
-	Code        Code      `json:"code,omitempty"`     // why: a failure, a refusal, a warning
-	Detail      string    `json:"detail,omitempty"`   // operator detail
+	Actor       string    `json:"actor,omitempty"`     // who caused the step: the employee, an approver, "" for the bot
+	Status      Status    `json:"status,omitempty"`    // the request's status after the step
+	Approver    string    `json:"approver,omitempty"`  // who decided, once someone has
+	Code        Code      `json:"code,omitempty"`      // why: a failure, a refusal, a warning
+	Detail      string    `json:"detail,omitempty"`    // operator detail
+	Unchecked   bool      `json:"unchecked,omitempty"` // the account was not checked against the directory (ALLOW_UNCHECKED_ACCOUNTS)
 }
 
 // EventRefused is the AuditRecord event of a refused attempt.
@@ -33,7 +34,7 @@ func AuditRecords(r *Request, from int) []AuditRecord {
 		out = append(out, AuditRecord{
 			At: ev.At, Event: string(ev.Kind), RequestID: r.ID, User: r.Requester,
 			Account: r.Account.UserName, DirectoryID: r.DirectoryID, Actor: ev.Actor,
-			Status: r.Status, Approver: r.DecidedBy, Code: ev.Code, Detail: ev.Detail,
+			Status: r.Status, Approver: r.DecidedBy, Code: ev.Code, Detail: ev.Detail, Unchecked: r.Account.Unchecked,
 		})
 	}
 	return out

@@ -13,16 +13,17 @@ type Code string
 // interfaces. Each one that a user can cause has its own message in slackapp.
 const (
 	// Request lookup and state.
-	CodeNotFound      Code = "not_found"       // no such request (unknown or forged ID)
-	CodeNoOpenRequest Code = "no_open_request" // status/cancel without an open request
-	CodeOpenRequest   Code = "open_request"    // the employee already has an open request
-	CodeRateLimited   Code = "rate_limited"    // too many requests in the window
-	CodeDecided       Code = "already_decided" // a click after the first decision
-	CodeExpired       Code = "expired"         // the decision or reveal window has passed
-	CodeWrongState    Code = "wrong_state"     // the request is not in a state that allows this
-	CodeSelfApproval  Code = "self_approval"   // the requester tried to decide their own request
-	CodeNotApprover   Code = "not_approver"    // the clicker is not an eligible approver
-	CodeNotRequester  Code = "not_requester"   // someone other than the requester clicked Reveal
+	CodeNotFound         Code = "not_found"         // no such request (unknown or forged ID)
+	CodeNoOpenRequest    Code = "no_open_request"   // status/cancel without an open request
+	CodeOpenRequest      Code = "open_request"      // the employee already has an open request
+	CodeRateLimited      Code = "rate_limited"      // too many requests in the window
+	CodeDecided          Code = "already_decided"   // a click after the first decision
+	CodeExpired          Code = "expired"           // the decision or reveal window has passed
+	CodeWrongState       Code = "wrong_state"       // the request is not in a state that allows this
+	CodeSelfApproval     Code = "self_approval"     // the requester tried to decide their own request
+	CodeNotApprover      Code = "not_approver"      // the clicker is not an eligible approver
+	CodeNotRequester     Code = "not_requester"     // someone other than the requester clicked Reveal
+	CodeApproverInactive Code = "approver_inactive" // the approver's own chat or directory account may not decide now
 
 	// Identity and eligibility.
 	CodeUnknownUser      Code = "unknown_user"      // Slack does not know the user
@@ -76,7 +77,7 @@ const (
 // Codes are all the codes, for tables keyed by code to be checked against.
 var Codes = []Code{
 	CodeNotFound, CodeNoOpenRequest, CodeOpenRequest, CodeRateLimited, CodeDecided, CodeExpired, CodeWrongState,
-	CodeSelfApproval, CodeNotApprover, CodeNotRequester,
+	CodeSelfApproval, CodeNotApprover, CodeNotRequester, CodeApproverInactive,
 	CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain, CodeEmailUnconfirmed, CodeForeignUser,
 	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers,
 	CodeNoAccount, CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU, CodeLookupUnavailable,

@@ -300,6 +300,19 @@ func (f fakeIdentity) Person(_ context.Context, user string) (Person, error) {
 	return p, nil
 }
 
+// Approver refuses the users whose Person has the name "deactivated".
+func (f fakeIdentity) Approver(_ context.Context, user string) (Person, error) {
+	p, ok := f[user]
+	switch {
+	case !ok:
+		return Person{ID: user, Email: strings.ToLower(user) + "@corp.example.com"}, nil
+	case p.Name == "deactivated":
+		return Person{}, Errorf(CodeIneligibleUser, "%s is deactivated", user)
+	}
+	p.ID = user
+	return p, nil
+}
+
 func (f fakeIdentity) ByEmail(_ context.Context, email string) (Person, bool, error) {
 	for id, p := range f {
 		if strings.EqualFold(p.Email, email) {
@@ -318,6 +331,7 @@ type fakeAccounts struct {
 	refuse    map[string]Code // user name -> guard code
 	managers  map[string]Manager
 	down      bool
+	disabled  map[string]bool // emails whose directory account is disabled
 	expired   []string
 	expireErr error
 }
@@ -352,6 +366,18 @@ func (f *fakeAccounts) Manager(_ context.Context, a Account) (Manager, bool, err
 	defer f.mu.Unlock()
 	m, ok := f.managers[a.UserName]
 	return m, ok, nil
+}
+
+func (f *fakeAccounts) Approver(_ context.Context, p Person) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return Errorf(CodeLookupUnavailable, "ldap down")
+	}
+	if f.disabled[p.Email] {
+		return Errorf(CodeApproverInactive, "%s is disabled", p.Email)
+	}
+	return nil
 }
 
 func (f *fakeAccounts) ExpirePassword(_ context.Context, a Account) error {

@@ -310,3 +310,42 @@ func TestAccountDerivedAgainAtReveal(t *testing.T) {
 		})
 	}
 }
+
+// TestApproverCheckedAtClick: an approver who was eligible when the
+// request was made but has since been deactivated in chat, or disabled in
+// the directory, cannot decide; the request stays pending for the others.
+func TestApproverCheckedAtClick(t *testing.T) {
+	for name, change := range map[string]func(h *harness){
+		"deactivated in chat": func(h *harness) { h.people["UAPP1"] = Person{Email: "bob@corp.example.com", Name: "deactivated"} },
+		"disabled in the directory": func(h *harness) {
+			h.accts.set(func(f *fakeAccounts) { f.disabled = map[string]bool{"bob@corp.example.com": true} })
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			r := h.submit(t)
+			change(h)
+			for _, approve := range []bool{true, false} {
+				if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", approve); ErrorCode(err) != CodeApproverInactive {
+					t.Fatalf("Decide(approve=%v) by an inactive approver: %v, want code %s", approve, err, CodeApproverInactive)
+				}
+			}
+			if got := h.get(t, r.ID); got.Status != StatusPending || got.DecidedBy != "" {
+				t.Fatalf("after the refused clicks: %s decided by %q", got.Status, got.DecidedBy)
+			}
+			if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP2", true); err != nil {
+				t.Fatalf("another approver: %v", err)
+			}
+		})
+	}
+	// The directory down: the click is not taken, and says why.
+	h := newHarness(t)
+	r := h.submit(t)
+	h.accts.set(func(f *fakeAccounts) { f.down = true })
+	if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", true); ErrorCode(err) != CodeLookupUnavailable {
+		t.Fatalf("Decide with the directory down: %v", err)
+	}
+	if got := h.get(t, r.ID); got.Status != StatusPending {
+		t.Fatalf("decided while the approver could not be checked: %s", got.Status)
+	}
+}

@@ -103,14 +103,25 @@ type Passwords interface {
 // Identity tells who a chat user is.
 type Identity interface {
 	// Person returns chat user's profile after checking that they may use
-	// the bot: an active member (not a guest, bot or deactivated account)
-	// with an email in an allowed domain.
-	// Errors: CodeUnknownUser, CodeIneligibleUser, CodeNoEmail,
-	// CodeEmailDomain, CodeInternal (chat unreachable).
+	// the bot: an active member of this workspace (not a guest, bot,
+	// deactivated account or another organisation's user) with a confirmed
+	// email in an allowed domain.
+	// Errors: CodeUnknownUser, CodeIneligibleUser, CodeForeignUser,
+	// CodeNoEmail, CodeEmailUnconfirmed, CodeEmailDomain, CodeInternal
+	// (chat unreachable).
 	Person(ctx context.Context, user string) (Person, error)
 
-	// ByEmail returns the active chat member with email; ok is false when
-	// there is none (no such member, or a guest, bot or deactivated one).
+	// Approver returns chat user's profile after checking that they may
+	// decide a request now: an active member of this workspace (not a
+	// guest, bot, deactivated account or another organisation's user).
+	// Errors: CodeUnknownUser, CodeIneligibleUser, CodeForeignUser,
+	// CodeInternal (chat unreachable).
+	Approver(ctx context.Context, user string) (Person, error)
+
+	// ByEmail returns the chat member with email who could be asked to
+	// approve; ok is false when there is none (no such member, or one who
+	// could not: deactivated, a guest or bot, another organisation's, or
+	// with an unconfirmed email or one outside the allowed domains).
 	// Errors: CodeInternal (chat unreachable).
 	ByEmail(ctx context.Context, email string) (p Person, ok bool, err error)
 }
@@ -137,6 +148,12 @@ type Accounts interface {
 	// account has none (or it names an entry that does not exist).
 	// Errors: CodeLookupUnavailable.
 	Manager(ctx context.Context, acct Account) (m Manager, ok bool, err error)
+
+	// Approver checks that p's own directory account lets them decide a
+	// request now: no account with p's email is disabled (or a computer).
+	// Without a directory it returns nil.
+	// Errors: CodeApproverInactive, CodeLookupUnavailable.
+	Approver(ctx context.Context, p Person) error
 
 	// ExpirePassword makes the account's user change the password at the
 	// next logon (pwdLastSet=0). Errors: CodeLookupUnavailable, CodeInternal.

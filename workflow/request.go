@@ -186,6 +186,10 @@ type Account struct {
 	// looked up over LDAP: it never changes, so it says whether the account
 	// found again at Reveal is the same object as the one asked for.
 	GUID string `json:"guid,omitempty"`
+	// Unchecked is true for an account found without the directory
+	// (ALLOW_UNCHECKED_ACCOUNTS): nobody checked that it is enabled, not
+	// an administrator, nor inside the allowed OUs. Every audit line says so.
+	Unchecked bool `json:"unchecked,omitempty"`
 }
 
 // AskedAs says why a request's approvers were the ones asked.

@@ -292,8 +292,10 @@ func (s *Service) manager(ctx context.Context, user string, acct Account) (strin
 // problems and the rate limit. Outages and internal errors are logged.
 var refusalCodes = []Code{
 	CodeRateLimited, CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain,
+	CodeEmailUnconfirmed, CodeForeignUser, CodeEmailMismatch,
 	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers, CodeNoAccount,
 	CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU,
+	CodeUncheckable, CodeAdminCount,
 }
 
 // refused records a refused request in the audit log and tells the audit
@@ -333,11 +335,33 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 // the caller can say who decided first.
 //
 // Errors: CodeNotFound, CodeSelfApproval, CodeNotApprover, CodeDecided,
-// CodeExpired, CodeUnavailable.
+// CodeExpired, CodeUnavailable, and approverNow's.
 func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (*Request, error) {
+	if err := s.approverNow(ctx, actor); err != nil {
+		s.deps.Log.Warn("an approver's click was refused: their own account may not decide now", "request_id", id, "approver", actor, "code", ErrorCode(err), "error", err)
+		return nil, err
+	}
 	return s.transition(ctx, id, func(r *Request, now time.Time) error {
 		return r.Decide(actor, approve, now, s.cfg.RevealTTL)
 	})
+}
+
+// approverNow checks, at the moment of the click, that actor's own
+// accounts let them decide: an active member of this workspace in chat,
+// and, with a directory, an enabled directory account. Who was eligible
+// when the request was made may have left since.
+//
+// Errors: CodeApproverInactive, CodeInternal (chat unreachable),
+// CodeLookupUnavailable.
+func (s *Service) approverNow(ctx context.Context, actor string) error {
+	p, err := s.deps.Identity.Approver(ctx, actor)
+	switch ErrorCode(err) {
+	case "":
+		return s.deps.Accounts.Approver(ctx, p)
+	case CodeUnknownUser, CodeIneligibleUser, CodeForeignUser:
+		return Wrap(CodeApproverInactive, err, "")
+	}
+	return err
 }
 
 // Cancel cancels actor's open request.

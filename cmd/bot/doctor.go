@@ -39,6 +39,9 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("doctor: the configuration is invalid")
 	}
 	fmt.Fprintln(stdout, "  ok    configuration")
+	if cfg.UncheckedAccounts {
+		fmt.Fprintln(stdout, "  warn  no LDAP (ALLOW_UNCHECKED_ACCOUNTS=true): accounts are not checked against the directory; a disabled account would be enabled again by a reset, and administrators are not refused")
+	}
 	b, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		fmt.Fprintf(stdout, "  FAIL  start-up: %v\n", err)
@@ -156,6 +159,8 @@ func (d *doctorRun) botToken(ctx context.Context) (string, string, error) {
 		}
 		return "", "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page", err
 	}
+	// The approvers' check tells members of this workspace from others.
+	d.b.identity.Team, d.b.identity.Enterprise = r.TeamID, r.EnterpriseID
 	return fmt.Sprintf("team %s, bot user %s", r.TeamID, r.UserID), "", nil
 }
 

@@ -61,12 +61,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer b.close()
 
-	if _, err := b.api.AuthTestContext(ctx); err != nil {
+	auth, err := b.api.AuthTestContext(ctx)
+	if err != nil {
 		if !slackRefused(err) {
 			return fmt.Errorf("cannot reach Slack at %s (auth.test): %w", cfg.SlackAPIURL, err)
 		}
 		return fmt.Errorf("Slack refused SLACK_BOT_TOKEN (auth.test): %w", err)
 	}
+	// Only members of the bot's own workspace (or Grid organisation) count.
+	b.identity.Team, b.identity.Enterprise = auth.TeamID, auth.EnterpriseID
 
 	lis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -308,7 +311,7 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	cfg := b.cfg
 	opts := accounts.Options{ProtectedUsers: cfg.ProtectedUsers, Map: cfg.AccountMap}
 	if cfg.LDAPURL == "" {
-		b.log.Warn("LDAP_URL is not set: the account is the Slack email's local part, and disabled accounts and protected groups cannot be checked")
+		b.log.Warn("ALLOW_UNCHECKED_ACCOUNTS=true and no LDAP_URL: the account is the Slack email's local part, and disabled accounts and protected groups are not checked (every audit line says so)")
 		return accounts.New(opts), nil
 	}
 	if cfg.LDAPInsecure {

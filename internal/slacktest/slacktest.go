@@ -58,10 +58,15 @@ const (
 )
 
 // User is a workspace member known to users.info, users.lookupByEmail and
-// conversations.open. An empty TeamID means TeamID.
+// conversations.open. An empty TeamID means TeamID. Emails are confirmed
+// unless Unconfirmed; EnterpriseID, when set, makes the user an Enterprise
+// Grid member (enterprise_user); IsStranger marks a Slack Connect user of
+// another organisation who shares no channel with the app.
 type User struct {
 	ID, Name, RealName, Email, TeamID               string
 	Deleted, IsBot, IsRestricted, IsUltraRestricted bool
+	Unconfirmed, IsStranger                         bool
+	EnterpriseID                                    string
 }
 
 // Call is one HTTP request the server received, whatever its outcome.

@@ -360,11 +360,16 @@ func messageObj(m *Message) obj {
 }
 
 func userObj(u User) obj {
-	return obj{"id": u.ID, "team_id": u.TeamID, "name": u.Name, "real_name": u.RealName,
+	o := obj{"id": u.ID, "team_id": u.TeamID, "name": u.Name, "real_name": u.RealName,
 		"deleted": u.Deleted, "is_bot": u.IsBot, "is_restricted": u.IsRestricted,
-		"is_ultra_restricted": u.IsUltraRestricted,
+		"is_ultra_restricted": u.IsUltraRestricted, "is_stranger": u.IsStranger,
+		"is_email_confirmed": !u.Unconfirmed,
 		"profile": obj{"email": u.Email, "real_name": u.RealName, "real_name_normalized": u.RealName,
 			"display_name": u.Name, "display_name_normalized": u.Name}}
+	if u.EnterpriseID != "" {
+		o["enterprise_user"] = obj{"id": u.ID, "enterprise_id": u.EnterpriseID, "enterprise_name": "Test Org", "teams": []string{u.TeamID}}
+	}
+	return o
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -81,6 +81,7 @@ func fullRequest(t *testing.T) *workflow.Request {
 	r.ResetLease, r.ResetOwner, r.RevealTries = base.Add(3*time.Minute), "replica-1", 2
 	r.Account.DN = "CN=Requester,OU=Users,OU=CORP,DC=corp,DC=example,DC=com"
 	r.Account.GUID = "a8b4cf38-c9f2-48b3-96f8-0123456789ab"
+	r.Account.Unchecked = true
 	r.AskedAs = workflow.AskedNoManager
 	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
 		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
