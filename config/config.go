@@ -447,6 +447,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("audit_channel", c.AuditChannel),
 		slog.Any("protected_users", c.ProtectedUsers),
 		slog.String("ldap_url", c.LDAPURL),
+		slog.Bool("ldap_plain_text", c.LDAPURL != "" && c.LDAPInsecure),
 		slog.String("ldap_bind_dn", c.LDAPBindDN),
 		slog.String("ldap_base_dn", c.LDAPBaseDN),
 		slog.Any("protected_groups", c.ProtectedGroups),

@@ -311,7 +311,7 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 		return accounts.New(opts), nil
 	}
 	if cfg.LDAPInsecure {
-		b.log.Warn("LDAP_INSECURE=true: LDAP traffic, including the bind password, is not encrypted")
+		b.log.Warn(ldapPlainText)
 	}
 	client, err := ldapdir.New(ldapdir.Options{
 		URL:             cfg.LDAPURL,
@@ -333,6 +333,10 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	opts.Lookup = client
 	return accounts.New(opts), nil
 }
+
+// ldapPlainText is what every start (and doctor) says when LDAP_INSECURE
+// is set.
+const ldapPlainText = "LDAP_INSECURE=true: LDAP runs in plain text: the bind password and every directory lookup cross the network unencrypted, and anyone on the path can read or change the answers the guards rely on; use ldaps:// or StartTLS (unset LDAP_INSECURE) outside a lab"
 
 // gauges registers the metrics read at each scrape.
 func (b *bot) gauges() {
