@@ -256,8 +256,8 @@ func TestRedisRestartMidFlow(t *testing.T) {
 		t.Fatalf("answer during the outage: %s", ans)
 	}
 	code, body := getURL(t, bot, "/readyz")
-	if code != 503 || !strings.Contains(body, "store") {
-		t.Fatalf("readyz during the outage: %d %s", code, body)
+	if code != 503 || body != "store unavailable\n" {
+		t.Fatalf("readyz during the outage: %d %q, want 503 \"store unavailable\\n\" (no error text)", code, body)
 	}
 	rs.start()
 	w.wait("the bot to be ready again", func() bool { c, _ := getURL(t, bot, "/readyz"); return c == 200 })

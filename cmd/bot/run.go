@@ -405,24 +405,32 @@ func (b *bot) routes(name string, withMetrics bool) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		var problems []string
-		if err := b.store.Ping(ctx); err != nil {
-			problems = append(problems, "store: "+err.Error())
-		}
-		if !b.app.Connected() {
-			problems = append(problems, "slack: Socket Mode not connected")
-		}
-		if len(problems) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, p := range problems {
-				fmt.Fprintln(w, p)
-			}
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	mux.HandleFunc("GET /readyz", b.readyz)
 	return mux
+}
+
+// readyz answers 200 when the store answers and Socket Mode is connected,
+// else 503 with a short reason per problem. Whoever can reach the
+// listener reads the answer, so the error itself (addresses, a server's
+// words) goes only to the log.
+func (b *bot) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := b.store.Ping(ctx); err != nil {
+		problems = append(problems, "store unavailable")
+		b.log.Warn("not ready: the store does not answer", "error", err)
+	}
+	if !b.app.Connected() {
+		problems = append(problems, "slack not connected")
+		b.log.Warn("not ready: Socket Mode is not connected")
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	fmt.Fprintln(w, "ready")
 }
