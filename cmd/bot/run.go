@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for name, lis := range listeners {
-		srv := &http.Server{Handler: b.routes(name, len(listeners) == 1), ReadHeaderTimeout: 5 * time.Second}
+		srv := httpServer(b.routes(name, len(listeners) == 1), defaultHTTPLimits)
 		g.Go(func() error {
 			if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("%s server on %s: %w", name, lis.Addr(), err)
@@ -134,6 +134,27 @@ func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) erro
 	b.gate.Close()
 	b.drain()
 	return err
+}
+
+// httpLimits bound what one client of the health and metrics listeners may
+// hold: a connection that trickles its headers or body, never reads the
+// answer, or stays open idle is closed, so that a few slow clients cannot
+// use up the process's connections and memory.
+type httpLimits struct {
+	ReadHeader time.Duration // the request line and headers
+	Read       time.Duration // the whole request, body included
+	Write      time.Duration // from the end of the headers to the end of the answer
+	Idle       time.Duration // between requests on a kept-alive connection
+}
+
+// defaultHTTPLimits fit the listeners' few small, fast answers (/readyz
+// waits at most 2 s for the store, a /metrics scrape about 1 s).
+var defaultHTTPLimits = httpLimits{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 20 * time.Second, Idle: 60 * time.Second}
+
+// httpServer returns a server for h with the limits lim.
+func httpServer(h http.Handler, lim httpLimits) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read,
+		WriteTimeout: lim.Write, IdleTimeout: lim.Idle, MaxHeaderBytes: 16 << 10}
 }
 
 // drain waits up to SHUTDOWN_TIMEOUT for handlers and background work in
