@@ -94,7 +94,6 @@ type Config struct {
 
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long SIGTERM waits for work in flight
 	AllowInsecure   InsecureKinds // ALLOW_INSECURE_ENDPOINTS: which endpoints may be reached without TLS
-	TestPanicText   string        // RESETBOT_TEST_PANIC_TEXT: a test hook, see slackapp.App.PanicText
 
 	MetricsAddr string     // METRICS_ADDR: /metrics on its own listener; empty: on HTTP_ADDR
 	HTTPAddr    string     // HTTP_ADDR
@@ -135,7 +134,6 @@ func Load(getenv func(string) string) (*Config, error) {
 		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
 		ShutdownTimeout: l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		MetricsAddr:     l.str("METRICS_ADDR", ""),
-		TestPanicText:   l.str("RESETBOT_TEST_PANIC_TEXT", ""),
 		AllowInsecure:   l.insecureKinds("ALLOW_INSECURE_ENDPOINTS"),
 	}
 	l.slack(c)

@@ -558,9 +558,21 @@ func TestMalformedEventsAreAckedAndIgnored(t *testing.T) {
 	h.waitStatus(r.ID, workflow.StatusApproved)
 }
 
+// panickingClaimer panics on its first Claim, inside the handler of the
+// first envelope, then claims like the store.
+type panickingClaimer struct {
+	once sync.Once
+	*memStore
+}
+
+func (p *panickingClaimer) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	p.once.Do(func() { panic("the store's client panicked") })
+	return p.memStore.Claim(ctx, key, ttl)
+}
+
 func TestPanicIsRecovered(t *testing.T) {
-	h := newAppHarness(t, func(a *App) { a.PanicText = "boom" })
-	panicked := h.command(employeeID, "boom")
+	h := newAppHarness(t, func(a *App) { a.Claims = &panickingClaimer{memStore: newMemStore()} })
+	panicked := h.command(employeeID, "")
 	if got := h.answer(panicked).Text; got != genericText {
 		t.Errorf("a panic was answered %q, want %q", got, genericText)
 	}
@@ -573,7 +585,8 @@ func TestPanicIsRecovered(t *testing.T) {
 		t.Errorf("after the panic, no request was made: %v", err)
 	}
 	h.settle()
-	if !strings.Contains(h.logs.String(), "a handler panicked") || !strings.Contains(h.logs.String(), "envelope_id="+panicked) {
+	if !strings.Contains(h.logs.String(), "a handler panicked") || !strings.Contains(h.logs.String(), "envelope_id="+panicked) ||
+		!strings.Contains(h.logs.String(), "the store's client panicked") {
 		t.Error("the panic was not logged with its envelope")
 	}
 }

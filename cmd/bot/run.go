@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer b.close()
+	applyTestHooks(b, getenv)
 
 	if _, err := b.api.AuthTestContext(ctx); err != nil {
 		if !slackRefused(err) {
@@ -264,7 +265,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Log:     log.With("component", "workflow"),
 	})
 	b.app = &slackapp.App{API: b.api, Socket: b.socket, Service: b.svc, Claims: b.store, HTTP: b.http,
-		Log: log.With("component", "slack"), PanicText: cfg.TestPanicText, OnConnect: b.metrics.Connected}
+		Log: log.With("component", "slack"), OnConnect: b.metrics.Connected}
 	b.gauges()
 	return b, nil
 }
