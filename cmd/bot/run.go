@@ -311,6 +311,7 @@ func (b *bot) openSlack(context.Context) error {
 	b.gate.Shared = b.throttles
 	b.fatal = make(chan error, 1)
 	b.gate.Observe = b.metrics.SlackCall
+	b.gate.Log = b.log.With("component", "gate")
 	b.gate.OnFatal = func(err error) {
 		select {
 		case b.fatal <- err:
