@@ -55,7 +55,7 @@ type Gate struct {
 	seq     uint64
 	waiting int
 	ignored map[string]bool // shared windows ignored and logged, by key
-	closed  chan struct{} // closed by Close: nobody waits any more
+	closed  chan struct{}   // closed by Close: nobody waits any more
 	once    sync.Once
 }
 
