@@ -962,16 +962,19 @@ func (m *memStore) Refused(_ context.Context, rec workflow.AuditRecord) error {
 	return nil
 }
 
-func (m *memStore) Audit(_ context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
+func (m *memStore) Audit(_ context.Context, q workflow.AuditQuery, each func(workflow.AuditRecord) error) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []workflow.AuditRecord
-	for _, rec := range m.audit {
-		if q.Match(rec) {
-			out = append(out, rec)
+	recs := slices.Clone(m.audit)
+	m.mu.Unlock()
+	for _, rec := range recs {
+		if !q.Match(rec) {
+			continue
+		}
+		if err := each(rec); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // recordingDirectory records the passwords it is asked to set. hold makes

@@ -197,7 +197,18 @@ func (m *memStore) Refused(_ context.Context, rec AuditRecord) error {
 	return nil
 }
 
-func (m *memStore) Audit(_ context.Context, q AuditQuery) ([]AuditRecord, error) {
+func (m *memStore) Audit(_ context.Context, q AuditQuery, each func(AuditRecord) error) error {
+	recs, _ := m.records(q)
+	for _, rec := range recs {
+		if err := each(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// records returns the audit records q selects.
+func (m *memStore) records(q AuditQuery) ([]AuditRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []AuditRecord

@@ -70,9 +70,13 @@ type Store interface {
 	// Errors: CodeUnavailable.
 	Refused(ctx context.Context, rec AuditRecord) error
 
-	// Audit returns the audit records q selects, oldest first; records
-	// older than the store's retention are gone. Errors: CodeUnavailable.
-	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
+	// Audit calls each with every audit record q selects, oldest first,
+	// as it reads them: a page of records at a time, so that memory stays
+	// flat however long the log is (a year of records). Records older
+	// than the store's retention are gone. Audit stops at the first error
+	// each returns and returns that error unchanged.
+	// Errors: CodeUnavailable, and each's errors.
+	Audit(ctx context.Context, q AuditQuery, each func(AuditRecord) error) error
 }
 
 // Limit is the per-employee request limit: at most Max requests per Window.

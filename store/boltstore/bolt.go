@@ -410,28 +410,62 @@ func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord) error {
 	return storeErr("audit", s.db.Update(func(tx *bolt.Tx) error { return s.audit(tx, rec) }))
 }
 
-// Audit implements workflow.Store.
-func (s *Store) Audit(_ context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
-	var out []workflow.AuditRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		k, v := c.First()
-		if !q.Since.IsZero() {
-			k, v = c.Seek(timeKey(q.Since, ""))
+// auditPage is how many records Audit reads per read transaction.
+const auditPage = 1000
+
+// Audit implements workflow.Store. It reads a page of records (auditPage
+// keys) in one read transaction, hands those q selects to each outside it,
+// and goes on after the page's last key: however slowly each consumes the
+// records, memory holds one page and no transaction stays open.
+func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery, each func(workflow.AuditRecord) error) error {
+	var after []byte // the last key read; nil: start at q.Since
+	for {
+		if err := ctx.Err(); err != nil {
+			return storeErr("audit", err)
 		}
-		for ; k != nil; k, v = c.Next() {
-			var rec workflow.AuditRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+		var page []workflow.AuditRecord
+		done := false
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketAudit).Cursor()
+			var k, v []byte
+			switch {
+			case after != nil:
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			case !q.Since.IsZero():
+				k, v = c.Seek(timeKey(q.Since, ""))
+			default:
+				k, v = c.First()
+			}
+			for n := 0; k != nil && n < auditPage; k, v = c.Next() {
+				n++
+				after = bytes.Clone(k)
+				var rec workflow.AuditRecord
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return err
+				}
+				if !q.Until.IsZero() && !rec.At.Before(q.Until) {
+					done = true
+					return nil
+				}
+				if q.Match(rec) {
+					page = append(page, rec)
+				}
+			}
+			done = k == nil
+			return nil
+		})
+		if err != nil {
+			return storeErr("audit", err)
+		}
+		for _, rec := range page {
+			if err := each(rec); err != nil {
 				return err
 			}
-			if !q.Until.IsZero() && !rec.At.Before(q.Until) {
-				break
-			}
-			if q.Match(rec) {
-				out = append(out, rec)
-			}
 		}
-		return nil
-	})
-	return out, storeErr("audit", err)
+		if done {
+			return nil
+		}
+	}
 }

@@ -569,25 +569,28 @@ func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord) error {
 const auditPage = 1000
 
 // Audit implements workflow.Store. It reads the whole stream, a page at a
-// time, and keeps what q.Match selects: the stream's IDs are Redis's clock,
-// the records' times the replicas', so the IDs are not used to narrow.
-func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
-	start, end := "-", "+"
-	var out []workflow.AuditRecord
+// time (XRANGE with COUNT), and hands each record q.Match selects to each
+// before it reads the next page: the stream's IDs are Redis's clock, the
+// records' times the replicas', so the IDs are not used to narrow.
+func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery, each func(workflow.AuditRecord) error) error {
+	start := "-"
 	for {
-		msgs, err := s.rdb.XRangeN(ctx, s.key("audit"), start, end, auditPage).Result()
+		msgs, err := s.rdb.XRangeN(ctx, s.key("audit"), start, "+", auditPage).Result()
 		if err != nil {
-			return nil, unavailable("audit", err)
+			return unavailable("audit", err)
 		}
 		for _, m := range msgs {
 			raw, _ := m.Values["r"].(string)
 			var rec workflow.AuditRecord
-			if json.Unmarshal([]byte(raw), &rec) == nil && q.Match(rec) {
-				out = append(out, rec)
+			if json.Unmarshal([]byte(raw), &rec) != nil || !q.Match(rec) {
+				continue
+			}
+			if err := each(rec); err != nil {
+				return err
 			}
 		}
 		if len(msgs) < auditPage {
-			return out, nil
+			return nil
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"Claim", testClaim},
 		{"Ping", testPing},
 		{"Audit", testAudit},
+		{"AuditPages", testAuditPages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -607,7 +608,7 @@ func testAudit(t *testing.T, s workflow.Store) {
 	if err := s.Refused(ctx, refusal); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.Audit(ctx, workflow.AuditQuery{})
+	all, err := auditRecords(ctx, s, workflow.AuditQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,9 +640,76 @@ func testAudit(t *testing.T, s workflow.Store) {
 		{"until", workflow.AuditQuery{Until: base.Add(time.Minute)}, 1},
 		{"window", workflow.AuditQuery{Since: base.Add(30 * time.Second), Until: base.Add(2 * time.Minute)}, 1},
 	} {
-		got, err := s.Audit(ctx, c.q)
+		got, err := auditRecords(ctx, s, c.q)
 		if err != nil || len(got) != c.want {
 			t.Errorf("%s: %d records (%v), want %d", c.name, len(got), err, c.want)
 		}
+	}
+}
+
+// auditRecords collects what Audit hands over for q.
+func auditRecords(ctx context.Context, s workflow.Store, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
+	var out []workflow.AuditRecord
+	err := s.Audit(ctx, q, func(rec workflow.AuditRecord) error {
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
+}
+
+// pagedRecords is more audit records than a store reads at once (both
+// stores read 1000 a page), so that Audit must go on from page to page.
+const pagedRecords = 2345
+
+// testAuditPages: Audit streams a log longer than a page: every record
+// once, in order, with the filters applied across the pages' edges; an
+// error from the callback stops it at once and comes back unchanged.
+func testAuditPages(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	// Three requests whose events make the log long, in three atomic
+	// writes: requests carry their history, and each event is a record.
+	var ids []string
+	for i, n := range []int{1000, 1000, pagedRecords - 2000} {
+		r := NewRequest(fmt.Sprintf("UPAGE%d", i), base.Add(time.Duration(i)*time.Hour))
+		for j := len(r.Events); j < n; j++ {
+			r.Events = append(r.Events, workflow.Event{At: r.CreatedAt.Add(time.Duration(j) * time.Millisecond), Kind: workflow.EventRequested, Detail: strconv.Itoa(j)})
+		}
+		if err := s.Create(ctx, r, noLimit); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	all, err := auditRecords(ctx, s, workflow.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != pagedRecords {
+		t.Fatalf("Audit handed over %d records, want %d", len(all), pagedRecords)
+	}
+	for i, rec := range all {
+		req, j := i/1000, i%1000
+		if rec.RequestID != ids[req] || !rec.At.Equal(base.Add(time.Duration(req)*time.Hour+time.Duration(j)*time.Millisecond)) {
+			t.Fatalf("record %d: %+v, want event %d of request %d, in order", i, rec, j, req)
+		}
+	}
+	// A window across the first page's edge, and one user in the middle.
+	since, until := base.Add(990*time.Millisecond), base.Add(time.Hour+10*time.Millisecond)
+	if got, err := auditRecords(ctx, s, workflow.AuditQuery{Since: since, Until: until}); err != nil || len(got) != 20 {
+		t.Errorf("a window across a page's edge: %d records (%v), want 20", len(got), err)
+	}
+	if got, err := auditRecords(ctx, s, workflow.AuditQuery{User: "UPAGE1"}); err != nil || len(got) != 1000 || got[0].User != "UPAGE1" {
+		t.Errorf("one user: %d records (%v), want 1000", len(got), err)
+	}
+	stop := errors.New("the reader went away")
+	n := 0
+	err = s.Audit(ctx, workflow.AuditQuery{}, func(workflow.AuditRecord) error {
+		n++
+		if n == 1500 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 1500 {
+		t.Errorf("a callback that fails at record 1500: Audit = %v after %d records, want its error at once", err, n)
 	}
 }
