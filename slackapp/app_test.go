@@ -767,6 +767,20 @@ type memStore struct {
 	order  []string
 	claims map[string]bool
 	audit  []workflow.AuditRecord
+	// refusals are the times of each requester's refusals counted against
+	// the limit (Refused with a limit).
+	refusals map[string][]time.Time
+}
+
+// refusalsAfterLocked counts requester's counted refusals after t.
+func (m *memStore) refusalsAfterLocked(requester string, t time.Time) int {
+	n := 0
+	for _, at := range m.refusals[requester] {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
 }
 
 var _ workflow.Store = (*memStore)(nil)
@@ -823,7 +837,7 @@ func (m *memStore) Create(_ context.Context, r *workflow.Request, limit workflow
 	if err != nil {
 		return err
 	}
-	n := 0
+	n := m.refusalsAfterLocked(r.Requester, r.CreatedAt.Add(-limit.Window))
 	for _, o := range all {
 		if o.Requester != r.Requester {
 			continue
@@ -853,7 +867,7 @@ func (m *memStore) Standing(_ context.Context, requester string, since time.Time
 		return nil, 0, err
 	}
 	var open *workflow.Request
-	n := 0
+	n := m.refusalsAfterLocked(requester, since)
 	for _, r := range all {
 		if r.Requester != requester {
 			continue
@@ -955,10 +969,16 @@ func (m *memStore) Claim(_ context.Context, key string, _ time.Duration) (bool, 
 
 func (m *memStore) Ping(context.Context) error { return nil }
 
-func (m *memStore) Refused(_ context.Context, rec workflow.AuditRecord) error {
+func (m *memStore) Refused(_ context.Context, rec workflow.AuditRecord, limit workflow.Limit) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.audit = append(m.audit, rec)
+	if limit.Max > 0 && limit.Window > 0 {
+		if m.refusals == nil {
+			m.refusals = map[string][]time.Time{}
+		}
+		m.refusals[rec.User] = append(m.refusals[rec.User], rec.At)
+	}
 	return nil
 }
 

@@ -9,7 +9,8 @@
 //	open        requester -> id of the open request
 //	due         deadline (unix ms, 8 bytes big-endian) + id -> nothing
 //	due_by_id   id -> its key in due, so that a new deadline replaces the old
-//	rate        one bucket per requester: creation (unix ms, 8 bytes) + id -> nothing
+//	rate        one bucket per requester, its attempts that count against the limit:
+//	            time (unix ms, 8 bytes) + request id (a creation) or "refused:<id>" -> nothing
 //	claims      key -> expiry (unix ns, 8 bytes)
 //	audit       record time (unix ms, 8 bytes) + sequence (8 bytes) -> workflow.AuditRecord JSON,
 //	            written in the same transaction as the change; trimmed to the audit retention
@@ -405,9 +406,30 @@ func (s *Store) audit(tx *bolt.Tx, recs ...workflow.AuditRecord) error {
 	return nil
 }
 
-// Refused implements workflow.Store.
-func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord) error {
-	return storeErr("audit", s.db.Update(func(tx *bolt.Tx) error { return s.audit(tx, rec) }))
+// Refused implements workflow.Store: one write transaction, which adds the
+// record to the audit log and, with a limit, the attempt to the
+// requester's rate bucket (keyed "refused:<id>" after the time), where
+// Create and Standing count it.
+func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord, limit workflow.Limit) error {
+	counted := limit.Max > 0 && limit.Window > 0
+	if counted && rec.User == "" {
+		return workflow.Errorf(workflow.CodeInvalidInput, "a refusal that counts against the limit needs the user")
+	}
+	return storeErr("audit", s.db.Update(func(tx *bolt.Tx) error {
+		if counted {
+			rate, err := tx.Bucket(bucketRate).CreateBucketIfNotExists([]byte(rec.User))
+			if err != nil {
+				return err
+			}
+			if _, err := trim(rate, rec.At.Add(-limit.Window)); err != nil {
+				return err
+			}
+			if err := rate.Put(timeKey(rec.At, "refused:"+workflow.NewID()), nil); err != nil {
+				return err
+			}
+		}
+		return s.audit(tx, rec)
+	}))
 }
 
 // auditPage is how many records Audit reads per read transaction.

@@ -22,7 +22,8 @@
 //	req:<id>            JSON of the request; expires after the retention once ended
 //	open:<requester>    ID of the requester's open request
 //	due                 sorted set of request IDs by NextDeadline (unix ms)
-//	rate:<requester>    sorted set of the requester's creation times (unix ms) in the limit window
+//	rate:<requester>    sorted set of the requester's attempts that count against the limit, by time
+//	                    (unix ms): request IDs of creations, "refused:<id>" of refusals they caused
 //	claim:<key>         claims of Claim, with their ttl
 //	audit               stream of the audit log (workflow.AuditRecord JSON in field "r"),
 //	                    written in the same script as the change; trimmed to the audit retention
@@ -551,14 +552,29 @@ func auditArgs(recs []workflow.AuditRecord) []any {
 	return out
 }
 
-// Refused implements workflow.Store.
-func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord) error {
+// Refused implements workflow.Store: one MULTI/EXEC, which adds the
+// record to the audit stream and, with a limit, the attempt to the
+// requester's rate set (as a member of its own, "refused:<id>"), where
+// Create's script and Standing count it.
+func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord, limit workflow.Limit) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return workflow.Wrap(workflow.CodeInternal, err, "encode audit record")
 	}
-	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.key("audit"), MinID: s.auditCutoff(), Approx: true,
-		Values: []any{"r", b}}).Err()
+	counted := limit.Max > 0 && limit.Window > 0
+	if counted && rec.User == "" {
+		return workflow.Errorf(workflow.CodeInvalidInput, "a refusal that counts against the limit needs the user")
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: s.key("audit"), MinID: s.auditCutoff(), Approx: true, Values: []any{"r", b}})
+		if counted {
+			rate, at := s.key("rate:", rec.User), rec.At.UnixMilli()
+			p.ZRemRangeByScore(ctx, rate, "-inf", ms(at-limit.Window.Milliseconds()))
+			p.ZAdd(ctx, rate, redis.Z{Score: float64(at), Member: "refused:" + workflow.NewID()})
+			p.PExpire(ctx, rate, max(limit.Window, time.Millisecond))
+		}
+		return nil
+	})
 	if err != nil {
 		return unavailable("audit", err)
 	}

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"OpenRequest", testOpenRequest},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"RateLimit", testRateLimit},
+		{"RefusalsCount", testRefusalsCount},
 		{"UpdateFnError", testUpdateFnError},
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"UpdateFrom", testUpdateFrom},
@@ -605,7 +606,7 @@ func testAudit(t *testing.T, s workflow.Store) {
 	}
 	refusal := workflow.AuditRecord{At: base.Add(4 * time.Minute), Event: workflow.EventRefused, User: "UOTHER",
 		Account: "Administrator", Code: workflow.CodeProtectedAccount, Detail: "on the protected list"}
-	if err := s.Refused(ctx, refusal); err != nil {
+	if err := s.Refused(ctx, refusal, workflow.Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	all, err := auditRecords(ctx, s, workflow.AuditQuery{})
@@ -711,5 +712,77 @@ func testAuditPages(t *testing.T, s workflow.Store) {
 	})
 	if !errors.Is(err, stop) || n != 1500 {
 		t.Errorf("a callback that fails at record 1500: Audit = %v after %d records, want its error at once", err, n)
+	}
+}
+
+// testRefusalsCount: a refusal Refused counts against a limit counts like
+// a created request (Standing sees it, Create refuses once the limit is
+// reached) until it leaves the window; one recorded without a limit does
+// not count; both are in the audit log; neither touches another employee.
+func testRefusalsCount(t *testing.T, s workflow.Store) {
+	ctx, user := t.Context(), "UPROBER"
+	limit := workflow.Limit{Max: 3, Window: 24 * time.Hour}
+	refuse := func(at time.Time, l workflow.Limit) {
+		t.Helper()
+		rec := workflow.AuditRecord{At: at, Event: workflow.EventRefused, User: user, Account: "Administrator",
+			DirectoryID: "d-0123456789", Actor: user, Code: workflow.CodeProtectedAccount}
+		if err := s.Refused(ctx, rec, l); err != nil {
+			t.Fatalf("Refused: %v", err)
+		}
+	}
+	attempts := func(since time.Time) int {
+		t.Helper()
+		n, err := created(ctx, s, user, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	refuse(base, limit)
+	refuse(base.Add(time.Minute), workflow.Limit{}) // not the employee's doing
+	if n := attempts(base.Add(-time.Hour)); n != 1 {
+		t.Fatalf("after a counted and an uncounted refusal, Standing counts %d attempts, want 1", n)
+	}
+	r := NewRequest(user, base.Add(2*time.Minute))
+	if err := s.Create(ctx, r, limit); err != nil {
+		t.Fatalf("a request after one counted refusal: %v", err)
+	}
+	mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+		if err := r.Cancel(user, base.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	refuse(base.Add(3*time.Minute), limit)
+	if n := attempts(base.Add(-time.Hour)); n != 3 {
+		t.Fatalf("Standing counts %d attempts, want 3 (two refusals and a request)", n)
+	}
+	if n := attempts(base.Add(30 * time.Second)); n != 2 {
+		t.Fatalf("Standing after the first refusal counts %d, want 2", n)
+	}
+	late := NewRequest(user, base.Add(4*time.Minute))
+	if err := s.Create(ctx, late, limit); workflow.ErrorCode(err) != workflow.CodeRateLimited {
+		t.Fatalf("a request after two counted refusals and a request: %v, want code %s", err, workflow.CodeRateLimited)
+	}
+	if _, err := s.Get(ctx, late.ID); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Errorf("a rate-limited request was stored: %v", err)
+	}
+	if n, err := created(ctx, s, "UNEIGHBOUR", base.Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("another employee's attempts: %d, %v; want 0", n, err)
+	}
+	// The first refusal leaves the window: one attempt is free again.
+	if err := s.Create(ctx, NewRequest(user, base.Add(24*time.Hour+time.Second)), limit); err != nil {
+		t.Errorf("a request once the first refusal left the window: %v", err)
+	}
+	recs, err := auditRecords(ctx, s, workflow.AuditQuery{User: user, Status: workflow.EventRefused})
+	if err != nil || len(recs) != 3 {
+		t.Errorf("the audit log has %d refusals of %s (%v), want 3", len(recs), user, err)
+	}
+	// A counted refusal must say whose it is; nothing is written otherwise.
+	err = s.Refused(ctx, workflow.AuditRecord{At: base, Event: workflow.EventRefused, Code: workflow.CodeProtectedAccount}, limit)
+	if workflow.ErrorCode(err) != workflow.CodeInvalidInput {
+		t.Errorf("a counted refusal without a user: %v, want code %s", err, workflow.CodeInvalidInput)
+	}
+	if recs, _ := auditRecords(ctx, s, workflow.AuditQuery{Status: workflow.EventRefused}); len(recs) != 3 {
+		t.Errorf("the refusal without a user was written: %d refusals", len(recs))
 	}
 }
