@@ -98,8 +98,7 @@ type Config struct {
 	WorkLease     time.Duration // WORK_LEASE: how long a replica owns in-flight work before another takes it over
 
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long SIGTERM waits for work in flight
-	AllowInsecure   bool          // ALLOW_INSECURE_ENDPOINTS: plain http Slack/AWS endpoints and redis:// to another host
-	TestPanicText   string        // RESETBOT_TEST_PANIC_TEXT: a test hook, see slackapp.App.PanicText
+	AllowInsecure   InsecureKinds // ALLOW_INSECURE_ENDPOINTS: which endpoints may be reached without TLS
 
 	MetricsAddr string     // METRICS_ADDR: /metrics on its own listener; empty: on HTTP_ADDR
 	HTTPAddr    string     // HTTP_ADDR
@@ -140,8 +139,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
 		ShutdownTimeout: l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		MetricsAddr:     l.str("METRICS_ADDR", ""),
-		TestPanicText:   l.str("RESETBOT_TEST_PANIC_TEXT", ""),
-		AllowInsecure:   l.boolean("ALLOW_INSECURE_ENDPOINTS"),
+		AllowInsecure:   l.insecureKinds("ALLOW_INSECURE_ENDPOINTS"),
 	}
 	l.slack(c)
 	l.aws(c)
@@ -161,7 +159,7 @@ func Load(getenv func(string) string) (*Config, error) {
 func (l *loader) slack(c *Config) {
 	l.token("SLACK_BOT_TOKEN", c.SlackBotToken, "xoxb-", "a bot token", "the bot token (xoxb-...) from the Slack app's OAuth & Permissions page")
 	l.token("SLACK_APP_TOKEN", c.SlackAppToken, "xapp-", "an app-level token", "an app-level token (xapp-...) with the connections:write scope, from the Slack app's Basic Information page")
-	if !l.httpURL("SLACK_API_URL", c.SlackAPIURL, "the bot token", c.AllowInsecure) || !strings.HasSuffix(c.SlackAPIURL, "/") {
+	if !l.httpURL("SLACK_API_URL", c.SlackAPIURL, "the bot token", InsecureSlack, c.AllowInsecure) || !strings.HasSuffix(c.SlackAPIURL, "/") {
 		l.problem("SLACK_API_URL must be an http(s) URL ending in /, like https://slack.com/api/")
 	}
 }
@@ -178,17 +176,58 @@ func (l *loader) token(name string, tok Secret, prefix, kind, where string) {
 }
 
 // httpURL checks an http(s) URL setting: false when it is not one; a
-// problem when it is plain http and insecure endpoints are not allowed
-// (what would cross the network unencrypted is carried).
-func (l *loader) httpURL(name, v, carried string, allowInsecure bool) bool {
+// problem when it is plain http and ALLOW_INSECURE_ENDPOINTS does not allow
+// its kind (what would cross the network unencrypted is carried).
+func (l *loader) httpURL(name, v, carried, kind string, allowed InsecureKinds) bool {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return false
 	}
-	if u.Scheme == "http" && !allowInsecure {
-		l.problem(name + " " + v + " is plain http: " + carried + " would cross the network unencrypted; use https://, or set ALLOW_INSECURE_ENDPOINTS=true for a local test server")
+	if u.Scheme == "http" && !allowed.Allows(kind) {
+		l.problem(name + " " + v + " is plain http: " + carried + " would cross the network unencrypted; use https://, or set ALLOW_INSECURE_ENDPOINTS=" + kind + " for a local test server")
 	}
 	return true
+}
+
+// The kinds of endpoint ALLOW_INSECURE_ENDPOINTS may name.
+const (
+	InsecureRedis = "redis" // redis:// (no TLS) to a host other than this one
+	InsecureSlack = "slack" // an http:// SLACK_API_URL
+	InsecureAWS   = "aws"   // an http:// Directory Service endpoint
+)
+
+// InsecureKinds are the kinds of endpoint the bot may reach without TLS.
+type InsecureKinds []string
+
+// Allows reports whether endpoints of kind may be reached without TLS.
+func (k InsecureKinds) Allows(kind string) bool { return slices.Contains(k, kind) }
+
+// insecureKinds reads ALLOW_INSECURE_ENDPOINTS: unset or false for none,
+// true for every kind, or the kinds, comma-separated.
+func (l *loader) insecureKinds(name string) InsecureKinds {
+	all := InsecureKinds{InsecureRedis, InsecureSlack, InsecureAWS}
+	v := strings.TrimSpace(l.getenv(name))
+	switch strings.ToLower(v) {
+	case "", "false", "0", "no", "off":
+		return nil
+	case "true", "1", "yes", "on":
+		return all
+	}
+	var kinds InsecureKinds
+	for _, k := range list(v) {
+		k = strings.ToLower(k)
+		if !all.Allows(k) {
+			l.fail(name, fmt.Sprintf("%s entry %q is not a kind of endpoint: name redis, slack or aws, comma-separated (or true for all three)", name, k))
+			continue
+		}
+		if !kinds.Allows(k) {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 && !l.failed(name) {
+		l.fail(name, fmt.Sprintf("%s %q names no kind of endpoint: name redis, slack or aws, comma-separated, or true, or false", name, v))
+	}
+	return kinds
 }
 
 // aws checks the directory and the AWS settings.
@@ -202,7 +241,7 @@ func (l *loader) aws(c *Config) {
 	if c.AWSRegion == "" {
 		l.problem("AWS_REGION is required: the region of the directory, like eu-west-1")
 	}
-	if c.AWSEndpoint != "" && !l.httpURL("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", c.AWSEndpoint, "the new passwords", c.AllowInsecure) {
+	if c.AWSEndpoint != "" && !l.httpURL("AWS_ENDPOINT_URL_DIRECTORY_SERVICE", c.AWSEndpoint, "the new passwords", InsecureAWS, c.AllowInsecure) {
 		l.problem("AWS_ENDPOINT_URL_DIRECTORY_SERVICE must be an http(s) URL")
 	}
 	if (c.AWSAttempts < 1 || c.AWSAttempts > 10) && !l.failed("AWS_MAX_ATTEMPTS") {
@@ -300,11 +339,11 @@ func (l *loader) listeners(c *Config) {
 
 // insecureRedis refuses a Redis reached without TLS on another host.
 func (l *loader) insecureRedis(c *Config) {
-	if c.RedisURL == "" || c.AllowInsecure {
+	if c.RedisURL == "" || c.AllowInsecure.Allows(InsecureRedis) {
 		return
 	}
 	if host, plain := plainRemoteRedis(c.RedisURL.Value()); plain {
-		l.problem("REDIS_URL reaches " + host + " without TLS: use rediss:// (or rediss+sentinel://, rediss+cluster://), or set ALLOW_INSECURE_ENDPOINTS=true for a private network you trust")
+		l.problem("REDIS_URL reaches " + host + " without TLS: use rediss:// (or rediss+sentinel://, rediss+cluster://), or set ALLOW_INSECURE_ENDPOINTS=redis for a private network you trust")
 	}
 }
 
@@ -431,12 +470,14 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("aws_endpoint", c.AWSEndpoint),
 		slog.String("store", store),
 		slog.String("redis_url", redisstore.RedactURL(c.RedisURL.Value())),
+		slog.Any("allow_insecure_endpoints", []string(c.AllowInsecure)),
 		slog.Any("approvers", c.Approvers),
 		slog.Any("approver_groups", c.ApproverGroups),
 		slog.Any("allowed_email_domains", c.EmailDomains),
 		slog.String("audit_channel", c.AuditChannel),
 		slog.Any("protected_users", c.ProtectedUsers),
 		slog.String("ldap_url", c.LDAPURL),
+		slog.Bool("ldap_plain_text", c.LDAPURL != "" && c.LDAPInsecure),
 		slog.String("ldap_bind_dn", c.LDAPBindDN),
 		slog.String("ldap_base_dn", c.LDAPBaseDN),
 		slog.Any("protected_groups", c.ProtectedGroups),

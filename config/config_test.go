@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -357,5 +358,121 @@ func TestSealKey(t *testing.T) {
 	}
 	if dump := fmt.Sprint(slog.AnyValue(c)); strings.Contains(dump, key) {
 		t.Errorf("the config dump shows STATE_KEY: %s", dump)
+	}
+}
+
+// TestInsecureEndpointKinds: ALLOW_INSECURE_ENDPOINTS allows plain text
+// only for the kinds it names; each check (redis:// to another host, an
+// http:// SLACK_API_URL, an http:// AWS endpoint) consults its own kind,
+// and true still allows all three.
+func TestInsecureEndpointKinds(t *testing.T) {
+	plain := map[string]string{
+		"SLACK_API_URL":    "http://slack.internal/api/",
+		"AWS_ENDPOINT_URL": "http://ds.internal",
+		"REDIS_URL":        "redis://bot:hunter2@redis.internal:6379/0",
+	}
+	refusals := map[string]string{
+		InsecureSlack: "SLACK_API_URL http://slack.internal/api/ is plain http",
+		InsecureAWS:   "AWS_ENDPOINT_URL_DIRECTORY_SERVICE http://ds.internal is plain http",
+		InsecureRedis: "REDIS_URL reaches redis.internal without TLS",
+	}
+	for _, tt := range []struct {
+		value string
+		allow []string // the kinds whose check passes
+	}{
+		{"", nil},
+		{"false", nil},
+		{"0", nil},
+		{"true", []string{"redis", "slack", "aws"}},
+		{"TRUE", []string{"redis", "slack", "aws"}},
+		{"redis", []string{"redis"}},
+		{"slack", []string{"slack"}},
+		{"aws", []string{"aws"}},
+		{"redis,slack", []string{"redis", "slack"}},
+		{" Redis , AWS ,", []string{"redis", "aws"}},
+		{"aws,aws", []string{"aws"}},
+		{"redis,slack,aws", []string{"redis", "slack", "aws"}},
+	} {
+		t.Run(fmt.Sprintf("%q", tt.value), func(t *testing.T) {
+			m := valid()
+			for k, v := range plain {
+				m[k] = v
+			}
+			m["ALLOW_INSECURE_ENDPOINTS"] = tt.value
+			var want []string
+			for kind, refusal := range refusals {
+				if !slices.Contains(tt.allow, kind) {
+					want = append(want, refusal)
+				}
+			}
+			c, err := Load(env(m))
+			if len(want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				for _, kind := range []string{InsecureRedis, InsecureSlack, InsecureAWS} {
+					if c.AllowInsecure.Allows(kind) != slices.Contains(tt.allow, kind) {
+						t.Errorf("Allows(%s) = %v", kind, c.AllowInsecure.Allows(kind))
+					}
+				}
+				return
+			}
+			cerr, ok := err.(*Error)
+			if !ok || len(cerr.Problems) != len(want) {
+				t.Fatalf("want %d problems (%q), got: %v", len(want), want, err)
+			}
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the Redis password: %v", err)
+			}
+		})
+	}
+	// Each refusal names the kind that would allow it.
+	m := valid()
+	for k, v := range plain {
+		m[k] = v
+	}
+	_, err := Load(env(m))
+	for _, w := range []string{"ALLOW_INSECURE_ENDPOINTS=slack", "ALLOW_INSECURE_ENDPOINTS=aws", "ALLOW_INSECURE_ENDPOINTS=redis"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("no %q in: %v", w, err)
+		}
+	}
+}
+
+// TestBadInsecureEndpointKinds: a word that is not a kind is a
+// configuration error that names it, and allows nothing.
+func TestBadInsecureEndpointKinds(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  []string
+	}{
+		{"maybe", []string{`ALLOW_INSECURE_ENDPOINTS entry "maybe" is not a kind of endpoint`}},
+		{"redis,ldap", []string{`ALLOW_INSECURE_ENDPOINTS entry "ldap" is not a kind of endpoint`}},
+		{"redis;slack", []string{`ALLOW_INSECURE_ENDPOINTS entry "redis;slack" is not a kind of endpoint`}},
+		{"true,redis", []string{`ALLOW_INSECURE_ENDPOINTS entry "true" is not a kind of endpoint`}},
+		{"http, smtp", []string{`entry "http" is not a kind`, `entry "smtp" is not a kind`}},
+		{" , ", []string{`ALLOW_INSECURE_ENDPOINTS "," names no kind of endpoint`}},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			m := valid()
+			m["ALLOW_INSECURE_ENDPOINTS"] = tt.value
+			m["SLACK_API_URL"] = "http://slack.internal/api/"
+			_, err := Load(env(m))
+			cerr, ok := err.(*Error)
+			// The bad word, and the plain http Slack URL it does not allow.
+			if !ok || len(cerr.Problems) != len(tt.want)+1 {
+				t.Fatalf("want %d problems, got: %v", len(tt.want)+1, err)
+			}
+			for _, w := range append(tt.want, "SLACK_API_URL http://slack.internal/api/ is plain http") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
 	}
 }

@@ -39,13 +39,10 @@ type App struct {
 	HTTP    *http.Client // for response_url posts
 	Log     *slog.Logger
 	Timeout time.Duration // per envelope, default 60s
-	// PanicText, when set, makes a slash command with exactly this text
-	// panic inside its handler: a test hook (RESETBOT_TEST_PANIC_TEXT) that
-	// proves a panic is recovered and the bot serves on.
-	PanicText string
 	// OnConnect, when set, is told about each Socket Mode connection.
 	OnConnect func()
 
+	hooks     testHooks // empty unless built with -tags resetbot_testhooks
 	connected atomic.Bool
 	inflight  sync.WaitGroup
 	base      context.Context // parent of every handler's context; Stop cancels it
@@ -255,9 +252,7 @@ func (a *App) onCommand(ctx context.Context, log *slog.Logger, evt *socketmode.E
 // command runs one /reset-password and returns the answer.
 func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashCommand) Msg {
 	text := strings.TrimSpace(cmd.Text)
-	if a.PanicText != "" && text == a.PanicText {
-		panic("test hook: RESETBOT_TEST_PANIC_TEXT")
-	}
+	a.commandHook(text)
 	subcommands := map[string]struct {
 		run    func(context.Context, string) (*workflow.Request, error)
 		answer func(*workflow.Request) Msg

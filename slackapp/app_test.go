@@ -558,9 +558,21 @@ func TestMalformedEventsAreAckedAndIgnored(t *testing.T) {
 	h.waitStatus(r.ID, workflow.StatusApproved)
 }
 
+// panickingClaimer panics on its first Claim, inside the handler of the
+// first envelope, then claims like the store.
+type panickingClaimer struct {
+	once sync.Once
+	*memStore
+}
+
+func (p *panickingClaimer) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	p.once.Do(func() { panic("the store's client panicked") })
+	return p.memStore.Claim(ctx, key, ttl)
+}
+
 func TestPanicIsRecovered(t *testing.T) {
-	h := newAppHarness(t, func(a *App) { a.PanicText = "boom" })
-	panicked := h.command(employeeID, "boom")
+	h := newAppHarness(t, func(a *App) { a.Claims = &panickingClaimer{memStore: newMemStore()} })
+	panicked := h.command(employeeID, "")
 	if got := h.answer(panicked).Text; got != genericText {
 		t.Errorf("a panic was answered %q, want %q", got, genericText)
 	}
@@ -573,7 +585,8 @@ func TestPanicIsRecovered(t *testing.T) {
 		t.Errorf("after the panic, no request was made: %v", err)
 	}
 	h.settle()
-	if !strings.Contains(h.logs.String(), "a handler panicked") || !strings.Contains(h.logs.String(), "envelope_id="+panicked) {
+	if !strings.Contains(h.logs.String(), "a handler panicked") || !strings.Contains(h.logs.String(), "envelope_id="+panicked) ||
+		!strings.Contains(h.logs.String(), "the store's client panicked") {
 		t.Error("the panic was not logged with its envelope")
 	}
 }
@@ -754,6 +767,20 @@ type memStore struct {
 	order  []string
 	claims map[string]bool
 	audit  []workflow.AuditRecord
+	// refusals are the times of each requester's refusals counted against
+	// the limit (Refused with a limit).
+	refusals map[string][]time.Time
+}
+
+// refusalsAfterLocked counts requester's counted refusals after t.
+func (m *memStore) refusalsAfterLocked(requester string, t time.Time) int {
+	n := 0
+	for _, at := range m.refusals[requester] {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
 }
 
 var _ workflow.Store = (*memStore)(nil)
@@ -810,7 +837,7 @@ func (m *memStore) Create(_ context.Context, r *workflow.Request, limit workflow
 	if err != nil {
 		return err
 	}
-	n := 0
+	n := m.refusalsAfterLocked(r.Requester, r.CreatedAt.Add(-limit.Window))
 	for _, o := range all {
 		if o.Requester != r.Requester {
 			continue
@@ -840,7 +867,7 @@ func (m *memStore) Standing(_ context.Context, requester string, since time.Time
 		return nil, 0, err
 	}
 	var open *workflow.Request
-	n := 0
+	n := m.refusalsAfterLocked(requester, since)
 	for _, r := range all {
 		if r.Requester != requester {
 			continue
@@ -942,23 +969,32 @@ func (m *memStore) Claim(_ context.Context, key string, _ time.Duration) (bool, 
 
 func (m *memStore) Ping(context.Context) error { return nil }
 
-func (m *memStore) Refused(_ context.Context, rec workflow.AuditRecord) error {
+func (m *memStore) Refused(_ context.Context, rec workflow.AuditRecord, limit workflow.Limit) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.audit = append(m.audit, rec)
+	if limit.Max > 0 && limit.Window > 0 {
+		if m.refusals == nil {
+			m.refusals = map[string][]time.Time{}
+		}
+		m.refusals[rec.User] = append(m.refusals[rec.User], rec.At)
+	}
 	return nil
 }
 
-func (m *memStore) Audit(_ context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
+func (m *memStore) Audit(_ context.Context, q workflow.AuditQuery, each func(workflow.AuditRecord) error) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []workflow.AuditRecord
-	for _, rec := range m.audit {
-		if q.Match(rec) {
-			out = append(out, rec)
+	recs := slices.Clone(m.audit)
+	m.mu.Unlock()
+	for _, rec := range recs {
+		if !q.Match(rec) {
+			continue
+		}
+		if err := each(rec); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // recordingDirectory records the passwords it is asked to set. hold makes

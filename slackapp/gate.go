@@ -3,6 +3,8 @@ package slackapp
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -44,12 +46,16 @@ type Gate struct {
 	// Observe, when set, counts each call: the Slack method and the result
 	// (ok, rate_limited, Slack's error code, or error).
 	Observe func(method, result string)
+	// Log, when set, is told once about each shared window the gate
+	// ignores (see learn).
+	Log *slog.Logger
 
 	mu      sync.Mutex
 	keys    map[string]*gateKey
 	seq     uint64
 	waiting int
-	closed  chan struct{} // closed by Close: nobody waits any more
+	ignored map[string]bool // shared windows ignored and logged, by key
+	closed  chan struct{}   // closed by Close: nobody waits any more
 	once    sync.Once
 }
 
@@ -166,7 +172,9 @@ func (g *Gate) DoWithin(ctx context.Context, key string, prio Priority, maxWait 
 		if errors.As(err, &rl) {
 			g.leave(key, max(rl.RetryAfter, time.Second))
 			if g.Shared != nil {
-				_ = g.Shared.Throttle(context.WithoutCancel(ctx), key, time.Now().Add(rl.RetryAfter))
+				// The others ignore a longer window (learn): they wait
+				// what they will accept and meet Slack's 429 themselves.
+				_ = g.Shared.Throttle(context.WithoutCancel(ctx), key, time.Now().Add(min(rl.RetryAfter, MaxSharedWait)))
 			}
 			continue
 		}
@@ -321,13 +329,63 @@ func (g *Gate) dispatch(key string, k *gateKey) {
 	}
 }
 
-// learn applies other replicas' Retry-After windows.
+// MaxSharedWait bounds a Retry-After window learned from other replicas.
+// Slack's Web API answers 429 with a Retry-After of seconds, a minute at
+// most for the per-minute tiers; five minutes leaves room for that and for
+// the replicas' clocks to differ, while whoever can write to the shared
+// store (another app's credentials, a neighbour on a shared Redis) can
+// hold a key for five minutes per write at worst, never for hours. A
+// replica that meets a longer Retry-After itself still waits all of it.
+const MaxSharedWait = 5 * time.Minute
+
+// maxIgnoredLogged bounds the keys remembered as ignored and logged, so
+// that a writer of many bogus keys costs a bounded map and log.
+const maxIgnoredLogged = 100
+
+// The keys Gate.Do is called with: the methods limited as a whole, and the
+// prefixes of the ones limited per channel or per message.
+var (
+	methodKeys = []string{"users.info", "users.lookupByEmail", "usergroups.users.list",
+		"chat.postEphemeral", "conversations.open", "chat.update"}
+	channelIDShape = regexp.MustCompile(`^[CDG][A-Z0-9]{2,20}$`)
+	messageTSShape = regexp.MustCompile(`^[0-9]{1,12}\.[0-9]{1,9}$`)
+)
+
+// OwnKey reports whether key is one this gate uses: a method in
+// methodKeys, chat.postMessage:<channel ID>, or
+// response_url:<channel ID>/<message ts>.
+func OwnKey(key string) bool {
+	if slices.Contains(methodKeys, key) {
+		return true
+	}
+	if ch, ok := strings.CutPrefix(key, "chat.postMessage:"); ok {
+		return channelIDShape.MatchString(ch)
+	}
+	if msg, ok := strings.CutPrefix(key, "response_url:"); ok {
+		ch, ts, ok := strings.Cut(msg, "/")
+		return ok && channelIDShape.MatchString(ch) && messageTSShape.MatchString(ts)
+	}
+	return false
+}
+
+// learn applies other replicas' Retry-After windows. What comes from the
+// shared store is not trusted further than a replica's own 429 could go: a
+// key this gate does not use, or a window that ends more than
+// MaxSharedWait from now, is ignored, and logged once per key.
 func (g *Gate) learn(throttled map[string]time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := time.Now()
 	for key, until := range throttled {
 		if !until.After(now) {
+			continue
+		}
+		switch {
+		case !OwnKey(key):
+			g.ignore(key, "a shared Slack Retry-After names a key this bot does not use; ignored", "until", until)
+			continue
+		case until.After(now.Add(MaxSharedWait)):
+			g.ignore(key, "a shared Slack Retry-After ends further ahead than any Retry-After the bot shares; ignored", "until", until, "max_wait", MaxSharedWait.String())
 			continue
 		}
 		k := g.keys[key]
@@ -340,6 +398,27 @@ func (g *Gate) learn(throttled map[string]time.Time) {
 			k.spacing = max(k.spacing, time.Second)
 		}
 	}
+}
+
+// ignore logs, once per key, that a shared window for key was ignored.
+// g.mu is held.
+func (g *Gate) ignore(key, msg string, args ...any) {
+	if g.Log == nil || g.ignored[key] || len(g.ignored) > maxIgnoredLogged {
+		return
+	}
+	if g.ignored == nil {
+		g.ignored = map[string]bool{}
+	}
+	g.ignored[key] = true
+	if len(g.ignored) > maxIgnoredLogged {
+		g.Log.Warn("more shared Slack Retry-After windows are ignored; not logging them any more")
+		return
+	}
+	// The key came from the store: quoted, and cut short.
+	if len(key) > 100 {
+		key = key[:100] + "..."
+	}
+	g.Log.Warn(msg+" (who writes to the store? see README.md, Running several replicas)", append([]any{"key", key}, args...)...)
 }
 
 // Follow learns other replicas' Retry-After windows as they announce them,

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -341,4 +346,125 @@ func testLearnsRetryAfter(t *testing.T, push bool, interval time.Duration) {
 		}
 		cancel()
 	})
+}
+
+// TestGateBoundsSharedWindows: what the shared store says is not trusted
+// further than a replica's own 429 could go. A window on a key the gate
+// does not use, or one that ends more than MaxSharedWait ahead, is
+// ignored (whether read from the record or announced) and logged once per
+// key however often it is read; a window within the bound on a key the
+// gate uses still holds that key.
+func TestGateBoundsSharedWindows(t *testing.T) {
+	for _, push := range []bool{false, true} {
+		t.Run(fmt.Sprintf("announced=%v", push), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var logs syncBuffer
+				shared := &fakeThrottles{m: map[string]time.Time{}}
+				g := NewGate()
+				g.Shared, g.Log = shared, slog.New(slog.NewTextHandler(&logs, nil))
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				go g.Follow(ctx, 10*time.Second)
+				synctest.Wait()
+				shared.push = push
+				now := time.Now()
+				for key, until := range map[string]time.Time{
+					"chat.update":                          now.Add(3 * time.Hour),                 // a known key, far ahead
+					"users.info":                           now.Add(MaxSharedWait + 2*time.Minute), // past the bound when read
+					"chat.postMessage:#general":            now.Add(time.Minute),                   // not a channel ID
+					"chat.postMessage:C0AUDIT/x":           now.Add(time.Minute),                   // not a channel ID either
+					"response_url:D0EMPLOYEE/not-a-ts":     now.Add(time.Minute),                   // not a message
+					"evil":                                 now.Add(time.Minute),                   // not a key of the gate
+					"chat.postMessage:C0AUDIT":             now.Add(2 * time.Minute),               // within the bound: honoured
+					"response_url:D0EMPLOYEE/1700000000.1": now.Add(MaxSharedWait),                 // at the bound: honoured
+				} {
+					shared.Throttle(ctx, key, until)
+				}
+				time.Sleep(time.Minute) // six reads of the record
+				// (A window past the bound that comes within it later is
+				// honoured for what is left then: MaxSharedWait at most.)
+				synctest.Wait()
+				for _, key := range []string{"chat.update", "users.info"} {
+					start := time.Now()
+					if err := g.Do(t.Context(), key, PriorityNow, func() error { return nil }); err != nil || time.Since(start) > 0 {
+						t.Errorf("%s waited %v (%v) for a window past the bound", key, time.Since(start), err)
+					}
+				}
+				for key, end := range map[string]time.Time{"chat.postMessage:C0AUDIT": now.Add(2 * time.Minute), "response_url:D0EMPLOYEE/1700000000.1": now.Add(MaxSharedWait)} {
+					err := g.Do(t.Context(), key, PriorityNow, func() error { return nil })
+					if err != nil || time.Now().Before(end) {
+						t.Errorf("%s went %v (%v) before the end of a shared window within the bound", key, end.Sub(time.Now()), err)
+					}
+				}
+				cancel()
+				for _, key := range []string{"chat.update", "users.info", "chat.postMessage:#general", "chat.postMessage:C0AUDIT/x", "response_url:D0EMPLOYEE/not-a-ts", "evil"} {
+					if n := strings.Count(logs.String(), "key="+key+" "); n != 1 {
+						t.Errorf("the ignored window of %s was logged %d times, want once:\n%s", key, n, logs.String())
+					}
+				}
+				if strings.Contains(logs.String(), "C0AUDIT ") || strings.Contains(logs.String(), "1700000000.1 ") {
+					t.Errorf("an honoured window was logged as ignored:\n%s", logs.String())
+				}
+			})
+		})
+	}
+}
+
+// TestGateLogsBoundedIgnoredKeys: a writer of many bogus keys costs a
+// bounded number of log lines.
+func TestGateLogsBoundedIgnoredKeys(t *testing.T) {
+	var logs syncBuffer
+	g := NewGate()
+	g.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	for i := range 3 * maxIgnoredLogged {
+		g.learn(map[string]time.Time{fmt.Sprintf("junk-%d", i): time.Now().Add(time.Minute)})
+	}
+	if n := strings.Count(logs.String(), "\n"); n != maxIgnoredLogged+1 {
+		t.Errorf("%d log lines for %d bogus keys, want %d", n, 3*maxIgnoredLogged, maxIgnoredLogged+1)
+	}
+}
+
+// TestOwnKeyKnowsEveryKeyTheGateIsGiven: every key a call site in this
+// package passes to the gate is one OwnKey accepts, so that no replica
+// ignores a real window: a new key must be added to methodKeys.
+func TestOwnKeyKnowsEveryKeyTheGateIsGiven(t *testing.T) {
+	calls := regexp.MustCompile(`(?:\.Do|\.DoWithin|lookup)\(ctx, (?:[^,"\n]+, )*"([^"]+)"(\+)?`)
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range calls.FindAllStringSubmatch(string(b), -1) {
+			seen++
+			key := m[1]
+			switch {
+			case m[2] == "" && !OwnKey(key):
+				t.Errorf("%s: the gate key %q is not one OwnKey accepts", f, key)
+			case m[2] != "" && key != "chat.postMessage:" && key != "response_url:":
+				t.Errorf("%s: the gate key prefix %q is not one OwnKey accepts", f, key)
+			}
+		}
+	}
+	if seen < 8 {
+		t.Fatalf("found %d gate keys in the sources; the pattern no longer matches the calls", seen)
+	}
+	for key, want := range map[string]bool{
+		"chat.postMessage:C0123ABCD": true, "chat.postMessage:D0123ABCD": true, "chat.postMessage:G0123ABCD": true,
+		"response_url:D0123ABCD/1700000000.000100": true, "chat.update": true, "conversations.open": true,
+		"chat.postMessage:": false, "chat.postMessage:c0123abcd": false, "chat.postMessage:C0123ABCD:x": false,
+		"response_url:D0123ABCD": false, "response_url:D0123ABCD/": false, "response_url:/1.2": false,
+		"chat.delete": false, "": false, "users.info ": false,
+	} {
+		if OwnKey(key) != want {
+			t.Errorf("OwnKey(%q) = %v, want %v", key, !want, want)
+		}
+	}
 }

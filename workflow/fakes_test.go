@@ -19,6 +19,20 @@ type memStore struct {
 	reqs   map[string][]byte
 	down   bool
 	claims map[string]bool // nil: every claim is the first
+	// refusals are the times of each requester's refusals counted against
+	// the limit (Refused with a limit).
+	refusals map[string][]time.Time
+}
+
+// refusalsAfter counts requester's counted refusals after t. m.mu is held.
+func (m *memStore) refusalsAfter(requester string, t time.Time) int {
+	n := 0
+	for _, at := range m.refusals[requester] {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
 }
 
 func newMemStore() *memStore { return &memStore{reqs: map[string][]byte{}} }
@@ -56,7 +70,7 @@ func (m *memStore) Create(_ context.Context, r *Request, limit Limit) error {
 	if err := m.check(); err != nil {
 		return err
 	}
-	n := 0
+	n := m.refusalsAfter(r.Requester, r.CreatedAt.Add(-limit.Window))
 	for id := range m.reqs {
 		o, _ := m.load(id)
 		if o.Requester != r.Requester {
@@ -98,7 +112,7 @@ func (m *memStore) Standing(_ context.Context, requester string, since time.Time
 		return nil, 0, err
 	}
 	var open *Request
-	n := 0
+	n := m.refusalsAfter(requester, since)
 	for id := range m.reqs {
 		r, _ := m.load(id)
 		if r.Requester != requester {
@@ -187,17 +201,34 @@ func (m *memStore) Claim(_ context.Context, key string, _ time.Duration) (bool, 
 }
 func (m *memStore) Ping(context.Context) error { return m.check() }
 
-func (m *memStore) Refused(_ context.Context, rec AuditRecord) error {
+func (m *memStore) Refused(_ context.Context, rec AuditRecord, limit Limit) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check(); err != nil {
 		return err
 	}
 	m.audit = append(m.audit, rec)
+	if limit.Max > 0 && limit.Window > 0 {
+		if m.refusals == nil {
+			m.refusals = map[string][]time.Time{}
+		}
+		m.refusals[rec.User] = append(m.refusals[rec.User], rec.At)
+	}
 	return nil
 }
 
-func (m *memStore) Audit(_ context.Context, q AuditQuery) ([]AuditRecord, error) {
+func (m *memStore) Audit(_ context.Context, q AuditQuery, each func(AuditRecord) error) error {
+	recs, _ := m.records(q)
+	for _, rec := range recs {
+		if err := each(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// records returns the audit records q selects.
+func (m *memStore) records(q AuditQuery) ([]AuditRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []AuditRecord

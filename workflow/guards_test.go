@@ -231,7 +231,7 @@ func TestAuditRecordsEveryStepAndRefusal(t *testing.T) {
 		}
 	}
 	h.svc.Wait()
-	all, err := h.store.Audit(ctx, AuditQuery{})
+	all, err := h.store.records(AuditQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,13 +247,13 @@ func TestAuditRecordsEveryStepAndRefusal(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit log %v, want %v", got, want)
 	}
-	if recs, _ := h.store.Audit(ctx, AuditQuery{User: "ALICE"}); len(recs) != 4 || recs[1].Approver != "UAPP1" {
+	if recs, _ := h.store.records(AuditQuery{User: "ALICE"}); len(recs) != 4 || recs[1].Approver != "UAPP1" {
 		t.Errorf("by account: %+v", recs)
 	}
-	if recs, _ := h.store.Audit(ctx, AuditQuery{Status: EventRefused}); len(recs) != 2 || recs[0].Account != "administrator" {
+	if recs, _ := h.store.records(AuditQuery{Status: EventRefused}); len(recs) != 2 || recs[0].Account != "administrator" {
 		t.Errorf("refused: %+v", recs)
 	}
-	if recs, _ := h.store.Audit(ctx, AuditQuery{Since: t0.Add(time.Minute)}); len(recs) != 0 {
+	if recs, _ := h.store.records(AuditQuery{Since: t0.Add(time.Minute)}); len(recs) != 0 {
 		t.Errorf("since a later time: %+v", recs)
 	}
 }

@@ -10,18 +10,21 @@ import (
 // processes sharing the same backing store.
 type Store interface {
 	// Create saves r, which must be pending, if r.Requester has no open
-	// request and created fewer than limit.Max requests in the limit.Window
-	// before r.CreatedAt. Both checks and the write are one atomic step,
-	// which also appends AuditRecords(r, 0) to the audit log.
+	// request and made fewer than limit.Max attempts that count against
+	// the limit (requests created, and the refusals Refused counted) in
+	// the limit.Window before r.CreatedAt; r then counts too. Both checks
+	// and the write are one atomic step, which also appends
+	// AuditRecords(r, 0) to the audit log. A Limit with Max or Window <= 0
+	// means no limit.
 	// Errors: CodeOpenRequest, CodeRateLimited, CodeUnavailable.
 	Create(ctx context.Context, r *Request, limit Limit) error
 
 	// Standing returns requester's open request (nil when none, as Open
-	// would say) and how many requests they created after since that count
-	// against the limit (refused ones never count). It lets a request that
-	// cannot be made be refused before anything else is asked.
-	// Errors: CodeUnavailable.
-	Standing(ctx context.Context, requester string, since time.Time) (open *Request, created int, err error)
+	// would say) and how many of their attempts after since count against
+	// the limit: requests created, and refusals Refused counted. It lets a
+	// request that cannot be made be refused before anything else is
+	// asked. Errors: CodeUnavailable.
+	Standing(ctx context.Context, requester string, since time.Time) (open *Request, attempts int, err error)
 
 	// Get returns the request with id.
 	// Errors: CodeNotFound, CodeUnavailable.
@@ -67,12 +70,23 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	// Refused appends the record of a refused attempt to the audit log.
+	// With a limit (Max and Window > 0) the attempt, by rec.User at
+	// rec.At, also counts against it like a created request, in the same
+	// atomic step: Standing counts it and Create refuses once limit.Max
+	// attempts are in the window. The service counts the refusals the
+	// employee caused (a guard, their identity), so that nobody can probe
+	// the guards without limit, and not the others (an outage, the limit
+	// itself), with a zero Limit.
 	// Errors: CodeUnavailable.
-	Refused(ctx context.Context, rec AuditRecord) error
+	Refused(ctx context.Context, rec AuditRecord, limit Limit) error
 
-	// Audit returns the audit records q selects, oldest first; records
-	// older than the store's retention are gone. Errors: CodeUnavailable.
-	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
+	// Audit calls each with every audit record q selects, oldest first,
+	// as it reads them: a page of records at a time, so that memory stays
+	// flat however long the log is (a year of records). Records older
+	// than the store's retention are gone. Audit stops at the first error
+	// each returns and returns that error unchanged.
+	// Errors: CodeUnavailable, and each's errors.
+	Audit(ctx context.Context, q AuditQuery, each func(AuditRecord) error) error
 }
 
 // Limit is the per-employee request limit: at most Max requests per Window.

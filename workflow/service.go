@@ -173,7 +173,7 @@ func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 	case open != nil:
 		return open, Errorf(CodeOpenRequest, "%s already has open request %s", user, open.ID)
 	case n >= s.cfg.Limit.Max:
-		err := Errorf(CodeRateLimited, "%s created %d requests in the last %s", user, n, s.cfg.Limit.Window)
+		err := Errorf(CodeRateLimited, "%s made %d attempts (requests and refusals they caused) in the last %s", user, n, s.cfg.Limit.Window)
 		s.refused(ctx, user, nil, err)
 		return nil, err
 	}
@@ -290,6 +290,8 @@ func (s *Service) manager(ctx context.Context, user string, acct Account) (strin
 
 // refusalCodes are the refusals worth an audit line: the guards, identity
 // problems and the rate limit. Outages and internal errors are logged.
+// Each but those in uncountedRefusals counts against the employee's
+// request limit (countsAgainstLimit).
 var refusalCodes = []Code{
 	CodeRateLimited, CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain,
 	CodeEmailUnconfirmed, CodeForeignUser, CodeEmailMismatch,
@@ -298,10 +300,26 @@ var refusalCodes = []Code{
 	CodeUncheckable, CodeAdminCount,
 }
 
-// refused records a refused request in the audit log and tells the audit
-// channel, in the background; a user who keeps trying is told to the
-// channel about once per RefusalQuiet, and logged every time. r, when not
-// nil, names the account.
+// uncountedRefusals are the audited refusals that are not the employee's
+// doing, or that counting would make permanent: the limit itself (else one
+// stays limited for ever) and a deployment without approvers for them.
+var uncountedRefusals = []Code{CodeRateLimited, CodeNoApprovers}
+
+// countsAgainstLimit reports whether a refusal with code counts against
+// the employee's request limit like a created request: the refusals the
+// employee caused (a guard, their identity), so that nobody can probe the
+// guards without limit. Outages, internal errors and an open request are
+// not audited refusals, and do not count either.
+func countsAgainstLimit(code Code) bool {
+	return slices.Contains(refusalCodes, code) && !slices.Contains(uncountedRefusals, code)
+}
+
+// refused records a refused request in the audit log, counting it against
+// the employee's limit when they caused it, before the refusal is
+// answered (so that the next attempt sees it), and tells the audit channel
+// in the background; a user who keeps trying is told to the channel about
+// once per RefusalQuiet, and logged every time. r, when not nil, names the
+// account.
 func (s *Service) refused(ctx context.Context, user string, r *Request, err error) {
 	code := ErrorCode(err)
 	if !slices.Contains(refusalCodes, code) {
@@ -311,6 +329,17 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 	if r != nil {
 		f.Account = r.Account.UserName
 	}
+	var limit Limit
+	if countsAgainstLimit(code) {
+		limit = s.cfg.Limit
+	}
+	wctx, stop := s.detach(ctx)
+	wctx, cancel := context.WithTimeout(wctx, 10*time.Second)
+	if rerr := s.deps.Store.Refused(wctx, RefusalRecord(f, s.cfg.DirectoryID), limit); rerr != nil {
+		s.deps.Log.Error("could not write a refused request to the audit log", "user", user, "code", code, "counted", limit.Max > 0, "error", rerr)
+	}
+	cancel()
+	stop()
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -318,9 +347,6 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 		defer stop()
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncLease)
 		defer cancel()
-		if rerr := s.deps.Store.Refused(ctx, RefusalRecord(f, s.cfg.DirectoryID)); rerr != nil {
-			s.deps.Log.Error("could not write a refused request to the audit log", "user", user, "code", code, "error", rerr)
-		}
 		if first, cerr := s.deps.Store.Claim(ctx, "refusal:"+user+":"+string(code), s.cfg.RefusalQuiet); cerr != nil || !first {
 			return
 		}

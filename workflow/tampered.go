@@ -78,7 +78,8 @@ func (s *Service) tampered(ctx context.Context, t *Tampered, err error) {
 		defer stop()
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncLease)
 		defer cancel()
-		if rerr := s.deps.Store.Refused(ctx, rec); rerr != nil {
+		// Not the claimed requester's doing: it never counts against them.
+		if rerr := s.deps.Store.Refused(ctx, rec, Limit{}); rerr != nil {
 			s.deps.Log.Error("could not write a tampered request to the audit log", "request_id", t.ID, "error", rerr)
 		}
 		if first, cerr := s.deps.Store.Claim(ctx, "tampered:"+t.ID, tamperQuiet); cerr != nil || !first {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -45,15 +46,26 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer st.close()
-	recs, err := st.Audit(ctx, q)
-	if err != nil {
+	// Each record is written as it is read: memory holds a page of the
+	// store and the output buffer, however long the log is.
+	out := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(out)
+	var werr error
+	err = st.Audit(ctx, q, func(rec workflow.AuditRecord) error {
+		if werr = enc.Encode(rec); werr != nil {
+			return werr
+		}
+		return nil
+	})
+	switch {
+	case werr != nil:
+		return fmt.Errorf("writing the audit log: %w", werr)
+	case err != nil:
+		out.Flush() // what was read before the failure
 		return fmt.Errorf("reading the audit log: %w", err)
 	}
-	enc := json.NewEncoder(stdout)
-	for _, rec := range recs {
-		if err := enc.Encode(rec); err != nil {
-			return err
-		}
+	if err := out.Flush(); err != nil {
+		return fmt.Errorf("writing the audit log: %w", err)
 	}
 	return nil
 }

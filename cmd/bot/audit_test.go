@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
+	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -126,5 +131,50 @@ func TestAuditExportEmbedded(t *testing.T) {
 	}
 	if got, want := events(all), "requested/pending/ denied/denied/ refused//protected_account"; got != want {
 		t.Fatalf("audit log %q, want %q", got, want)
+	}
+}
+
+// failingWriter accepts n writes, then fails.
+type failingWriter struct{ n, writes int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if f.writes++; f.writes > f.n {
+		return 0, errors.New("the pipe is closed")
+	}
+	return len(p), nil
+}
+
+// TestAuditExportStreams: `bot audit` prints a log longer than the pages
+// the store reads (Redis XRANGE with COUNT 1000), every record once and in
+// order, and stops at once, saying so, when it cannot write.
+func TestAuditExportStreams(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	const n = 2500
+	at := time.Now().Add(-time.Hour).UTC()
+	pipe := w.redis.Pipeline()
+	for i := range n {
+		rec := workflow.AuditRecord{At: at.Add(time.Duration(i) * time.Millisecond), Event: workflow.EventRefused,
+			User: fmt.Sprintf("U%04d", i), Code: workflow.CodeProtectedAccount}
+		b, _ := json.Marshal(rec)
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: redisstore.KeyPrefix(w.prefix) + "audit", Values: []any{"r", b}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := w.exportAudit("--since", "2h")
+	if err != nil || len(recs) != n {
+		t.Fatalf("bot audit printed %d records (%v), want %d", len(recs), err, n)
+	}
+	for i, rec := range recs {
+		if rec.User != fmt.Sprintf("U%04d", i) {
+			t.Fatalf("record %d is %s's: out of order or repeated", i, rec.User)
+		}
+	}
+
+	fw := &failingWriter{n: 1}
+	err = run(ctx, []string{"bot", "audit"}, func(k string) string { return w.vars[k] }, fw)
+	if err == nil || !strings.Contains(err.Error(), "writing the audit log: the pipe is closed") || fw.writes != 2 {
+		t.Errorf("bot audit into a closed pipe: %v after %d writes, want a write error on the second write", err, fw.writes)
 	}
 }

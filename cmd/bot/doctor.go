@@ -39,8 +39,14 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("doctor: the configuration is invalid")
 	}
 	fmt.Fprintln(stdout, "  ok    configuration")
+	warnings := 0
 	if cfg.UncheckedAccounts {
-		fmt.Fprintln(stdout, "  warn  no LDAP (ALLOW_UNCHECKED_ACCOUNTS=true): accounts are not checked against the directory; a disabled account would be enabled again by a reset, and administrators are not refused")
+		fmt.Fprintln(stdout, "  WARN  no LDAP (ALLOW_UNCHECKED_ACCOUNTS=true): accounts are not checked against the directory; a disabled account would be enabled again by a reset, and administrators are not refused")
+		warnings++
+	}
+	if cfg.LDAPURL != "" && cfg.LDAPInsecure {
+		fmt.Fprintln(stdout, "  WARN  "+ldapPlainText)
+		warnings++
 	}
 	b, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -56,6 +62,10 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if d.failed > 0 {
 		return fmt.Errorf("doctor: %d check(s) failed", d.failed)
+	}
+	if warnings > 0 {
+		fmt.Fprintln(stdout, "everything works, but read the warnings above")
+		return nil
 	}
 	fmt.Fprintln(stdout, "everything looks right")
 	return nil
@@ -228,7 +238,11 @@ func (d *doctorRun) ldap(ctx context.Context) (string, string, error) {
 	if err := d.b.ldap.Check(ctx); err != nil {
 		return "", "check LDAP_URL, LDAP_CA_FILE (the CA that signed the directory's certificate), LDAP_BIND_DN, LDAP_BIND_PASSWORD and LDAP_BASE_DN", err
 	}
-	return fmt.Sprintf("%s: TLS, bind as %s and base %s work", d.cfg.LDAPURL, d.cfg.LDAPBindDN, d.cfg.LDAPBaseDN), "", nil
+	transport := "TLS"
+	if d.cfg.LDAPInsecure {
+		transport = "PLAIN TEXT (LDAP_INSECURE=true, not encrypted)"
+	}
+	return fmt.Sprintf("%s: %s, bind as %s and base %s work", d.cfg.LDAPURL, transport, d.cfg.LDAPBindDN, d.cfg.LDAPBaseDN), "", nil
 }
 
 // account finds the account of the employee with the given email and

@@ -19,9 +19,9 @@ func TestDoctorAllGood(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"ok    Slack bot token", "ok    Slack bot scopes", "ok    Slack app token", "ok    store: Redis at",
-		"ok    directory d-0123456789: corp.example.com (MicrosoftAD, NetBIOS CORP, Active)", "ok    approvers (APPROVERS): 3 approver(s)", "everything looks right",
+		"ok    directory d-0123456789: corp.example.com (MicrosoftAD, NetBIOS CORP, Active)", "ok    approvers (APPROVERS): 3 approver(s)", "everything works, but read the warnings above",
 		// The world runs without LDAP, by explicit choice: doctor says what that means.
-		"warn  no LDAP (ALLOW_UNCHECKED_ACCOUNTS=true): accounts are not checked against the directory"} {
+		"WARN  no LDAP (ALLOW_UNCHECKED_ACCOUNTS=true): accounts are not checked against the directory"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
 		}

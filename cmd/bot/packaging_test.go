@@ -165,7 +165,7 @@ func dockerignoreProblems(s string) []string {
 			problems = append(problems, fmt.Sprintf("%q lets an .env file back into the build context", line))
 		}
 	}
-	for _, want := range []string{".env", ".env.*", "data", "*.test", ".git", "docs"} {
+	for _, want := range []string{".env", ".env.*", "secrets", "data", "*.test", ".git", "docs"} {
 		if !lines[want] {
 			problems = append(problems, fmt.Sprintf("does not list %q", want))
 		}
@@ -183,6 +183,7 @@ func TestDockerfileDockerignore(t *testing.T) {
 		brk("no .env.*", "\n.env.*\n", "\n"),
 		brk(".env.example let back in", "\n.env.*\n", "\n.env.*\n!.env.example\n"),
 		brk("no .git", "\n.git\n", "\n"),
+		brk("no secrets", "\nsecrets\n", "\n"),
 	}, dockerignoreProblems)
 }
 
@@ -212,9 +213,13 @@ func composeProblems(doc map[string]any) []string {
 	if envFiles := stringList(bot["env_file"]); !slices.Contains(envFiles, ".env") {
 		fail("bot: env_file %v, want .env", bot["env_file"])
 	}
-	if env := environment(bot["environment"]); env["REDIS_URL"] != "redis://redis:6379/0" {
-		fail("bot: environment REDIS_URL %q, want redis://redis:6379/0 (the compose Redis)", env["REDIS_URL"])
+	declared, _ := doc["secrets"].(map[string]any)
+	env := environment(bot["environment"])
+	problems = append(problems, secretFileProblems("bot", bot, env, declared)...)
+	if env["ALLOW_INSECURE_ENDPOINTS"] != "redis" {
+		fail("bot: environment ALLOW_INSECURE_ENDPOINTS %q, want redis (plain redis:// on the compose network only; Slack and AWS stay https)", env["ALLOW_INSECURE_ENDPOINTS"])
 	}
+	problems = append(problems, hardeningProblems("bot", bot)...)
 	deps, _ := bot["depends_on"].(map[string]any)
 	if dep, _ := deps["redis"].(map[string]any); dep == nil || dep["condition"] != "service_healthy" {
 		fail("bot: depends_on redis needs condition: service_healthy, got %v", bot["depends_on"])
@@ -239,9 +244,26 @@ func composeProblems(doc map[string]any) []string {
 	if !strings.HasPrefix(image, "redis:7") || !digestPinned.MatchString(image) {
 		fail("redis: image %q, want redis:7-...@sha256:<digest>", image)
 	}
-	if cmd := strings.Join(stringList(redis["command"]), " "); !strings.Contains(cmd, "--appendonly yes") {
+	cmd := strings.Join(stringList(redis["command"]), " ")
+	if !strings.Contains(cmd, "--appendonly yes") {
 		fail("redis: command %q does not turn on --appendonly yes", cmd)
 	}
+	if !slices.Contains(stringList(redis["secrets"]), "redis_password") || !secretFromFile(declared, "redis_password") {
+		fail("redis: no secret redis_password (declared with file: ./secrets/redis_password) to require a password with")
+	}
+	if !regexp.MustCompile(`printf "requirepass %s\\n" "\$\$\(cat /run/secrets/redis_password\)" > /tmp/\S+\.conf && exec redis-server /tmp/\S+\.conf `).MatchString(cmd) {
+		fail("redis: command %q does not require the password of /run/secrets/redis_password through a config file (requirepass)", cmd)
+	}
+	if strings.Contains(cmd, "--requirepass") {
+		fail("redis: command %q puts the password on the command line, where ps shows it", cmd)
+	}
+	if u, _ := redis["user"].(string); u == "" || u == "0" || u == "root" || strings.HasPrefix(u, "0:") || strings.HasPrefix(u, "root:") {
+		fail("redis: user %q, want the image's redis user (999:999), not root", u)
+	}
+	if redis["read_only"] == "true" && !slices.Contains(stringList(redis["tmpfs"]), "/tmp") {
+		fail("redis: read_only without a tmpfs on /tmp, where the password's config file goes")
+	}
+	problems = append(problems, hardeningProblems("redis", redis)...)
 	volumes, _ := doc["volumes"].(map[string]any)
 	persisted := false
 	for _, v := range stringList(redis["volumes"]) {
@@ -253,16 +275,94 @@ func composeProblems(doc map[string]any) []string {
 	if !persisted {
 		fail("redis: no named volume (declared under top-level volumes) on /data, got %v", redis["volumes"])
 	}
-	if test := strings.Join(healthTest(redis), " "); !strings.Contains(test, "redis-cli ping") {
-		fail("redis: healthcheck test %q does not run redis-cli ping", test)
+	if test := strings.Join(healthTest(redis), " "); !strings.Contains(test, `REDISCLI_AUTH="$$(cat /run/secrets/redis_password)" redis-cli ping`) || strings.Contains(test, " -a ") {
+		fail("redis: healthcheck test %q does not run redis-cli ping with the password in REDISCLI_AUTH (not -a, which ps shows)", test)
 	}
 	for _, k := range []string{"ports", "network_mode"} {
 		if _, ok := redis[k]; ok {
-			fail("redis: %s set; Redis (no password, no TLS) must not be reachable from the host", k)
+			fail("redis: %s set; Redis (no TLS) must not be reachable from the host", k)
 		}
 	}
 	if redis["restart"] != "unless-stopped" {
 		fail("redis: restart %v, want unless-stopped", redis["restart"])
+	}
+	return problems
+}
+
+// composeSecrets are the bot's settings that hold a secret, and the compose
+// secret each comes from.
+var composeSecrets = map[string]string{
+	"SLACK_BOT_TOKEN":    "slack_bot_token",
+	"SLACK_APP_TOKEN":    "slack_app_token",
+	"LDAP_BIND_PASSWORD": "ldap_bind_password",
+	"REDIS_URL":          "redis_url",
+}
+
+// otherSecrets are settings that hold a secret the compose file does not
+// provide; they must not get a value in it either.
+var otherSecrets = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SMTP_PASSWORD", "STATE_KEY"}
+
+// secretFromFile reports whether the top-level secret name is declared
+// from a file under ./secrets (which .gitignore and .dockerignore keep out).
+func secretFromFile(declared map[string]any, name string) bool {
+	d, _ := declared[name].(map[string]any)
+	return d != nil && d["file"] == "./secrets/"+name
+}
+
+// secretFileProblems checks that each secret of composeSecrets reaches the
+// service as a file: NAME cleared (a value .env may hold does not count),
+// NAME_FILE under /run/secrets, the secret given to the service and
+// declared from ./secrets; that every other *_FILE setting names a secret
+// the service has; and that no secret has a value in the file.
+func secretFileProblems(name string, service map[string]any, env map[string]string, declared map[string]any) []string {
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	given := stringList(service["secrets"])
+	for setting, secret := range composeSecrets {
+		if v, ok := env[setting]; !ok || v != "" {
+			fail("%s: environment %s must be set to \"\" (so that a value in .env does not count), got %q", name, setting, v)
+		}
+		if env[setting+"_FILE"] != "/run/secrets/"+secret {
+			fail("%s: environment %s_FILE %q, want /run/secrets/%s", name, setting, env[setting+"_FILE"], secret)
+		}
+		if !slices.Contains(given, secret) {
+			fail("%s: secrets %v lack %s", name, given, secret)
+		}
+		if !secretFromFile(declared, secret) {
+			fail("secrets: %s is not declared with file: ./secrets/%s", secret, secret)
+		}
+	}
+	for setting, v := range env {
+		if strings.HasSuffix(setting, "_FILE") && (!strings.HasPrefix(v, "/run/secrets/") || !slices.Contains(given, strings.TrimPrefix(v, "/run/secrets/"))) {
+			fail("%s: environment %s %q is not a secret the service has (/run/secrets/NAME)", name, setting, v)
+		}
+	}
+	for _, setting := range otherSecrets {
+		if env[setting] != "" {
+			fail("%s: environment %s has a value; a secret comes from a file (%s_FILE)", name, setting, setting)
+		}
+	}
+	return problems
+}
+
+// hardeningProblems wants the service's root file system read-only, every
+// capability dropped and no way to gain privileges (setuid binaries).
+func hardeningProblems(name string, service map[string]any) []string {
+	var problems []string
+	if service["read_only"] != "true" {
+		problems = append(problems, fmt.Sprintf("%s: read_only %v, want true", name, service["read_only"]))
+	}
+	if drop := stringList(service["cap_drop"]); !slices.Equal(drop, []string{"ALL"}) {
+		problems = append(problems, fmt.Sprintf("%s: cap_drop %q, want [ALL]", name, drop))
+	}
+	if !slices.Contains(stringList(service["security_opt"]), "no-new-privileges:true") {
+		problems = append(problems, fmt.Sprintf("%s: security_opt %q lacks no-new-privileges:true", name, stringList(service["security_opt"])))
+	}
+	if add := stringList(service["cap_add"]); len(add) > 0 {
+		problems = append(problems, fmt.Sprintf("%s: cap_add %q gives capabilities back", name, add))
+	}
+	if service["privileged"] == "true" {
+		problems = append(problems, fmt.Sprintf("%s: privileged", name))
 	}
 	return problems
 }
@@ -331,11 +431,33 @@ func TestCompose(t *testing.T) {
 	checkBreakages(t, s, []breakage{
 		brk("started before Redis is healthy", "condition: service_healthy", "condition: service_started"),
 		brk("Redis published on the host", "    volumes:\n      - redis-data:/data\n", "    volumes:\n      - redis-data:/data\n    ports:\n      - \"6379:6379\"\n"),
-		brk("no persistence", `"--appendonly", "yes"`, `"--appendonly", "no"`),
+		brk("no persistence", `--appendonly yes'`, `--appendonly no'`),
 		brk("Redis data not on the named volume", "- redis-data:/data", "- /tmp/redis:/data"),
 		brk("an unpinned Redis", "redis:7-bookworm@sha256:", "redis:7-bookworm #sha256:"),
 		brk("settings not from .env", "env_file: .env", "env_file: settings.env"),
-		brk("no REDIS_URL", "REDIS_URL: redis://redis:6379/0", "REDIS_URL_UNUSED: redis://redis:6379/0"),
+		brk("no REDIS_URL_FILE", "REDIS_URL_FILE: /run/secrets/redis_url", "REDIS_URL_UNUSED: /run/secrets/redis_url"),
+		brk("a plain REDIS_URL", `REDIS_URL: ""`, "REDIS_URL: redis://redis:6379/0"),
+		brk("a token in the environment", `SLACK_BOT_TOKEN: ""`, "SLACK_BOT_TOKEN: xoxb-1-abc"),
+		brk(".env's token not cleared", "      SLACK_APP_TOKEN: \"\"\n", ""),
+		brk("a token file elsewhere", "SLACK_BOT_TOKEN_FILE: /run/secrets/slack_bot_token", "SLACK_BOT_TOKEN_FILE: /etc/resetbot/token"),
+		brk("a secret not given to the bot", "      - slack_app_token\n", ""),
+		brk("a secret file outside ./secrets", "file: ./secrets/redis_url", "file: ./redis_url"),
+		brk("a secret from the environment", "    file: ./secrets/ldap_bind_password", "    environment: LDAP_BIND_PASSWORD"),
+		brk("another secret's value", "      ALLOW_INSECURE_ENDPOINTS: redis\n", "      ALLOW_INSECURE_ENDPOINTS: redis\n      AWS_SECRET_ACCESS_KEY: abc\n"),
+		brk("a *_FILE that is not a secret", "      ALLOW_INSECURE_ENDPOINTS: redis\n", "      ALLOW_INSECURE_ENDPOINTS: redis\n      ACCOUNT_MAP_FILE: /etc/map\n"),
+		brk("every kind of plain text allowed", "ALLOW_INSECURE_ENDPOINTS: redis", `ALLOW_INSECURE_ENDPOINTS: "true"`),
+		brk("a writable bot", "    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    depends_on:", "    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    depends_on:"),
+		brk("capabilities kept", "cap_drop: [ALL]", "cap_drop: [NET_RAW]"),
+		brk("a capability given back", "    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    depends_on:", "    cap_drop: [ALL]\n    cap_add: [NET_ADMIN]\n    security_opt: [\"no-new-privileges:true\"]\n    depends_on:"),
+		brk("privileges may be gained", `"no-new-privileges:true"`, `"no-new-privileges:false"`),
+		brk("Redis without a password", `'umask 077 && printf "requirepass %s\n" "$$(cat /run/secrets/redis_password)" > /tmp/redis-auth.conf && exec redis-server /tmp/redis-auth.conf --appendonly yes'`, `'exec redis-server --appendonly yes'`),
+		brk("Redis's password on its command line", `'umask 077 && printf "requirepass %s\n" "$$(cat /run/secrets/redis_password)" > /tmp/redis-auth.conf && exec redis-server /tmp/redis-auth.conf --appendonly yes'`, `'umask 077 && printf "requirepass %s\n" "$$(cat /run/secrets/redis_password)" > /tmp/redis-auth.conf && exec redis-server /tmp/redis-auth.conf --appendonly yes --requirepass "$$(cat /run/secrets/redis_password)"'`),
+		brk("Redis without its secret", "      - redis_password\n", ""),
+		brk("Redis as root", `user: "999:999"`, `user: "0:0"`),
+		brk("Redis writable", "    read_only: true\n    tmpfs:", "    tmpfs:"),
+		brk("Redis read-only without a /tmp", "    tmpfs:\n      - /tmp\n", ""),
+		brk("a Redis healthcheck without the password", `REDISCLI_AUTH="$$(cat /run/secrets/redis_password)" redis-cli ping`, `redis-cli ping`),
+		brk("a Redis healthcheck with the password in its arguments", `REDISCLI_AUTH="$$(cat /run/secrets/redis_password)" redis-cli ping`, `redis-cli -a "$$(cat /run/secrets/redis_password)" ping`),
 		brk("health port on every interface", `"127.0.0.1:8080:8080"`, `"8080:8080"`),
 		brk("a bot healthcheck that needs a shell", `["CMD", "/bot", "healthcheck"]`, `["CMD-SHELL", "curl -f http://127.0.0.1:8080/healthz"]`),
 		brk("no Redis healthcheck", "redis-cli ping", "redis-cli info"),
@@ -345,6 +467,12 @@ func TestCompose(t *testing.T) {
 		brk("an anchor this parser does not read", "\n  redis:\n", "\n  redis: &redis\n"),
 	}, composeFileProblems)
 
+	// The secret files compose reads stay out of git (and, above, out of
+	// the image's build context).
+	if !slices.Contains(strings.Split(readRepoFile(t, ".gitignore"), "\n"), "secrets/") {
+		t.Error(".gitignore: does not list secrets/, where docker-compose.yml's secret files live")
+	}
+
 	// Where a compose CLI is installed, it must accept the file too. It
 	// needs no engine for `config`, but it wants the env_file to exist.
 	cli := composeCLI()
@@ -353,7 +481,14 @@ func TestCompose(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
-	for name, content := range map[string]string{"docker-compose.yml": s, ".env": "", "Dockerfile": "FROM scratch\n"} {
+	files := map[string]string{"docker-compose.yml": s, ".env": "", "Dockerfile": "FROM scratch\n"}
+	for _, secret := range []string{"slack_bot_token", "slack_app_token", "ldap_bind_password", "redis_url", "redis_password"} {
+		files[filepath.Join("secrets", secret)] = ""
+	}
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}

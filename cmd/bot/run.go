@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer b.close()
+	applyTestHooks(b, getenv)
 
 	auth, err := b.api.AuthTestContext(ctx)
 	if err != nil {
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for name, lis := range listeners {
-		srv := &http.Server{Handler: b.routes(name, len(listeners) == 1), ReadHeaderTimeout: 5 * time.Second}
+		srv := httpServer(b.routes(name, len(listeners) == 1), defaultHTTPLimits)
 		g.Go(func() error {
 			if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("%s server on %s: %w", name, lis.Addr(), err)
@@ -138,6 +139,27 @@ func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) erro
 	b.gate.Close()
 	b.drain()
 	return err
+}
+
+// httpLimits bound what one client of the health and metrics listeners may
+// hold: a connection that trickles its headers or body, never reads the
+// answer, or stays open idle is closed, so that a few slow clients cannot
+// use up the process's connections and memory.
+type httpLimits struct {
+	ReadHeader time.Duration // the request line and headers
+	Read       time.Duration // the whole request, body included
+	Write      time.Duration // from the end of the headers to the end of the answer
+	Idle       time.Duration // between requests on a kept-alive connection
+}
+
+// defaultHTTPLimits fit the listeners' few small, fast answers (/readyz
+// waits at most 2 s for the store, a /metrics scrape about 1 s).
+var defaultHTTPLimits = httpLimits{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 20 * time.Second, Idle: 60 * time.Second}
+
+// httpServer returns a server for h with the limits lim.
+func httpServer(h http.Handler, lim httpLimits) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read,
+		WriteTimeout: lim.Write, IdleTimeout: lim.Idle, MaxHeaderBytes: 16 << 10}
 }
 
 // drain waits up to SHUTDOWN_TIMEOUT for handlers and background work in
@@ -247,7 +269,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Log:     log.With("component", "workflow"),
 	})
 	b.app = &slackapp.App{API: b.api, Socket: b.socket, Service: b.svc, Claims: b.store, HTTP: b.http,
-		Log: log.With("component", "slack"), PanicText: cfg.TestPanicText, OnConnect: b.metrics.Connected}
+		Log: log.With("component", "slack"), OnConnect: b.metrics.Connected}
 	b.gauges()
 	return b, nil
 }
@@ -293,6 +315,7 @@ func (b *bot) openSlack(context.Context) error {
 	b.gate.Shared = b.throttles
 	b.fatal = make(chan error, 1)
 	b.gate.Observe = b.metrics.SlackCall
+	b.gate.Log = b.log.With("component", "gate")
 	b.gate.OnFatal = func(err error) {
 		select {
 		case b.fatal <- err:
@@ -315,7 +338,7 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 		return accounts.New(opts), nil
 	}
 	if cfg.LDAPInsecure {
-		b.log.Warn("LDAP_INSECURE=true: LDAP traffic, including the bind password, is not encrypted")
+		b.log.Warn(ldapPlainText)
 	}
 	client, err := ldapdir.New(ldapdir.Options{
 		URL:             cfg.LDAPURL,
@@ -337,6 +360,10 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	opts.Lookup = client
 	return accounts.New(opts), nil
 }
+
+// ldapPlainText is what every start (and doctor) says when LDAP_INSECURE
+// is set.
+const ldapPlainText = "LDAP_INSECURE=true: LDAP runs in plain text: the bind password and every directory lookup cross the network unencrypted, and anyone on the path can read or change the answers the guards rely on; use ldaps:// or StartTLS (unset LDAP_INSECURE) outside a lab"
 
 // gauges registers the metrics read at each scrape.
 func (b *bot) gauges() {
@@ -406,24 +433,32 @@ func (b *bot) routes(name string, withMetrics bool) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		var problems []string
-		if err := b.store.Ping(ctx); err != nil {
-			problems = append(problems, "store: "+err.Error())
-		}
-		if !b.app.Connected() {
-			problems = append(problems, "slack: Socket Mode not connected")
-		}
-		if len(problems) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, p := range problems {
-				fmt.Fprintln(w, p)
-			}
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	mux.HandleFunc("GET /readyz", b.readyz)
 	return mux
+}
+
+// readyz answers 200 when the store answers and Socket Mode is connected,
+// else 503 with a short reason per problem. Whoever can reach the
+// listener reads the answer, so the error itself (addresses, a server's
+// words) goes only to the log.
+func (b *bot) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := b.store.Ping(ctx); err != nil {
+		problems = append(problems, "store unavailable")
+		b.log.Warn("not ready: the store does not answer", "error", err)
+	}
+	if !b.app.Connected() {
+		problems = append(problems, "slack not connected")
+		b.log.Warn("not ready: Socket Mode is not connected")
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	fmt.Fprintln(w, "ready")
 }

@@ -68,6 +68,19 @@ func (w *world) checkNothingReset(id, answer string, audit func() []workflow.Aud
 	}
 }
 
+// auditLog returns every record of the world's Redis audit log.
+func (w *world) auditLog() []workflow.AuditRecord {
+	w.t.Helper()
+	var recs []workflow.AuditRecord
+	if err := w.store.Audit(context.Background(), workflow.AuditQuery{}, func(rec workflow.AuditRecord) error {
+		recs = append(recs, rec)
+		return nil
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+	return recs
+}
+
 func TestTamperedAccountInRedis(t *testing.T) {
 	w := newWorld(t)
 	w.start()
@@ -77,13 +90,7 @@ func TestTamperedAccountInRedis(t *testing.T) {
 	w.tamperRedis(r.ID, `"user_name":"alice"`, `"user_name":"bob"`)
 
 	answer := w.clickReply(employee, slackapp.ActionReveal, r.ID, reveal)
-	w.checkNothingReset(r.ID, answer, func() []workflow.AuditRecord {
-		recs, err := w.store.Audit(context.Background(), workflow.AuditQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return recs
-	})
+	w.checkNothingReset(r.ID, answer, w.auditLog)
 	ctx := context.Background()
 	if n, err := w.redis.Exists(ctx, redisstore.KeyPrefix(w.prefix)+"tampered:"+r.ID).Result(); err != nil || n != 1 {
 		t.Errorf("the tampered record was not kept aside: %d, %v", n, err)
@@ -104,13 +111,7 @@ func TestTamperedStatusInRedis(t *testing.T) {
 	w.tamperRedis(r.ID, `"decide_by"`, `"reveal_by":"2099-01-01T00:00:00Z","decided_by":"UAPP1","decide_by"`)
 
 	answer := w.clickReply(employee, slackapp.ActionReveal, r.ID, slacktest.Message{Channel: slacktest.DMChannel(employee), TS: "1.000001"})
-	w.checkNothingReset(r.ID, answer, func() []workflow.AuditRecord {
-		recs, err := w.store.Audit(context.Background(), workflow.AuditQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return recs
-	})
+	w.checkNothingReset(r.ID, answer, w.auditLog)
 }
 
 // TestTamperedEmbeddedStore: the same attack on the embedded store's file,

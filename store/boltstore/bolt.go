@@ -11,7 +11,8 @@
 //	open        requester -> id of the open request
 //	due         deadline (unix ms, 8 bytes big-endian) + id -> nothing
 //	due_by_id   id -> its key in due, so that a new deadline replaces the old
-//	rate        one bucket per requester: creation (unix ms, 8 bytes) + id -> nothing
+//	rate        one bucket per requester, its attempts that count against the limit:
+//	            time (unix ms, 8 bytes) + request id (a creation) or "refused:<id>" -> nothing
 //	claims      key -> expiry (unix ns, 8 bytes)
 //	audit       record time (unix ms, 8 bytes) + sequence (8 bytes) -> workflow.AuditRecord JSON,
 //	            written in the same transaction as the change; trimmed to the audit retention
@@ -467,33 +468,88 @@ func (s *Store) audit(tx *bolt.Tx, recs ...workflow.AuditRecord) error {
 	return nil
 }
 
-// Refused implements workflow.Store.
-func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord) error {
-	return storeErr("audit", s.db.Update(func(tx *bolt.Tx) error { return s.audit(tx, rec) }))
-}
-
-// Audit implements workflow.Store.
-func (s *Store) Audit(_ context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
-	var out []workflow.AuditRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		k, v := c.First()
-		if !q.Since.IsZero() {
-			k, v = c.Seek(timeKey(q.Since, ""))
-		}
-		for ; k != nil; k, v = c.Next() {
-			var rec workflow.AuditRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+// Refused implements workflow.Store: one write transaction, which adds the
+// record to the audit log and, with a limit, the attempt to the
+// requester's rate bucket (keyed "refused:<id>" after the time), where
+// Create and Standing count it.
+func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord, limit workflow.Limit) error {
+	counted := limit.Max > 0 && limit.Window > 0
+	if counted && rec.User == "" {
+		return workflow.Errorf(workflow.CodeInvalidInput, "a refusal that counts against the limit needs the user")
+	}
+	return storeErr("audit", s.db.Update(func(tx *bolt.Tx) error {
+		if counted {
+			rate, err := tx.Bucket(bucketRate).CreateBucketIfNotExists([]byte(rec.User))
+			if err != nil {
 				return err
 			}
-			if !q.Until.IsZero() && !rec.At.Before(q.Until) {
-				break
+			if _, err := trim(rate, rec.At.Add(-limit.Window)); err != nil {
+				return err
 			}
-			if q.Match(rec) {
-				out = append(out, rec)
+			if err := rate.Put(timeKey(rec.At, "refused:"+workflow.NewID()), nil); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
-	return out, storeErr("audit", err)
+		return s.audit(tx, rec)
+	}))
+}
+
+// auditPage is how many records Audit reads per read transaction.
+const auditPage = 1000
+
+// Audit implements workflow.Store. It reads a page of records (auditPage
+// keys) in one read transaction, hands those q selects to each outside it,
+// and goes on after the page's last key: however slowly each consumes the
+// records, memory holds one page and no transaction stays open.
+func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery, each func(workflow.AuditRecord) error) error {
+	var after []byte // the last key read; nil: start at q.Since
+	for {
+		if err := ctx.Err(); err != nil {
+			return storeErr("audit", err)
+		}
+		var page []workflow.AuditRecord
+		done := false
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketAudit).Cursor()
+			var k, v []byte
+			switch {
+			case after != nil:
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			case !q.Since.IsZero():
+				k, v = c.Seek(timeKey(q.Since, ""))
+			default:
+				k, v = c.First()
+			}
+			for n := 0; k != nil && n < auditPage; k, v = c.Next() {
+				n++
+				after = bytes.Clone(k)
+				var rec workflow.AuditRecord
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return err
+				}
+				if !q.Until.IsZero() && !rec.At.Before(q.Until) {
+					done = true
+					return nil
+				}
+				if q.Match(rec) {
+					page = append(page, rec)
+				}
+			}
+			done = k == nil
+			return nil
+		})
+		if err != nil {
+			return storeErr("audit", err)
+		}
+		for _, rec := range page {
+			if err := each(rec); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
+	}
 }

@@ -25,7 +25,8 @@
 //	                    the retention); no index points at it
 //	open:<requester>    ID of the requester's open request
 //	due                 sorted set of request IDs by NextDeadline (unix ms)
-//	rate:<requester>    sorted set of the requester's creation times (unix ms) in the limit window
+//	rate:<requester>    sorted set of the requester's attempts that count against the limit, by time
+//	                    (unix ms): request IDs of creations, "refused:<id>" of refusals they caused
 //	claim:<key>         claims of Claim, with their ttl
 //	audit               stream of the audit log (workflow.AuditRecord JSON in field "r"),
 //	                    written in the same script as the change; trimmed to the audit retention
@@ -613,14 +614,29 @@ func auditArgs(recs []workflow.AuditRecord) []any {
 	return out
 }
 
-// Refused implements workflow.Store.
-func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord) error {
+// Refused implements workflow.Store: one MULTI/EXEC, which adds the
+// record to the audit stream and, with a limit, the attempt to the
+// requester's rate set (as a member of its own, "refused:<id>"), where
+// Create's script and Standing count it.
+func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord, limit workflow.Limit) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return workflow.Wrap(workflow.CodeInternal, err, "encode audit record")
 	}
-	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.key("audit"), MinID: s.auditCutoff(), Approx: true,
-		Values: []any{"r", b}}).Err()
+	counted := limit.Max > 0 && limit.Window > 0
+	if counted && rec.User == "" {
+		return workflow.Errorf(workflow.CodeInvalidInput, "a refusal that counts against the limit needs the user")
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: s.key("audit"), MinID: s.auditCutoff(), Approx: true, Values: []any{"r", b}})
+		if counted {
+			rate, at := s.key("rate:", rec.User), rec.At.UnixMilli()
+			p.ZRemRangeByScore(ctx, rate, "-inf", ms(at-limit.Window.Milliseconds()))
+			p.ZAdd(ctx, rate, redis.Z{Score: float64(at), Member: "refused:" + workflow.NewID()})
+			p.PExpire(ctx, rate, max(limit.Window, time.Millisecond))
+		}
+		return nil
+	})
 	if err != nil {
 		return unavailable("audit", err)
 	}
@@ -631,25 +647,28 @@ func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord) error {
 const auditPage = 1000
 
 // Audit implements workflow.Store. It reads the whole stream, a page at a
-// time, and keeps what q.Match selects: the stream's IDs are Redis's clock,
-// the records' times the replicas', so the IDs are not used to narrow.
-func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
-	start, end := "-", "+"
-	var out []workflow.AuditRecord
+// time (XRANGE with COUNT), and hands each record q.Match selects to each
+// before it reads the next page: the stream's IDs are Redis's clock, the
+// records' times the replicas', so the IDs are not used to narrow.
+func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery, each func(workflow.AuditRecord) error) error {
+	start := "-"
 	for {
-		msgs, err := s.rdb.XRangeN(ctx, s.key("audit"), start, end, auditPage).Result()
+		msgs, err := s.rdb.XRangeN(ctx, s.key("audit"), start, "+", auditPage).Result()
 		if err != nil {
-			return nil, unavailable("audit", err)
+			return unavailable("audit", err)
 		}
 		for _, m := range msgs {
 			raw, _ := m.Values["r"].(string)
 			var rec workflow.AuditRecord
-			if json.Unmarshal([]byte(raw), &rec) == nil && q.Match(rec) {
-				out = append(out, rec)
+			if json.Unmarshal([]byte(raw), &rec) != nil || !q.Match(rec) {
+				continue
+			}
+			if err := each(rec); err != nil {
+				return err
 			}
 		}
 		if len(msgs) < auditPage {
-			return out, nil
+			return nil
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"OpenRequest", testOpenRequest},
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"RateLimit", testRateLimit},
+		{"RefusalsCount", testRefusalsCount},
 		{"UpdateFnError", testUpdateFnError},
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"UpdateFrom", testUpdateFrom},
@@ -38,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"Claim", testClaim},
 		{"Ping", testPing},
 		{"Audit", testAudit},
+		{"AuditPages", testAuditPages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -605,10 +607,10 @@ func testAudit(t *testing.T, s workflow.Store) {
 	}
 	refusal := workflow.AuditRecord{At: base.Add(4 * time.Minute), Event: workflow.EventRefused, User: "UOTHER",
 		Account: "Administrator", Code: workflow.CodeProtectedAccount, Detail: "on the protected list"}
-	if err := s.Refused(ctx, refusal); err != nil {
+	if err := s.Refused(ctx, refusal, workflow.Limit{}); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.Audit(ctx, workflow.AuditQuery{})
+	all, err := auditRecords(ctx, s, workflow.AuditQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,9 +642,148 @@ func testAudit(t *testing.T, s workflow.Store) {
 		{"until", workflow.AuditQuery{Until: base.Add(time.Minute)}, 1},
 		{"window", workflow.AuditQuery{Since: base.Add(30 * time.Second), Until: base.Add(2 * time.Minute)}, 1},
 	} {
-		got, err := s.Audit(ctx, c.q)
+		got, err := auditRecords(ctx, s, c.q)
 		if err != nil || len(got) != c.want {
 			t.Errorf("%s: %d records (%v), want %d", c.name, len(got), err, c.want)
 		}
+	}
+}
+
+// auditRecords collects what Audit hands over for q.
+func auditRecords(ctx context.Context, s workflow.Store, q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
+	var out []workflow.AuditRecord
+	err := s.Audit(ctx, q, func(rec workflow.AuditRecord) error {
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
+}
+
+// pagedRecords is more audit records than a store reads at once (both
+// stores read 1000 a page), so that Audit must go on from page to page.
+const pagedRecords = 2345
+
+// testAuditPages: Audit streams a log longer than a page: every record
+// once, in order, with the filters applied across the pages' edges; an
+// error from the callback stops it at once and comes back unchanged.
+func testAuditPages(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	// Three requests whose events make the log long, in three atomic
+	// writes: requests carry their history, and each event is a record.
+	var ids []string
+	for i, n := range []int{1000, 1000, pagedRecords - 2000} {
+		r := NewRequest(fmt.Sprintf("UPAGE%d", i), base.Add(time.Duration(i)*time.Hour))
+		for j := len(r.Events); j < n; j++ {
+			r.Events = append(r.Events, workflow.Event{At: r.CreatedAt.Add(time.Duration(j) * time.Millisecond), Kind: workflow.EventRequested, Detail: strconv.Itoa(j)})
+		}
+		if err := s.Create(ctx, r, noLimit); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	all, err := auditRecords(ctx, s, workflow.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != pagedRecords {
+		t.Fatalf("Audit handed over %d records, want %d", len(all), pagedRecords)
+	}
+	for i, rec := range all {
+		req, j := i/1000, i%1000
+		if rec.RequestID != ids[req] || !rec.At.Equal(base.Add(time.Duration(req)*time.Hour+time.Duration(j)*time.Millisecond)) {
+			t.Fatalf("record %d: %+v, want event %d of request %d, in order", i, rec, j, req)
+		}
+	}
+	// A window across the first page's edge, and one user in the middle.
+	since, until := base.Add(990*time.Millisecond), base.Add(time.Hour+10*time.Millisecond)
+	if got, err := auditRecords(ctx, s, workflow.AuditQuery{Since: since, Until: until}); err != nil || len(got) != 20 {
+		t.Errorf("a window across a page's edge: %d records (%v), want 20", len(got), err)
+	}
+	if got, err := auditRecords(ctx, s, workflow.AuditQuery{User: "UPAGE1"}); err != nil || len(got) != 1000 || got[0].User != "UPAGE1" {
+		t.Errorf("one user: %d records (%v), want 1000", len(got), err)
+	}
+	stop := errors.New("the reader went away")
+	n := 0
+	err = s.Audit(ctx, workflow.AuditQuery{}, func(workflow.AuditRecord) error {
+		n++
+		if n == 1500 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 1500 {
+		t.Errorf("a callback that fails at record 1500: Audit = %v after %d records, want its error at once", err, n)
+	}
+}
+
+// testRefusalsCount: a refusal Refused counts against a limit counts like
+// a created request (Standing sees it, Create refuses once the limit is
+// reached) until it leaves the window; one recorded without a limit does
+// not count; both are in the audit log; neither touches another employee.
+func testRefusalsCount(t *testing.T, s workflow.Store) {
+	ctx, user := t.Context(), "UPROBER"
+	limit := workflow.Limit{Max: 3, Window: 24 * time.Hour}
+	refuse := func(at time.Time, l workflow.Limit) {
+		t.Helper()
+		rec := workflow.AuditRecord{At: at, Event: workflow.EventRefused, User: user, Account: "Administrator",
+			DirectoryID: "d-0123456789", Actor: user, Code: workflow.CodeProtectedAccount}
+		if err := s.Refused(ctx, rec, l); err != nil {
+			t.Fatalf("Refused: %v", err)
+		}
+	}
+	attempts := func(since time.Time) int {
+		t.Helper()
+		n, err := created(ctx, s, user, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	refuse(base, limit)
+	refuse(base.Add(time.Minute), workflow.Limit{}) // not the employee's doing
+	if n := attempts(base.Add(-time.Hour)); n != 1 {
+		t.Fatalf("after a counted and an uncounted refusal, Standing counts %d attempts, want 1", n)
+	}
+	r := NewRequest(user, base.Add(2*time.Minute))
+	if err := s.Create(ctx, r, limit); err != nil {
+		t.Fatalf("a request after one counted refusal: %v", err)
+	}
+	mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+		if err := r.Cancel(user, base.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	refuse(base.Add(3*time.Minute), limit)
+	if n := attempts(base.Add(-time.Hour)); n != 3 {
+		t.Fatalf("Standing counts %d attempts, want 3 (two refusals and a request)", n)
+	}
+	if n := attempts(base.Add(30 * time.Second)); n != 2 {
+		t.Fatalf("Standing after the first refusal counts %d, want 2", n)
+	}
+	late := NewRequest(user, base.Add(4*time.Minute))
+	if err := s.Create(ctx, late, limit); workflow.ErrorCode(err) != workflow.CodeRateLimited {
+		t.Fatalf("a request after two counted refusals and a request: %v, want code %s", err, workflow.CodeRateLimited)
+	}
+	if _, err := s.Get(ctx, late.ID); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Errorf("a rate-limited request was stored: %v", err)
+	}
+	if n, err := created(ctx, s, "UNEIGHBOUR", base.Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("another employee's attempts: %d, %v; want 0", n, err)
+	}
+	// The first refusal leaves the window: one attempt is free again.
+	if err := s.Create(ctx, NewRequest(user, base.Add(24*time.Hour+time.Second)), limit); err != nil {
+		t.Errorf("a request once the first refusal left the window: %v", err)
+	}
+	recs, err := auditRecords(ctx, s, workflow.AuditQuery{User: user, Status: workflow.EventRefused})
+	if err != nil || len(recs) != 3 {
+		t.Errorf("the audit log has %d refusals of %s (%v), want 3", len(recs), user, err)
+	}
+	// A counted refusal must say whose it is; nothing is written otherwise.
+	err = s.Refused(ctx, workflow.AuditRecord{At: base, Event: workflow.EventRefused, Code: workflow.CodeProtectedAccount}, limit)
+	if workflow.ErrorCode(err) != workflow.CodeInvalidInput {
+		t.Errorf("a counted refusal without a user: %v, want code %s", err, workflow.CodeInvalidInput)
+	}
+	if recs, _ := auditRecords(ctx, s, workflow.AuditQuery{Status: workflow.EventRefused}); len(recs) != 3 {
+		t.Errorf("the refusal without a user was written: %d refusals", len(recs))
 	}
 }
