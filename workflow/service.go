@@ -291,6 +291,7 @@ var refusalCodes = []Code{
 	CodeRateLimited, CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain,
 	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers, CodeNoAccount,
 	CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU,
+	CodeUncheckable, CodeAdminCount, CodeEmailMismatch, // the fail-closed directory guards
 }
 
 // refused records a refused request in the audit log and tells the audit

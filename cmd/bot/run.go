@@ -59,6 +59,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer b.close()
+	if err := b.checkProtectedGroups(ctx); err != nil {
+		return err
+	}
 
 	if _, err := b.api.AuthTestContext(ctx); err != nil {
 		if !slackRefused(err) {
@@ -305,7 +308,7 @@ func (b *bot) openSlack(context.Context) error {
 // LDAP_URL is set. It does not dial.
 func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	cfg := b.cfg
-	opts := accounts.Options{ProtectedUsers: cfg.ProtectedUsers, Map: cfg.AccountMap}
+	opts := accounts.Options{ProtectedUsers: cfg.ProtectedUsers, Map: cfg.AccountMap, RefuseAdminCount: cfg.RefuseAdminCount}
 	if cfg.LDAPURL == "" {
 		b.log.Warn("LDAP_URL is not set: the account is the Slack email's local part, and disabled accounts and protected groups cannot be checked")
 		return accounts.New(opts), nil
@@ -332,6 +335,30 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	b.ldap = client
 	opts.Lookup = client
 	return accounts.New(opts), nil
+}
+
+// checkProtectedGroups resolves the protected groups once at start-up, so
+// that a PROTECTED_GROUPS entry that matches no group (a typo, a renamed
+// group) stops the bot instead of protecting nobody. When LDAP cannot be
+// reached now, the bot starts anyway: every check resolves the groups
+// again and refuses while one does not resolve.
+func (b *bot) checkProtectedGroups(ctx context.Context) error {
+	if b.ldap == nil {
+		return nil
+	}
+	set, err := b.ldap.ProtectedGroups(ctx)
+	if workflow.ErrorCode(err) == workflow.CodeLookupUnavailable {
+		b.log.Error("LDAP could not be asked for the protected groups at start-up; requests are refused until it can", "error", err)
+		return nil
+	}
+	if err == nil {
+		err = set.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("protected groups: %w", err)
+	}
+	b.log.Info("protected groups resolved", "groups", len(set.Groups), "domain", set.DefaultNamingContext, "domain_sid", set.DomainSID)
+	return nil
 }
 
 // gauges registers the metrics read at each scrape.
