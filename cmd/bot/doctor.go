@@ -15,6 +15,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/example/resetbot/accounts"
 	"github.com/example/resetbot/config"
 	"github.com/example/resetbot/slackapp"
 	redisstore "github.com/example/resetbot/store/redisstore"
@@ -244,6 +245,15 @@ func (d *doctorRun) protectedGroups(ctx context.Context) (string, string, error)
 		fmt.Fprintf(&b, ", forest root SID %s", set.RootDomainSID)
 	}
 	b.WriteString("); membership through tokenGroups")
+	aws := 0
+	for _, g := range set.Groups {
+		if g.Source == accounts.SourceAWSDelegated {
+			aws++
+		}
+	}
+	if aws == 0 {
+		b.WriteString("; no AWS delegated group found (right on Simple AD; on Managed Microsoft AD, LDAP_BIND_DN must be able to read OU=AWS Delegated Groups)")
+	}
 	for _, g := range set.Groups {
 		where := g.DN
 		if where == "" {

@@ -348,7 +348,7 @@ func (b *bot) checkProtectedGroups(ctx context.Context) error {
 	}
 	set, err := b.ldap.ProtectedGroups(ctx)
 	if workflow.ErrorCode(err) == workflow.CodeLookupUnavailable {
-		b.log.Error("LDAP could not be asked for the protected groups at start-up; requests are refused until it can", "error", err)
+		b.log.Error("LDAP could not be asked for the protected groups at start-up; requests are answered \"try again\" until it can, and refused while a PROTECTED_GROUPS entry does not resolve", "error", err)
 		return nil
 	}
 	if err == nil {
