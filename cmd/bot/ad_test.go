@@ -334,18 +334,23 @@ func TestADManagerFallbacks(t *testing.T) {
 	}
 }
 
-// TestADOutage: with the directory unreachable, a request gets "try again
-// in a minute" and changes nothing; a Reveal is postponed (nothing reset,
+// TestADOutage: with the directory unreachable (from start-up on), a
+// request gets "try again in a minute" and changes nothing; a Reveal is postponed (nothing reset,
 // the button works again); when the directory is back the flow completes.
 func TestADOutage(t *testing.T) {
 	w := newADWorld(t)
 	proxy := newTCPProxy(t, strings.TrimPrefix(w.env.LDAPSURL, "ldaps://"))
 	w.vars["LDAP_URL"] = "ldaps://" + proxy.addr()
 	w.vars["LDAP_TIMEOUT"] = "1s"
-	w.start()
+	// Down at start-up: the bot starts all the same (the protected groups
+	// are resolved again by every check) and says so.
+	proxy.setUp(false)
+	bot := w.start()
+	if !strings.Contains(bot.logs.String(), "LDAP could not be asked for the protected groups at start-up") {
+		t.Errorf("start-up during an LDAP outage is not logged:\n%s", bot.logs)
+	}
 
 	empID, emp := w.employee("out", nil)
-	proxy.setUp(false)
 	want := slackapp.ErrorText(workflow.Errorf(workflow.CodeLookupUnavailable, ""), nil)
 	if got := w.command(empID, ""); got != want {
 		t.Fatalf("request during the outage: %q, want %q", got, want)
