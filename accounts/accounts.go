@@ -203,7 +203,7 @@ func (a *Accounts) CheckSteps(ctx context.Context, acct workflow.Account) (workf
 		return workflow.Account{}, nil, err
 	case !ok:
 		return workflow.Account{}, nil, workflow.Errorf(workflow.CodeNoAccount, "the directory has no account %q", acct.UserName)
-	case acct.GUID != "" && !strings.EqualFold(acct.GUID, e.GUID):
+	case acct.GUID != "" && e.GUID != "" && !strings.EqualFold(acct.GUID, e.GUID): // an unreadable GUID is refused below
 		return workflow.Account{}, nil, workflow.Errorf(workflow.CodeAccountChanged,
 			"the account %q is now the directory object %s (%s), not %s", acct.UserName, e.GUID, e.DN, acct.GUID)
 	}
