@@ -1,5 +1,7 @@
 // Package ldapdir reads Active Directory over LDAP (LDAPS or StartTLS, as a
-// read-only service account): it implements accounts.Lookup.
+// read-only service account): it implements accounts.Lookup. Users are
+// searched under the base DN; protected groups are resolved by identity in
+// the whole domain and membership is read from tokenGroups (groups.go).
 //
 // One *ldap.Conn is shared by every caller (go-ldap multiplexes concurrent
 // operations on it). It is dialled when first needed and again after a

@@ -128,6 +128,8 @@ func TestNewValidates(t *testing.T) {
 		{"all at once", func(o *Options) { *o = Options{BindPassword: "Secret-Pw-9"} }, []string{"LDAP_URL", "LDAP_BIND_DN", "LDAP_BASE_DN"}},
 		{"no password", func(o *Options) { o.BindPassword = "" }, []string{"LDAP_BIND_PASSWORD"}},
 		{"base not a DN", func(o *Options) { o.BaseDN = "corp.example.com" }, []string{"LDAP_BASE_DN"}},
+		{"group SID", func(o *Options) { o.ProtectedGroups = []string{"Tier0", "S-1-5-21-x"} }, []string{`"S-1-5-21-x" is not a SID`}},
+		{"group DN", func(o *Options) { o.ProtectedGroups = []string{"CN=A,,DC=x"} }, []string{`"CN=A,,DC=x" is not a DN`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := good

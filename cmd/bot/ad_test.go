@@ -558,6 +558,14 @@ func TestADCustomerOUBase(t *testing.T) {
 	}
 	w.noRequestsStored()
 
+	// Doctor lists the delegated group and says why its member is refused.
+	var out syncBuffer
+	err := run(context.Background(), []string{"bot", "doctor", "--email", sambatest.Mail(awsAdmin)}, func(k string) string { return w.vars[k] }, &out)
+	if err == nil || !strings.Contains(out.String(), "AWS delegated: "+delegated+", S-1-5-21-") ||
+		!strings.Contains(out.String(), "refused (protected_group): \""+awsAdmin+"\"") || !strings.Contains(out.String(), "is a member of "+delegated+" (S-1-5-21-") {
+		t.Errorf("doctor --email for the delegated admin: %v\n%s", err, out.String())
+	}
+
 	r, dm := w.requestAs(empID, approver1)
 	w.clickAcked(empID, slackapp.ActionReveal, r.ID, w.revealDM(r, approver1, dm))
 	done := w.waitStatus(r.ID, workflow.StatusCompleted)
