@@ -165,7 +165,9 @@ func (c *Client) ProtectedGroups(ctx context.Context) (ProtectedGroups, error) {
 	return set, nil
 }
 
-// resolveGroups reads the protected groups from the directory.
+// resolveGroups reads the protected groups from the directory: the
+// domain, the built-in SIDs, then the groups found (findGroups) sorted into
+// the set (addFound).
 func (c *Client) resolveGroups(ctx context.Context) (ProtectedGroups, error) {
 	var set ProtectedGroups
 	root, err := c.readEntry(ctx, "read the RootDSE", "", "(objectClass=*)", "defaultNamingContext", "rootDomainNamingContext")
@@ -186,24 +188,35 @@ func (c *Client) resolveGroups(ctx context.Context) (ProtectedGroups, error) {
 			return set, err
 		}
 	}
-
 	// The built-in SIDs, whether or not the domain has their objects.
-	builtin := map[string]int{} // SID -> index in set.Groups
 	for _, b := range builtinGroups {
-		sid := "S-1-5-32-" + strconv.FormatUint(uint64(b.rid), 10)
+		rid := strconv.FormatUint(uint64(b.rid), 10)
+		sid := "S-1-5-32-" + rid
 		switch b.scope {
 		case scopeDomain:
-			sid = set.DomainSID + "-" + strconv.FormatUint(uint64(b.rid), 10)
+			sid = set.DomainSID + "-" + rid
 		case scopeRoot:
-			sid = set.RootDomainSID + "-" + strconv.FormatUint(uint64(b.rid), 10)
+			sid = set.RootDomainSID + "-" + rid
 		}
-		builtin[sid] = len(set.Groups)
 		set.Groups = append(set.Groups, accounts.Group{Name: b.name, SID: sid, Source: accounts.SourceBuiltIn})
 	}
+	found, err := c.findGroups(ctx, set.DefaultNamingContext, set.Groups)
+	if err != nil {
+		return set, err
+	}
+	c.addFound(&set, found)
+	return set, nil
+}
 
+// findGroups returns the groups under the naming context nc that may be
+// protected: those with the SIDs of builtin, every one whose cn starts
+// with AWSDelegatedPrefix, and those the PROTECTED_GROUPS entries name (one
+// subtree search, plus a base read per DN entry). Errors: *workflow.Error
+// with code workflow.CodeLookupUnavailable.
+func (c *Client) findGroups(ctx context.Context, nc string, builtin []accounts.Group) ([]*ldap.Entry, error) {
 	var terms strings.Builder
-	for _, g := range set.Groups {
-		b, _ := sidBytes(g.SID) // made above from a parsed SID
+	for _, g := range builtin {
+		b, _ := sidBytes(g.SID) // made by resolveGroups from a parsed SID
 		terms.WriteString("(objectSid=" + escapeBytes(b) + ")")
 	}
 	terms.WriteString("(cn=" + ldap.EscapeFilter(AWSDelegatedPrefix) + "*)")
@@ -216,11 +229,11 @@ func (c *Client) resolveGroups(ctx context.Context) (ProtectedGroups, error) {
 			terms.WriteString("(cn=" + v + ")(sAMAccountName=" + v + ")")
 		}
 	}
-	req := ldap.NewSearchRequest(set.DefaultNamingContext, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+	req := ldap.NewSearchRequest(nc, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(&(objectClass=group)(|"+terms.String()+"))", []string{"cn", "sAMAccountName", "objectSid"}, nil)
 	found, err := c.search(ctx, "resolve protected groups", req)
 	if err != nil {
-		return set, c.wrap(err, "resolve protected groups")
+		return nil, c.wrap(err, "resolve protected groups")
 	}
 	for _, r := range c.groupRefs {
 		if r.kind != 'd' {
@@ -228,20 +241,28 @@ func (c *Client) resolveGroups(ctx context.Context) (ProtectedGroups, error) {
 		}
 		e, err := c.readEntry(ctx, "resolve protected group "+strconv.Quote(r.raw), r.raw, "(objectClass=group)", "cn", "sAMAccountName", "objectSid")
 		if err != nil {
-			return set, err
+			return nil, err
 		}
 		if e != nil {
 			found = append(found, e)
 		}
 	}
+	return found, nil
+}
 
-	bySID := map[string]bool{}
-	for _, g := range set.Groups {
-		bySID[g.SID] = true
+// addFound completes set from the group entries found: the DNs of the
+// built-in groups, every AWS delegated group (sorted by name, so that the
+// order is stable), then the groups of the PROTECTED_GROUPS entries in
+// their order, each SID once. An entry that matches no group goes to
+// Missing; a group whose objectSid was not readable goes to NoSID.
+func (c *Client) addFound(set *ProtectedGroups, found []*ldap.Entry) {
+	index := map[string]int{} // SID -> position in set.Groups
+	for i, g := range set.Groups {
+		index[g.SID] = i
 	}
 	add := func(g accounts.Group) {
-		if !bySID[g.SID] {
-			bySID[g.SID] = true
+		if _, dup := index[g.SID]; !dup {
+			index[g.SID] = len(set.Groups)
 			set.Groups = append(set.Groups, g)
 		}
 	}
@@ -254,12 +275,11 @@ func (c *Client) resolveGroups(ctx context.Context) (ProtectedGroups, error) {
 		sid, _ := parseSID(e.GetEqualFoldRawAttributeValue("objectSid"))
 		if sid == "" {
 			set.NoSID = append(set.NoSID, e.DN)
-		} else if i, ok := builtin[sid]; ok {
+		} else if i, ok := index[sid]; ok && set.Groups[i].Source == accounts.SourceBuiltIn {
 			set.Groups[i].DN = e.DN
 		}
 		entries = append(entries, groupEntry{e, sid})
 	}
-	// Every AWS delegated group, sorted by name so that the order is stable.
 	var aws []accounts.Group
 	for _, ge := range entries {
 		if cn := ge.e.GetEqualFoldAttributeValue("cn"); ge.sid != "" && hasPrefixFoldASCII(cn, AWSDelegatedPrefix) {
@@ -270,8 +290,6 @@ func (c *Client) resolveGroups(ctx context.Context) (ProtectedGroups, error) {
 	for _, g := range aws {
 		add(g)
 	}
-	// Each PROTECTED_GROUPS entry must match a group; one whose SID is not
-	// readable is in NoSID rather than Missing.
 	for _, r := range c.groupRefs {
 		matched := false
 		for _, ge := range entries {
@@ -287,7 +305,6 @@ func (c *Client) resolveGroups(ctx context.Context) (ProtectedGroups, error) {
 			set.Missing = append(set.Missing, r.raw)
 		}
 	}
-	return set, nil
 }
 
 // matches reports whether the group entry e (with SID sid) is the one r
