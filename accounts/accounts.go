@@ -9,6 +9,12 @@
 // $), and no protected user, compared after Unicode NFKC normalisation and
 // case folding so that "ａｄｍｉｎｉｓｔｒａｔｏｒ" is Administrator, as
 // Active Directory itself compares names.
+//
+// The directory guards fail closed: a fact the directory did not give (an
+// attribute an ACL hides, tokenGroups that cannot be read, a protected
+// group that does not resolve) refuses the account; it never counts as
+// "enabled" or "in no group". Built-in accounts and privileged groups are
+// told by identity (SIDs), not by name.
 package accounts
 
 import (
