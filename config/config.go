@@ -79,7 +79,8 @@ type Config struct {
 	LDAPBaseDN       string        // LDAP_BASE_DN
 	LDAPCAFile       string        // LDAP_CA_FILE
 	LDAPTimeout      time.Duration // LDAP_TIMEOUT: per LDAP operation
-	ProtectedGroups  []string      // accounts.DefaultProtectedGroups plus PROTECTED_GROUPS
+	ProtectedGroups  []string      // PROTECTED_GROUPS: cn/sAMAccountName, DN or SID of each; added to the groups protected by identity (package ldapdir)
+	RefuseAdminCount bool          // REFUSE_ADMIN_COUNT: refuse accounts with adminCount=1 (default true)
 	AllowedOUs       []string      // ALLOWED_OUS: DNs, separated by ;
 	ManagerApproval  bool          // APPROVER_SOURCE=manager
 	// UncheckedAccounts lets the bot run without LDAP_URL
@@ -481,6 +482,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("ldap_bind_dn", c.LDAPBindDN),
 		slog.String("ldap_base_dn", c.LDAPBaseDN),
 		slog.Any("protected_groups", c.ProtectedGroups),
+		slog.Bool("refuse_admin_count", c.RefuseAdminCount),
 		slog.Any("allowed_ous", c.AllowedOUs),
 		slog.Bool("manager_approval", c.ManagerApproval),
 		slog.Bool("allow_unchecked_accounts", c.UncheckedAccounts),
@@ -508,7 +510,8 @@ func (l *loader) directory(c *Config) {
 	c.LDAPBaseDN = l.str("LDAP_BASE_DN", "")
 	c.LDAPCAFile = l.str("LDAP_CA_FILE", "")
 	c.LDAPTimeout = l.duration("LDAP_TIMEOUT", 5*time.Second)
-	c.ProtectedGroups = append(slices.Clone(accounts.DefaultProtectedGroups), list(l.getenv("PROTECTED_GROUPS"))...)
+	l.protectedGroups(c)
+	c.RefuseAdminCount = l.booleanOr("REFUSE_ADMIN_COUNT", true)
 	c.ForceChange = l.boolean("FORCE_CHANGE_AT_LOGON")
 	switch src := strings.ToLower(l.str("APPROVER_SOURCE", "static")); src {
 	case "static":
@@ -545,6 +548,58 @@ func (l *loader) directory(c *Config) {
 		return
 	}
 	l.ldapConnection(c)
+}
+
+// sidRe is the form of a SID in PROTECTED_GROUPS.
+var sidRe = regexp.MustCompile(`^[Ss]-1-[0-9]+(-[0-9]+)+$`)
+
+// protectedGroups reads PROTECTED_GROUPS: group names (cn or
+// sAMAccountName), DNs or SIDs. Entries are separated by ";" when the
+// value has one (DNs hold commas), else by ","; a value that is one DN
+// and nothing else is that DN.
+func (l *loader) protectedGroups(c *Config) {
+	v := strings.TrimSpace(l.getenv("PROTECTED_GROUPS"))
+	var entries []string
+	switch {
+	case strings.Contains(v, ";"):
+		for _, e := range strings.Split(v, ";") {
+			if e = strings.TrimSpace(e); e != "" {
+				entries = append(entries, e)
+			}
+		}
+	case isDN(v):
+		entries = []string{v}
+	case strings.Contains(v, "="):
+		l.problem(fmt.Sprintf("PROTECTED_GROUPS %q mixes a DN with other entries: separate the entries with ; when one of them is a DN", v))
+		return
+	default:
+		entries = list(v)
+	}
+	for _, e := range entries {
+		switch {
+		case len(e) > 2 && strings.EqualFold(e[:2], "S-") && !sidRe.MatchString(e):
+			l.problem(fmt.Sprintf("PROTECTED_GROUPS entry %q is not a SID like S-1-5-21-1004336348-1177238915-682003330-1105", e))
+		case strings.Contains(e, "=") && !isDN(e):
+			l.problem(fmt.Sprintf("PROTECTED_GROUPS entry %q is not a DN (separate entries with ; when one of them is a DN)", e))
+		default:
+			c.ProtectedGroups = append(c.ProtectedGroups, e)
+		}
+	}
+}
+
+// isDN reports whether v is a DN whose every comma-separated part is an
+// attribute=value pair.
+func isDN(v string) bool {
+	dn, err := ldap.ParseDN(v)
+	if err != nil || len(dn.RDNs) == 0 {
+		return false
+	}
+	for _, part := range strings.Split(v, ",") {
+		if !strings.Contains(part, "=") {
+			return false
+		}
+	}
+	return true
 }
 
 // ldapConnection checks the settings that reach the LDAP server.
@@ -591,9 +646,14 @@ func (l *loader) accountMap(c *Config) {
 	c.AccountMap = m
 }
 
-func (l *loader) boolean(name string) bool {
+func (l *loader) boolean(name string) bool { return l.booleanOr(name, false) }
+
+// booleanOr reads a boolean that is def when unset.
+func (l *loader) booleanOr(name string, def bool) bool {
 	switch v := strings.ToLower(strings.TrimSpace(l.getenv(name))); v {
-	case "", "false", "0", "no", "off":
+	case "":
+		return def
+	case "false", "0", "no", "off":
 		return false
 	case "true", "1", "yes", "on":
 		return true

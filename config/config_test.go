@@ -69,7 +69,7 @@ func TestLDAPSettings(t *testing.T) {
 		c.AccountMap["U0123ABCD"] != "asmith" || c.LDAPBindPassword.Value() != "ldap-secret-pw" || c.LDAPInsecure {
 		t.Fatalf("%+v", c)
 	}
-	if got := c.ProtectedGroups; len(got) != 9 || got[0] != "Domain Admins" || got[8] != "Helpdesk Admins" {
+	if got := c.ProtectedGroups; len(got) != 2 || got[0] != "Tier0 Ops" || got[1] != "Helpdesk Admins" {
 		t.Fatalf("protected groups %q", got)
 	}
 	var logs strings.Builder
@@ -83,6 +83,54 @@ func TestLDAPSettings(t *testing.T) {
 	m["LDAP_INSECURE"] = "true"
 	if c, err := Load(env(m)); err != nil || !c.LDAPInsecure {
 		t.Fatalf("plain LDAP with LDAP_INSECURE: %v", err)
+	}
+}
+
+// TestProtectedGroupsAndAdminCount: PROTECTED_GROUPS takes names, DNs
+// and SIDs (";" separates entries when one is a DN); REFUSE_ADMIN_COUNT
+// is on unless turned off.
+func TestProtectedGroupsAndAdminCount(t *testing.T) {
+	for _, tc := range []struct {
+		groups string
+		want   []string
+	}{
+		{"Tier0 Ops, Helpdesk Admins", []string{"Tier0 Ops", "Helpdesk Admins"}},
+		{"CN=Tier0 Ops,OU=Groups,DC=corp,DC=example,DC=com", []string{"CN=Tier0 Ops,OU=Groups,DC=corp,DC=example,DC=com"}},
+		{"CN=A,DC=corp; Helpdesk Admins ;S-1-5-21-1-2-3-1105;", []string{"CN=A,DC=corp", "Helpdesk Admins", "S-1-5-21-1-2-3-1105"}},
+		{"s-1-5-32-544,Tier0", []string{"s-1-5-32-544", "Tier0"}},
+	} {
+		m := withLDAP(t)
+		m["PROTECTED_GROUPS"] = tc.groups
+		c, err := Load(env(m))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.groups, err)
+		}
+		if fmt.Sprintf("%q", c.ProtectedGroups) != fmt.Sprintf("%q", tc.want) {
+			t.Errorf("PROTECTED_GROUPS=%q: %q, want %q", tc.groups, c.ProtectedGroups, tc.want)
+		}
+	}
+	for groups, want := range map[string]string{
+		"S-1-5-21-x":         `PROTECTED_GROUPS entry "S-1-5-21-x" is not a SID`,
+		"CN=A,DC=corp,Tier0": `separate the entries with ; when one of them is a DN`,
+		"Tier0; CN=A,,DC=x":  `PROTECTED_GROUPS entry "CN=A,,DC=x" is not a DN`,
+	} {
+		m := withLDAP(t)
+		m["PROTECTED_GROUPS"] = groups
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("PROTECTED_GROUPS=%q: %v, want %q", groups, err, want)
+		}
+	}
+	for v, want := range map[string]bool{"": true, "true": true, "false": false, "0": false, "yes": true} {
+		m := withLDAP(t)
+		m["REFUSE_ADMIN_COUNT"] = v
+		if c, err := Load(env(m)); err != nil || c.RefuseAdminCount != want {
+			t.Errorf("REFUSE_ADMIN_COUNT=%q: %v, %v", v, c.RefuseAdminCount, err)
+		}
+	}
+	m := withLDAP(t)
+	m["REFUSE_ADMIN_COUNT"] = "sometimes"
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), `REFUSE_ADMIN_COUNT "sometimes" must be true or false`) {
+		t.Errorf("bad REFUSE_ADMIN_COUNT: %v", err)
 	}
 }
 
@@ -150,7 +198,7 @@ func TestDefaults(t *testing.T) {
 	if fmt.Sprint(c.Approvers) != "[U01ABC W03XYZ]" || fmt.Sprint(c.ApproverGroups) != "[S02GROUP]" {
 		t.Fatalf("approvers %v groups %v", c.Approvers, c.ApproverGroups)
 	}
-	if len(c.ProtectedUsers) != len(accounts.DefaultProtectedUsers) || len(c.ProtectedGroups) != len(accounts.DefaultProtectedGroups) || c.ManagerApproval || c.ForceChange || c.LDAPURL != "" {
+	if len(c.ProtectedUsers) != len(accounts.DefaultProtectedUsers) || len(c.ProtectedGroups) != 0 || !c.RefuseAdminCount || c.ManagerApproval || c.ForceChange || c.LDAPURL != "" {
 		t.Fatalf("protected %v", c.ProtectedUsers)
 	}
 }

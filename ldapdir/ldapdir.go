@@ -1,5 +1,7 @@
 // Package ldapdir reads Active Directory over LDAP (LDAPS or StartTLS, as a
-// read-only service account): it implements accounts.Lookup.
+// read-only service account): it implements accounts.Lookup. Users are
+// searched under the base DN; protected groups are resolved by identity in
+// the whole domain and membership is read from tokenGroups (groups.go).
 //
 // One *ldap.Conn is shared by every caller (go-ldap multiplexes concurrent
 // operations on it). It is dialled when first needed and again after a
@@ -30,8 +32,9 @@ import (
 // Options.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
 
-// groupCacheTTL is how long the DNs and SIDs of the protected groups are
-// reused before they are looked up again.
+// groupCacheTTL is how long the resolved protected groups (the domain's
+// SIDs, the groups' SIDs and DNs) are reused before they are looked up
+// again.
 const groupCacheTTL = 5 * time.Minute
 
 // Options configures a Client. URL, BindDN, BindPassword and BaseDN are
@@ -41,9 +44,9 @@ type Options struct {
 	Insecure        bool          // allow ldap:// WITHOUT StartTLS (plain text); the caller logs a warning
 	BindDN          string        // read-only service account
 	BindPassword    string        // never logged nor put in an error
-	BaseDN          string        // where users and groups are searched (subtree)
+	BaseDN          string        // where users are searched (subtree); protected groups are searched in the whole domain
 	CAFile          string        // PEM bundle; "" = system roots
-	ProtectedGroups []string      // group names (cn or sAMAccountName), e.g. "Domain Admins"; resolved to DNs and cached (5 min)
+	ProtectedGroups []string      // PROTECTED_GROUPS: each a cn or sAMAccountName, a DN, or a SID; added to the built-in and AWS delegated groups, resolved and cached (5 min)
 	AllowedOUs      []string      // DNs; empty = any
 	Timeout         time.Duration // per operation incl. dial; default 5s
 	Log             *slog.Logger  // nil: discard
@@ -58,7 +61,7 @@ type Client struct {
 	bindDN     string
 	bindPW     string
 	baseDN     string
-	groupNames []string
+	groupRefs  []groupRef
 	allowedOUs []*ldap.DN
 	timeout    time.Duration
 	log        *slog.Logger
@@ -71,7 +74,7 @@ type Client struct {
 	closed bool
 
 	groupsMu      sync.Mutex // guards groups, groupsExpiry, missingLogged
-	groups        []protectedGroup
+	groups        ProtectedGroups
 	groupsExpiry  time.Time
 	missingLogged map[string]bool
 }
@@ -81,6 +84,7 @@ var _ accounts.Lookup = (*Client)(nil)
 // New checks o and returns a Client; it does not dial. Every problem with
 // o (URL scheme or host, missing bind DN, password or base DN, unreadable
 // or unparsable CA file, a base DN or allowed OU that is not a DN, a
+// protected group entry that looks like a SID or DN and is not one, a
 // negative timeout) is reported at once in one *workflow.Error with code
 // workflow.CodeLookupUnavailable.
 func New(o Options) (*Client, error) {
@@ -130,9 +134,15 @@ func New(o Options) (*Client, error) {
 		c.allowedOUs = append(c.allowedOUs, dn)
 	}
 	for _, g := range o.ProtectedGroups {
-		if g = strings.TrimSpace(g); g != "" {
-			c.groupNames = append(c.groupNames, g)
+		if g = strings.TrimSpace(g); g == "" {
+			continue
 		}
+		r, err := parseGroupRef(g)
+		if err != nil {
+			bad("%v", err)
+			continue
+		}
+		c.groupRefs = append(c.groupRefs, r)
 	}
 	if len(problems) > 0 {
 		return nil, workflow.Errorf(workflow.CodeLookupUnavailable, "LDAP options: %s", strings.Join(problems, "; "))

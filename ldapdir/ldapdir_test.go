@@ -10,12 +10,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,13 +53,12 @@ func (b *lockedBuffer) String() string {
 // baseOptions are the options of a client for env as the service account.
 func baseOptions(env *sambatest.Env) Options {
 	return Options{
-		URL:             env.LDAPSURL,
-		BindDN:          env.BindDN,
-		BindPassword:    env.BindPassword,
-		BaseDN:          env.BaseDN,
-		CAFile:          env.CAFile,
-		ProtectedGroups: []string{"AWS Delegated Administrators", sambatest.GroupDomainAdmins},
-		Timeout:         5 * time.Second,
+		URL:          env.LDAPSURL,
+		BindDN:       env.BindDN,
+		BindPassword: env.BindPassword,
+		BaseDN:       env.BaseDN,
+		CAFile:       env.CAFile,
+		Timeout:      5 * time.Second,
 	}
 }
 
@@ -126,6 +128,8 @@ func TestNewValidates(t *testing.T) {
 		{"all at once", func(o *Options) { *o = Options{BindPassword: "Secret-Pw-9"} }, []string{"LDAP_URL", "LDAP_BIND_DN", "LDAP_BASE_DN"}},
 		{"no password", func(o *Options) { o.BindPassword = "" }, []string{"LDAP_BIND_PASSWORD"}},
 		{"base not a DN", func(o *Options) { o.BaseDN = "corp.example.com" }, []string{"LDAP_BASE_DN"}},
+		{"group SID", func(o *Options) { o.ProtectedGroups = []string{"Tier0", "S-1-5-21-x"} }, []string{`"S-1-5-21-x" is not a SID`}},
+		{"group DN", func(o *Options) { o.ProtectedGroups = []string{"CN=A,,DC=x"} }, []string{`"CN=A,,DC=x" is not a DN`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := good
@@ -172,8 +176,45 @@ func TestParseSIDAndMachine(t *testing.T) {
 			t.Errorf("isMachine(%v, %#x, %q) = %v", tc.classes, tc.uac, tc.name, got)
 		}
 	}
-	if parseUAC("-2147483136") != 0x80000200 {
+	if v, ok := parseUAC("-2147483136"); !ok || v != 0x80000200 {
 		t.Errorf("negative userAccountControl not read as 32 bits")
+	}
+	for _, bad := range []string{"", "x", "99999999999"} {
+		if _, ok := parseUAC(bad); ok {
+			t.Errorf("parseUAC(%q) ok", bad)
+		}
+	}
+	// active-directory.md §8: raw 38cfb4a8 f2c9 b348 96f8... is a8b4cf38-c9f2-48b3-96f8-...
+	raw := []byte{0x38, 0xcf, 0xb4, 0xa8, 0xf2, 0xc9, 0xb3, 0x48, 0x96, 0xf8, 1, 2, 3, 4, 5, 6}
+	if g := formatGUID(raw); g != "a8b4cf38-c9f2-48b3-96f8-010203040506" {
+		t.Errorf("formatGUID = %s", g)
+	}
+	if g := formatGUID(raw[:15]); g != "" {
+		t.Errorf("formatGUID(15 bytes) = %s", g)
+	}
+	for _, s := range []string{"S-1-5-21-1907282976-1846032179-607540895-512", "S-1-5-32-544", "s-1-5-32-548"} {
+		b, err := sidBytes(s)
+		if got, _ := parseSID(b); err != nil || !strings.EqualFold(got, s) {
+			t.Errorf("sidBytes(%s) round trip = %s, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"S-1", "S-1-5", "S-1-5-x", "S-2-5-32", "T-1-5-32", "S-1-5-" + strings.Repeat("1-", 15) + "1"} {
+		if _, err := sidBytes(s); err == nil {
+			t.Errorf("sidBytes(%q) = nil error", s)
+		}
+	}
+	for _, tc := range []struct {
+		in   string
+		kind byte
+	}{{"Tier0 Ops", 'n'}, {"CN=Tier0 Ops,OU=CORP,DC=x", 'd'}, {"S-1-5-32-544", 's'}, {"Sales", 'n'}} {
+		if r, err := parseGroupRef(tc.in); err != nil || r.kind != tc.kind {
+			t.Errorf("parseGroupRef(%q) = %c, %v; want %c", tc.in, r.kind, err, tc.kind)
+		}
+	}
+	for _, bad := range []string{"S-1-5-x", "CN=,,x"} {
+		if _, err := parseGroupRef(bad); err == nil {
+			t.Errorf("parseGroupRef(%q) = nil error", bad)
+		}
 	}
 }
 
@@ -186,6 +227,7 @@ func TestByEmail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	admin := env.Admin(t)
 	want := accounts.Entry{
 		DN:          sambatest.UserAliceDN,
 		UserName:    "alice",
@@ -193,9 +235,19 @@ func TestByEmail(t *testing.T) {
 		UPN:         "alice@corp.example.com",
 		DisplayName: "Alice Smith",
 		ManagerDN:   sambatest.ManagerMariaDN,
+		SID:         admin.SID(sambatest.UserAlice),
 	}
-	if len(got) != 1 || got[0] != want {
-		t.Fatalf("ByEmail(alice) = %+v, want [%+v]", got, want)
+	if len(got) != 1 {
+		t.Fatalf("ByEmail(alice) = %+v, want one entry", got)
+	}
+	guid := got[0].GUID
+	got[0].GUID = ""
+	if !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("ByEmail(alice) = %+v, want %+v", got[0], want)
+	}
+	// The dashed GUID names the object: Samba finds alice by it.
+	if dn := readByGUID(t, admin, guid); !strings.EqualFold(dn, sambatest.UserAliceDN) {
+		t.Errorf("<GUID=%s> is %q, want alice", guid, dn)
 	}
 	for _, tc := range []struct {
 		email string
@@ -290,93 +342,313 @@ func TestByDN(t *testing.T) {
 	}
 }
 
-// setPrimaryGroup makes the group with relative ID rid the primary group of
-// dn (sambatest has no helper for it).
-func setPrimaryGroup(t *testing.T, admin *sambatest.Admin, dn string, rid string) {
+// readByGUID returns the DN of the object <GUID=guid>, as Administrator.
+func readByGUID(t *testing.T, admin *sambatest.Admin, guid string) string {
 	t.Helper()
-	req := ldap.NewModifyRequest(dn, nil)
-	req.Replace("primaryGroupID", []string{rid})
-	if err := admin.Conn().Modify(req); err != nil {
-		t.Fatalf("set primaryGroupID of %s to %s: %v", dn, rid, err)
+	res, err := admin.Conn().Search(ldap.NewSearchRequest("<GUID="+guid+">", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("read <GUID=%s>: %v", guid, err)
 	}
+	return res.Entries[0].DN
 }
 
+// userEntry returns the entry of the user name, found with c.
+func userEntry(t *testing.T, c *Client, name string) accounts.Entry {
+	t.Helper()
+	e, ok, err := c.ByName(context.Background(), name)
+	if err != nil || !ok {
+		t.Fatalf("ByName(%s) = %v, %v", name, ok, err)
+	}
+	return e
+}
+
+// protectedGroup returns the name of the protected group e is in ("" for
+// none), failing the test on an error.
+func protectedGroup(t *testing.T, c *Client, e accounts.Entry) string {
+	t.Helper()
+	g, member, err := c.ProtectedGroup(context.Background(), e)
+	if err != nil {
+		t.Fatalf("ProtectedGroup(%s): %v", e.UserName, err)
+	}
+	if member != (g.SID != "") {
+		t.Fatalf("ProtectedGroup(%s) = %+v, member %v", e.UserName, g, member)
+	}
+	return g.Name
+}
+
+// TestProtectedGroup: membership by tokenGroups, from a client whose base
+// DN is the customer OU (where no privileged group lives): a Domain Admin,
+// a nested one, one whose primary group is Domain Admins and one whose
+// primary group is nested in Domain Admins, a member of an AWS delegated
+// group (domain-local, in an OU of its own outside the base) and of a
+// configured group; plain users and a computer are in none.
 func TestProtectedGroup(t *testing.T) {
 	env := sambatest.Require(t)
-	c, logs := newClient(t, baseOptions(env))
-	ctx := context.Background()
 	admin := env.Admin(t)
+	o := baseOptions(env)
+	o.BaseDN = sambatest.OUCorp
+	cfgGroup := sambatest.Unique("helpdesk")
+	o.ProtectedGroups = []string{cfgGroup}
+
+	// The configured group, in the customer OU; a delegated group in an OU
+	// of its own outside it, as AWS has OU=AWS Delegated Groups.
+	admin.CreateGroup(cfgGroup)
+	awsOU := admin.CreateOU(sambatest.Unique("AWS Delegated Groups"), "")
+	awsGroup := "AWS Delegated " + sambatest.Unique("Admins")
+	admin.CreateGroupIn(sambatest.Group{Name: awsGroup, OU: awsOU, DomainLocal: true})
+	// A near miss: not an AWS delegated group.
+	nearMiss := "AWSDelegated " + sambatest.Unique("x")
+	admin.CreateGroupIn(sambatest.Group{Name: nearMiss, OU: awsOU, DomainLocal: true})
+
+	user := func(prefix string) string {
+		name := sambatest.Unique(prefix)
+		admin.CreateUser(sambatest.User{Name: name})
+		return name
+	}
+	awsMember, cfgMember, nearMember := user("awsm"), user("cfgm"), user("near")
+	admin.AddToGroup(awsMember, awsGroup)
+	admin.AddToGroup(cfgMember, cfgGroup)
+	admin.AddToGroup(nearMember, nearMiss)
 
 	// A user whose primary group is Domain Admins: AD (and Samba) first want
 	// it to be a member, then move the membership out of member/memberOf.
-	pgName := sambatest.Unique("pgadmin")
-	pgDN := admin.CreateUser(sambatest.User{Name: pgName})
-	admin.AddToGroup(pgName, sambatest.GroupDomainAdmins)
-	setPrimaryGroup(t, admin, pgDN, "512")
-	res, err := admin.Conn().Search(ldap.NewSearchRequest(pgDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
-		"(memberOf:"+inChain+":="+sambatest.DomainAdminsDN+")", []string{"1.1"}, nil))
-	if err != nil || len(res.Entries) != 0 {
-		t.Logf("note: memberOf of a user whose primary group is Domain Admins: %v entries, %v", len(res.Entries), err)
+	pgAdmin := user("pgadmin")
+	admin.AddToGroup(pgAdmin, sambatest.GroupDomainAdmins)
+	admin.Replace(pgAdmin, "primaryGroupID", "512")
+
+	// A user whose primary group is a group nested in Domain Admins, and in
+	// no other group at all.
+	nestedPG := sambatest.Unique("pgnest")
+	admin.CreateGroup(nestedPG)
+	admin.AddToGroup(nestedPG, sambatest.GroupDomainAdmins)
+	pgNested := user("pgn")
+	admin.AddToGroup(pgNested, nestedPG)
+	rid := admin.SID(nestedPG)[strings.LastIndexByte(admin.SID(nestedPG), '-')+1:]
+	admin.Replace(pgNested, "primaryGroupID", rid)
+	if res, err := admin.Conn().Search(ldap.NewSearchRequest(admin.DN(pgNested), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"memberOf"}, nil)); err != nil || slices.ContainsFunc(res.Entries[0].GetAttributeValues("memberOf"),
+		func(g string) bool { return strings.Contains(g, nestedPG) }) {
+		t.Fatalf("%s has %s in memberOf (%v): the test would not show the primary group", pgNested, nestedPG, err)
 	}
 
-	for _, tc := range []struct{ dn, want string }{
-		{admin.DN(sambatest.UserDomainAdmin), "Domain Admins"},
-		{admin.DN(sambatest.UserNestedAdmin), "Domain Admins"},
-		{sambatest.UserAliceDN, ""},
-		{admin.DN(sambatest.ComputerWS01), ""},
-		{pgDN, "Domain Admins"},
-		{"CN=Nobody," + sambatest.OUCorpUsers, ""},
+	c, _ := newClient(t, o)
+	for name, want := range map[string]string{
+		sambatest.UserDomainAdmin: "Domain Admins",
+		sambatest.UserNestedAdmin: "Domain Admins",
+		pgAdmin:                   "Domain Admins",
+		pgNested:                  "Domain Admins",
+		awsMember:                 awsGroup,
+		cfgMember:                 cfgGroup,
+		nearMember:                "",
+		sambatest.UserAlice:       "",
+		sambatest.ComputerWS01:    "",
 	} {
-		got, err := c.ProtectedGroup(ctx, tc.dn)
-		if err != nil || got != tc.want {
-			t.Errorf("ProtectedGroup(%s) = %q, %v; want %q", tc.dn, got, err, tc.want)
+		if got := protectedGroup(t, c, userEntry(t, c, name)); got != want {
+			t.Errorf("ProtectedGroup(%s) = %q, want %q", name, got, want)
 		}
 	}
-	if _, err := c.ProtectedGroup(ctx, "not a dn"); err == nil {
-		t.Errorf("ProtectedGroup(not a dn) = nil error")
-	}
-	if n := strings.Count(logs.String(), `protected group not found, skipped","group":"AWS Delegated Administrators"`); n != 1 {
-		t.Errorf("the missing group was logged %d times, want once:\n%s", n, logs)
-	}
+}
 
-	// Configured order decides which name is returned.
+// TestProtectedGroups: the resolved set: every built-in SID (with its
+// object when the domain has one: Samba has no Key Admins), the AWS
+// delegated groups anywhere in the domain, PROTECTED_GROUPS by name, DN
+// or SID, each group once; an entry that matches nothing is Missing, and
+// then every account is refused as uncheckable.
+func TestProtectedGroups(t *testing.T) {
+	env := sambatest.Require(t)
+	admin := env.Admin(t)
+	domainSID := admin.SID(sambatest.DomainAdminsDN)
+	domainSID = domainSID[:strings.LastIndexByte(domainSID, '-')]
+	byName, byDN, bySID := sambatest.Unique("pgname"), sambatest.Unique("pgdn"), sambatest.Unique("pgsid")
+	admin.CreateGroup(byName)
+	dn := admin.CreateGroup(byDN)
+	admin.CreateGroup(bySID)
+	awsOU := admin.CreateOU(sambatest.Unique("AWS Delegated Groups"), "")
+	aws := "aws delegated " + sambatest.Unique("Server Admins") // the cn is matched without regard to ASCII case
+	admin.CreateGroupIn(sambatest.Group{Name: aws, OU: awsOU, DomainLocal: true})
+
 	o := baseOptions(env)
-	o.ProtectedGroups = []string{sambatest.GroupTier0, sambatest.GroupDomainAdmins}
-	c2, _ := newClient(t, o)
-	for dn, want := range map[string]string{
-		admin.DN(sambatest.UserNestedAdmin): sambatest.GroupTier0,
-		admin.DN(sambatest.UserDomainAdmin): sambatest.GroupDomainAdmins,
-	} {
-		if got, err := c2.ProtectedGroup(ctx, dn); err != nil || got != want {
-			t.Errorf("ProtectedGroup(%s) with Tier0 first = %q, %v; want %q", dn, got, err, want)
+	o.BaseDN = sambatest.OUCorpUsers // groups are not searched there
+	o.ProtectedGroups = []string{strings.ToUpper(byName), strings.ToLower(dn), admin.SID(bySID), "Domain Admins", "S-1-5-32-544"}
+	c, _ := newClient(t, o)
+	set, err := c.ProtectedGroups(context.Background())
+	if err != nil || set.Err() != nil {
+		t.Fatalf("ProtectedGroups: %v, %v", err, set.Err())
+	}
+	if set.DefaultNamingContext != env.BaseDN || set.DomainSID != domainSID || set.RootDomainSID != domainSID || len(set.Missing) != 0 {
+		t.Errorf("set %+v", set)
+	}
+	got := map[string]accounts.Group{}
+	for _, g := range set.Groups {
+		if _, dup := got[g.SID]; dup {
+			t.Errorf("%s twice", g.SID)
 		}
+		got[g.SID] = g
+	}
+	for sid, want := range map[string]accounts.Group{
+		domainSID + "-512": {Name: "Domain Admins", DN: sambatest.DomainAdminsDN, Source: accounts.SourceBuiltIn},
+		domainSID + "-519": {Name: "Enterprise Admins", DN: "CN=Enterprise Admins,CN=Users," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		domainSID + "-518": {Name: "Schema Admins", DN: "CN=Schema Admins,CN=Users," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		domainSID + "-516": {Name: "Domain Controllers", DN: "CN=Domain Controllers,CN=Users," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		domainSID + "-521": {Name: "Read-only Domain Controllers", DN: "CN=Read-only Domain Controllers,CN=Users," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		domainSID + "-520": {Name: "Group Policy Creator Owners", DN: "CN=Group Policy Creator Owners,CN=Users," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		domainSID + "-526": {Name: "Key Admins", Source: accounts.SourceBuiltIn},            // no object on Samba 4.17
+		domainSID + "-527": {Name: "Enterprise Key Admins", Source: accounts.SourceBuiltIn}, // no object on Samba 4.17
+		"S-1-5-32-544":     {Name: "Administrators", DN: "CN=Administrators,CN=Builtin," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		"S-1-5-32-548":     {Name: "Account Operators", DN: "CN=Account Operators,CN=Builtin," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		"S-1-5-32-549":     {Name: "Server Operators", DN: "CN=Server Operators,CN=Builtin," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		"S-1-5-32-550":     {Name: "Print Operators", DN: "CN=Print Operators,CN=Builtin," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		"S-1-5-32-551":     {Name: "Backup Operators", DN: "CN=Backup Operators,CN=Builtin," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		"S-1-5-32-552":     {Name: "Replicator", DN: "CN=Replicator,CN=Builtin," + env.BaseDN, Source: accounts.SourceBuiltIn},
+		admin.SID(aws):     {Name: aws, DN: admin.DN(aws), Source: accounts.SourceAWSDelegated},
+		admin.SID(byName):  {Name: byName, DN: admin.DN(byName), Source: accounts.SourceConfigured},
+		admin.SID(byDN):    {Name: byDN, DN: dn, Source: accounts.SourceConfigured},
+		admin.SID(bySID):   {Name: bySID, DN: admin.DN(bySID), Source: accounts.SourceConfigured},
+	} {
+		want.SID = sid
+		if g := got[sid]; !strings.EqualFold(g.DN, want.DN) || g.Name != want.Name || g.Source != want.Source {
+			t.Errorf("%s = %+v, want %+v", sid, g, want)
+		}
+	}
+	if n := len(builtinGroups); set.Groups[0].Name != "Domain Admins" || set.Groups[n-1].Name != "Enterprise Key Admins" || set.Groups[n].Source != accounts.SourceAWSDelegated {
+		t.Errorf("order: %+v", set.Groups)
+	}
+
+	// A group found whose SID the bind account may not read: uncheckable,
+	// whether it is configured or an AWS delegated one. The ACE names a bind
+	// account of this test's own, so that the hidden AWS group does not
+	// make the tests running beside this one refuse everybody.
+	reader := sambatest.Unique("svcread")
+	readerDN := admin.CreateUser(sambatest.User{Name: reader, OU: sambatest.UsersContainer})
+	for _, configured := range []bool{true, false} {
+		hidden := sambatest.Unique("pghide")
+		o := baseOptions(env)
+		o.BindDN, o.BindPassword = readerDN, env.SeedPassword
+		if configured {
+			admin.CreateGroup(hidden)
+			o.ProtectedGroups = []string{hidden}
+		} else {
+			hidden = "AWS Delegated " + hidden
+			admin.CreateGroupIn(sambatest.Group{Name: hidden, OU: awsOU, DomainLocal: true})
+		}
+		admin.DenyRead(hidden, readerDN, "objectSid")
+		c, _ := newClient(t, o)
+		set, err := c.ProtectedGroups(context.Background())
+		if err != nil || len(set.Missing) != 0 || len(set.NoSID) != 1 || !strings.Contains(fmt.Sprint(set.Err()), "objectSid of protected group") ||
+			workflow.ErrorCode(set.Err()) != workflow.CodeUncheckable {
+			t.Errorf("configured %v, objectSid hidden: %+v, %v, %v", configured, set.NoSID, set.Err(), err)
+		}
+	}
+
+	// Entries that match nothing: each named, and every account refused.
+	o.ProtectedGroups = []string{byName, "No Such Group " + sambatest.Unique("x"), "CN=Nothing,OU=CORP," + env.BaseDN, domainSID + "-99999"}
+	c, logs := newClient(t, o)
+	set, err = c.ProtectedGroups(context.Background())
+	if err != nil || len(set.Missing) != 3 || set.Missing[0] != o.ProtectedGroups[1] {
+		t.Fatalf("missing: %q, %v", set.Missing, err)
+	}
+	var we *workflow.Error
+	if err := set.Err(); !errors.As(err, &we) || we.Code != workflow.CodeUncheckable || !strings.Contains(err.Error(), `PROTECTED_GROUPS entry "`+o.ProtectedGroups[3]+`" matches no group in `+env.BaseDN) {
+		t.Errorf("Err() = %v", err)
+	}
+	_, _, err = c.ProtectedGroup(context.Background(), userEntry(t, c, sambatest.UserAlice))
+	if workflow.ErrorCode(err) != workflow.CodeUncheckable {
+		t.Errorf("alice with a missing protected group: %v, want %s", err, workflow.CodeUncheckable)
+	}
+	if n := strings.Count(logs.String(), "PROTECTED_GROUPS entry matches no group"); n != 3 {
+		t.Errorf("%d log lines for 3 missing groups:\n%s", n, logs)
 	}
 }
 
 func TestProtectedGroupCache(t *testing.T) {
 	env := sambatest.Require(t)
 	admin := env.Admin(t)
-	group := sambatest.Unique("prot")
 	o := baseOptions(env)
-	o.ProtectedGroups = []string{group}
 	c, _ := newClient(t, o)
 	now := time.Now()
 	c.now = func() time.Time { return now }
-	ctx := context.Background()
 
 	user := sambatest.Unique("cacheu")
-	dn := admin.CreateUser(sambatest.User{Name: user})
-	if got, err := c.ProtectedGroup(ctx, dn); err != nil || got != "" {
-		t.Fatalf("before the group exists: %q, %v", got, err)
+	admin.CreateUser(sambatest.User{Name: user})
+	e := userEntry(t, c, user)
+	if got := protectedGroup(t, c, e); got != "" {
+		t.Fatalf("before the group exists: %q", got)
 	}
-	admin.CreateGroup(group)
+	awsOU := admin.CreateOU(sambatest.Unique("AWS Delegated Groups"), "")
+	group := "AWS Delegated " + sambatest.Unique("Cache")
+	admin.CreateGroupIn(sambatest.Group{Name: group, OU: awsOU, DomainLocal: true})
 	admin.AddToGroup(user, group)
-	if got, err := c.ProtectedGroup(ctx, dn); err != nil || got != "" {
-		t.Errorf("within the cache time: %q, %v; want the cached (empty) group list", got, err)
+	if got := protectedGroup(t, c, e); got != "" {
+		t.Errorf("within the cache time: %q; want the cached set, without the new group", got)
 	}
 	now = now.Add(groupCacheTTL + time.Second)
-	if got, err := c.ProtectedGroup(ctx, dn); err != nil || got != group {
-		t.Errorf("after the cache expired: %q, %v; want %q", got, err, group)
+	if got := protectedGroup(t, c, e); got != group {
+		t.Errorf("after the cache expired: %q; want %q", got, group)
+	}
+}
+
+// TestUnreadable: an attribute the bind account may not read (an ACE
+// denies it) is named in Entry.Unreadable, or, for tokenGroups, refuses
+// the group check as uncheckable; it is never read as harmless.
+func TestUnreadable(t *testing.T) {
+	env := sambatest.Require(t)
+	admin := env.Admin(t)
+	c, _ := newClient(t, baseOptions(env))
+	for _, attr := range []string{"userAccountControl", "objectSid", "objectGUID"} {
+		name := sambatest.Unique("hide")
+		admin.CreateUser(sambatest.User{Name: name})
+		if e := userEntry(t, c, name); len(e.Unreadable) != 0 || e.SID == "" || e.GUID == "" {
+			t.Fatalf("before the ACE: %+v", e)
+		}
+		admin.DenyRead(name, env.BindDN, attr)
+		if e := userEntry(t, c, name); !slices.Equal(e.Unreadable, []string{attr}) {
+			t.Errorf("%s denied: Unreadable = %q", attr, e.Unreadable)
+		}
+	}
+
+	name := sambatest.Unique("hidetg")
+	admin.CreateUser(sambatest.User{Name: name})
+	admin.AddToGroup(name, sambatest.GroupDomainAdmins)
+	e := userEntry(t, c, name)
+	if got := protectedGroup(t, c, e); got != "Domain Admins" {
+		t.Fatalf("before the ACE: %q", got)
+	}
+	admin.DenyRead(name, env.BindDN, "tokenGroups")
+	g, member, err := c.ProtectedGroup(context.Background(), e)
+	var we *workflow.Error
+	if !errors.As(err, &we) || we.Code != workflow.CodeUncheckable || member || !strings.Contains(err.Error(), "tokenGroups") {
+		t.Errorf("tokenGroups denied: %+v, %v, %v; want %s", g, member, err, workflow.CodeUncheckable)
+	}
+
+	// The object went away between the two reads: try again, never "no".
+	gone := sambatest.Unique("gone")
+	admin.CreateUser(sambatest.User{Name: gone})
+	e = userEntry(t, c, gone)
+	if err := admin.Conn().Del(ldap.NewDelRequest(e.DN, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ProtectedGroup(context.Background(), e); workflow.ErrorCode(err) != workflow.CodeLookupUnavailable {
+		t.Errorf("deleted account: %v, want %s", err, workflow.CodeLookupUnavailable)
+	}
+}
+
+// TestAdminCountRead: adminCount=1 is read as AdminCount; Administrator
+// (which Samba provisions with it) has it, alice does not.
+func TestAdminCountRead(t *testing.T) {
+	env := sambatest.Require(t)
+	admin := env.Admin(t)
+	c, _ := newClient(t, baseOptions(env))
+	name := sambatest.Unique("held")
+	admin.CreateUser(sambatest.User{Name: name})
+	if userEntry(t, c, name).AdminCount {
+		t.Fatal("a new user has AdminCount")
+	}
+	admin.Replace(name, "adminCount", "1")
+	for who, want := range map[string]bool{name: true, sambatest.Administrator: true, sambatest.UserAlice: false} {
+		if got := userEntry(t, c, who).AdminCount; got != want {
+			t.Errorf("%s: AdminCount %v, want %v", who, got, want)
+		}
 	}
 }
 
@@ -884,7 +1156,7 @@ func TestConcurrentLookups(t *testing.T) {
 					err = errors.New("wrong answer for " + name)
 				}
 				if err == nil {
-					_, err = c.ProtectedGroup(ctx, e.DN)
+					_, _, err = c.ProtectedGroup(ctx, e)
 				}
 				if err != nil {
 					errs <- err

@@ -2,7 +2,9 @@ package ldapdir
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -14,10 +16,12 @@ import (
 	"github.com/example/resetbot/workflow"
 )
 
-// userAttributes are the attributes read for an accounts.Entry.
+// userAttributes are the attributes read for an accounts.Entry. The bind
+// account must be able to read them all; tokenGroups is read on its own
+// (base scope only).
 var userAttributes = []string{
 	"sAMAccountName", "mail", "userPrincipalName", "displayName", "cn", "manager",
-	"userAccountControl", "objectClass", "primaryGroupID", "distinguishedName",
+	"userAccountControl", "objectClass", "distinguishedName", "objectSid", "objectGUID", "adminCount",
 }
 
 // userAccountControl bits.
@@ -163,15 +167,30 @@ func (c *Client) ExpirePassword(ctx context.Context, dn string) error {
 	return nil
 }
 
-// entry converts a search result to an accounts.Entry.
+// entry converts a search result to an accounts.Entry. An attribute the
+// guards need that is absent or unparsable (every account has them, so an
+// ACL hid it) is named in Unreadable, never taken as a harmless value.
 func (c *Client) entry(e *ldap.Entry) accounts.Entry {
 	get := e.GetEqualFoldAttributeValue
-	uac := parseUAC(get("userAccountControl"))
+	var unreadable []string
+	uac, ok := parseUAC(get("userAccountControl"))
+	if !ok {
+		unreadable = append(unreadable, "userAccountControl")
+	}
+	sid, _ := parseSID(e.GetEqualFoldRawAttributeValue("objectSid"))
+	if sid == "" {
+		unreadable = append(unreadable, "objectSid")
+	}
+	guid := formatGUID(e.GetEqualFoldRawAttributeValue("objectGUID"))
+	if guid == "" {
+		unreadable = append(unreadable, "objectGUID")
+	}
 	name := get("sAMAccountName")
 	display := get("displayName")
 	if display == "" {
 		display = get("cn")
 	}
+	adminCount, _ := strconv.ParseInt(get("adminCount"), 10, 64)
 	return accounts.Entry{
 		DN:          e.DN,
 		UserName:    name,
@@ -179,19 +198,35 @@ func (c *Client) entry(e *ldap.Entry) accounts.Entry {
 		UPN:         get("userPrincipalName"),
 		DisplayName: display,
 		ManagerDN:   get("manager"),
+		GUID:        guid,
+		SID:         sid,
 		Disabled:    uac&uacAccountDisable != 0,
 		Machine:     isMachine(e.GetEqualFoldAttributeValues("objectClass"), uac, name),
 		OutsideOUs:  c.outsideOUs(e.DN),
+		AdminCount:  adminCount != 0,
+		Unreadable:  unreadable,
 	}
 }
 
-// parseUAC parses userAccountControl, a signed 32-bit integer in AD.
-func parseUAC(s string) uint32 {
+// parseUAC parses userAccountControl, a signed 32-bit integer in AD; ok is
+// false when s is not one (absent included).
+func parseUAC(s string) (uint32, bool) {
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0
+	if err != nil || v < math.MinInt32 || v > math.MaxUint32 {
+		return 0, false
 	}
-	return uint32(v)
+	return uint32(v), true
+}
+
+// formatGUID returns the dashed string form of a binary objectGUID, as
+// Windows shows it and as <GUID=...> takes it: the first three fields
+// little-endian, the last two as stored. "" when b is not 16 bytes.
+func formatGUID(b []byte) string {
+	if len(b) != 16 {
+		return ""
+	}
+	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(b[0:4]),
+		binary.LittleEndian.Uint16(b[4:6]), binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16])
 }
 
 // isMachine reports a computer, managed service or trust account.

@@ -145,17 +145,20 @@ type Identity interface {
 type Accounts interface {
 	// Find returns the directory account of p: from the account map, else
 	// the directory entry whose mail or userPrincipalName is p.Email, else
-	// (without a directory lookup) the email's local part.
-	// Errors: CodeNoAccount, CodeAmbiguousAccount, CodeInvalidUserName,
-	// CodeLookupUnavailable.
+	// (without a directory lookup) the email's local part. With a
+	// directory the account carries its DN and objectGUID.
+	// Errors: CodeNoAccount, CodeAmbiguousAccount, CodeEmailMismatch,
+	// CodeInvalidUserName, CodeMachineAccount, CodeLookupUnavailable.
 	Find(ctx context.Context, p Person) (Account, error)
 
-	// Check reads acct again and returns it refreshed (DN, display name),
-	// or an error when it must not be reset now. The service calls it when
-	// a request is made and again right before the reset.
+	// Check reads acct again and returns it refreshed (DN, objectGUID,
+	// display name), or an error when it must not be reset now. The service
+	// calls it when a request is made and again right before the reset.
+	// Anything it cannot read is a refusal (CodeUncheckable), never a pass.
 	// Errors: CodeInvalidUserName, CodeProtectedAccount, CodeMachineAccount,
-	// CodeAccountDisabled, CodeOutsideOU, CodeProtectedGroup, CodeNoAccount,
-	// CodeLookupUnavailable.
+	// CodeAccountDisabled, CodeOutsideOU, CodeProtectedGroup, CodeAdminCount,
+	// CodeUncheckable, CodeAccountChanged (acct.GUID is set and the name is
+	// now another object), CodeNoAccount, CodeLookupUnavailable.
 	Check(ctx context.Context, acct Account) (Account, error)
 
 	// Manager returns acct's manager in the directory; ok is false when the

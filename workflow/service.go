@@ -297,7 +297,7 @@ var refusalCodes = []Code{
 	CodeEmailUnconfirmed, CodeForeignUser, CodeEmailMismatch,
 	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers, CodeNoAccount,
 	CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU,
-	CodeUncheckable, CodeAdminCount,
+	CodeUncheckable, CodeAdminCount, // the fail-closed directory guards
 }
 
 // uncountedRefusals are the audited refusals that are not the employee's

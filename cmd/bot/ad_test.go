@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +253,8 @@ func TestADGuardsAtReveal(t *testing.T) {
 		{"domain admin", workflow.CodeProtectedGroup, func(n string) { w.admin.AddToGroup(n, sambatest.GroupDomainAdmins) }},
 		{"nested admin", workflow.CodeProtectedGroup, func(n string) { w.admin.AddToGroup(n, sambatest.GroupTier0) }},
 		{"moved out", workflow.CodeOutsideOU, func(n string) { moveTo(t, w.admin, n, sambatest.OUElsewhere) }},
+		{"tokenGroups hidden", workflow.CodeUncheckable, func(n string) { w.admin.DenyRead(n, w.env.BindDN, "tokenGroups") }},
+		{"adminCount", workflow.CodeAdminCount, func(n string) { w.admin.Replace(n, "adminCount", "1") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			empID, emp := w.employee("rev", nil)
@@ -331,18 +335,23 @@ func TestADManagerFallbacks(t *testing.T) {
 	}
 }
 
-// TestADOutage: with the directory unreachable, a request gets "try again
-// in a minute" and changes nothing; a Reveal is postponed (nothing reset,
+// TestADOutage: with the directory unreachable (from start-up on), a
+// request gets "try again in a minute" and changes nothing; a Reveal is postponed (nothing reset,
 // the button works again); when the directory is back the flow completes.
 func TestADOutage(t *testing.T) {
 	w := newADWorld(t)
 	proxy := newTCPProxy(t, strings.TrimPrefix(w.env.LDAPSURL, "ldaps://"))
 	w.vars["LDAP_URL"] = "ldaps://" + proxy.addr()
 	w.vars["LDAP_TIMEOUT"] = "1s"
-	w.start()
+	// Down at start-up: the bot starts all the same (the protected groups
+	// are resolved again by every check) and says so.
+	proxy.setUp(false)
+	bot := w.start()
+	if !strings.Contains(bot.logs.String(), "LDAP could not be asked for the protected groups at start-up") {
+		t.Errorf("start-up during an LDAP outage is not logged:\n%s", bot.logs)
+	}
 
 	empID, emp := w.employee("out", nil)
-	proxy.setUp(false)
 	want := slackapp.ErrorText(workflow.Errorf(workflow.CodeLookupUnavailable, ""), nil)
 	if got := w.command(empID, ""); got != want {
 		t.Fatalf("request during the outage: %q, want %q", got, want)
@@ -436,6 +445,7 @@ func (p *tcpProxy) setUp(up bool) {
 func TestADDoctor(t *testing.T) {
 	w := newADWorld(t)
 	w.vars["APPROVER_SOURCE"] = "manager"
+	w.vars["PROTECTED_GROUPS"] = sambatest.GroupTier0
 	doctorRun := func(args ...string) (string, error) {
 		var out syncBuffer
 		err := run(context.Background(), append([]string{"bot", "doctor"}, args...), func(k string) string { return w.vars[k] }, &out)
@@ -451,13 +461,234 @@ func TestADDoctor(t *testing.T) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
 	}
+	for _, want := range []string{
+		"ok    protected groups: ", "domain SID S-1-5-21-",
+		"built-in: Domain Admins, S-1-5-21-", "-512, CN=Domain Admins,CN=Users," + w.env.BaseDN,
+		"built-in: Key Admins, S-1-5-21-", "-526, no object",
+		"built-in: Backup Operators, S-1-5-32-551, CN=Backup Operators,CN=Builtin,",
+		"PROTECTED_GROUPS: Tier0 Ops, S-1-5-21-",
+		"; may be reset: name rules, not a protected user, userAccountControl, objectSid and objectGUID readable,",
+		"in no protected group (tokenGroups), no adminCount: checks passed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
 	out, err = doctorRun("--email", sambatest.Mail(sambatest.UserDisabled))
-	if err == nil || !strings.Contains(out, "FAIL  account of disabled1@corp.example.com") || !strings.Contains(out, "is disabled in the directory") {
+	if err == nil || !strings.Contains(out, "FAIL  account of disabled1@corp.example.com: refused (account_disabled)") || !strings.Contains(out, "is disabled in the directory") {
 		t.Errorf("disabled account: %v\n%s", err, out)
+	}
+	out, err = doctorRun("--email", sambatest.Mail(sambatest.UserNestedAdmin))
+	if err == nil || !strings.Contains(out, "FAIL  account of nested1@corp.example.com: refused (protected_group): ") ||
+		!regexp.MustCompile(`member of Domain Admins \(S-1-5-21-\d+-\d+-\d+-512\) through tokenGroups`).MatchString(out) {
+		t.Errorf("nested Domain Admin: %v\n%s", err, out)
 	}
 	w.vars["LDAP_BIND_PASSWORD"] = "wrong-Passw0rd"
 	out, err = doctorRun()
 	if err == nil || !strings.Contains(out, "FAIL  LDAP") || !strings.Contains(out, "LDAP_BIND_DN/LDAP_BIND_PASSWORD refused") || strings.Contains(out, "wrong-Passw0rd") {
 		t.Errorf("wrong bind password: %v\n%s", err, out)
+	}
+}
+
+// refusal has the Slack user id ask for a reset and checks that the
+// answer is the words of code; it returns the audit channel's line about
+// id once it is there.
+func (w *adWorld) refusal(id string, code workflow.Code) string {
+	w.t.Helper()
+	want := slackapp.ErrorText(workflow.Errorf(code, ""), nil)
+	if got := w.command(id, ""); got != want {
+		w.t.Errorf("%s: answered %q, want the %s message %q", id, got, code, want)
+		return ""
+	}
+	var line string
+	w.wait("the audit line about "+id, func() bool {
+		for _, m := range w.slack.Messages(auditChannel) {
+			if txt := blocksText(m); strings.Contains(txt, "<@"+id+">") && strings.Contains(txt, "refused (`"+string(code)+"`)") {
+				line = txt
+				return true
+			}
+		}
+		return false
+	})
+	return line
+}
+
+// noRequestsStored fails when a request was stored or sent to an approver
+// or the directory.
+func (w *adWorld) noRequestsStored() {
+	w.t.Helper()
+	if len(w.ds.ResetCalls()) != 0 || len(w.slack.Messages(slacktest.DMChannel(approver1))) != 0 {
+		w.t.Fatal("a refused request reached the directory or an approver")
+	}
+	if keys, _ := w.redis.Keys(context.Background(), redisstore.KeyPrefix(w.prefix)+"req:*").Result(); len(keys) != 0 {
+		w.t.Fatalf("requests were stored: %v", keys)
+	}
+}
+
+// awsDelegatedGroup creates, in an OU of its own at the domain root (as AWS
+// has OU=AWS Delegated Groups, outside the customer OU), a domain-local
+// group whose cn starts "AWS Delegated ", and returns its name.
+func (w *adWorld) awsDelegatedGroup() string {
+	w.t.Helper()
+	ou := w.admin.CreateOU(sambatest.Unique("AWS Delegated Groups"), "")
+	name := "AWS Delegated " + sambatest.Unique("Administrators")
+	w.admin.CreateGroupIn(sambatest.Group{Name: name, OU: ou, DomainLocal: true})
+	return name
+}
+
+// TestADCustomerOUBase: with LDAP_BASE_DN the customer OU (least privilege
+// on AWS Managed AD), where neither Domain Admins nor the AWS delegated
+// groups live, a Domain Admin and an AWS delegated admin in that OU are
+// both refused; a plain user there is reset.
+func TestADCustomerOUBase(t *testing.T) {
+	w := newADWorld(t)
+	w.vars["LDAP_BASE_DN"] = sambatest.OUCorp
+	w.slack.AddUser(slacktest.User{ID: "UDADMIN", Name: "dadmin", Email: sambatest.Mail(sambatest.UserDomainAdmin)})
+	delegated := w.awsDelegatedGroup()
+	awsID, awsAdmin := w.employee("awsadm", nil)
+	w.admin.AddToGroup(awsAdmin, delegated)
+	empID, emp := w.employee("plain", nil)
+	w.start()
+
+	if line := w.refusal("UDADMIN", workflow.CodeProtectedGroup); !strings.Contains(line, "member of Domain Admins (S-1-5-21-") ||
+		!strings.Contains(line, "-512) through tokenGroups") {
+		t.Errorf("the audit line does not name Domain Admins by SID: %s", line)
+	}
+	if line := w.refusal(awsID, workflow.CodeProtectedGroup); !strings.Contains(line, "member of "+delegated+" (S-1-5-21-") {
+		t.Errorf("the audit line does not name %s: %s", delegated, line)
+	}
+	w.noRequestsStored()
+
+	// Doctor lists the delegated group and says why its member is refused.
+	var out syncBuffer
+	err := run(context.Background(), []string{"bot", "doctor", "--email", sambatest.Mail(awsAdmin)}, func(k string) string { return w.vars[k] }, &out)
+	if err == nil || !strings.Contains(out.String(), "AWS delegated: "+delegated+", S-1-5-21-") ||
+		!strings.Contains(out.String(), "refused (protected_group): \""+awsAdmin+"\"") || !strings.Contains(out.String(), "is a member of "+delegated+" (S-1-5-21-") {
+		t.Errorf("doctor --email for the delegated admin: %v\n%s", err, out.String())
+	}
+
+	r, dm := w.requestAs(empID, approver1)
+	w.clickAcked(empID, slackapp.ActionReveal, r.ID, w.revealDM(r, approver1, dm))
+	done := w.waitStatus(r.ID, workflow.StatusCompleted)
+	if done.Account.UserName != emp || done.Account.GUID == "" {
+		t.Errorf("account %+v", done.Account)
+	}
+	if err := w.env.Bind(sambatest.Mail(emp), passwordIn(t, w.slack.Ephemerals()[0])); err != nil {
+		t.Fatalf("the password shown does not bind: %v", err)
+	}
+}
+
+// TestADProtectedGroupMissing: a PROTECTED_GROUPS entry that matches no
+// group stops the bot at start-up, naming it; doctor names it too.
+func TestADProtectedGroupMissing(t *testing.T) {
+	w := newADWorld(t)
+	missing := "No Such Group " + sambatest.Unique("x")
+	w.vars["PROTECTED_GROUPS"] = sambatest.GroupTier0 + "," + missing
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	var out syncBuffer
+	err := run(ctx, []string{"bot"}, func(k string) string { return w.vars[k] }, &out)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), `PROTECTED_GROUPS entry "`+missing+`" matches no group in `+w.env.BaseDN) {
+		t.Fatalf("start with a missing protected group: %v\n%s", err, out.String())
+	}
+	if strings.Contains(err.Error(), sambatest.GroupTier0) || w.slack.TotalConnections() != 0 {
+		t.Errorf("error %q names the group that exists, or the bot connected to Slack", err)
+	}
+
+	out = syncBuffer{}
+	err = run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+	if err == nil || !strings.Contains(out.String(), `FAIL  protected groups: LDAP protected groups: PROTECTED_GROUPS entry "`+missing+`" matches no group`) {
+		t.Errorf("doctor: %v\n%s", err, out.String())
+	}
+}
+
+// TestADUncheckable: an attribute the bind account may not read (an ACE
+// on the user denies it) refuses the account as uncheckable: never a
+// "not disabled" or "not a member".
+func TestADUncheckable(t *testing.T) {
+	w := newADWorld(t)
+	ids := map[string]string{}
+	for _, attr := range []string{"userAccountControl", "objectSid", "tokenGroups"} {
+		id, name := w.employee("acl", nil)
+		w.admin.DenyRead(name, w.env.BindDN, attr)
+		ids[attr] = id
+	}
+	// A Domain Admin whose tokenGroups are hidden is not taken for "no
+	// group".
+	daID, da := w.employee("acl", nil)
+	w.admin.AddToGroup(da, sambatest.GroupDomainAdmins)
+	w.admin.DenyRead(da, w.env.BindDN, "tokenGroups")
+	ids["tokenGroups of a Domain Admin"] = daID
+	w.start()
+	for attr, id := range ids {
+		what := strings.TrimSuffix(attr, " of a Domain Admin")
+		if line := w.refusal(id, workflow.CodeUncheckable); line != "" && !strings.Contains(line, what) {
+			t.Errorf("%s: the audit line does not name %s: %s", attr, what, line)
+		}
+	}
+	w.noRequestsStored()
+}
+
+// TestADPrimaryGroupAndAdminCount: a user whose primary group is a group
+// nested in Domain Admins is refused; adminCount=1 is refused, unless
+// REFUSE_ADMIN_COUNT=false.
+func TestADPrimaryGroupAndAdminCount(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		t.Run(fmt.Sprintf("REFUSE_ADMIN_COUNT=%v", refuse), func(t *testing.T) {
+			w := newADWorld(t)
+			if !refuse {
+				w.vars["REFUSE_ADMIN_COUNT"] = "false"
+			}
+			group := sambatest.Unique("pgroup")
+			w.admin.CreateGroup(group)
+			w.admin.AddToGroup(group, sambatest.GroupDomainAdmins)
+			pgID, pg := w.employee("pg", nil)
+			w.admin.AddToGroup(pg, group)
+			sid := w.admin.SID(group)
+			w.admin.Replace(pg, "primaryGroupID", sid[strings.LastIndexByte(sid, '-')+1:])
+			heldID, held := w.employee("held", nil)
+			w.admin.Replace(held, "adminCount", "1")
+			w.start()
+
+			w.refusal(pgID, workflow.CodeProtectedGroup)
+			if refuse {
+				w.refusal(heldID, workflow.CodeAdminCount)
+				w.noRequestsStored()
+				return
+			}
+			if r, _ := w.requestAs(heldID, approver1); r.Account.UserName != held {
+				t.Errorf("request %+v", r.Account)
+			}
+		})
+	}
+}
+
+// TestADEmailMustMatch: the entry the directory answers must carry the
+// Slack email in mail or userPrincipalName, compared with ASCII case
+// folding only. Found by its UPN while its mail is another address is
+// fine; Samba finds müller for MÜLLER, which the bot refuses; the Kelvin
+// sign (U+212A), which strings.EqualFold takes for k, finds nothing on
+// Samba (AD may fold it, which the accounts tests cover).
+func TestADEmailMustMatch(t *testing.T) {
+	w := newADWorld(t)
+	byUPN, upnUser := w.employee("upn", func(u *sambatest.User) { u.Mail = "someone.else@example.org" })
+	w.slack.AddUser(slacktest.User{ID: "UUPN2", Name: "upn2", Email: strings.ToUpper(upnUser) + "@CORP.EXAMPLE.COM"})
+	muller := "müller-" + sambatest.Unique("m")
+	_, _ = w.employee("mue", func(u *sambatest.User) { u.Mail = muller + "@corp.example.com" })
+	w.slack.AddUser(slacktest.User{ID: "UMULLER", Name: "muller", Email: strings.Replace(muller, "ü", "Ü", 1) + "@corp.example.com"})
+	_, kate := w.employee("kate", nil)
+	w.slack.AddUser(slacktest.User{ID: "UKELVIN", Name: "kelvin", Email: "\u212A" + kate[1:] + "@corp.example.com"})
+	// The employee's Slack profile has the UPN, not the mail.
+	w.slack.AddUser(slacktest.User{ID: byUPN, Name: upnUser, Email: upnUser + "@corp.example.com"})
+	w.start()
+
+	w.refusal("UMULLER", workflow.CodeEmailMismatch)
+	w.refusal("UKELVIN", workflow.CodeNoAccount)
+	for _, id := range []string{byUPN, "UUPN2"} {
+		r, _ := w.requestAs(id, approver1)
+		if r.Account.UserName != upnUser {
+			t.Errorf("%s: account %+v", id, r.Account)
+		}
+		w.command(id, "cancel")
 	}
 }

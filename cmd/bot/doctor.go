@@ -15,6 +15,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/example/resetbot/accounts"
 	"github.com/example/resetbot/config"
 	"github.com/example/resetbot/slackapp"
 	redisstore "github.com/example/resetbot/store/redisstore"
@@ -108,7 +109,8 @@ func (d *doctorRun) checks() []doctorCheck {
 		{"directory " + d.cfg.DirectoryID, nil, d.directory},
 	}
 	if d.b.ldap != nil {
-		cs = append(cs, doctorCheck{checkLDAP, nil, d.ldap})
+		cs = append(cs, doctorCheck{checkLDAP, nil, d.ldap},
+			doctorCheck{"protected groups", []string{checkLDAP}, d.protectedGroups})
 	}
 	if d.email != "" {
 		var needs []string
@@ -245,20 +247,61 @@ func (d *doctorRun) ldap(ctx context.Context) (string, string, error) {
 	return fmt.Sprintf("%s: %s, bind as %s and base %s work", d.cfg.LDAPURL, transport, d.cfg.LDAPBindDN, d.cfg.LDAPBaseDN), "", nil
 }
 
+// protectedGroups lists the groups whose members are never reset, as the
+// bot resolved them (name, SID, DN), and fails when a PROTECTED_GROUPS
+// entry matches no group: the bot would not start.
+func (d *doctorRun) protectedGroups(ctx context.Context) (string, string, error) {
+	set, err := d.b.ldap.ProtectedGroups(ctx)
+	if err == nil {
+		err = set.Err()
+	}
+	if err != nil {
+		return "", "fix or remove the PROTECTED_GROUPS entries named (a cn or sAMAccountName, a DN, or a SID; separate entries with ; when one is a DN), and let LDAP_BIND_DN read objectSid of the domain and its groups", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d groups, searched in %s (domain SID %s", len(set.Groups), set.DefaultNamingContext, set.DomainSID)
+	if set.RootDomainSID != set.DomainSID {
+		fmt.Fprintf(&b, ", forest root SID %s", set.RootDomainSID)
+	}
+	b.WriteString("); membership through tokenGroups")
+	aws := 0
+	for _, g := range set.Groups {
+		if g.Source == accounts.SourceAWSDelegated {
+			aws++
+		}
+	}
+	if aws == 0 {
+		b.WriteString("; no AWS delegated group found (right on Simple AD; on Managed Microsoft AD, LDAP_BIND_DN must be able to read OU=AWS Delegated Groups)")
+	}
+	for _, g := range set.Groups {
+		where := g.DN
+		if where == "" {
+			where = "no object"
+		}
+		fmt.Fprintf(&b, "\n          %s: %s, %s, %s", g.Source, g.Name, g.SID, where)
+	}
+	return b.String(), "", nil
+}
+
 // account finds the account of the employee with the given email and
-// applies the guards, as a request would.
+// applies the guards, as a request would, and says which check decided:
+// the refusal, or every check passed.
 func (d *doctorRun) account(ctx context.Context) (string, string, error) {
 	accts := d.b.accounts
 	acct, err := accts.Find(ctx, workflow.Person{ID: "doctor", Email: d.email})
+	var passed []string
 	if err == nil {
-		acct, err = accts.Check(ctx, acct)
+		acct, passed, err = accts.CheckSteps(ctx, acct)
 	}
 	if err != nil {
+		if code := workflow.ErrorCode(err); code != workflow.CodeLookupUnavailable && code != workflow.CodeInternal {
+			err = fmt.Errorf("refused (%s): %w", code, err)
+		}
 		return "", "a refusal here is what the employee would get; see README.md (guards)", err
 	}
 	detail := fmt.Sprintf("account %q", acct.UserName)
 	if acct.DN != "" {
-		detail += fmt.Sprintf(" (%s, %q)", acct.DN, acct.DisplayName)
+		detail += fmt.Sprintf(" (%s, %q, objectGUID %s)", acct.DN, acct.DisplayName, acct.GUID)
 	}
 	if d.cfg.ManagerApproval {
 		m, ok, err := accts.Manager(ctx, acct)
@@ -271,7 +314,7 @@ func (d *doctorRun) account(ctx context.Context) (string, string, error) {
 			detail += fmt.Sprintf("; manager %q <%s>, disabled %v", m.UserName, m.Email, m.Disabled)
 		}
 	}
-	return detail + "; may be reset", "", nil
+	return detail + "; may be reset: " + strings.Join(passed, ", ") + ": checks passed", "", nil
 }
 
 // approvers looks the configured approvers up as requests do.

@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer b.close()
 	applyTestHooks(b, getenv)
+	if err := b.checkProtectedGroups(ctx); err != nil {
+		return err
+	}
 
 	auth, err := b.api.AuthTestContext(ctx)
 	if err != nil {
@@ -332,7 +335,7 @@ func (b *bot) openSlack(context.Context) error {
 // LDAP_URL is set. It does not dial.
 func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	cfg := b.cfg
-	opts := accounts.Options{ProtectedUsers: cfg.ProtectedUsers, Map: cfg.AccountMap}
+	opts := accounts.Options{ProtectedUsers: cfg.ProtectedUsers, Map: cfg.AccountMap, RefuseAdminCount: cfg.RefuseAdminCount}
 	if cfg.LDAPURL == "" {
 		b.log.Warn("ALLOW_UNCHECKED_ACCOUNTS=true and no LDAP_URL: the account is the Slack email's local part, and disabled accounts and protected groups are not checked (every audit line says so)")
 		return accounts.New(opts), nil
@@ -364,6 +367,30 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 // ldapPlainText is what every start (and doctor) says when LDAP_INSECURE
 // is set.
 const ldapPlainText = "LDAP_INSECURE=true: LDAP runs in plain text: the bind password and every directory lookup cross the network unencrypted, and anyone on the path can read or change the answers the guards rely on; use ldaps:// or StartTLS (unset LDAP_INSECURE) outside a lab"
+
+// checkProtectedGroups resolves the protected groups once at start-up, so
+// that a PROTECTED_GROUPS entry that matches no group (a typo, a renamed
+// group) stops the bot instead of protecting nobody. When LDAP cannot be
+// reached now, the bot starts anyway: every check resolves the groups
+// again and refuses while one does not resolve.
+func (b *bot) checkProtectedGroups(ctx context.Context) error {
+	if b.ldap == nil {
+		return nil
+	}
+	set, err := b.ldap.ProtectedGroups(ctx)
+	if workflow.ErrorCode(err) == workflow.CodeLookupUnavailable {
+		b.log.Error("LDAP could not be asked for the protected groups at start-up; requests are answered \"try again\" until it can, and refused while a PROTECTED_GROUPS entry does not resolve", "error", err)
+		return nil
+	}
+	if err == nil {
+		err = set.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("protected groups: %w", err)
+	}
+	b.log.Info("protected groups resolved", "groups", len(set.Groups), "domain", set.DefaultNamingContext, "domain_sid", set.DomainSID)
+	return nil
+}
 
 // gauges registers the metrics read at each scrape.
 func (b *bot) gauges() {

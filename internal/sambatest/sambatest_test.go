@@ -387,3 +387,58 @@ func TestGroups(t *testing.T) {
 		t.Errorf("%s still in Domain Admins after RemoveFromGroup", user)
 	}
 }
+
+// TestDenyRead: after DenyRead the service account no longer sees the
+// attribute (Administrator still does), and sees the others as before.
+func TestDenyRead(t *testing.T) {
+	t.Parallel()
+	e := Require(t)
+	a := e.Admin(t)
+	svc := bindSvc(t, e)
+	for _, attr := range []string{"userAccountControl", "objectSid", "tokenGroups", "objectGUID"} {
+		t.Run(attr, func(t *testing.T) {
+			name := Unique("deny")
+			dn := a.CreateUser(User{Name: name, Mail: Mail(name)})
+			read := func(c *ldap.Conn) *ldap.Entry {
+				t.Helper()
+				res, err := c.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+					1, 0, false, "(objectClass=*)", []string{attr, "mail"}, nil))
+				if err != nil || len(res.Entries) != 1 {
+					t.Fatalf("read %s: %v", dn, err)
+				}
+				return res.Entries[0]
+			}
+			if len(read(svc).GetRawAttributeValues(attr)) == 0 {
+				t.Fatalf("the service account cannot read %s even before DenyRead", attr)
+			}
+			a.DenyRead(name, e.BindDN, attr)
+			got := read(svc)
+			if v := got.GetRawAttributeValues(attr); len(v) != 0 {
+				t.Errorf("the service account still reads %s: %d values", attr, len(v))
+			}
+			if got.GetAttributeValue("mail") != Mail(name) {
+				t.Errorf("mail is not readable any more: %+v", got.Attributes)
+			}
+			if len(read(a.Conn()).GetRawAttributeValues(attr)) == 0 {
+				t.Errorf("Administrator no longer reads %s", attr)
+			}
+		})
+	}
+}
+
+func TestSIDBytes(t *testing.T) {
+	for _, s := range []string{"S-1-5-21-2762181868-1211527815-1696508331-512", "S-1-5-32-544", "S-1-1-0"} {
+		b, err := sidBytes(s)
+		if err != nil {
+			t.Fatalf("sidBytes(%s): %v", s, err)
+		}
+		if back, err := sidString(b); err != nil || back != s {
+			t.Errorf("round trip of %s = %s, %v", s, back, err)
+		}
+	}
+	for _, s := range []string{"", "S-1", "S-2-5-32", "S-1-5-x", "X-1-5-32-544"} {
+		if _, err := sidBytes(s); err == nil {
+			t.Errorf("sidBytes(%q) = nil error", s)
+		}
+	}
+}
