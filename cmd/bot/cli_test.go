@@ -14,7 +14,7 @@ import (
 // usage and no error, and does nothing else (`bot run --help` does not
 // start the bot: with no configuration at all it would fail).
 func TestSubcommandsHelp(t *testing.T) {
-	for _, c := range subcommands() {
+	for _, c := range subcommands(nil) {
 		for _, flag := range []string{"-h", "--help", "-help"} {
 			var out bytes.Buffer
 			err := run(context.Background(), []string{"bot", c.name, flag}, func(string) string { return "" }, &out)
@@ -34,7 +34,7 @@ func TestSubcommandsHelp(t *testing.T) {
 		if err := run(context.Background(), args, func(string) string { return "" }, &out); err != nil {
 			t.Errorf("%v: %v", args, err)
 		}
-		for _, c := range subcommands() {
+		for _, c := range subcommands(nil) {
 			if !strings.Contains(out.String(), "  "+c.name+" ") {
 				t.Errorf("%v does not list %s:\n%s", args, c.name, out.String())
 			}

@@ -24,7 +24,7 @@ import (
 // and LDAP, prints one line per check and what to fix, and fails when any
 // check fails. A check whose prerequisite failed is skipped, not failed, so
 // that one cause gives one failure. It changes nothing.
-func doctor(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func doctor(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, envFile *config.EnvFile) error {
 	fs := newFlags("doctor", "bot doctor [--email EMAIL]\nChecks the configuration against Slack, the store, the directory and LDAP, changes nothing,\nand says what to fix. Exits 0 when every check passed.", stdout)
 	email := fs.String("email", "", "an employee's email: find their account and apply the guards (needs LDAP_URL for the directory checks)")
 	if err := fs.Parse(args); err != nil {
@@ -34,6 +34,9 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	fmt.Fprintln(stdout, "resetbot doctor")
+	if envFile != nil {
+		fmt.Fprintf(stdout, "  ok    settings file %s\n", envFile)
+	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		fmt.Fprintf(stdout, "  FAIL  configuration\n%s\n", err)

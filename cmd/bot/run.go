@@ -32,19 +32,34 @@ import (
 )
 
 // run runs the subcommand args[1] names, or the bot when there is none.
-// Its error starts with what ran ("bot: ..." for the bot, "bot doctor: ..."
-// for a subcommand), so that main prints it as it is.
+// `bot --env-file PATH ...` (or BOT_ENV_FILE) reads settings from a .env
+// file beneath the environment. Its error starts with what ran ("bot: ..."
+// for the bot, "bot doctor: ..." for a subcommand), so that main prints it
+// as it is.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	args = args[min(1, len(args)):]
+	envPath := ""
+	if len(args) > 0 {
+		if p, ok := strings.CutPrefix(strings.TrimLeft(args[0], "-"), "env-file="); ok && strings.HasPrefix(args[0], "-") {
+			envPath, args = p, args[1:]
+		} else if (args[0] == "--env-file" || args[0] == "-env-file") && len(args) > 1 {
+			envPath, args = args[1], args[2:]
+		}
+	}
 	name, rest := "run", []string(nil)
-	if len(args) > 1 {
-		name, rest = args[1], args[2:]
+	if len(args) > 0 {
+		name, rest = args[0], args[1:]
 	}
 	switch name {
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return nil
 	}
-	for _, c := range subcommands() {
+	getenv, envFile, err := config.WithEnvFile(getenv, envPath)
+	if err != nil {
+		return prefixed("bot", err)
+	}
+	for _, c := range subcommands(envFile) {
 		if c.name != name {
 			continue
 		}
@@ -67,10 +82,16 @@ type subcommand struct {
 	run           func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
 }
 
-func subcommands() []subcommand {
+// subcommands are the bot's subcommands; envFile is the .env file read
+// beneath the environment, if any, for those that report it.
+func subcommands(envFile *config.EnvFile) []subcommand {
 	return []subcommand{
-		{"run", "run the bot (the default)", runBot},
-		{"doctor", "check Slack, the store, the directory and LDAP, and say what to fix;\nwith --email, also find that employee's account and apply the guards", doctor},
+		{"run", "run the bot (the default)", func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+			return runBot(ctx, args, getenv, stdout, envFile)
+		}},
+		{"doctor", "check Slack, the store, the directory and LDAP, and say what to fix;\nwith --email, also find that employee's account and apply the guards", func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+			return doctor(ctx, args, getenv, stdout, envFile)
+		}},
 		{"audit", "export the audit log as JSON lines", func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 			return audit(ctx, args, getenv, stdout, time.Now())
 		}},
@@ -80,11 +101,11 @@ func subcommands() []subcommand {
 
 // usage prints the list of subcommands.
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: bot [SUBCOMMAND] [FLAGS]")
-	for _, c := range subcommands() {
+	fmt.Fprintln(w, "usage: bot [--env-file PATH] [SUBCOMMAND] [FLAGS]")
+	for _, c := range subcommands(nil) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, strings.ReplaceAll(c.summary, "\n", "\n               "))
 	}
-	fmt.Fprintln(w, "`bot SUBCOMMAND -h` shows a subcommand's flags. Configuration comes from the environment; see README.md.")
+	fmt.Fprintln(w, "`bot SUBCOMMAND -h` shows a subcommand's flags. Configuration comes from the environment, and\nfrom the .env file that --env-file or BOT_ENV_FILE names (the environment wins over it); see README.md.")
 }
 
 // prefixedError is an error with what ran in front of it.
@@ -119,7 +140,7 @@ func noArgs(fs *flag.FlagSet) error {
 }
 
 // runBot runs the bot until ctx ends.
-func runBot(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func runBot(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, envFile *config.EnvFile) error {
 	fs := newFlags("run", "bot [run]\nRuns the bot until SIGTERM or Ctrl-C. Configuration comes from the environment; see README.md.", stdout)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -132,6 +153,10 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if envFile != nil {
+		log.Info("read settings from "+envFile.Path+"; the environment wins over it", "env_file", envFile.Path,
+			"from_file", len(envFile.Vars), "overridden_by_environment", envFile.Overridden)
+	}
 	log.Info("starting", "config", cfg)
 
 	b, err := build(ctx, cfg, log)
