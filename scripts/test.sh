@@ -5,8 +5,8 @@
 # TEST_REDIS_PORT for another port), Redis Sentinel and Cluster on random
 # ports (scripts/redis-ha.sh; set REDIS_HA_ENV_FILE to use running ones), and
 # a throw-away Samba AD domain controller on 127.0.0.1 (scripts/samba.sh; set
-# SAMBA_ENV_FILE to use a running one). What it started it stops again when
-# it ends.
+# SAMBA_ENV_FILE to use a running one), and Chromium for the playground's
+# browser test. What it started it stops again when it ends.
 # With CI set, tests never skip for a missing service: they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,13 @@ if [ -z "${REDIS_URL:-}" ]; then
   export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 fi
 redis-cli -u "$REDIS_URL" ping >/dev/null
+
+# Chromium: the playground's test drives a real browser (Debian's package).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  echo "test.sh: installing chromium with apt-get"
+  need_apt update -qq
+  DEBIAN_FRONTEND=noninteractive need_apt install -y -qq chromium >/dev/null
+fi
 
 # Redis Sentinel and Redis Cluster: the store's conformance suite and a
 # failover test run against real ones too.

@@ -96,6 +96,7 @@ func subcommands(envFile *config.EnvFile) []subcommand {
 			return audit(ctx, args, getenv, stdout, time.Now())
 		}},
 		{"healthcheck", "exit 0 when the running bot's /healthz (or --url) answers 200 in 3s;\nfor a container HEALTHCHECK, since the image has no shell", healthcheck},
+		{"playground", "see the bot work before you set anything up: the real bot against stand-ins of\nSlack and Directory Service, and a local web page that shows what each person sees", playgroundCommand},
 	}
 }
 

@@ -113,6 +113,7 @@ type ResponsePost struct {
 	ReplaceOriginal bool
 	DeleteOriginal  bool
 	Raw             []byte
+	At              time.Time // when the post arrived
 }
 
 // Option configures a Server in New.

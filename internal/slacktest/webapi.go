@@ -318,7 +318,7 @@ func (s *Server) responseLocked(r *http.Request, body []byte, at time.Time) (int
 	}
 	s.responses = append(s.responses, ResponsePost{URL: s.srv.URL + r.URL.Path, Text: in.Text,
 		Blocks: in.Blocks, ResponseType: in.ResponseType, ReplaceOriginal: in.ReplaceOriginal,
-		DeleteOriginal: in.DeleteOriginal, Raw: body})
+		DeleteOriginal: in.DeleteOriginal, Raw: body, At: at})
 	switch m := s.findLocked(target.channel, target.ts); {
 	case m == nil:
 	case in.DeleteOriginal:
