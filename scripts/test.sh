@@ -93,3 +93,9 @@ echo "test.sh: go vet"
 go vet ./...
 echo "test.sh: go test -race"
 go test -race -count=1 "$@" ./...
+# The Helm chart: rendered with the real helm (a Go tool of its own module, so
+# that helm and the Kubernetes modules stay out of the bot's go.mod; built on
+# first use, a few minutes) by helm lint and helm template, and every object
+# decoded strictly into the Kubernetes API types (no schema download).
+echo "test.sh: the Helm chart (helm lint, helm template, strict Kubernetes types)"
+(cd deploy/helm/check && go vet ./... && go test -count=1 "$@" ./...)
