@@ -80,6 +80,7 @@ func fullRequest(t *testing.T) *workflow.Request {
 	r.Failure = workflow.CodeInvalidPassword
 	r.ResetLease, r.ResetOwner, r.RevealTries = base.Add(3*time.Minute), "replica-1", 2
 	r.Account.DN = "CN=Requester,OU=Users,OU=CORP,DC=corp,DC=example,DC=com"
+	r.Account.GUID = "0f3c7f5e-2d4b-4f4a-9a6e-3b2c1d0e9f8a"
 	r.AskedAs = workflow.AskedNoManager
 	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
 		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
