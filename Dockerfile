@@ -19,7 +19,9 @@ RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/bot ./c
 FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/bot /bot
 COPY --from=build --chown=65532:65532 /out/data /data
-# The embedded store (used only when REDIS_URL is unset) lives here.
+# The embedded store (used only when REDIS_URL is unset) lives here. The
+# health and metrics listener takes every interface of the container (the
+# bot's own default, 127.0.0.1:8080, is for running it outside one).
 ENV DATA_DIR=/data HTTP_ADDR=:8080
 VOLUME ["/data"]
 EXPOSE 8080

@@ -106,6 +106,12 @@ type Config struct {
 	LogLevel    slog.Level // LOG_LEVEL
 }
 
+// DefaultHTTPAddr is where /healthz, /readyz and /metrics listen unless
+// HTTP_ADDR says otherwise: this machine only. The container image sets
+// HTTP_ADDR=:8080, since a container's probes and scrapes come from outside
+// it.
+const DefaultHTTPAddr = "127.0.0.1:8080"
+
 var (
 	userIDRe    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 	groupIDRe   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
@@ -137,7 +143,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RequestWindow:   l.duration("REQUEST_LIMIT_WINDOW", 24*time.Hour),
 		SweepInterval:   l.duration("SWEEP_INTERVAL", 5*time.Second),
 		WorkLease:       l.duration("WORK_LEASE", 2*time.Minute),
-		HTTPAddr:        l.str("HTTP_ADDR", ":8080"),
+		HTTPAddr:        l.str("HTTP_ADDR", DefaultHTTPAddr),
 		ShutdownTimeout: l.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		MetricsAddr:     l.str("METRICS_ADDR", ""),
 		AllowInsecure:   l.insecureKinds("ALLOW_INSECURE_ENDPOINTS"),
@@ -165,12 +171,16 @@ func (l *loader) slack(c *Config) {
 	}
 }
 
-// token checks a required token: set, and of the kind its prefix says.
+// token checks a required token: set, not a placeholder, and of the kind
+// its prefix says.
 func (l *loader) token(name string, tok Secret, prefix, kind, where string) {
 	switch {
 	case l.failed(name):
 	case tok == "":
 		l.problem(name + " is required: " + where)
+	case strings.Contains(tok.Value(), "...") || tok.Value() == prefix:
+		// The placeholder is not a secret: say which one it is.
+		l.problem(fmt.Sprintf("%s is still the placeholder %s...: set it to %s", name, prefix, where))
 	case !strings.HasPrefix(tok.Value(), prefix):
 		l.problem(name + " must be " + kind + " starting with " + prefix)
 	}
@@ -236,6 +246,8 @@ func (l *loader) aws(c *Config) {
 	switch {
 	case c.DirectoryID == "":
 		l.problem("DIRECTORY_ID is required: the directory's ID, like d-1234567890")
+	case placeholder("DIRECTORY_ID", c.DirectoryID):
+		l.problem(fmt.Sprintf("DIRECTORY_ID is still the placeholder %s from .env.example: set it to your directory's ID (AWS console -> Directory Service -> Directories)", c.DirectoryID))
 	case !workflow.ValidDirectoryID(c.DirectoryID):
 		l.problem(fmt.Sprintf("DIRECTORY_ID %q must be d- followed by 10 lower-case hex digits, like d-1234567890", c.DirectoryID))
 	}
@@ -257,6 +269,8 @@ func (l *loader) aws(c *Config) {
 func (l *loader) people(c *Config) {
 	for _, id := range list(l.getenv("APPROVERS")) {
 		switch {
+		case placeholder("APPROVERS", id):
+			l.fail("APPROVERS", fmt.Sprintf("APPROVERS entry %s is still a placeholder from .env.example: use your approvers' Slack user IDs (profile -> ... -> Copy member ID) and user-group IDs (S...)", id))
 		case userIDRe.MatchString(id):
 			c.Approvers = append(c.Approvers, id)
 		case groupIDRe.MatchString(id):
@@ -267,6 +281,10 @@ func (l *loader) people(c *Config) {
 	}
 	for _, d := range list(l.getenv("ALLOWED_EMAIL_DOMAINS")) {
 		d = strings.ToLower(strings.TrimPrefix(d, "@"))
+		if placeholder("ALLOWED_EMAIL_DOMAINS", d) {
+			l.fail("ALLOWED_EMAIL_DOMAINS", fmt.Sprintf("ALLOWED_EMAIL_DOMAINS entry %s is still a placeholder (the domain reserved for examples): list your employees' email domains", d))
+			continue
+		}
 		if !domainRe.MatchString(d) {
 			l.fail("ALLOWED_EMAIL_DOMAINS", fmt.Sprintf("ALLOWED_EMAIL_DOMAINS entry %q is not a domain name like example.com", d))
 			continue
@@ -277,7 +295,9 @@ func (l *loader) people(c *Config) {
 		// Checked on the parsed list: " , " names no domain.
 		l.problem("ALLOWED_EMAIL_DOMAINS is required: the email domains of your employees, comma-separated (e.g. example.com,example.org); people whose Slack email is elsewhere are refused")
 	}
-	if c.AuditChannel != "" && !channelIDRe.MatchString(c.AuditChannel) {
+	if placeholder("AUDIT_CHANNEL", c.AuditChannel) {
+		l.problem(fmt.Sprintf("AUDIT_CHANNEL is still the placeholder %s from .env.example: set it to your audit channel's ID (channel details, at the bottom), or leave it unset", c.AuditChannel))
+	} else if c.AuditChannel != "" && !channelIDRe.MatchString(c.AuditChannel) {
 		l.problem(fmt.Sprintf("AUDIT_CHANNEL %q must be a channel ID like C0123456789 (not a #name)", c.AuditChannel))
 	}
 }
@@ -321,7 +341,7 @@ func (l *loader) listeners(c *Config) {
 	if c.HTTPAddr == "" || !strings.Contains(c.HTTPAddr, ":") {
 		l.problem(fmt.Sprintf("HTTP_ADDR %q must be host:port or :port, like :8080", c.HTTPAddr))
 	}
-	if c.MetricsAddr != "" && (!strings.Contains(c.MetricsAddr, ":") || c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.MetricsAddr, ":0")) {
+	if c.MetricsAddr != "" && (!strings.Contains(c.MetricsAddr, ":") || sameListener(c.MetricsAddr, c.HTTPAddr)) {
 		l.problem(fmt.Sprintf("METRICS_ADDR %q must be host:port or :port, like 127.0.0.1:9090, and differ from HTTP_ADDR", c.MetricsAddr))
 	}
 	switch lv := strings.ToLower(l.str("LOG_LEVEL", "info")); lv {
@@ -336,6 +356,18 @@ func (l *loader) listeners(c *Config) {
 	default:
 		l.problem(fmt.Sprintf("LOG_LEVEL %q must be debug, info, warn or error", lv))
 	}
+}
+
+// sameListener reports whether listeners on a and b would take the same
+// port: the same fixed port on the same host, or on all interfaces.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wildcard := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return ha == hb || wildcard(ha) || wildcard(hb)
 }
 
 // insecureRedis refuses a Redis reached without TLS on another host.
@@ -411,7 +443,9 @@ func (l *loader) store() Store {
 	if k := s.StateKey.Value(); k != "" && len(k) < seal.MinKeyLen {
 		l.problem(fmt.Sprintf("STATE_KEY must be at least %d characters of random (e.g. the output of `openssl rand -base64 48`); it has %d", seal.MinKeyLen, len(k)))
 	}
-	if r := s.RedisURL.Value(); r != "" {
+	if r := s.RedisURL.Value(); placeholder("REDIS_URL", r) {
+		l.problem("REDIS_URL is still the example from .env.example (rediss://default:password@redis.internal:6379/0): set it to your Redis, or leave it unset for the embedded store")
+	} else if r != "" {
 		if err := redisstore.ValidateURL(r); err != nil {
 			l.problem("REDIS_URL must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL (see README.md): " + err.Error())
 		}
@@ -448,6 +482,23 @@ func (c *Config) SealKey() seal.Key {
 		}
 	}
 	return seal.Derive(c.SlackAppToken.Value(), "requests")
+}
+
+// placeholders are the values that .env.example and README.md show in place
+// of real ones (the tokens' "xoxb-..." are caught by token): a
+// configuration copied without filling them in is refused with words that
+// name the setting.
+var placeholders = map[string][]string{
+	"DIRECTORY_ID":          {"d-0123456789"},
+	"APPROVERS":             {"U0123456789", "S0123456789"},
+	"AUDIT_CHANNEL":         {"C0123456789"},
+	"ALLOWED_EMAIL_DOMAINS": {"example.com"},
+	"REDIS_URL":             {"rediss://default:password@redis.internal:6379/0"},
+}
+
+// placeholder reports whether v is a placeholder of setting name.
+func placeholder(name, v string) bool {
+	return v != "" && (slices.Contains(placeholders[name], v) || strings.Contains(v, "..."))
 }
 
 // Error lists every configuration problem.

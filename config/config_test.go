@@ -191,7 +191,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.SlackAPIURL != "https://slack.com/api/" || c.RequestTTL != 30*time.Minute || c.RevealTTL != 15*time.Minute ||
-		c.HTTPAddr != ":8080" || c.LogLevel != slog.LevelInfo || c.DataDir != "./data" || c.RequestLimit != 3 ||
+		c.HTTPAddr != "127.0.0.1:8080" || c.LogLevel != slog.LevelInfo || c.DataDir != "./data" || c.RequestLimit != 3 ||
 		c.RequestWindow != 24*time.Hour || c.RedisURL != "" {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -522,5 +522,42 @@ func TestBadInsecureEndpointKinds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPlaceholdersRefused: the values .env.example shows in place of real
+// ones are refused, each with words that name the setting.
+func TestPlaceholdersRefused(t *testing.T) {
+	m := valid()
+	for k, v := range map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-...", "SLACK_APP_TOKEN": "xapp-...", "DIRECTORY_ID": "d-0123456789",
+		"APPROVERS": "U0123456789,S0123456789", "ALLOWED_EMAIL_DOMAINS": "example.com", "AUDIT_CHANNEL": "C0123456789",
+		"REDIS_URL": "rediss://default:password@redis.internal:6379/0",
+	} {
+		m[k] = v
+	}
+	_, err := Load(env(m))
+	if err == nil {
+		t.Fatal("placeholders accepted")
+	}
+	want := []string{
+		"SLACK_BOT_TOKEN is still the placeholder xoxb-...", "SLACK_APP_TOKEN is still the placeholder xapp-...",
+		"DIRECTORY_ID is still the placeholder d-0123456789", "APPROVERS entry U0123456789 is still a placeholder",
+		"APPROVERS entry S0123456789 is still a placeholder", "ALLOWED_EMAIL_DOMAINS entry example.com is still a placeholder",
+		"AUDIT_CHANNEL is still the placeholder C0123456789", "REDIS_URL is still the example",
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+	if n := len(err.(*Error).Problems); n != len(want) {
+		t.Errorf("%d problems, want %d (one per placeholder):\n%v", n, len(want), err)
+	}
+	// Values that merely look alike are real.
+	m = valid()
+	m["DIRECTORY_ID"], m["APPROVERS"], m["ALLOWED_EMAIL_DOMAINS"], m["AUDIT_CHANNEL"] = "d-0123456788", "U0123456788", "corp.example.com", "C0123456788"
+	if _, err := Load(env(m)); err != nil {
+		t.Errorf("real values refused: %v", err)
 	}
 }

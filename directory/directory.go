@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/directoryservice"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/example/resetbot/workflow"
 )
@@ -62,6 +64,9 @@ type Options struct {
 	// HTTPClient is optional; nil means the SDK's client with a per-attempt
 	// timeout.
 	HTTPClient *http.Client
+	// Log receives the SDK's own warnings (which it would otherwise print
+	// on stderr as raw lines); nil discards them.
+	Log *slog.Logger
 }
 
 // Client calls AWS Directory Service for one directory.
@@ -148,6 +153,17 @@ func (o Options) loadOptions() []func(*config.LoadOptions) error {
 		load = append(load, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, o.SessionToken)))
 	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	load = append(load, config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelDebug
+		if c == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "AWS SDK: "+fmt.Sprintf(format, v...))
+	})))
 	if o.HTTPClient != nil {
 		return append(load, config.WithHTTPClient(o.HTTPClient))
 	}
@@ -182,7 +198,7 @@ func (c *Client) ResetPassword(ctx context.Context, userName, password string) e
 		NewPassword: aws.String(password),
 	})
 	if err != nil {
-		return mapError(ctx, fmt.Sprintf("ResetUserPassword of %q in %s", userName, c.directoryID), err, password)
+		return mapError(ctx, fmt.Sprintf("ResetUserPassword of %q in %s", userName, c.directoryID), err, password, false)
 	}
 	return nil
 }
@@ -197,7 +213,7 @@ func (c *Client) Describe(ctx context.Context) (Info, error) {
 		DirectoryIds: []string{c.directoryID},
 	})
 	if err != nil {
-		return Info{}, mapError(ctx, "DescribeDirectories of "+c.directoryID, err, "")
+		return Info{}, mapError(ctx, "DescribeDirectories of "+c.directoryID, err, "", true)
 	}
 	for _, d := range out.DirectoryDescriptions {
 		if aws.ToString(d.DirectoryId) == c.directoryID {

@@ -446,3 +446,39 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		t.Errorf("region from AWS_REGION: %v", err)
 	}
 }
+
+// TestDescribeWordsReadOnly: DescribeDirectories changes nothing, so its
+// errors never speak of a password that may have changed, nor of resets.
+func TestDescribeWordsReadOnly(t *testing.T) {
+	srv, c := setup(t)
+	srv.SetDelay(2 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.Describe(ctx)
+	if workflow.ErrorCode(err) != workflow.CodeDirectoryUnavailable || !strings.Contains(err.Error(), "no answer from Directory Service before the deadline") {
+		t.Errorf("deadline: %v", err)
+	}
+	srv.SetDelay(0)
+	srv.FailNextOp(dstest.OpDescribeDirectories, "ServiceException", 4)
+	_, err2 := c.Describe(context.Background())
+	if workflow.ErrorCode(err2) != workflow.CodeDirectoryService {
+		t.Errorf("service exception: %v", err2)
+	}
+
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	_, err3 := newClient(t, options(dead.URL)).Describe(context.Background())
+	if workflow.ErrorCode(err3) != workflow.CodeDirectoryUnavailable || !strings.Contains(err3.Error(), "could not reach Directory Service") {
+		t.Errorf("unreachable: %v", err3)
+	}
+	for _, e := range []error{err, err2, err3} {
+		if e == nil {
+			continue
+		}
+		for _, reset := range []string{"password", "reset", "changed"} {
+			if strings.Contains(strings.ToLower(e.Error()), reset) {
+				t.Errorf("a read-only call's error speaks of %q: %v", reset, e)
+			}
+		}
+	}
+}

@@ -83,8 +83,15 @@ func apiErrorCode(err error) string {
 // status, request ID, attempts and a hint. secret, if not empty, is removed
 // from everything the server or the SDK said; should the line still contain
 // it (say, across pieces), the server-provided text is left out altogether.
-func mapError(ctx context.Context, what string, err error, secret string) error {
+//
+// A call that changes nothing (readOnly: DescribeDirectories) is described
+// as such: a timeout or a broken connection leaves nothing uncertain there,
+// and no hint speaks of resetting.
+func mapError(ctx context.Context, what string, err error, secret string, readOnly bool) error {
 	code, line := classify(ctx, err, redactor(secret))
+	if readOnly {
+		code, line = classifyRead(ctx, err, code, line, redactor(secret))
+	}
 	msg := "Directory Service " + what + " failed: " + line
 	if secret != "" {
 		if workflow.Redact(msg, secret) != msg {
@@ -150,6 +157,31 @@ func classify(ctx context.Context, err error, clean func(string) string) (workfl
 		return workflow.CodeDirectoryService, "unreadable answer from Directory Service: " + clean(text)
 	}
 	return workflow.CodeDirectoryUnavailable, "the call did not complete: " + clean(text)
+}
+
+// classifyRead rewords what classify said for a call that changes nothing:
+// no "may or may not have changed", no reset wording.
+func classifyRead(ctx context.Context, err error, code workflow.Code, line string, clean func(string) string) (workflow.Code, string) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return code, line // the service answered: its exception says it all
+	}
+	text := err.Error()
+	var oe *smithy.OperationError
+	if errors.As(err, &oe) && oe.Err != nil {
+		text = oe.Err.Error()
+	}
+	switch {
+	case code != workflow.CodeDirectoryUncertain && !notSent(err):
+		return code, line
+	case notSent(err):
+		return code, "could not reach Directory Service: " + clean(text)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return workflow.CodeDirectoryUnavailable, "no answer from Directory Service before the deadline (" + clean(text) + ")"
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		return workflow.CodeDirectoryUnavailable, "the call was cancelled before Directory Service answered"
+	}
+	return workflow.CodeDirectoryUnavailable, "the connection to Directory Service failed mid-call: " + clean(text)
 }
 
 // notSent reports whether err shows that the request never left: the

@@ -7,8 +7,9 @@
 #   scripts/redis-ha.sh start-cluster DIR    a 3-node Redis Cluster (3 masters, no replicas)
 #   scripts/redis-ha.sh stop DIR             stops every server started in DIR, by PID
 #
-# Servers listen on 127.0.0.1 only, on random free ports in 20000-29999
-# (and their cluster bus port, +10000), keep nothing on disk
+# Servers listen on 127.0.0.1 only, on random free ports in 20000-22699
+# (and their cluster bus port, +10000, below 32768 where Linux's ephemeral
+# ports begin, so that no outgoing connection takes one meanwhile), keep nothing on disk
 # (--save "" --appendonly no) and run until stopped. Start returns once the
 # Sentinels agree on the primary and see each other and the replica, and
 # every cluster node reports cluster_state:ok. A part that is already
@@ -68,12 +69,14 @@ port_free() {
 
 PICKED=" "
 PORT=
-# pick_port: sets PORT to a random free port in 20000-29999 whose +10000
-# (the cluster bus) is free too, not picked before by this run.
+# pick_port: sets PORT to a random free port in 20000-22699 whose +10000
+# (the cluster bus) is free too, not picked before by this run. Both stay
+# below 32768, the start of the ephemeral range that outgoing connections
+# take their local ports from.
 pick_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 10000))
+    p=$((20000 + RANDOM % 2700))
     case "$PICKED" in *" $p "*) continue ;; esac
     if port_free "$p" && port_free $((p + 10000)); then
       PICKED="$PICKED$p "
@@ -81,7 +84,7 @@ pick_port() {
       return
     fi
   done
-  die "no free port found in 20000-29999"
+  die "no free port found in 20000-22699"
 }
 
 # pid_running PID: the process runs (an exited one may linger as a zombie

@@ -5,7 +5,10 @@
 package slackapp
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -41,6 +44,10 @@ type App struct {
 	Timeout time.Duration // per envelope, default 60s
 	// OnConnect, when set, is told about each Socket Mode connection.
 	OnConnect func()
+	// Watch, when set, watches the Socket Mode connections (its Dialer is
+	// the Socket client's), so that a reconnection's warning says why the
+	// connection ended.
+	Watch *ConnWatch
 
 	hooks     testHooks // empty unless built with -tags resetbot_testhooks
 	connected atomic.Bool
@@ -217,18 +224,52 @@ func (a *App) track(evt socketmode.Event) {
 			a.OnConnect()
 		}
 	case socketmode.EventTypeConnecting:
+		// slack-go reconnects by itself after Slack's disconnect message,
+		// missing pings or a failed read, and says only that it connects
+		// again; the watch on the connection knows why it ended.
+		if a.connected.Swap(false) {
+			cause := cmp.Or(a.Watch.Cause(), "the reason is unknown")
+			a.Log.Warn("Slack connection lost ("+cause+"); reconnecting", "event", evt.Type, "cause", cause)
+		}
+	case socketmode.EventTypeConnectionError:
 		a.connected.Store(false)
-	case socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:
-		a.connected.Store(false)
-		a.Log.Warn("Slack connection lost; reconnecting", "event", evt.Type)
+		cause, attrs := disconnectCause(evt)
+		a.Log.Warn("could not connect to Slack ("+cause+"); trying again", append(attrs, "event", evt.Type)...)
 	}
+}
+
+// disconnectCause says why a connection attempt failed, with the attempt
+// and the wait before the next one.
+func disconnectCause(evt socketmode.Event) (string, []any) {
+	d, ok := evt.Data.(*slack.ConnectionErrorEvent)
+	if !ok || d.ErrorObj == nil {
+		return "the reason is unknown", nil
+	}
+	cause := d.Error()
+	if d.Attempt > 0 {
+		cause += fmt.Sprintf(", attempt %d, next in %s", d.Attempt, d.Backoff.Round(time.Millisecond))
+	}
+	return cause, []any{"error", d.Error(), "attempt", d.Attempt, "backoff", d.Backoff.String()}
+}
+
+// malformed reports whether err, from reading Socket Mode, is a message
+// that could not be decoded (the connection goes on) rather than a broken
+// connection.
+func malformed(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
 }
 
 // onOther acks anything else.
 func (a *App) onOther(evt *socketmode.Event, c *socketmode.Client) {
 	switch evt.Type {
-	case socketmode.EventTypeErrorBadMessage, socketmode.EventTypeIncomingError:
+	case socketmode.EventTypeErrorBadMessage:
 		a.Log.Warn("ignoring a malformed message from Slack", "event", evt.Type)
+	case socketmode.EventTypeIncomingError:
+		if e, ok := evt.Data.(*slack.IncomingEventError); ok && malformed(e.ErrorObj) {
+			a.Log.Warn("ignoring a malformed message from Slack", "event", evt.Type, "error", e.Error())
+		}
 	case socketmode.EventTypeInvalidAuth:
 		a.Log.Error("Slack refused the app token")
 	}
@@ -372,4 +413,4 @@ func (a *App) logError(log *slog.Logger, msg string, err error) {
 
 // RequiredScopes are the bot token scopes the bot uses; manifest.yaml asks
 // for exactly these.
-var RequiredScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"}
+var RequiredScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read", "channels:read", "groups:read"}

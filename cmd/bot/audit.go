@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -20,17 +20,15 @@ import (
 // line, oldest first. It needs only the store settings (REDIS_URL or
 // DATA_DIR); with Redis it works while the bot runs.
 func audit(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, now time.Time) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := newFlags("audit", "bot audit [--since T] [--until T] [--user ID|account] [--status S]\nPrints the audit log as JSON lines, oldest first; the fields are described in README.md.", stdout)
 	since := fs.String("since", "", "only records at or after this time: RFC 3339 (2026-11-28T09:00:00Z) or a duration before now (24h, 7d)")
 	until := fs.String("until", "", "only records before this time: RFC 3339 or a duration before now")
 	user := fs.String("user", "", "only records of this employee: Slack user ID or directory account")
 	status := fs.String("status", "", "only records after which the request had this status (pending, approved, resetting, completed, failed, denied, expired, cancelled), or refused")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: bot audit [--since T] [--until T] [--user ID|account] [--status S]\nPrints the audit log as JSON lines; the fields are described in README.md.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	q, err := auditQuery(*since, *until, *user, *status, now)
@@ -97,7 +95,7 @@ func auditQuery(since, until, user, status string, now time.Time) (workflow.Audi
 		problems = append(problems, "--since must be before --until")
 	}
 	if len(problems) > 0 {
-		return q, fmt.Errorf("bot audit: %s", strings.Join(problems, "; "))
+		return q, errors.New(strings.Join(problems, "; "))
 	}
 	return q, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,18 +25,23 @@ import (
 // and LDAP, prints one line per check and what to fix, and fails when any
 // check fails. A check whose prerequisite failed is skipped, not failed, so
 // that one cause gives one failure. It changes nothing.
-func doctor(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+func doctor(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, envFile *config.EnvFile) error {
+	fs := newFlags("doctor", "bot doctor [--email EMAIL]\nChecks the configuration against Slack, the store, the directory and LDAP, changes nothing,\nand says what to fix. Exits 0 when every check passed.", stdout)
 	email := fs.String("email", "", "an employee's email: find their account and apply the guards (needs LDAP_URL for the directory checks)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "resetbot doctor")
+	if envFile != nil {
+		fmt.Fprintf(stdout, "  ok    settings file %s\n", envFile)
+	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		fmt.Fprintf(stdout, "  FAIL  configuration\n%s\n", err)
-		return errors.New("doctor: the configuration is invalid")
+		return errors.New("the configuration is invalid")
 	}
 	fmt.Fprintln(stdout, "  ok    configuration")
 	warnings := 0
@@ -52,7 +56,7 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	b, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		fmt.Fprintf(stdout, "  FAIL  start-up: %v\n", err)
-		return errors.New("doctor: the bot cannot start")
+		return errors.New("the bot cannot start")
 	}
 	defer b.close()
 
@@ -62,7 +66,7 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 		d.run(ctx, c)
 	}
 	if d.failed > 0 {
-		return fmt.Errorf("doctor: %d check(s) failed", d.failed)
+		return fmt.Errorf("%d check(s) failed", d.failed)
 	}
 	if warnings > 0 {
 		fmt.Fprintln(stdout, "everything works, but read the warnings above")
@@ -119,7 +123,9 @@ func (d *doctorRun) checks() []doctorCheck {
 		}
 		cs = append(cs, doctorCheck{"account of " + d.email, needs, d.account})
 	}
-	return append(cs, doctorCheck{"approvers (APPROVERS)", []string{checkBotToken}, d.approvers})
+	return append(cs,
+		doctorCheck{"approvers (APPROVERS)", []string{checkBotToken}, d.approvers},
+		doctorCheck{"audit channel (AUDIT_CHANNEL)", []string{checkBotToken}, d.auditChannel})
 }
 
 // run runs c, or skips it when a check it needs failed, and prints the
@@ -327,6 +333,52 @@ func (d *doctorRun) approvers(ctx context.Context) (string, string, error) {
 		return "", "use Slack user IDs (profile -> ... -> Copy member ID) and user-group IDs (S...)", errors.New(strings.Join(problems, "; "))
 	}
 	return fmt.Sprintf("%d approver(s) found", n), "", nil
+}
+
+// auditChannel checks that the bot may post in AUDIT_CHANNEL: Slack shows
+// it the channel, the bot is a member, and the channel takes posts. A
+// channel that refuses the bot's posts leaves the audit trail silently
+// missing (the bot logs each refusal and goes on).
+func (d *doctorRun) auditChannel(ctx context.Context) (string, string, error) {
+	id := d.cfg.AuditChannel
+	if id == "" {
+		return "not set: no audit trail in Slack (the audit log in the store is kept; see bot audit)", "", nil
+	}
+	invite := "in Slack, open the channel and type /invite @Password Reset (the app's name), or pick a channel the bot is in"
+	c, err := d.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
+	if err != nil {
+		var se slack.SlackErrorResponse
+		errors.As(err, &se)
+		switch se.Err {
+		case "channel_not_found":
+			return "", invite + "; check the ID (channel details, at the bottom)",
+				fmt.Errorf("Slack shows the bot no channel %s: it does not exist, or it is private and the bot is not a member", id)
+		case "missing_scope":
+			return "", "create the app from manifest.yaml (channels:read and groups:read) or add those scopes under OAuth & Permissions, and reinstall it", err
+		}
+		if !slackRefused(err) {
+			return "", "check SLACK_API_URL, DNS and the network path to Slack", fmt.Errorf("cannot reach Slack at %s: %w", d.cfg.SlackAPIURL, err)
+		}
+		return "", "", err
+	}
+	name := "#" + c.Name
+	switch {
+	case c.IsIM || c.IsMpIM:
+		return "", "use a channel that helpdesk reads", fmt.Errorf("%s is a direct message, not a channel", id)
+	case c.IsArchived:
+		return "", "unarchive the channel, or pick another one", fmt.Errorf("%s (%s) is archived", name, id)
+	case !c.IsMember:
+		return "", invite, fmt.Errorf("the bot is not a member of %s (%s), so its posts there would be refused and the audit trail would be missing", name, id)
+	case c.IsReadOnly:
+		return "", "allow members to post in the channel's settings, or pick another channel", fmt.Errorf("%s (%s) is read-only", name, id)
+	case c.IsExtShared:
+		return "", "use a channel of your own organization", fmt.Errorf("%s (%s) is shared with another organization (Slack Connect): the audit trail would be read outside", name, id)
+	}
+	kind := "public"
+	if c.IsPrivate {
+		kind = "private"
+	}
+	return fmt.Sprintf("%s (%s, %s): the bot is a member and may post there", name, id, kind), "", nil
 }
 
 // slackRefused reports whether Slack itself answered err (a refusal), as

@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
 )
 
@@ -19,7 +24,8 @@ func TestDoctorAllGood(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"ok    Slack bot token", "ok    Slack bot scopes", "ok    Slack app token", "ok    store: Redis at",
-		"ok    directory d-0123456789: corp.example.com (MicrosoftAD, NetBIOS CORP, Active)", "ok    approvers (APPROVERS): 3 approver(s)", "everything works, but read the warnings above",
+		"ok    directory " + testDirectory + ": corp.example.com (MicrosoftAD, NetBIOS CORP, Active)", "ok    approvers (APPROVERS): 3 approver(s)",
+		"ok    audit channel (AUDIT_CHANNEL): #resetbot-audit (C0AUDIT, private): the bot is a member and may post there", "everything works, but read the warnings above",
 		// The world runs without LDAP, by explicit choice: doctor says what that means.
 		"WARN  no LDAP (ALLOW_UNCHECKED_ACCOUNTS=true): accounts are not checked against the directory"} {
 		if !strings.Contains(out.String(), want) {
@@ -41,13 +47,14 @@ func TestDoctorSaysWhatToFix(t *testing.T) {
 	w.vars["SLACK_APP_TOKEN"] = "xapp-wrong"
 	var out syncBuffer
 	err := run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
-	if err == nil || !strings.Contains(err.Error(), "4 check(s) failed") {
+	if err == nil || !strings.Contains(err.Error(), "5 check(s) failed") {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
 		"FAIL  Slack bot scopes: missing users:read.email, usergroups:read", "fix: create the app from manifest.yaml",
-		"FAIL  Slack app token", "FAIL  directory d-0123456789: type ADConnector is not supported",
+		"FAIL  Slack app token", "FAIL  directory " + testDirectory + ": type ADConnector is not supported",
 		"FAIL  approvers (APPROVERS): user UNOBODY", "group S0EMPTY",
+		"FAIL  audit channel (AUDIT_CHANNEL): missing_scope", "fix: create the app from manifest.yaml (channels:read and groups:read)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
@@ -64,6 +71,42 @@ func TestDoctorSaysWhatToFix(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "FAIL  directory d-9999999999") || !strings.Contains(out.String(), "EntityDoesNotExistException") {
 		t.Errorf("unknown directory:\n%s", out.String())
+	}
+}
+
+// TestDoctorAuditChannel: doctor says when the bot may not post in
+// AUDIT_CHANNEL (then the audit trail would be silently missing), and how
+// to fix it.
+func TestDoctorAuditChannel(t *testing.T) {
+	w := newWorld(t)
+	w.slack.AddChannel(slacktest.Channel{ID: "C0PUBLIC", Name: "helpdesk", Member: true})
+	w.slack.AddChannel(slacktest.Channel{ID: "C0OUTSIDE", Name: "general"})
+	w.slack.AddChannel(slacktest.Channel{ID: "G0SECRET", Name: "secret", Private: true})
+	w.slack.AddChannel(slacktest.Channel{ID: "C0OLD", Name: "old-audit", Member: true, Archived: true})
+	w.slack.AddChannel(slacktest.Channel{ID: "C0SHARED", Name: "vendor", Member: true, ExtShared: true})
+	w.slack.AddChannel(slacktest.Channel{ID: "C0ANNOUNCE", Name: "announce", Member: true, ReadOnly: true})
+	for _, tc := range []struct{ channel, want, fix string }{
+		{"C0PUBLIC", "ok    audit channel (AUDIT_CHANNEL): #helpdesk (C0PUBLIC, public): the bot is a member and may post there", ""},
+		{"", "ok    audit channel (AUDIT_CHANNEL): not set", ""},
+		{"C0OUTSIDE", "FAIL  audit channel (AUDIT_CHANNEL): the bot is not a member of #general (C0OUTSIDE)", "/invite @Password Reset"},
+		{"G0SECRET", "FAIL  audit channel (AUDIT_CHANNEL): Slack shows the bot no channel G0SECRET", "/invite @Password Reset"},
+		{"C0NOWHERE", "FAIL  audit channel (AUDIT_CHANNEL): Slack shows the bot no channel C0NOWHERE", "check the ID"},
+		{"C0OLD", "FAIL  audit channel (AUDIT_CHANNEL): #old-audit (C0OLD) is archived", "unarchive"},
+		{"C0SHARED", "FAIL  audit channel (AUDIT_CHANNEL): #vendor (C0SHARED) is shared with another organization", "your own organization"},
+		{"C0ANNOUNCE", "FAIL  audit channel (AUDIT_CHANNEL): #announce (C0ANNOUNCE) is read-only", "allow members to post"},
+	} {
+		w.vars["AUDIT_CHANNEL"] = tc.channel
+		var out syncBuffer
+		err := run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out)
+		if (err == nil) != (tc.fix == "") {
+			t.Errorf("AUDIT_CHANNEL=%s: doctor returned %v\n%s", tc.channel, err, out.String())
+		}
+		if !strings.Contains(out.String(), tc.want) || !strings.Contains(out.String(), tc.fix) {
+			t.Errorf("AUDIT_CHANNEL=%s: doctor output lacks %q or %q:\n%s", tc.channel, tc.want, tc.fix, out.String())
+		}
+	}
+	if n := len(w.slack.Calls("chat.postMessage")); n != 0 {
+		t.Errorf("doctor posted %d messages", n)
 	}
 }
 
@@ -159,3 +202,37 @@ func TestDoctorPointsAtTheRealCause(t *testing.T) {
 		t.Errorf("doctor does not say that IAM denies the call:\n%s", out.String())
 	}
 }
+
+// TestDoctorPrintsNoSDKLines: the AWS SDK's own warnings (here: the
+// instance metadata service refusing a token, on a machine without AWS
+// credentials) go to the bot's log, never as raw lines among doctor's.
+func TestDoctorPrintsNoSDKLines(t *testing.T) {
+	w := newWorld(t)
+	imds := httptest.NewServer(http.NotFoundHandler()) // no instance role here
+	t.Cleanup(imds.Close)
+	delete(w.vars, "AWS_ACCESS_KEY_ID")
+	delete(w.vars, "AWS_SECRET_ACCESS_KEY")
+	cmd := exec.Command(binary(t), "doctor")
+	home := t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + imds.URL,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none")}
+	for k, v := range w.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("doctor passed without AWS credentials:\n%s", out)
+	}
+	if !strings.Contains(string(out), "fix: no AWS credentials found") {
+		t.Errorf("doctor does not say that no AWS credentials were found:\n%s", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !doctorLine.MatchString(line) {
+			t.Errorf("a line that is not doctor's: %q", line)
+		}
+	}
+}
+
+// doctorLine is every line doctor prints: its title, a check's outcome or
+// fix, the configuration's problems, and the last line (main's error).
+var doctorLine = regexp.MustCompile(`^(resetbot doctor|  (ok|FAIL|skip|WARN)  .+|        fix: .+|everything looks right|everything works, but read the warnings above|bot doctor: .+)$`)

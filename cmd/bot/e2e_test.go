@@ -618,6 +618,10 @@ func TestStartupRefusesAWrongBotToken(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "invalid_auth") || strings.Contains(err.Error(), "not-the-right-one") {
 		t.Fatalf("start with a wrong token: %v", err)
 	}
+	// Like the app token's refusal, it says what to do.
+	if want := "Slack refused SLACK_BOT_TOKEN (invalid_auth): set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-...) on the app's OAuth & Permissions page"; !strings.Contains(err.Error(), want) {
+		t.Errorf("no fix line: %v\nwant %q", err, want)
+	}
 }
 
 // TestRecipientsSlackRefusesDoNotBlockTheFlow: a deactivated approver and an

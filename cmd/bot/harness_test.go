@@ -22,7 +22,7 @@ import (
 )
 
 const (
-	testDirectory = "d-0123456789"
+	testDirectory = "d-0a1b2c3d4e"
 	auditChannel  = "C0AUDIT"
 	employee      = "UEMP"
 	approver1     = "UAPP1"
@@ -112,6 +112,7 @@ func newWorld(t testing.TB) *world {
 	} {
 		w.slack.AddUser(u)
 	}
+	w.slack.AddChannel(slacktest.Channel{ID: auditChannel, Name: "resetbot-audit", Private: true, Member: true})
 	// The employee is in the approver group too: they must never be asked
 	// to approve their own request.
 	w.slack.AddUserGroup("S0HELPDESK", approver2, employee)

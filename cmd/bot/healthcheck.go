@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/example/resetbot/config"
 )
 
 // healthcheckTimeout bounds one `bot healthcheck`, connecting included.
@@ -23,21 +24,13 @@ const healthcheckTimeout = 3 * time.Second
 // saying what failed otherwise, which main prints as one line before it
 // exits non-zero. It needs only HTTP_ADDR, never the tokens.
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := newFlags("healthcheck", "bot healthcheck [--url URL]\nExits 0 when the bot's /healthz (or URL) answers 200 within 3s, 1 otherwise.", stdout)
 	target := fs.String("url", "", "the URL to check, e.g. http://127.0.0.1:8080/readyz (default: /healthz on the port of HTTP_ADDR)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: bot healthcheck [--url URL]\nExits 0 when the bot's /healthz (or URL) answers 200 within 3s, 1 otherwise.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("healthcheck: unexpected argument %q (try: bot healthcheck -h)", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	u := *target
 	if u == "" {
@@ -46,7 +39,7 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 	} else if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return fmt.Errorf("healthcheck: --url %q is not an http:// or https:// URL", u)
+		return fmt.Errorf("--url %q is not an http:// or https:// URL", u)
 	}
 	if err := checkHealth(ctx, u, healthcheckTimeout); err != nil {
 		return err
@@ -56,16 +49,16 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 }
 
 // healthURL is the /healthz URL of a bot listening on addr (HTTP_ADDR, empty
-// for the default :8080). A wildcard host (:8080, 0.0.0.0:8080, [::]:8080)
+// for the default 127.0.0.1:8080). A wildcard host (:8080, 0.0.0.0:8080, [::]:8080)
 // is dialled on 127.0.0.1, which a wildcard listener also accepts; a
 // specific host is dialled as it is, since the listener is only there.
 func healthURL(addr string) (string, error) {
 	if addr == "" {
-		addr = ":8080"
+		addr = config.DefaultHTTPAddr
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
-		return "", fmt.Errorf("healthcheck: HTTP_ADDR %q must be host:port or :port, like :8080", addr)
+		return "", fmt.Errorf("HTTP_ADDR %q must be host:port or :port, like :8080", addr)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
@@ -81,7 +74,7 @@ func checkHealth(ctx context.Context, u string, timeout time.Duration) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("healthcheck: %s: %w", u, err)
+		return fmt.Errorf("%s: %w", u, err)
 	}
 	// No proxy: the bot is local, and HTTPS_PROXY in the container's
 	// environment is meant for Slack and AWS.
@@ -93,9 +86,9 @@ func checkHealth(ctx context.Context, u string, timeout time.Duration) error {
 			err = ue.Err
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("healthcheck: no answer from %s within %s", u, timeout)
+			return fmt.Errorf("no answer from %s within %s", u, timeout)
 		}
-		return fmt.Errorf("healthcheck: no answer from %s: %v", u, err)
+		return fmt.Errorf("no answer from %s: %v", u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
@@ -103,7 +96,7 @@ func checkHealth(ctx context.Context, u string, timeout time.Duration) error {
 	}
 	line, _ := bufio.NewReader(io.LimitReader(resp.Body, 200)).ReadString('\n')
 	if line = strings.TrimSpace(line); line != "" {
-		return fmt.Errorf("healthcheck: %s answered %s: %s", u, resp.Status, line)
+		return fmt.Errorf("%s answered %s: %s", u, resp.Status, line)
 	}
-	return fmt.Errorf("healthcheck: %s answered %s", u, resp.Status)
+	return fmt.Errorf("%s answered %s", u, resp.Status)
 }

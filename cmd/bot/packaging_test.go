@@ -100,6 +100,9 @@ func dockerfileProblems(s, goModVersion string) []string {
 	if !strings.Contains(s, "docker buildx imagetools inspect") && !strings.Contains(s, "crane digest") {
 		problems = append(problems, "no comment saying how to update the digests (docker buildx imagetools inspect, crane digest)")
 	}
+	if !regexp.MustCompile(`(?m)^ENV .*\bHTTP_ADDR=:8080\b`).MatchString(s) {
+		problems = append(problems, "no ENV HTTP_ADDR=:8080: outside a container the bot listens on 127.0.0.1 only, where nothing outside the container reaches it")
+	}
 	if !regexp.MustCompile(`(?m)^HEALTHCHECK (?:--\S+ )*CMD \["/bot", "healthcheck"\]$`).MatchString(s) {
 		problems = append(problems, `no HEALTHCHECK ... CMD ["/bot", "healthcheck"]: the image has no shell or curl`)
 	}
@@ -143,6 +146,7 @@ func TestDockerfilePinsAndHealthcheck(t *testing.T) {
 		brk("no HEALTHCHECK", "HEALTHCHECK ", "# HEALTHCHECK "),
 		brk("a HEALTHCHECK that needs a shell", `CMD ["/bot", "healthcheck"]`, `CMD curl -f http://127.0.0.1:8080/healthz`),
 		brk("no note on updating", "docker buildx imagetools inspect", "look up", "crane digest", "look up"),
+		brk("the default HTTP_ADDR (127.0.0.1) in the container", " HTTP_ADDR=:8080", ""),
 	}, func(s string) []string { return dockerfileProblems(s, gov) })
 }
 
@@ -220,6 +224,9 @@ func composeProblems(doc map[string]any) []string {
 		fail("bot: environment ALLOW_INSECURE_ENDPOINTS %q, want redis (plain redis:// on the compose network only; Slack and AWS stay https)", env["ALLOW_INSECURE_ENDPOINTS"])
 	}
 	problems = append(problems, hardeningProblems("bot", bot)...)
+	if env := environment(bot["environment"]); env["HTTP_ADDR"] != ":8080" {
+		fail("bot: environment HTTP_ADDR %q, want :8080 (the published port reaches the container's interface, not its 127.0.0.1; and .env, meant for running outside, must not change it)", env["HTTP_ADDR"])
+	}
 	deps, _ := bot["depends_on"].(map[string]any)
 	if dep, _ := deps["redis"].(map[string]any); dep == nil || dep["condition"] != "service_healthy" {
 		fail("bot: depends_on redis needs condition: service_healthy, got %v", bot["depends_on"])
@@ -458,6 +465,7 @@ func TestCompose(t *testing.T) {
 		brk("Redis read-only without a /tmp", "    tmpfs:\n      - /tmp\n", ""),
 		brk("a Redis healthcheck without the password", `REDISCLI_AUTH="$$(cat /run/secrets/redis_password)" redis-cli ping`, `redis-cli ping`),
 		brk("a Redis healthcheck with the password in its arguments", `REDISCLI_AUTH="$$(cat /run/secrets/redis_password)" redis-cli ping`, `redis-cli -a "$$(cat /run/secrets/redis_password)" ping`),
+		brk("HTTP_ADDR left to .env", `HTTP_ADDR: ":8080"`, `HTTP_ADDR_UNUSED: ":8080"`),
 		brk("health port on every interface", `"127.0.0.1:8080:8080"`, `"8080:8080"`),
 		brk("a bot healthcheck that needs a shell", `["CMD", "/bot", "healthcheck"]`, `["CMD-SHELL", "curl -f http://127.0.0.1:8080/healthz"]`),
 		brk("no Redis healthcheck", "redis-cli ping", "redis-cli info"),

@@ -151,9 +151,11 @@ func TestRedeliveredEnvelopesTakeEffectOnce(t *testing.T) {
 // connections in the middle of a flow.
 func TestSocketModeDisconnectsLoseNothing(t *testing.T) {
 	w := newWorld(t)
-	w.start()
+	bot := w.start()
 	r, dms := w.request()
 	before := w.slack.TotalConnections()
+	// The first reconnection attempt fails: its warning says why too.
+	w.slack.FailNext("apps.connections.open", "internal_error", 1)
 	w.slack.Disconnect("refresh_requested")
 	// The click is sent at once; it waits for the new connection.
 	env := w.click(approver1, slackapp.ActionApprove, r.ID, dms[approver1])
@@ -174,6 +176,22 @@ func TestSocketModeDisconnectsLoseNothing(t *testing.T) {
 	if len(w.slack.Ephemerals()) != 1 {
 		t.Fatal("no password after the disconnects")
 	}
+	// Each reconnection warning carries its cause.
+	logs := bot.logs.String()
+	for _, want := range []string{
+		"Slack connection lost (Slack asked the bot to reconnect (a disconnect message, as it sends every few hours)); reconnecting",
+		"could not connect to Slack (internal_error, attempt 1, next in",
+		"Slack connection lost (the connection failed: ",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "Slack") && strings.Contains(line, "the reason is unknown") {
+			t.Errorf("a reconnection warning without its cause: %s", line)
+		}
+	}
 }
 
 // TestSlackRateLimits: while Slack answers 429 with Retry-After, the bot
@@ -182,6 +200,9 @@ func TestSocketModeDisconnectsLoseNothing(t *testing.T) {
 func TestSlackRateLimits(t *testing.T) {
 	w := newWorld(t)
 	employees := w.addEmployees(8)
+	// Messages left for later are retried after WORK_LEASE/2 (at most 15 s);
+	// a shorter lease keeps this test about Retry-After, not about the wait.
+	w.vars["WORK_LEASE"] = "10s"
 	w.start()
 	w.slack.RateLimit("chat.postMessage", 3, time.Second)
 	w.slack.RateLimit("chat.update", 2, 2*time.Second)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -30,29 +32,133 @@ import (
 	"github.com/example/resetbot/workflow"
 )
 
-// run runs the bot until ctx ends. args[1], when present, names a subcommand.
+// run runs the subcommand args[1] names, or the bot when there is none.
+// `bot --env-file PATH ...` (or BOT_ENV_FILE) reads settings from a .env
+// file beneath the environment. Its error starts with what ran ("bot: ..."
+// for the bot, "bot doctor: ..." for a subcommand), so that main prints it
+// as it is.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 1 {
-		switch args[1] {
-		case "run":
-		case "doctor":
-			return doctor(ctx, args[2:], getenv, stdout)
-		case "audit":
-			return audit(ctx, args[2:], getenv, stdout, time.Now())
-		case "healthcheck":
-			return healthcheck(ctx, args[2:], getenv, stdout)
-		case "help", "-h", "--help":
-			fmt.Fprintln(stdout, "usage: bot [run|doctor [--email EMAIL]|audit [flags]|healthcheck [--url URL]]\n  run          run the bot (the default)\n  doctor       check Slack, the store, the directory and LDAP, and say what to fix;\n               with --email, also find that employee's account and apply the guards\n  audit        export the audit log as JSON lines (bot audit -h for the filters)\n  healthcheck  exit 0 when the running bot's /healthz (or --url) answers 200 in 3s;\n               for a container HEALTHCHECK, since the image has no shell\nConfiguration comes from the environment; see README.md.")
-			return nil
-		default:
-			return fmt.Errorf("unknown subcommand %q (try: bot help)", args[1])
+	args = args[min(1, len(args)):]
+	envPath := ""
+	if len(args) > 0 {
+		if p, ok := strings.CutPrefix(strings.TrimLeft(args[0], "-"), "env-file="); ok && strings.HasPrefix(args[0], "-") {
+			envPath, args = p, args[1:]
+		} else if (args[0] == "--env-file" || args[0] == "-env-file") && len(args) > 1 {
+			envPath, args = args[1], args[2:]
 		}
+	}
+	name, rest := "run", []string(nil)
+	if len(args) > 0 {
+		name, rest = args[0], args[1:]
+	}
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return nil
+	}
+	getenv, envFile, err := config.WithEnvFile(getenv, envPath)
+	if err != nil {
+		return prefixed("bot", err)
+	}
+	for _, c := range subcommands(envFile) {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, rest, getenv, stdout)
+		switch {
+		case err == nil || errors.Is(err, flag.ErrHelp):
+			return nil
+		case c.name == "run":
+			return prefixed("bot", err)
+		}
+		return prefixed("bot "+c.name, err)
+	}
+	return prefixed("bot", fmt.Errorf("unknown subcommand %q (try: bot help)", name))
+}
+
+// subcommand is one of the bot's subcommands; each answers -h and --help
+// with its own usage.
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
+}
+
+// subcommands are the bot's subcommands; envFile is the .env file read
+// beneath the environment, if any, for those that report it.
+func subcommands(envFile *config.EnvFile) []subcommand {
+	return []subcommand{
+		{"run", "run the bot (the default)", func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+			return runBot(ctx, args, getenv, stdout, envFile)
+		}},
+		{"doctor", "check Slack, the store, the directory and LDAP, and say what to fix;\nwith --email, also find that employee's account and apply the guards", func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+			return doctor(ctx, args, getenv, stdout, envFile)
+		}},
+		{"audit", "export the audit log as JSON lines", func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+			return audit(ctx, args, getenv, stdout, time.Now())
+		}},
+		{"healthcheck", "exit 0 when the running bot's /healthz (or --url) answers 200 in 3s;\nfor a container HEALTHCHECK, since the image has no shell", healthcheck},
+		{"playground", "see the bot work before you set anything up: the real bot against stand-ins of\nSlack and Directory Service, and a local web page that shows what each person sees", playgroundCommand},
+	}
+}
+
+// usage prints the list of subcommands.
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: bot [--env-file PATH] [SUBCOMMAND] [FLAGS]")
+	for _, c := range subcommands(nil) {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, strings.ReplaceAll(c.summary, "\n", "\n               "))
+	}
+	fmt.Fprintln(w, "`bot SUBCOMMAND -h` shows a subcommand's flags. Configuration comes from the environment, and\nfrom the .env file that --env-file or BOT_ENV_FILE names (the environment wins over it); see README.md.")
+}
+
+// prefixedError is an error with what ran in front of it.
+type prefixedError struct {
+	prefix string
+	err    error
+}
+
+func prefixed(prefix string, err error) error { return &prefixedError{prefix, err} }
+
+func (e *prefixedError) Error() string { return e.prefix + ": " + e.err.Error() }
+func (e *prefixedError) Unwrap() error { return e.err }
+
+// newFlags returns the flag set of a subcommand: errors and usage go to
+// stdout, and -h prints usage (one line per use) and the flags.
+func newFlags(name, use string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: "+use)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// noArgs refuses arguments left after the flags.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (try: bot %s -h)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
+// runBot runs the bot until ctx ends.
+func runBot(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, envFile *config.EnvFile) error {
+	fs := newFlags("run", "bot [run]\nRuns the bot until SIGTERM or Ctrl-C. Configuration comes from the environment; see README.md.", stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if envFile != nil {
+		log.Info("read settings from "+envFile.Path+"; the environment wins over it", "env_file", envFile.Path,
+			"from_file", len(envFile.Vars), "overridden_by_environment", envFile.Overridden)
+	}
 	log.Info("starting", "config", cfg)
 
 	b, err := build(ctx, cfg, log)
@@ -70,7 +176,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if !slackRefused(err) {
 			return fmt.Errorf("cannot reach Slack at %s (auth.test): %w", cfg.SlackAPIURL, err)
 		}
-		return fmt.Errorf("Slack refused SLACK_BOT_TOKEN (auth.test): %w", err)
+		return tokenError("SLACK_BOT_TOKEN", botTokenFix, err)
 	}
 	// Only members of the bot's own workspace (or Grid organisation) count.
 	b.identity.Team, b.identity.Enterprise = auth.TeamID, auth.EnterpriseID
@@ -127,12 +233,12 @@ func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) erro
 		case <-gctx.Done():
 			return nil
 		case err := <-b.fatal:
-			return tokenError("SLACK_BOT_TOKEN", "the Bot User OAuth Token (xoxb-...) on the app's OAuth & Permissions page; reinstall the app if it was revoked", err)
+			return tokenError("SLACK_BOT_TOKEN", botTokenFix, err)
 		}
 	})
 	g.Go(func() error {
 		if err := b.app.Run(gctx); err != nil {
-			return tokenError("SLACK_APP_TOKEN", "an app-level token (xapp-...) with connections:write on the app's Basic Information page", err)
+			return tokenError("SLACK_APP_TOKEN", appTokenFix, err)
 		}
 		return nil
 	})
@@ -192,6 +298,12 @@ func (b *bot) drain() {
 	}
 }
 
+// Where each Slack token comes from, for the fix line of its refusal.
+const (
+	botTokenFix = "the Bot User OAuth Token (xoxb-...) on the app's OAuth & Permissions page; reinstall the app if it was revoked"
+	appTokenFix = "an app-level token (xapp-...) with connections:write on the app's Basic Information page"
+)
+
 // tokenError describes err from Slack; a refused token says which one and
 // what to do, never the token.
 func tokenError(name, where string, err error) error {
@@ -215,7 +327,8 @@ type bot struct {
 	ldap      *ldapdir.Client // nil without LDAP_URL
 	gate      *slackapp.Gate
 	socket    *socketmode.Client
-	http      *http.Client // for response_url posts and the Slack Web API
+	watch     *slackapp.ConnWatch // why the last Socket Mode connection ended
+	http      *http.Client        // for response_url posts and the Slack Web API
 	identity  *slackapp.Identity
 	approvers *slackapp.StaticApprovers
 	fatal     chan error         // a Slack token refused for good
@@ -272,7 +385,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Log:     log.With("component", "workflow"),
 	})
 	b.app = &slackapp.App{API: b.api, Socket: b.socket, Service: b.svc, Claims: b.store, HTTP: b.http,
-		Log: log.With("component", "slack"), OnConnect: b.metrics.Connected}
+		Log: log.With("component", "slack"), OnConnect: b.metrics.Connected, Watch: b.watch}
 	b.gauges()
 	return b, nil
 }
@@ -288,6 +401,7 @@ func (b *bot) openDirectory(ctx context.Context) error {
 		SecretAccessKey: cfg.AWSSecretKey.Value(),
 		SessionToken:    cfg.AWSSession.Value(),
 		MaxAttempts:     cfg.AWSAttempts,
+		Log:             b.log.With("component", "aws-sdk"),
 	})
 	if err != nil {
 		return fmt.Errorf("AWS Directory Service client: %w", err)
@@ -310,7 +424,8 @@ func (b *bot) openSlack(context.Context) error {
 		slack.OptionHTTPClient(b.http),
 		slack.OptionLog(slackLog),
 	)
-	b.socket = socketmode.New(b.api, socketmode.OptionLog(slackLog))
+	b.watch = &slackapp.ConnWatch{}
+	b.socket = socketmode.New(b.api, socketmode.OptionLog(slackLog), socketmode.OptionDialer(b.watch.Dialer()))
 	// Every Slack call goes through one gate, which waits out 429s per key
 	// and lets the most urgent call go first; slack-go itself does not
 	// retry.

@@ -45,8 +45,9 @@ type Limits struct {
 // SlackLimits returns Slack's published limits: chat.postMessage about one
 // message a second per channel, with bursts of about 25 (observed); Tier 2
 // (20 a minute) usergroups.users.list; Tier 3 (50 a minute) chat.update,
-// chat.delete, conversations.open and users.lookupByEmail; Tier 4 (100 a
-// minute) chat.postEphemeral and users.info. Slack does not publish the
+// chat.delete, conversations.open, conversations.info and
+// users.lookupByEmail; Tier 4 (100 a minute) chat.postEphemeral and
+// users.info. Slack does not publish the
 // bursts of the tiers; these allow about 12 seconds' worth at once (5, 10
 // and 20 calls).
 func SlackLimits() Limits {
@@ -61,6 +62,7 @@ func SlackLimits() Limits {
 			"users.lookupByEmail":   tier3,
 			"chat.postEphemeral":    tier4,
 			"users.info":            tier4,
+			"conversations.info":    tier3,
 		},
 		Scale: 1,
 	}

@@ -69,6 +69,17 @@ type User struct {
 	EnterpriseID                                    string
 }
 
+// Channel is a conversation conversations.info knows, other than the DMs
+// (which it always knows). Member says whether the bot is in it: a
+// private channel the bot is not in does not exist for the bot, and
+// chat.postMessage to a known channel the bot is not in answers
+// not_in_channel, as Slack does without chat:write.public. ExtShared is a
+// Slack Connect channel, shared with another organization.
+type Channel struct {
+	ID, Name                                       string
+	Private, Archived, Member, ReadOnly, ExtShared bool
+}
+
 // Call is one HTTP request the server received, whatever its outcome.
 //
 // Method is the Web API method ("chat.postMessage"), "response_url" for a
@@ -107,6 +118,7 @@ type ResponsePost struct {
 	ReplaceOriginal bool
 	DeleteOriginal  bool
 	Raw             []byte
+	At              time.Time // when the post arrived
 }
 
 // Option configures a Server in New.
@@ -147,6 +159,7 @@ type Server struct {
 	mu               sync.Mutex
 	closed           bool
 	users            map[string]User
+	channels         map[string]Channel
 	userOrder        []string
 	groups           map[string][]string
 	openedDMs        map[string]bool
@@ -192,6 +205,7 @@ func New(opts ...Option) *Server {
 		clock:            time.Now,
 		upgrader:         websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 		users:            map[string]User{},
+		channels:         map[string]Channel{},
 		groups:           map[string][]string{},
 		openedDMs:        map[string]bool{},
 		responseURLs:     map[string]responseTarget{},
@@ -260,6 +274,15 @@ func (s *Server) AddUser(u User) {
 	s.users[u.ID] = u
 }
 
+// AddChannel adds c for conversations.info and chat.postMessage, replacing
+// any channel with the same ID. Channels never added accept every post, as
+// if the bot were in them, but conversations.info does not know them.
+func (s *Server) AddChannel(c Channel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels[c.ID] = c
+}
+
 // AddUserGroup sets the members of user group id (an "S..." id).
 func (s *Server) AddUserGroup(id string, members ...string) {
 	s.mu.Lock()
@@ -269,7 +292,7 @@ func (s *Server) AddUserGroup(id string, members ...string) {
 
 // DefaultScopes are the bot scopes the server reports (X-OAuth-Scopes) until
 // SetScopes changes them: those of the repository's manifest.yaml.
-var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read"}
+var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read", "channels:read", "groups:read"}
 
 // RefuseChannel makes every chat.postMessage to channel fail with
 // slackError (such as "not_in_channel"); "" lifts it.

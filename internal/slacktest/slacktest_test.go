@@ -578,3 +578,52 @@ func TestSocketURLSingleUse(t *testing.T) {
 		t.Errorf("unissued socket URL: %d", resp.StatusCode)
 	}
 }
+
+func TestConversationsInfoAndMembership(t *testing.T) {
+	s := newServer(t)
+	api := botClient(s)
+	ctx := testCtx(t)
+	s.AddChannel(Channel{ID: "CIN", Name: "audit", Member: true})
+	s.AddChannel(Channel{ID: "COUT", Name: "general"})
+	s.AddChannel(Channel{ID: "GSECRET", Name: "secret", Private: true})
+	s.AddChannel(Channel{ID: "GPRIV", Name: "helpdesk", Private: true, Member: true})
+	s.AddChannel(Channel{ID: "COLD", Name: "old", Member: true, Archived: true})
+
+	info := func(id string) (*slack.Channel, error) {
+		return api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
+	}
+	if c, err := info("CIN"); err != nil || !c.IsMember || c.Name != "audit" || c.IsPrivate {
+		t.Errorf("CIN: %+v, %v", c, err)
+	}
+	if c, err := info("COUT"); err != nil || c.IsMember {
+		t.Errorf("COUT: %+v, %v", c, err)
+	}
+	if c, err := info("GPRIV"); err != nil || !c.IsMember || !c.IsPrivate {
+		t.Errorf("GPRIV: %+v, %v", c, err)
+	}
+	for _, id := range []string{"GSECRET", "CNOWHERE"} {
+		if _, err := info(id); err == nil || err.Error() != "channel_not_found" {
+			t.Errorf("%s: %v, want channel_not_found", id, err)
+		}
+	}
+	if c, err := info("DU1"); err != nil || !c.IsIM || c.User != "U1" {
+		t.Errorf("DU1: %+v, %v", c, err)
+	}
+
+	// Posting follows membership.
+	for id, want := range map[string]string{"CIN": "", "COUT": "not_in_channel", "GSECRET": "channel_not_found", "COLD": "is_archived", "CANY": ""} {
+		_, _, err := api.PostMessageContext(ctx, id, slack.MsgOptionText("hi", false))
+		if got := fmt.Sprint(err); (want == "" && err != nil) || (want != "" && got != want) {
+			t.Errorf("post to %s: %v, want %q", id, err, want)
+		}
+	}
+
+	// The scope that each kind of channel needs.
+	s.SetScopes("chat:write", "channels:read")
+	if _, err := info("GPRIV"); err == nil || err.Error() != "missing_scope" {
+		t.Errorf("private channel without groups:read: %v", err)
+	}
+	if _, err := info("CIN"); err != nil {
+		t.Errorf("public channel with channels:read: %v", err)
+	}
+}

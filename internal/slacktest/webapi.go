@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ var apiMethods = map[string]apiMethod{
 	"chat.update":           {BotToken, (*Server).chatUpdate},
 	"chat.delete":           {BotToken, (*Server).chatDelete},
 	"conversations.open":    {BotToken, (*Server).conversationsOpen},
+	"conversations.info":    {BotToken, (*Server).conversationsInfo},
 	"users.info":            {BotToken, (*Server).usersInfo},
 	"users.lookupByEmail":   {BotToken, (*Server).usersLookupByEmail},
 	"usergroups.users.list": {BotToken, (*Server).usergroupsUsersList},
@@ -109,6 +111,18 @@ func (s *Server) chatPostMessage(p url.Values, now time.Time) obj {
 	}
 	if e := s.refused[ch]; e != "" {
 		return errObj(e)
+	}
+	if c, ok := s.channels[ch]; ok {
+		switch {
+		case c.Private && !c.Member:
+			return errObj("channel_not_found")
+		case c.Archived:
+			return errObj("is_archived")
+		case !c.Member:
+			return errObj("not_in_channel")
+		case c.ReadOnly:
+			return errObj("restricted_action")
+		}
 	}
 	blocks, ok := blocksParam(p)
 	if !ok {
@@ -211,6 +225,33 @@ func (s *Server) conversationsOpen(p url.Values, _ time.Time) obj {
 	return obj{"ok": true, "channel": ch, "no_op": already, "already_open": already}
 }
 
+// conversationsInfo answers for the DMs and the channels added with
+// AddChannel. Like Slack, it wants channels:read for a public channel and
+// groups:read for a private one, and hides a private channel the bot is
+// not in.
+func (s *Server) conversationsInfo(p url.Values, _ time.Time) obj {
+	id := p.Get("channel")
+	if user, ok := strings.CutPrefix(id, "D"); ok {
+		if _, known := s.users[user]; known {
+			return obj{"ok": true, "channel": obj{"id": id, "is_im": true, "user": user, "is_open": s.openedDMs[id]}}
+		}
+	}
+	c, ok := s.channels[id]
+	if !ok || c.Private && !c.Member {
+		return errObj("channel_not_found")
+	}
+	scope := "channels:read"
+	if c.Private {
+		scope = "groups:read"
+	}
+	if !slices.Contains(s.scopes, scope) {
+		return obj{"ok": false, "error": "missing_scope", "needed": scope, "provided": strings.Join(s.scopes, ",")}
+	}
+	return obj{"ok": true, "channel": obj{"id": c.ID, "name": c.Name, "name_normalized": c.Name,
+		"is_channel": !c.Private, "is_group": c.Private, "is_private": c.Private, "is_archived": c.Archived,
+		"is_member": c.Member, "is_read_only": c.ReadOnly, "is_ext_shared": c.ExtShared, "is_shared": c.ExtShared}}
+}
+
 func (s *Server) usersInfo(p url.Values, _ time.Time) obj {
 	u, ok := s.users[p.Get("user")]
 	if !ok {
@@ -277,7 +318,7 @@ func (s *Server) responseLocked(r *http.Request, body []byte, at time.Time) (int
 	}
 	s.responses = append(s.responses, ResponsePost{URL: s.srv.URL + r.URL.Path, Text: in.Text,
 		Blocks: in.Blocks, ResponseType: in.ResponseType, ReplaceOriginal: in.ReplaceOriginal,
-		DeleteOriginal: in.DeleteOriginal, Raw: body})
+		DeleteOriginal: in.DeleteOriginal, Raw: body, At: at})
 	switch m := s.findLocked(target.channel, target.ts); {
 	case m == nil:
 	case in.DeleteOriginal:
