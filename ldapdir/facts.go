@@ -113,7 +113,9 @@ func (c *Client) lockoutDuration(ctx context.Context, e *ldap.Entry, guid string
 		}
 	}
 	if pso != "" {
-		p, err := c.readEntry(ctx, "read the lockout duration of "+strconv.Quote(pso), pso, "(objectClass=msDS-PasswordSettings)", "msDS-LockoutDuration")
+		// (objectClass=*): the PSO's own ACL may hide its objectClass, and
+		// an equality filter on a hidden attribute matches nothing.
+		p, err := c.readEntry(ctx, "read the lockout duration of "+strconv.Quote(pso), pso, "(objectClass=*)", "msDS-LockoutDuration")
 		if err != nil {
 			c.log.Debug("ldap: the PSO's lockout duration not read; the end of the lockout is left out", "pso", pso, "error", err)
 			return 0, false

@@ -221,3 +221,43 @@ func (a *Admin) Rename(name, newRDN, newParent string) string {
 	a.deleteOnCleanup(newDN)
 	return newDN
 }
+
+// LockoutOU is an OU of a test's own where accounts lock: see
+// CreateLockoutOU.
+type LockoutOU struct {
+	DN    string // the OU
+	Group string // DN of the group in it that the PSO applies to
+	PSO   string // DN of the PSO
+	// Operator is the DN of an account of the test's own (in OUCorpUsers,
+	// password Env.SeedPassword) that may do what the bot's write account
+	// does in production: Write lockoutTime and Write userAccountControl
+	// on the users in DN, and read the PSO's msDS-LockoutDuration.
+	Operator string
+}
+
+// CreateLockoutOU creates an OU, a group in it, the PSO p applied to that
+// group (p.AppliesTo is ignored), and an operator account with the
+// delegated rights (see LockoutOU). A tb.Cleanup removes them all.
+func (a *Admin) CreateLockoutOU(p PSO) LockoutOU {
+	a.tb.Helper()
+	var o LockoutOU
+	o.DN = a.CreateOU(Unique("lockou"), "")
+	o.Group = a.CreateGroupIn(Group{Name: Unique("lockg"), OU: o.DN})
+	p.AppliesTo = []string{o.Group}
+	o.PSO = a.CreatePSO(p)
+	o.Operator = a.CreateUser(User{Name: Unique("lockop")})
+	a.DelegateWrite(o.DN, o.Operator, AttrLockoutTime)
+	a.DelegateWrite(o.DN, o.Operator, AttrUserAccountControl)
+	a.AllowRead(o.PSO, o.Operator, "msDS-LockoutDuration")
+	return o
+}
+
+// CreateLockableUser creates u in the OU o and in its group, so that o's
+// PSO applies to it, and returns its DN.
+func (a *Admin) CreateLockableUser(o LockoutOU, u User) string {
+	a.tb.Helper()
+	u.OU = o.DN
+	dn := a.CreateUser(u)
+	a.AddToGroup(dn, o.Group)
+	return dn
+}
