@@ -226,6 +226,7 @@ func TestFactsUnreadable(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.attr, func(t *testing.T) {
+			admin := env.Admin(t) // one per subtest: its failures must stop this one
 			name := sambatest.Unique("hidef")
 			admin.CreateLockableUser(o, sambatest.User{Name: name})
 			if tc.locked {
