@@ -15,6 +15,12 @@
 // group that does not resolve) refuses the account; it never counts as
 // "enabled" or "in no group". Built-in accounts and privileged groups are
 // told by identity (SIDs), not by name.
+//
+// It also gives what people are shown about an account (Facts: locked and
+// until when, bad passwords, when the password was set; unknown when not
+// readable, never guessed) and makes the bot's directory writes (Unlock,
+// Disable) to the very object a request was made for, found again by its
+// objectGUID (directory.go).
 package accounts
 
 import (

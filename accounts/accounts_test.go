@@ -76,6 +76,8 @@ type fakeLookup struct {
 	groupErr error            // from ProtectedGroup only
 	err      error
 	expired  []string
+	written  []string // "unlock <dn>", "disable <dn>": what was written, in order
+	writeErr error    // from Unlock and Disable
 }
 
 func (f *fakeLookup) ByEmail(_ context.Context, email string) ([]Entry, error) {
@@ -113,6 +115,31 @@ func (f *fakeLookup) ProtectedGroup(_ context.Context, e Entry) (Group, bool, er
 func (f *fakeLookup) ExpirePassword(_ context.Context, dn string) error {
 	f.expired = append(f.expired, dn)
 	return f.err
+}
+
+func (f *fakeLookup) ByGUID(_ context.Context, guid string) (Entry, bool, error) {
+	for _, e := range f.entries {
+		if e.GUID == guid {
+			return e, true, f.err
+		}
+	}
+	return Entry{}, false, f.err
+}
+
+func (f *fakeLookup) Unlock(_ context.Context, dn string) error {
+	if f.writeErr != nil {
+		return f.writeErr
+	}
+	f.written = append(f.written, "unlock "+dn)
+	return nil
+}
+
+func (f *fakeLookup) Disable(_ context.Context, dn string) (bool, error) {
+	if f.writeErr != nil {
+		return false, f.writeErr
+	}
+	f.written = append(f.written, "disable "+dn)
+	return true, nil
 }
 
 // entrySeq numbers the RIDs and GUIDs entry gives.

@@ -1,6 +1,9 @@
 package accounts
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Entry is what the directory (LDAP) says about one account. It holds
 // facts, not judgements: the rules in this package decide what they mean.
@@ -36,6 +39,10 @@ type Entry struct {
 	// account has them, so one that is missing is one the bind account may
 	// not read: an ACL, often on the privileged accounts.
 	Unreadable []string
+	// Facts are the account's sign-in state (locked, bad passwords, when
+	// the password was set), each marked unknown when it could not be
+	// read. They inform people; the guards never use them.
+	Facts Facts
 }
 
 // Group is a protected group: its members, direct, nested or through
@@ -87,8 +94,38 @@ type Lookup interface {
 	// CodeLookupUnavailable when the directory could not be asked.
 	ProtectedGroup(ctx context.Context, e Entry) (g Group, member bool, err error)
 
+	// ByGUID returns the account whose objectGUID is guid (dashed string
+	// form), wherever it is now; ok is false when there is none. Errors:
+	// CodeLookupUnavailable.
+	ByGUID(ctx context.Context, guid string) (e Entry, ok bool, err error)
+
 	// ExpirePassword sets pwdLastSet to 0 on dn, so that the user must
 	// change the password at the next logon. It needs write access to that
 	// attribute. Errors: CodeLookupUnavailable.
 	ExpirePassword(ctx context.Context, dn string) error
+
+	// Unlock replaces lockoutTime of the account dn (a DN, or
+	// <GUID=...>) with 0, and never with anything else: that ends a
+	// lockout and zeroes badPwdCount. It needs the delegated right "Write
+	// lockoutTime". Errors: CodeNoAccount (no such object); a refusal for
+	// lack of that right wraps ErrNotPermitted; CodeLookupUnavailable.
+	Unlock(ctx context.Context, dn string) error
+
+	// Disable sets ACCOUNTDISABLE (bit 0x2) in userAccountControl of the
+	// account dn (a DN, or <GUID=...>), keeping every other bit; changed
+	// is false when it was already set (nothing is written then). The
+	// value is compared and set in one modify, so that a change made in
+	// between is never overwritten. It needs the delegated right "Write
+	// userAccountControl". Errors: CodeNoAccount, CodeUncheckable
+	// (userAccountControl is not readable, so the other bits cannot be
+	// kept), CodeConflict (it kept changing), a refusal for lack of the
+	// right wraps ErrNotPermitted, CodeLookupUnavailable.
+	Disable(ctx context.Context, dn string) (changed bool, err error)
 }
+
+// ErrNotPermitted is wrapped by the error of a directory write that the
+// directory refused because the bind account lacks the right
+// (insufficientAccessRights): an operator has to delegate it (README, LDAP
+// permissions); trying again will not help. The error carrying it has code
+// workflow.CodeDirectoryMisconfigured; test for it with errors.Is.
+var ErrNotPermitted = errors.New("LDAP_BIND_DN lacks the delegated right to write this attribute")

@@ -359,7 +359,7 @@ func (c *Client) ProtectedGroup(ctx context.Context, e accounts.Entry) (accounts
 	}
 	base := e.DN
 	if e.GUID != "" {
-		base = "<GUID=" + e.GUID + ">"
+		base = guidDN(e.GUID)
 	}
 	if base == "" {
 		return accounts.Group{}, false, workflow.Errorf(workflow.CodeUncheckable, "LDAP protected group check: the account %q has neither objectGUID nor DN", e.UserName)

@@ -77,6 +77,17 @@ type Client struct {
 	groups        ProtectedGroups
 	groupsExpiry  time.Time
 	missingLogged map[string]bool
+
+	policyMu     sync.Mutex // guards policy and policyExpiry
+	policy       lockoutPolicy
+	policyExpiry time.Time
+
+	noticeMu sync.Mutex // guards noticed
+	noticed  map[string]bool
+
+	// beforeWrite, when set (by tests), runs between Disable's read and
+	// its write.
+	beforeWrite func()
 }
 
 var _ accounts.Lookup = (*Client)(nil)
@@ -99,6 +110,7 @@ func New(o Options) (*Client, error) {
 		now:           time.Now,
 		dialing:       make(chan struct{}, 1),
 		missingLogged: map[string]bool{},
+		noticed:       map[string]bool{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -242,6 +242,13 @@ func TestByEmail(t *testing.T) {
 	}
 	guid := got[0].GUID
 	got[0].GUID = ""
+	// alice's facts: read, not locked; other tests bind her with a wrong
+	// password, so her count varies (lockout_test.go checks the values).
+	f := got[0].Facts
+	if f.Lockout != (accounts.Lockout{Known: true}) || !f.BadPasswords.Known || !f.PasswordSet.Known || f.PasswordSet.At.IsZero() {
+		t.Errorf("ByEmail(alice) facts = %+v", f)
+	}
+	got[0].Facts = accounts.Facts{}
 	if !reflect.DeepEqual(got[0], want) {
 		t.Fatalf("ByEmail(alice) = %+v, want %+v", got[0], want)
 	}

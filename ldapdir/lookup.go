@@ -17,11 +17,13 @@ import (
 )
 
 // userAttributes are the attributes read for an accounts.Entry. The bind
-// account must be able to read them all; tokenGroups is read on its own
-// (base scope only).
+// account must be able to read the first line's for the guards; the
+// second line's are the accounts.Facts, left unknown when hidden (facts.go);
+// tokenGroups is read on its own (base scope only).
 var userAttributes = []string{
 	"sAMAccountName", "mail", "userPrincipalName", "displayName", "cn", "manager",
 	"userAccountControl", "objectClass", "distinguishedName", "objectSid", "objectGUID", "adminCount",
+	attrUACComputed, "lockoutTime", "msDS-ResultantPSO", "badPwdCount", "pwdLastSet",
 }
 
 // userAccountControl bits.
@@ -100,7 +102,7 @@ func (c *Client) ByEmail(ctx context.Context, email string) ([]accounts.Entry, e
 	}
 	entries := make([]accounts.Entry, 0, len(found))
 	for _, e := range found {
-		entries = append(entries, c.entry(e))
+		entries = append(entries, c.entry(ctx, e))
 	}
 	return entries, nil
 }
@@ -122,7 +124,7 @@ func (c *Client) ByName(ctx context.Context, name string) (accounts.Entry, bool,
 	case len(found) > 1:
 		return accounts.Entry{}, false, c.unavailable(nil, "search by name on %s: %d accounts are named %q", c.server, len(found), name)
 	}
-	return c.entry(found[0]), true, nil
+	return c.entry(ctx, found[0]), true, nil
 }
 
 // ByDN returns the user with distinguished name dn; ok is false when
@@ -143,7 +145,56 @@ func (c *Client) ByDN(ctx context.Context, dn string) (accounts.Entry, bool, err
 	case len(found) == 0:
 		return accounts.Entry{}, false, nil
 	}
-	return c.entry(found[0]), true, nil
+	return c.entry(ctx, found[0]), true, nil
+}
+
+// ByGUID returns the user whose objectGUID is guid (dashed string form),
+// read at base scope through <GUID=...> wherever it is in the domain; ok
+// is false when there is none (or guid is not a GUID, or the object is
+// not a user). Errors are *workflow.Error with code
+// workflow.CodeLookupUnavailable.
+func (c *Client) ByGUID(ctx context.Context, guid string) (accounts.Entry, bool, error) {
+	if !isGUID(guid) {
+		return accounts.Entry{}, false, nil
+	}
+	req := ldap.NewSearchRequest(guidDN(guid), ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=user)", userAttributes, nil)
+	found, err := c.search(ctx, "read by objectGUID", req)
+	switch {
+	case ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultReferral):
+		return accounts.Entry{}, false, nil
+	case err != nil:
+		return accounts.Entry{}, false, c.wrap(err, "read by objectGUID")
+	case len(found) == 0:
+		return accounts.Entry{}, false, nil
+	}
+	return c.entry(ctx, found[0]), true, nil
+}
+
+// guidDN is the DN form that names an object by its objectGUID
+// (MS-ADTS 3.1.1.3.1.2.4); AD and Samba take it as a search base and as
+// the object of a modify.
+func guidDN(guid string) string { return "<GUID=" + guid + ">" }
+
+// isGUID reports whether s is a GUID in its dashed string form
+// (8-4-4-4-12 hexadecimal digits), so that nothing else is ever put
+// between <GUID= and >.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case '0' <= r && r <= '9', 'a' <= r && r <= 'f', 'A' <= r && r <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ExpirePassword replaces pwdLastSet with 0 on dn, so that the user must
@@ -169,8 +220,9 @@ func (c *Client) ExpirePassword(ctx context.Context, dn string) error {
 
 // entry converts a search result to an accounts.Entry. An attribute the
 // guards need that is absent or unparsable (every account has them, so an
-// ACL hid it) is named in Unreadable, never taken as a harmless value.
-func (c *Client) entry(e *ldap.Entry) accounts.Entry {
+// ACL hid it) is named in Unreadable, never taken as a harmless value. The
+// facts (facts.go) may need a read or two more, for a locked account.
+func (c *Client) entry(ctx context.Context, e *ldap.Entry) accounts.Entry {
 	get := e.GetEqualFoldAttributeValue
 	var unreadable []string
 	uac, ok := parseUAC(get("userAccountControl"))
@@ -205,6 +257,7 @@ func (c *Client) entry(e *ldap.Entry) accounts.Entry {
 		OutsideOUs:  c.outsideOUs(e.DN),
 		AdminCount:  adminCount != 0,
 		Unreadable:  unreadable,
+		Facts:       c.facts(ctx, e, guid),
 	}
 }
 

@@ -21,8 +21,10 @@
 #   realm CORP.EXAMPLE.COM, NetBIOS domain CORP, base DN DC=corp,DC=example,DC=com
 #   CN=svc-resetbot,CN=Users,<base>   read-only service account (plain Domain User),
 #                                     password SAMBA_BIND_PASSWORD
-#   CN=svc-resetbot-rw,CN=Users,<base> the same, plus the one right FORCE_CHANGE_AT_LOGON
-#                                     needs: write pwdLastSet on users under OU=CORP
+#   CN=svc-resetbot-rw,CN=Users,<base> the same, plus the rights the README delegates for
+#                                     FORCE_CHANGE_AT_LOGON and unlock: write pwdLastSet and
+#                                     write lockoutTime on users under OU=CORP (not
+#                                     userAccountControl: REPORT_DISABLES is off by default)
 #                                     (password SAMBA_RW_BIND_PASSWORD)
 #   OU=CORP,<base>                    the customer OU (as in AWS Managed AD)
 #     OU=Users,OU=CORP,<base>         the ordinary users:
@@ -307,7 +309,7 @@ seed() {
     echo "objectClass: user"
     echo "sAMAccountName: $RW_NAME"
     echo "userPrincipalName: $RW_NAME@$d"
-    echo "description: resetbot service account that may write pwdLastSet"
+    echo "description: resetbot service account that may write pwdLastSet and lockoutTime"
     echo "unicodePwd:: $(utf16_b64 "$RW_PASSWORD")"
     echo "userAccountControl: 512"
     echo
@@ -357,22 +359,26 @@ seed() {
     cat "$DIR/seed.log" >&2
     die "seeding failed (LDIF: $DIR/seed.ldif)"
   fi
-  delegate_pwdlastset
+  delegate_rw
 }
 
-# delegate_pwdlastset gives svc-resetbot-rw the right to write pwdLastSet
-# (attribute bf967a0a-...) on user objects (class bf967aba-...) under
-# OU=CORP, as the README tells operators to do for FORCE_CHANGE_AT_LOGON.
-delegate_pwdlastset() {
-  local sid
+# delegate_rw gives svc-resetbot-rw the right to write pwdLastSet (attribute
+# bf967a0a-...; FORCE_CHANGE_AT_LOGON) and lockoutTime (attribute
+# 28630ebf-...; unlock) on user objects (class bf967aba-...) under OU=CORP,
+# as the README tells operators to do.
+delegate_rw() {
+  local sid attr
   sid=$(samba-tool user show "$RW_NAME" --attributes=objectSid -s "$DIR/etc/smb.conf" 2>/dev/null | awk '/^objectSid:/{print $2}')
   [ -n "$sid" ] || die "could not read the SID of $RW_NAME"
-  if ! samba-tool dsacl set --objectdn="OU=CORP,$BASE_DN" \
-    --sddl="(OA;CI;WP;bf967a0a-0de6-11d0-a285-00aa003049e2;bf967aba-0de6-11d0-a285-00aa003049e2;$sid)" \
-    -s "$DIR/etc/smb.conf" >"$DIR/dsacl.log" 2>&1; then
-    cat "$DIR/dsacl.log" >&2
-    die "could not delegate pwdLastSet to $RW_NAME"
-  fi
+  : >"$DIR/dsacl.log"
+  for attr in bf967a0a-0de6-11d0-a285-00aa003049e2 28630ebf-41d5-11d1-a9c1-0000f80367c1; do
+    if ! samba-tool dsacl set --objectdn="OU=CORP,$BASE_DN" \
+      --sddl="(OA;CI;WP;$attr;bf967aba-0de6-11d0-a285-00aa003049e2;$sid)" \
+      -s "$DIR/etc/smb.conf" >>"$DIR/dsacl.log" 2>&1; then
+      cat "$DIR/dsacl.log" >&2
+      die "could not delegate the attribute $attr to $RW_NAME"
+    fi
+  done
 }
 
 write_env() {

@@ -101,21 +101,33 @@ func (a *Admin) SID(name string) string {
 // how an ACL looks from LDAP.
 func (a *Admin) DenyRead(name, trustee, attr string) {
 	a.tb.Helper()
-	dn := a.DN(name)
-	guid := a.schemaIDGUID(attr)
-	sid, err := sidBytes(a.SID(trustee))
+	a.addACE(name, objectACE(aceAccessDeniedObject, 0, dsReadProperty, a.schemaIDGUID(attr), nil, a.sidOf(trustee)))
+}
+
+// sidOf returns the binary objectSid of the entry name.
+func (a *Admin) sidOf(name string) []byte {
+	a.tb.Helper()
+	sid, err := sidBytes(a.SID(name))
 	if err != nil {
-		a.tb.Fatalf("sambatest: DenyRead: %v", err)
+		a.tb.Fatalf("sambatest: objectSid of %s: %v", name, err)
 	}
+	return sid
+}
+
+// addACE puts ace first in the DACL of the entry name (a sAMAccountName or
+// a DN) and keeps the rest.
+func (a *Admin) addACE(name string, ace []byte) {
+	a.tb.Helper()
+	dn := a.DN(name)
 	sdFlags := []ldap.Control{&ldap.ControlMicrosoftSDFlags{Criticality: true, ControlValue: 4}} // DACL only
 	res, err := a.conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 		1, 0, false, "(objectClass=*)", []string{"nTSecurityDescriptor"}, sdFlags))
 	if err != nil || len(res.Entries) != 1 {
 		a.tb.Fatalf("sambatest: read nTSecurityDescriptor of %s: %v", dn, err)
 	}
-	sd, err := prependACE(res.Entries[0].GetRawAttributeValue("nTSecurityDescriptor"), denyReadPropertyACE(guid, sid))
+	sd, err := prependACE(res.Entries[0].GetRawAttributeValue("nTSecurityDescriptor"), ace)
 	if err != nil {
-		a.tb.Fatalf("sambatest: DenyRead on %s: %v", dn, err)
+		a.tb.Fatalf("sambatest: add an ACE to %s: %v", dn, err)
 	}
 	req := ldap.NewModifyRequest(dn, sdFlags)
 	req.Replace("nTSecurityDescriptor", []string{string(sd)})
@@ -125,8 +137,8 @@ func (a *Admin) DenyRead(name, trustee, attr string) {
 }
 
 // schemaIDGUID returns the schemaIDGUID (16 bytes, as stored) of the
-// attribute whose lDAPDisplayName is attr.
-func (a *Admin) schemaIDGUID(attr string) []byte {
+// attribute or class whose lDAPDisplayName is name.
+func (a *Admin) schemaIDGUID(name string) []byte {
 	a.tb.Helper()
 	res, err := a.conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 		1, 0, false, "(objectClass=*)", []string{"schemaNamingContext"}, nil))
@@ -135,34 +147,48 @@ func (a *Admin) schemaIDGUID(attr string) []byte {
 	}
 	schema := res.Entries[0].GetAttributeValue("schemaNamingContext")
 	res, err = a.conn.Search(ldap.NewSearchRequest(schema, ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
-		2, 0, false, "(&(objectClass=attributeSchema)(lDAPDisplayName="+ldap.EscapeFilter(attr)+"))",
+		2, 0, false, "(&(|(objectClass=attributeSchema)(objectClass=classSchema))(lDAPDisplayName="+ldap.EscapeFilter(name)+"))",
 		[]string{"schemaIDGUID"}, nil))
 	if err != nil || len(res.Entries) != 1 {
-		a.tb.Fatalf("sambatest: schemaIDGUID of %s: %v", attr, err)
+		a.tb.Fatalf("sambatest: schemaIDGUID of %s: %v", name, err)
 	}
 	g := res.Entries[0].GetRawAttributeValue("schemaIDGUID")
 	if len(g) != 16 {
-		a.tb.Fatalf("sambatest: schemaIDGUID of %s has %d bytes", attr, len(g))
+		a.tb.Fatalf("sambatest: schemaIDGUID of %s has %d bytes", name, len(g))
 	}
 	return g
 }
 
-// denyReadPropertyACE is an ACCESS_DENIED_OBJECT_ACE (MS-DTYP 2.4.4.4)
-// denying ADS_RIGHT_DS_READ_PROP on the property whose schemaIDGUID is
-// guid to the SID sid (binary).
-func denyReadPropertyACE(guid, sid []byte) []byte {
-	const (
-		accessDeniedObjectACE = 0x06
-		dsReadProp            = 0x10
-		objectTypePresent     = 0x1
-	)
+// ACE types, flags and rights (MS-DTYP 2.4.4.1, 2.4.4.3, 2.4.4.4;
+// ADS_RIGHTS_ENUM).
+const (
+	aceAccessAllowedObject = 0x05
+	aceAccessDeniedObject  = 0x06
+	aceContainerInherit    = 0x02 // CI: inherited by the objects below
+	dsReadProperty         = 0x10 // RP
+	dsWriteProperty        = 0x20 // WP
+)
+
+// objectACE is an ACCESS_ALLOWED_OBJECT_ACE or ACCESS_DENIED_OBJECT_ACE
+// (MS-DTYP 2.4.4.3, 2.4.4.4) of type aceType with flags, granting or
+// denying mask on the property objectType (a schemaIDGUID) to the SID sid
+// (binary); inheritedType, when not nil, is the class (a schemaIDGUID) of
+// the objects that inherit it.
+func objectACE(aceType, flags byte, mask uint32, objectType, inheritedType, sid []byte) []byte {
+	const objectTypePresent, inheritedObjectTypePresent = 0x1, 0x2
+	present := uint32(objectTypePresent)
 	size := 4 + 4 + 4 + 16 + len(sid)
+	if inheritedType != nil {
+		present |= inheritedObjectTypePresent
+		size += 16
+	}
 	ace := make([]byte, 0, size)
-	ace = append(ace, accessDeniedObjectACE, 0)
+	ace = append(ace, aceType, flags)
 	ace = binary.LittleEndian.AppendUint16(ace, uint16(size))
-	ace = binary.LittleEndian.AppendUint32(ace, dsReadProp)
-	ace = binary.LittleEndian.AppendUint32(ace, objectTypePresent)
-	ace = append(ace, guid...)
+	ace = binary.LittleEndian.AppendUint32(ace, mask)
+	ace = binary.LittleEndian.AppendUint32(ace, present)
+	ace = append(ace, objectType...)
+	ace = append(ace, inheritedType...)
 	return append(ace, sid...)
 }
 

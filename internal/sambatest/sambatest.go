@@ -120,7 +120,7 @@ type Env struct {
 	AdminPassword  string
 	BindDN         string // the read-only service account
 	BindPassword   string
-	RWBindDN       string // a service account that may also write pwdLastSet under OU=CORP
+	RWBindDN       string // a service account that may also write pwdLastSet and lockoutTime under OU=CORP (a Samba seeded before lockoutTime was added lacks it: tests of writes grant their own with DelegateWrite)
 	RWBindPassword string
 	SeedPassword   string // the password of every seeded user
 }
