@@ -148,18 +148,23 @@ func (a *Accounts) byEmail(ctx context.Context, email string) (Entry, error) {
 }
 
 // sameEmail reports whether the directory's address dir is the Slack email:
-// equal, with ASCII letters compared case-insensitively and every other
-// byte exactly. Unlike strings.EqualFold it never folds a non-ASCII
-// character into an ASCII one (the Kelvin sign U+212A into k, the long s
-// U+017F into s), so an address that merely looks like another one to a
-// Unicode-folding directory is not taken for it. An empty dir never
+// EqualFoldASCII, so that an address that merely looks like another one to
+// a Unicode-folding directory is not taken for it. An empty dir never
 // matches.
 func sameEmail(dir, email string) bool {
-	if dir == "" || len(dir) != len(email) {
+	return dir != "" && EqualFoldASCII(dir, email)
+}
+
+// EqualFoldASCII reports whether a and b are equal with ASCII letters
+// compared case-insensitively and every other byte exactly. Unlike
+// strings.EqualFold it never folds a non-ASCII character into an ASCII one
+// (the Kelvin sign U+212A into k, the long s U+017F into s).
+func EqualFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := 0; i < len(dir); i++ {
-		x, y := dir[i], email[i]
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
 		if 'A' <= x && x <= 'Z' {
 			x += 'a' - 'A'
 		}

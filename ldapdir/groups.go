@@ -477,26 +477,5 @@ func escapeBytes(b []byte) string {
 // hasPrefixFoldASCII reports whether s starts with prefix, ASCII letters
 // compared case-insensitively.
 func hasPrefixFoldASCII(s, prefix string) bool {
-	return len(s) >= len(prefix) && equalFoldASCII(s[:len(prefix)], prefix)
-}
-
-// equalFoldASCII reports whether a and b are equal with ASCII letters
-// compared case-insensitively and every other byte exactly.
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return len(s) >= len(prefix) && accounts.EqualFoldASCII(s[:len(prefix)], prefix)
 }

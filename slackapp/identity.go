@@ -51,14 +51,8 @@ var _ workflow.Identity = (*Identity)(nil)
 
 // Person implements workflow.Identity.
 func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, error) {
-	u, err := i.user(ctx, userID)
+	u, err := i.member(ctx, userID)
 	if err != nil {
-		if slackError(err, "user_not_found", "users_not_found") {
-			return workflow.Person{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
-		}
-		return workflow.Person{}, workflow.Wrap(workflow.CodeInternal, err, "users.info for "+userID)
-	}
-	if err := i.ours(u); err != nil {
 		return workflow.Person{}, err
 	}
 	if err := i.email(u); err != nil {
@@ -108,17 +102,24 @@ func (i *Identity) ours(u member) error {
 
 // Approver implements workflow.Identity.
 func (i *Identity) Approver(ctx context.Context, userID string) (workflow.Person, error) {
-	u, err := i.user(ctx, userID)
+	u, err := i.member(ctx, userID)
 	if err != nil {
-		if slackError(err, "user_not_found", "users_not_found") {
-			return workflow.Person{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
-		}
-		return workflow.Person{}, workflow.Wrap(workflow.CodeInternal, err, "users.info for "+userID)
-	}
-	if err := i.ours(u); err != nil {
 		return workflow.Person{}, err
 	}
 	return workflow.Person{ID: u.id, Email: u.email, Name: u.name}, nil
+}
+
+// member returns userID's users.info once it passed ours.
+// Errors: CodeUnknownUser, CodeInternal (chat unreachable), and ours'.
+func (i *Identity) member(ctx context.Context, userID string) (member, error) {
+	u, err := i.user(ctx, userID)
+	if err != nil {
+		if slackError(err, "user_not_found", "users_not_found") {
+			return member{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
+		}
+		return member{}, workflow.Wrap(workflow.CodeInternal, err, "users.info for "+userID)
+	}
+	return u, i.ours(u)
 }
 
 // user returns users.info of userID, from the cache when fresh.
