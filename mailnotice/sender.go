@@ -2,6 +2,7 @@ package mailnotice
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -226,9 +227,20 @@ func (s *Sender) deliver(j job) {
 }
 
 // failure describes err, with the SMTP password taken out of whatever
-// the server or a library put in it.
+// the server or a library put in it: as it is, and as AUTH PLAIN and
+// LOGIN send it (base64).
 func (s *Sender) failure(f Failure, err error) error {
-	return &Error{Failure: f, Detail: workflow.Redact(err.Error(), s.t.password)}
+	detail := err.Error()
+	if p := s.t.password; p != "" {
+		for _, secret := range []string{
+			p,
+			base64.StdEncoding.EncodeToString([]byte("\x00" + s.t.username + "\x00" + p)),
+			base64.StdEncoding.EncodeToString([]byte(p)),
+		} {
+			detail = workflow.Redact(detail, secret)
+		}
+	}
+	return &Error{Failure: f, Detail: detail}
 }
 
 // acquire takes a slot for one attempt; false when Close gave up.

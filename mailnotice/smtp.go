@@ -184,7 +184,7 @@ func (t *transport) send(ctx context.Context, to []string, m Message) []error {
 		gomail.WithPort(t.ep.port),
 		gomail.WithTimeout(t.timeout),
 		gomail.WithTLSConfig(t.tls),
-		gomail.WithDialContextFunc(t.dial),
+		gomail.WithDialContextFunc(t.dialer(ctx)),
 		gomail.WithTLSPolicy(gomail.TLSMandatory),
 	}
 	if t.ep.implicitTLS {
@@ -225,22 +225,26 @@ func sentAll(msgs []*gomail.Msg, err error) bool {
 	return strings.HasPrefix(err.Error(), "failed to close connection")
 }
 
-// dial opens the connection: TCP, and TLS at once for smtps. The
-// connection is closed when ctx ends, which ends the attempt.
-func (t *transport) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	var conn net.Conn
-	var err error
-	if t.ep.implicitTLS {
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: t.tls}).DialContext(ctx, network, addr)
-	} else {
-		conn, err = d.DialContext(ctx, network, addr)
+// dialer returns the function that opens the connection of attempt:
+// TCP, and TLS at once for smtps. The connection is closed when attempt
+// ends (its timeout, or Close giving up), which ends the attempt
+// wherever it is; the library's own context only bounds the dial.
+func (t *transport) dialer(attempt context.Context) gomail.DialContextFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		var conn net.Conn
+		var err error
+		if t.ep.implicitTLS {
+			conn, err = (&tls.Dialer{NetDialer: &d, Config: t.tls}).DialContext(ctx, network, addr)
+		} else {
+			conn, err = d.DialContext(ctx, network, addr)
+		}
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(attempt, func() { conn.Close() })
+		return conn, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	context.AfterFunc(ctx, func() { conn.Close() })
-	return conn, nil
 }
 
 // Failure says why a notice was not sent to an address. The values are
