@@ -451,8 +451,12 @@ func TestCloseDrains(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	began := time.Now()
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 10*time.Second {
+		t.Fatalf("Close took %s for 6 notices to a server that answers", took)
 	}
 	if len(r.results) != len(addrs) {
 		t.Fatalf("%d results when Close returned, want %d", len(r.results), len(addrs))
