@@ -174,7 +174,9 @@ func TestNoticeReceived(t *testing.T) {
 				t.Errorf("headers lack %q:\n%s", h, headers)
 			}
 		}
-		if strings.Contains(strings.ToLower(headers), "bcc") || strings.Contains(headers, "User-Agent") {
+		lower := "\r\n" + strings.ToLower(headers)
+		if strings.Contains(lower, "\r\nbcc:") || strings.Contains(lower, "\r\ncc:") || strings.Count(lower, "\r\nto:") != 1 ||
+			strings.Contains(lower, "evil") || strings.Contains(lower, "\r\nuser-agent:") {
 			t.Errorf("headers:\n%s", headers)
 		}
 	}
