@@ -240,7 +240,7 @@ func (s *Sender) failure(f Failure, err error) error {
 			detail = workflow.Redact(detail, secret)
 		}
 	}
-	return &Error{Failure: f, Detail: detail}
+	return &Error{Failure: f, Detail: oneLine(detail, 1000)}
 }
 
 // acquire takes a slot for one attempt; false when Close gave up.
@@ -320,11 +320,11 @@ func (r Result) Err() error {
 		parts[i] = fmt.Sprintf("%s after %d attempt(s): %v", f.Address, f.Attempts, f.Err)
 	}
 	return workflow.Wrap(workflow.CodeInternal, &Error{Failure: r.Failed[0].Failure, Detail: strings.Join(parts, "; ")},
-		fmt.Sprintf("notice email for request %s reached %d of %d address(es)", r.RequestID, len(r.Sent), len(r.Sent)+len(r.Failed)))
+		fmt.Sprintf("notice email for request %s reached %d of %d address(es)", oneLine(r.RequestID, 80), len(r.Sent), len(r.Sent)+len(r.Failed)))
 }
 
 // Error is why a notice, or its email to one address, was not sent. Its
-// text is for operators and holds no secret.
+// text is for operators: one line, without the SMTP password.
 type Error struct {
 	Failure Failure
 	Detail  string
@@ -343,7 +343,7 @@ func FailureOf(err error) Failure {
 }
 
 func notSent(n Notice, f Failure, detail string) error {
-	return workflow.Wrap(workflow.CodeInternal, &Error{Failure: f, Detail: detail}, fmt.Sprintf("notice email for request %s not sent", n.RequestID))
+	return workflow.Wrap(workflow.CodeInternal, &Error{Failure: f, Detail: detail}, fmt.Sprintf("notice email for request %s not sent", oneLine(n.RequestID, 80)))
 }
 
 // describe lists skipped values for an error message.

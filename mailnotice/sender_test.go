@@ -119,8 +119,9 @@ func failed(t *testing.T, res Result, addr string, failure Failure, attempts int
 		t.Fatalf("failed %s with %s after %d attempt(s) (%v), want %s with %s after %d", f.Address, f.Failure, f.Attempts, f.Err, addr, failure, attempts)
 	}
 	err := res.Err()
-	if workflow.ErrorCode(err) != workflow.CodeInternal || FailureOf(err) != failure || !strings.Contains(err.Error(), addr) {
-		t.Fatalf("Result.Err() = %v", err)
+	if workflow.ErrorCode(err) != workflow.CodeInternal || FailureOf(err) != failure || !strings.Contains(err.Error(), addr) ||
+		strings.ContainsAny(err.Error(), "\r\n") {
+		t.Fatalf("Result.Err() = %q", err)
 	}
 }
 
@@ -637,7 +638,7 @@ func hangingServer(t *testing.T) string {
 }
 
 // echoServer is an smtps server that refuses every AUTH with the
-// credentials it was given in its answer.
+// credentials it was given in its answer, on two lines.
 func echoServer(t *testing.T, cert tls.Certificate) string {
 	return fakeServer(t, cert, func(say func(string), verb, arg string) bool {
 		if verb != "AUTH" {
@@ -645,7 +646,7 @@ func echoServer(t *testing.T, cert tls.Certificate) string {
 		}
 		_, blob, _ := strings.Cut(arg, " ")
 		plain, _ := base64.StdEncoding.DecodeString(blob)
-		say("535 5.7.8 refused " + strings.ReplaceAll(string(plain), "\x00", " ") + " (" + blob + ")")
+		say("535-5.7.8 refused " + strings.ReplaceAll(string(plain), "\x00", " ") + " (" + blob + ")\r\n535 5.7.8 on two lines")
 		return true
 	})
 }
