@@ -584,6 +584,26 @@ func TestTakenIsSent(t *testing.T) {
 	}
 }
 
+// TestConnectionDropped: a server that hangs up in the middle is tried
+// again, then reported on one line (the library joins two errors with a
+// line break here).
+func TestConnectionDropped(t *testing.T) {
+	ca, cert := newCA(t)
+	addr := fakeServer(t, cert, func(say func(string), verb, _ string) bool {
+		if verb == "NOOP" || verb == "MAIL" {
+			say("") // hang up
+			return true
+		}
+		return false
+	})
+	r := start(t, Config{URL: "smtps://" + addr, From: from, CAFile: ca}, Options{})
+	n, mail := notice(t)
+	if err := r.Notify(n); err != nil {
+		t.Fatal(err)
+	}
+	failed(t, r.result(t), mail, FailureConnect, 3)
+}
+
 func TestDefaultBackoff(t *testing.T) {
 	for n, want := range map[int]time.Duration{1: 2 * time.Second, 2: 8 * time.Second, 3: 32 * time.Second, 4: 2 * time.Minute, 9: 2 * time.Minute, 0: 2 * time.Minute} {
 		for range 20 {
