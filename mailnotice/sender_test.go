@@ -235,6 +235,30 @@ func TestNoPlainText(t *testing.T) {
 			}
 		})
 	}
+
+	// On 127.0.0.1, where the library would allow AUTH PLAIN without
+	// TLS: the credentials are never sent.
+	t.Run("no AUTH", func(t *testing.T) {
+		var mu sync.Mutex
+		var verbs []string
+		addr := fakeServer(t, nil, func(_ func(string), verb, _ string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			verbs = append(verbs, verb)
+			return false
+		})
+		r := start(t, Config{URL: "smtp://" + addr, Username: "notifier", Password: "n0t-in-plain-text", From: from}, Options{Attempts: 1})
+		n, mail := notice(t)
+		if err := r.Notify(n); err != nil {
+			t.Fatal(err)
+		}
+		failed(t, r.result(t), mail, FailureNoSTARTTLS, 1)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(verbs) == 0 || slices.ContainsFunc(verbs, func(v string) bool { return v != "EHLO" && v != "QUIT" }) {
+			t.Fatalf("the plain-text server was sent %q; want EHLO (and QUIT) only", verbs)
+		}
+	})
 }
 
 // TestBadCertificate: a certificate from a CA not trusted (the system's
@@ -567,7 +591,7 @@ func TestNoSecretLeaves(t *testing.T) {
 // sent again.
 func TestTakenIsSent(t *testing.T) {
 	ca, cert := newCA(t)
-	addr := fakeServer(t, cert, func(say func(string), verb, _ string) bool {
+	addr := fakeServer(t, &cert, func(say func(string), verb, _ string) bool {
 		if verb == "QUIT" {
 			say("") // hang up without an answer
 			return true
@@ -589,7 +613,7 @@ func TestTakenIsSent(t *testing.T) {
 // line break here).
 func TestConnectionDropped(t *testing.T) {
 	ca, cert := newCA(t)
-	addr := fakeServer(t, cert, func(say func(string), verb, _ string) bool {
+	addr := fakeServer(t, &cert, func(say func(string), verb, _ string) bool {
 		if verb == "NOOP" || verb == "MAIL" {
 			say("") // hang up
 			return true
@@ -660,7 +684,7 @@ func hangingServer(t *testing.T) string {
 // echoServer is an smtps server that refuses every AUTH with the
 // credentials it was given in its answer, on two lines.
 func echoServer(t *testing.T, cert tls.Certificate) string {
-	return fakeServer(t, cert, func(say func(string), verb, arg string) bool {
+	return fakeServer(t, &cert, func(say func(string), verb, arg string) bool {
 		if verb != "AUTH" {
 			return false
 		}
@@ -671,12 +695,19 @@ func echoServer(t *testing.T, cert tls.Certificate) string {
 	})
 }
 
-// fakeServer is an smtps server that offers AUTH PLAIN and takes every
-// message, except that handle may answer a command itself (then it
-// returns true) or close the connection (say(""): no answer).
-func fakeServer(t *testing.T, cert tls.Certificate, handle func(say func(string), verb, arg string) bool) string {
+// fakeServer is an smtps server (a plain-text one without cert) that
+// offers AUTH PLAIN and takes every message, except that handle may
+// answer a command itself (then it returns true) or close the connection
+// (say(""): no answer).
+func fakeServer(t *testing.T, cert *tls.Certificate, handle func(say func(string), verb, arg string) bool) string {
 	t.Helper()
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	var l net.Listener
+	var err error
+	if cert != nil {
+		l, err = tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}})
+	} else {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
