@@ -3,11 +3,10 @@
 # Installs (apt-get) and starts what the tests need when it is missing:
 # a Redis server on 127.0.0.1:6379 (set REDIS_URL to use another Redis), and
 # a throw-away Samba AD domain controller on 127.0.0.1 (scripts/samba.sh),
-# stopped again when the tests end (set SAMBA_ENV_FILE to use a running one),
-# and Mailpit SMTP servers on random 127.0.0.1 ports (scripts/mailpit.sh,
-# built with go install once per machine; set MAILPIT_ENV_FILE to use
-# running ones).
+# stopped again when the tests end (set SAMBA_ENV_FILE to use a running one).
 # With CI set, tests never skip for a missing service: they fail.
+# Also Mailpit SMTP servers for the notice email (scripts/mailpit.sh, built
+# with go install once per machine; set MAILPIT_ENV_FILE to use running ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,17 +36,9 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 redis-cli -u "$REDIS_URL" ping >/dev/null
 
-# Mailpit is built (once per machine, about 2 minutes) while the other
-# services start.
-if [ -z "${MAILPIT_ENV_FILE:-}" ]; then
-  scripts/mailpit.sh install >/dev/null &
-  mailpit_install=$!
-fi
-
 stop_services() {
   [ -n "${samba_dir:-}" ] && scripts/samba.sh stop "$samba_dir" >/dev/null 2>&1 || true
   [ -n "${redis_ha_dir:-}" ] && scripts/redis-ha.sh stop "$redis_ha_dir" >/dev/null 2>&1 || true
-  [ -n "${mailpit_dir:-}" ] && scripts/mailpit.sh stop "$mailpit_dir" >/dev/null 2>&1 || true
 }
 trap stop_services EXIT
 
@@ -60,6 +51,18 @@ if [ -z "${REDIS_HA_ENV_FILE:-}" ]; then
   export REDIS_HA_ENV_FILE="$redis_ha_dir/env"
 fi
 
+# Mailpit: the notice email goes to real SMTP servers (STARTTLS, smtps, one
+# without TLS that must be refused, one that fails on purpose). It is built
+# first when missing (once per machine, about 2 minutes), and stopped when
+# this script ends, however it ends.
+if [ -z "${MAILPIT_ENV_FILE:-}" ]; then
+  mailpit_dir="${TMPDIR:-/tmp}/resetbot-test-mailpit"
+  trap 'scripts/mailpit.sh stop "$mailpit_dir" >/dev/null 2>&1 || true; stop_services' EXIT
+  echo "test.sh: starting Mailpit in $mailpit_dir"
+  scripts/mailpit.sh start "$mailpit_dir"
+  export MAILPIT_ENV_FILE="$mailpit_dir/env"
+fi
+
 # Samba AD: the LDAP lookups, the guards and the end-to-end resets run
 # against a real domain controller.
 if [ -z "${SAMBA_ENV_FILE:-}" ]; then
@@ -67,16 +70,6 @@ if [ -z "${SAMBA_ENV_FILE:-}" ]; then
   echo "test.sh: starting Samba AD in $samba_dir"
   scripts/samba.sh start "$samba_dir"
   export SAMBA_ENV_FILE="$samba_dir/env"
-fi
-
-# Mailpit: the notice email goes to real SMTP servers (STARTTLS, smtps, one
-# without TLS that must be refused, one that fails on purpose).
-if [ -z "${MAILPIT_ENV_FILE:-}" ]; then
-  wait "$mailpit_install"
-  mailpit_dir="${TMPDIR:-/tmp}/resetbot-test-mailpit"
-  echo "test.sh: starting Mailpit in $mailpit_dir"
-  scripts/mailpit.sh start "$mailpit_dir"
-  export MAILPIT_ENV_FILE="$mailpit_dir/env"
 fi
 
 echo "test.sh: gofmt"
