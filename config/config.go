@@ -15,10 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/example/resetbot/accounts"
+	"github.com/example/resetbot/mailnotice"
 	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
@@ -91,6 +93,15 @@ type Config struct {
 	AccountMapFile    string // ACCOUNT_MAP_FILE
 	AccountMap        map[string]string
 
+	// The owner's notice email after each reset and unlock (optional;
+	// package mailnotice).
+	SMTPURL         string // SMTP_URL: smtp://host[:port] (STARTTLS required) or smtps://host[:port]; empty: no email
+	SMTPUsername    string // SMTP_USERNAME; empty: no authentication
+	SMTPPassword    Secret // SMTP_PASSWORD
+	SMTPFrom        string // SMTP_FROM: an address, bare or with a name
+	SMTPCAFile      string // SMTP_CA_FILE: PEM bundle that signs the server's certificate; empty: system roots
+	HelpdeskContact string // HELPDESK_CONTACT: how to reach helpdesk, shown in the notices
+
 	RequestTTL    time.Duration // REQUEST_TTL
 	RevealTTL     time.Duration // REVEAL_TTL
 	RequestLimit  int           // REQUEST_LIMIT per RequestWindow
@@ -153,6 +164,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	l.people(c)
 	l.directory(c)
 	l.guards(c)
+	l.mail(c)
 	l.timings(c)
 	l.listeners(c)
 	l.insecureRedis(c)
@@ -320,6 +332,54 @@ func (l *loader) guards(c *Config) {
 		l.problem("LDAP_URL is required: without the directory the bot cannot refuse disabled accounts (a reset would enable them again) or members of administrators' groups. Set LDAP_URL, or ALLOW_UNCHECKED_ACCOUNTS=true to run without these guards, which every audit line will then say")
 	case c.LDAPURL != "" && c.UncheckedAccounts:
 		l.problem("ALLOW_UNCHECKED_ACCOUNTS=true only applies without LDAP_URL; remove it")
+	}
+}
+
+// mail reads the settings of the notice email.
+func (l *loader) mail(c *Config) {
+	c.SMTPURL = l.str("SMTP_URL", "")
+	c.SMTPUsername = l.str("SMTP_USERNAME", "")
+	c.SMTPPassword = Secret(l.secret("SMTP_PASSWORD"))
+	c.SMTPFrom = l.str("SMTP_FROM", "")
+	c.SMTPCAFile = l.str("SMTP_CA_FILE", "")
+	c.HelpdeskContact = l.str("HELPDESK_CONTACT", "")
+	if c.HelpdeskContact != "" && (len([]rune(c.HelpdeskContact)) > 200 || strings.ContainsFunc(c.HelpdeskContact, unicode.IsControl)) {
+		l.problem("HELPDESK_CONTACT must be one line of at most 200 characters, like \"+1 555 0100 or helpdesk@example.com\"")
+	}
+	if c.SMTPURL == "" {
+		for _, s := range []struct {
+			name string
+			set  bool
+		}{
+			{"SMTP_USERNAME", c.SMTPUsername != ""}, {"SMTP_PASSWORD", c.SMTPPassword != ""},
+			{"SMTP_FROM", c.SMTPFrom != ""}, {"SMTP_CA_FILE", c.SMTPCAFile != ""},
+		} {
+			if s.set {
+				l.problem(s.name + " needs SMTP_URL: without it no notice email is sent")
+			}
+		}
+		return
+	}
+	if err := mailnotice.ValidateURL(c.SMTPURL); err != nil {
+		// The error never repeats the URL, which might hold a password.
+		l.problem("SMTP_URL " + err.Error())
+	}
+	switch _, err := mailnotice.ParseFrom(c.SMTPFrom); {
+	case c.SMTPFrom == "":
+		l.problem("SMTP_FROM is required with SMTP_URL: the sender of the notices, like \"Password reset <resetbot@example.com>\"")
+	case err != nil:
+		l.problem(fmt.Sprintf("SMTP_FROM %q is not one address like resetbot@example.com or Password reset <resetbot@example.com>: %v", c.SMTPFrom, err))
+	}
+	if (c.SMTPUsername == "") != (c.SMTPPassword == "") && !l.failed("SMTP_PASSWORD") {
+		l.problem("SMTP_USERNAME and SMTP_PASSWORD (or SMTP_PASSWORD_FILE) go together: set both to authenticate, or neither for a relay that trusts this host")
+	}
+	if c.SMTPCAFile != "" {
+		if _, err := mailnotice.LoadCAFile(c.SMTPCAFile); err != nil {
+			l.problem("SMTP_CA_FILE: " + err.Error())
+		}
+	}
+	if c.HelpdeskContact == "" {
+		l.problem("HELPDESK_CONTACT is required with SMTP_URL: every notice tells the account's owner how to reach helpdesk if the reset or unlock was not theirs")
 	}
 }
 
@@ -540,6 +600,12 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("state_key_set", c.StateKey != ""),
 		slog.Bool("force_change_at_logon", c.ForceChange),
 		slog.Int("account_map_entries", len(c.AccountMap)),
+		slog.String("smtp_url", c.SMTPURL),
+		slog.String("smtp_from", c.SMTPFrom),
+		slog.String("smtp_username", c.SMTPUsername),
+		slog.Bool("smtp_password_set", c.SMTPPassword != ""),
+		slog.String("smtp_ca_file", c.SMTPCAFile),
+		slog.String("helpdesk_contact", c.HelpdeskContact),
 		slog.String("request_ttl", c.RequestTTL.String()),
 		slog.String("reveal_ttl", c.RevealTTL.String()),
 		slog.Int("request_limit", c.RequestLimit),

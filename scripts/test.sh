@@ -8,6 +8,8 @@
 # SAMBA_ENV_FILE to use a running one), and Chromium for the playground's
 # browser test. What it started it stops again when it ends.
 # With CI set, tests never skip for a missing service: they fail.
+# Also Mailpit SMTP servers for the notice email (scripts/mailpit.sh, built
+# with go install once per machine; set MAILPIT_ENV_FILE to use running ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +66,18 @@ if [ -z "${REDIS_HA_ENV_FILE:-}" ]; then
   echo "test.sh: starting Redis Sentinel and Cluster in $redis_ha_dir"
   scripts/redis-ha.sh start "$redis_ha_dir"
   export REDIS_HA_ENV_FILE="$redis_ha_dir/env"
+fi
+
+# Mailpit: the notice email goes to real SMTP servers (STARTTLS, smtps, one
+# without TLS that must be refused, one that fails on purpose). It is built
+# first when missing (once per machine, about 2 minutes), and stopped when
+# this script ends, however it ends.
+if [ -z "${MAILPIT_ENV_FILE:-}" ]; then
+  mailpit_dir="${TMPDIR:-/tmp}/resetbot-test-mailpit"
+  trap 'scripts/mailpit.sh stop "$mailpit_dir" >/dev/null 2>&1 || true; stop_services' EXIT
+  echo "test.sh: starting Mailpit in $mailpit_dir"
+  scripts/mailpit.sh start "$mailpit_dir"
+  export MAILPIT_ENV_FILE="$mailpit_dir/env"
 fi
 
 # Samba AD: the LDAP lookups, the guards and the end-to-end resets run
