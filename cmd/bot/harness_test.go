@@ -142,7 +142,6 @@ func newWorld(t testing.TB) *world {
 		"SWEEP_INTERVAL":                     "100ms",
 		"ALLOW_INSECURE_ENDPOINTS":           "true", // the test servers speak plain http
 		"ALLOW_UNCHECKED_ACCOUNTS":           "true", // tests with LDAP (ad_test.go) remove it
-		"SLACK_MESSAGE_INTERVAL":             "0s",
 	}
 	return w
 }

@@ -353,3 +353,57 @@ func TestAckedAt(t *testing.T) {
 		t.Errorf("acked at %v, %v", at, ok)
 	}
 }
+
+func TestRetryAfterRounding(t *testing.T) {
+	// A call every 2.5 s, one spent a second ago: 1.5 s to wait.
+	for _, tt := range []struct {
+		r    Rounding
+		secs int
+	}{{RoundUp, 2}, {RoundNearest, 2}, {RoundUpPlus1, 3}} {
+		s, clock := newClockedServer(t, Limits{Methods: map[string]Rate{"users.info": {Every: 2500 * time.Millisecond, Burst: 1}}, Rounding: tt.r})
+		s.AddUser(User{ID: "U1", Email: "a@x.com"})
+		api := botClient(s)
+		_, err := api.GetUserInfoContext(testCtx(t), "U1")
+		wantOK(t, err)
+		clock.Advance(time.Second)
+		_, err = api.GetUserInfoContext(testCtx(t), "U1")
+		wantLimited(t, err, tt.secs)
+		if got, ok := ParseRounding(tt.r.String()); !ok || got != tt.r {
+			t.Errorf("ParseRounding(%q) = %v, %v", tt.r.String(), got, ok)
+		}
+	}
+	// Rounded to the nearest second, the window may end before the
+	// bucket has a call: the call after it gets a 429 of its own, not
+	// counted as inside a window.
+	s, clock := newClockedServer(t, Limits{Methods: map[string]Rate{"users.info": {Every: 1400 * time.Millisecond, Burst: 1}}, Rounding: RoundNearest})
+	s.AddUser(User{ID: "U1", Email: "a@x.com"})
+	api := botClient(s)
+	_, err := api.GetUserInfoContext(testCtx(t), "U1")
+	wantOK(t, err)
+	_, err = api.GetUserInfoContext(testCtx(t), "U1")
+	wantLimited(t, err, 1) // 1.4 s rounds to 1
+	clock.Advance(time.Second)
+	_, err = api.GetUserInfoContext(testCtx(t), "U1")
+	wantLimited(t, err, 1)
+	if st := s.RateStats(); Total(st.InWindow) != 0 || st.Limited["users.info"] != 2 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestAfterAnswer(t *testing.T) {
+	// A call inside the window counts as sent after the 429 only once
+	// InFlightMargin has passed since the 429 was answered.
+	s, clock := newClockedServer(t, Limits{Methods: map[string]Rate{"users.info": {Every: 10 * time.Second, Burst: 1}}})
+	s.AddUser(User{ID: "U1", Email: "a@x.com"})
+	api := botClient(s)
+	call := func() error { _, err := api.GetUserInfoContext(testCtx(t), "U1"); return err }
+	wantOK(t, call())
+	wantLimited(t, call(), 10)
+	wantLimited(t, call(), 10) // at the same instant: in flight
+	clock.Advance(InFlightMargin + time.Millisecond)
+	wantLimited(t, call(), 10)
+	st := s.RateStats()
+	if st.InWindow["users.info"] != 2 || st.AfterAnswer["users.info"] != 1 {
+		t.Errorf("in window %v, after the answer %v; want 2 and 1", st.InWindow, st.AfterAnswer)
+	}
+}
