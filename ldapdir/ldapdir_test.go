@@ -124,7 +124,7 @@ func TestNewValidates(t *testing.T) {
 		{"missing CA", func(o *Options) { o.CAFile = filepath.Join(dir, "nope.pem") }, []string{"LDAP_CA_FILE"}},
 		{"CA not PEM", func(o *Options) { o.CAFile = notPEM }, []string{"no PEM certificate"}},
 		{"OU not a DN", func(o *Options) { o.AllowedOUs = []string{"OU=CORP,DC=x", "not a dn"} }, []string{`"not a dn"`}},
-		{"negative timeout", func(o *Options) { o.Timeout = -time.Second }, []string{"negative"}},
+		{"negative timeout", func(o *Options) { o.Timeout = -time.Second }, []string{"LDAP_TIMEOUT must be longer than zero"}},
 		{"all at once", func(o *Options) { *o = Options{BindPassword: "Secret-Pw-9"} }, []string{"LDAP_URL", "LDAP_BIND_DN", "LDAP_BASE_DN"}},
 		{"no password", func(o *Options) { o.BindPassword = "" }, []string{"LDAP_BIND_PASSWORD"}},
 		{"base not a DN", func(o *Options) { o.BaseDN = "corp.example.com" }, []string{"LDAP_BASE_DN"}},

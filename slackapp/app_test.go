@@ -94,7 +94,7 @@ func newAppHarness(t *testing.T, configure func(*App)) *appHarness {
 	h.app = &App{
 		API:     api,
 		Socket:  socketmode.New(api, socketmode.OptionLog(discardLog())),
-		Service: h.svc,
+		Flows:   h.svc,
 		HTTP:    h.answers.srv.Client(),
 		Log:     log.With("component", "slack"),
 		Timeout: 10 * time.Second,

@@ -271,7 +271,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Metrics: b.metrics,
 		Log:     log.With("component", "workflow"),
 	})
-	b.app = &slackapp.App{API: b.api, Socket: b.socket, Service: b.svc, Claims: b.store, HTTP: b.http,
+	b.app = &slackapp.App{API: b.api, Socket: b.socket, Flows: b.svc, Claims: b.store, HTTP: b.http,
 		Log: log.With("component", "slack"), OnConnect: b.metrics.Connected}
 	b.gauges()
 	return b, nil
@@ -343,18 +343,9 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	if cfg.LDAPInsecure {
 		b.log.Warn(ldapPlainText)
 	}
-	client, err := ldapdir.New(ldapdir.Options{
-		URL:             cfg.LDAPURL,
-		Insecure:        cfg.LDAPInsecure,
-		BindDN:          cfg.LDAPBindDN,
-		BindPassword:    cfg.LDAPBindPassword.Value(),
-		BaseDN:          cfg.LDAPBaseDN,
-		CAFile:          cfg.LDAPCAFile,
-		ProtectedGroups: cfg.ProtectedGroups,
-		AllowedOUs:      cfg.AllowedOUs,
-		Timeout:         cfg.LDAPTimeout,
-		Log:             b.log.With("component", "ldap"),
-	})
+	lopts := cfg.LDAPOptions()
+	lopts.Log = b.log.With("component", "ldap")
+	client, err := ldapdir.New(lopts)
 	if err != nil {
 		return nil, fmt.Errorf("LDAP: %w", err)
 	}
