@@ -98,3 +98,16 @@ func TestTampering(t *testing.T) {
 		return s, s.Tamper
 	})
 }
+
+func TestLanes(t *testing.T) {
+	storetest.RunLanes(t, func(t *testing.T) storetest.LaneStore {
+		return open(t, filepath.Join(t.TempDir(), "store.db"))
+	})
+}
+
+func TestLaneTampering(t *testing.T) {
+	storetest.RunLaneTampering(t, func(t *testing.T) (storetest.LaneStore, storetest.TamperLane) {
+		s := open(t, filepath.Join(t.TempDir(), "store.db"))
+		return s, s.TamperLane
+	})
+}

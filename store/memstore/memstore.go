@@ -17,11 +17,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 )
 
-var _ workflow.Store = (*Store)(nil)
+var (
+	_ workflow.Store = (*Store)(nil)
+	_ delivery.Store = (*Store)(nil)
+)
 
 // Store is a workflow.Store in memory. The zero Store is not usable; call
 // New.
@@ -37,7 +41,17 @@ type Store struct {
 	rate     map[string][]time.Time // requester -> attempts that count against the limit
 	claims   map[string]time.Time   // key -> expiry
 	audit    []workflow.AuditRecord
+	lanes    map[string]*lane // by delivery.Lane.String()
 	down     bool
+}
+
+// lane is a delivery lane's record, lease, due time and inbox.
+type lane struct {
+	data  []byte // sealed; nil: never saved
+	owner string
+	until time.Time // the lease's end
+	due   time.Time // zero: not due
+	inbox map[string]bool
 }
 
 // Option configures a Store.
@@ -50,7 +64,8 @@ func WithClock(c workflow.Clock) Option { return func(s *Store) { s.clock = c } 
 // New returns an empty store that seals requests with key.
 func New(key seal.Key, opts ...Option) *Store {
 	s := &Store{seal: key, clock: workflow.SystemClock{}, reqs: map[string][]byte{}, tampered: map[string][]byte{},
-		open: map[string]string{}, due: map[string]time.Time{}, rate: map[string][]time.Time{}, claims: map[string]time.Time{}}
+		open: map[string]string{}, due: map[string]time.Time{}, rate: map[string][]time.Time{}, claims: map[string]time.Time{},
+		lanes: map[string]*lane{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -134,6 +149,7 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 	s.open[r.Requester] = r.ID
 	s.putLocked(r, data)
 	s.audit = append(s.audit, workflow.AuditRecords(r, 0)...)
+	s.markLocked(delivery.Marks(r, 0))
 	return nil
 }
 
@@ -260,6 +276,7 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 	}
 	s.putLocked(r, data)
 	s.audit = append(s.audit, workflow.AuditRecords(r, before)...)
+	s.markLocked(delivery.Marks(r, before))
 	// The caller gets its own copy, as from the other stores.
 	return s.seal.Open(id, data)
 }
@@ -372,6 +389,124 @@ func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery, each func(work
 		}
 	}
 	return nil
+}
+
+// markLocked makes the lanes of marks due now (an earlier due time is
+// kept) and puts their items in their inboxes.
+func (s *Store) markLocked(marks []delivery.Mark) {
+	now := s.clock.Now()
+	for _, m := range marks {
+		l := s.laneLocked(m.Lane)
+		if l.due.IsZero() || now.Before(l.due) {
+			l.due = now
+		}
+		if m.Item != "" {
+			l.inbox[m.Item] = true
+		}
+	}
+}
+
+func (s *Store) laneLocked(l delivery.Lane) *lane {
+	ln := s.lanes[l.String()]
+	if ln == nil {
+		ln = &lane{inbox: map[string]bool{}}
+		s.lanes[l.String()] = ln
+	}
+	return ln
+}
+
+// DueLanes implements delivery.Store.
+func (s *Store) DueLanes(_ context.Context, now time.Time, limit int) ([]delivery.Lane, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkLocked(); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, name := range sortedKeys(s.lanes) {
+		if d := s.lanes[name].due; !d.IsZero() && !d.After(now) {
+			names = append(names, name)
+		}
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return s.lanes[a].due.Compare(s.lanes[b].due) })
+	var out []delivery.Lane
+	for _, name := range names {
+		if l, ok := delivery.ParseLane(name); ok && (limit <= 0 || len(out) < limit) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Take implements delivery.Store.
+func (s *Store) Take(_ context.Context, l delivery.Lane, owner string, now, until time.Time) (delivery.Taken, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkLocked(); err != nil {
+		return delivery.Taken{}, false, err
+	}
+	ln := s.laneLocked(l)
+	if ln.owner != "" && ln.owner != owner && now.Before(ln.until) {
+		return delivery.Taken{}, false, nil
+	}
+	var data []byte
+	if ln.data != nil {
+		var err error
+		if data, err = s.seal.OpenLane(l.String(), ln.data); err != nil {
+			if workflow.ErrorCode(err) == workflow.CodeTampered {
+				s.tampered[l.String()] = ln.data
+				ln.data = nil
+			}
+			return delivery.Taken{}, false, err
+		}
+	}
+	ln.owner, ln.until = owner, until
+	if !ln.due.IsZero() && !ln.due.After(now) {
+		ln.due = until
+	}
+	return delivery.Taken{Lane: l, Data: data, Inbox: sortedKeys(ln.inbox), Due: ln.due}, true, nil
+}
+
+// Put implements delivery.Store.
+func (s *Store) Put(_ context.Context, t delivery.Taken, owner string, data []byte, handled []string, next time.Time, release bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkLocked(); err != nil {
+		return err
+	}
+	ln := s.laneLocked(t.Lane)
+	if ln.owner != owner {
+		return delivery.LeaseLost(t.Lane)
+	}
+	if data != nil {
+		sealed, err := s.seal.SealLane(t.Lane.String(), data)
+		if err != nil {
+			return err
+		}
+		ln.data = sealed
+	}
+	for _, item := range handled {
+		delete(ln.inbox, item)
+	}
+	if ln.due.Equal(t.Due) {
+		ln.due = next
+	}
+	if release {
+		ln.owner, ln.until = "", time.Time{}
+	}
+	if ln.data == nil && ln.owner == "" && ln.due.IsZero() && len(ln.inbox) == 0 {
+		delete(s.lanes, t.Lane.String())
+	}
+	return nil
+}
+
+// TamperLane rewrites the stored record of lane l with edit, behind the
+// store's back.
+func (s *Store) TamperLane(l delivery.Lane, edit func(stored []byte) []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ln := s.laneLocked(l)
+	ln.data = edit(bytes.Clone(ln.data))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

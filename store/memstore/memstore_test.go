@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/testclock"
 	"github.com/example/resetbot/store/memstore"
 	"github.com/example/resetbot/store/storetest"
@@ -50,4 +51,15 @@ func TestDown(t *testing.T) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("Ping once up again: %v", err)
 	}
+}
+
+func TestLanes(t *testing.T) {
+	storetest.RunLanes(t, func(t *testing.T) storetest.LaneStore { return memstore.New(storetest.Key) })
+}
+
+func TestLaneTampering(t *testing.T) {
+	storetest.RunLaneTampering(t, func(t *testing.T) (storetest.LaneStore, storetest.TamperLane) {
+		s := memstore.New(storetest.Key)
+		return s, func(_ *testing.T, l delivery.Lane, edit func([]byte) []byte) { s.TamperLane(l, edit) }
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/turns"
 	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/store/storetest"
@@ -114,6 +115,26 @@ func TestStore(t *testing.T) {
 
 func TestTampering(t *testing.T) { testTampering(t, client(t)) }
 
+func TestLanes(t *testing.T) { testLanes(t, client(t)) }
+
+// testLanes runs the delivery lanes' suites on c: the conformance suite,
+// and the tampering suite rewriting records with plain GET and SET.
+func testLanes(t *testing.T, c redis.UniversalClient) {
+	storetest.RunLanes(t, func(t *testing.T) storetest.LaneStore {
+		s, _ := newStoreOn(t, c)
+		return s
+	})
+	storetest.RunLaneTampering(t, func(t *testing.T) (storetest.LaneStore, storetest.TamperLane) {
+		s, _ := newStoreOn(t, c)
+		return s, func(t *testing.T, l delivery.Lane, edit func([]byte) []byte) {
+			t.Helper()
+			if err := s.TamperLane(t.Context(), l, edit); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
 // testTampering runs the tampering suite on c, rewriting records with
 // plain GET and SET as any client of the same Redis could.
 func testTampering(t *testing.T, c redis.UniversalClient) {
@@ -152,8 +173,18 @@ func testKeysUnderPrefix(t *testing.T, c redis.UniversalClient) []string {
 	if err := s.Throttle(ctx, "chat.update", time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	l := delivery.People(r.ID)
+	tk, ok, err := s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute))
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := s.Put(ctx, tk, "replica-1", []byte("{}"), nil, time.Time{}, false); err != nil {
+		t.Fatal(err)
+	}
 	tagged := "{" + strings.TrimSuffix(prefix, ":") + "}:"
-	want := []string{tagged + "audit", tagged + "claim:envelope", tagged + "due", tagged + "open:UEMPLOYEE",
+	want := []string{tagged + "audit", tagged + "claim:envelope", tagged + "due",
+		tagged + "inbox:queue:UAPPROVER1", tagged + "inbox:queue:UAPPROVER2",
+		tagged + "lane:people:" + r.ID, tagged + "lanes-due", tagged + "lease:people:" + r.ID, tagged + "open:UEMPLOYEE",
 		tagged + "rate:UEMPLOYEE", tagged + "req:" + r.ID, tagged + "slack-throttle"}
 	got := keys(t, c, prefix)
 	if !slices.Equal(got, want) {
