@@ -128,18 +128,23 @@ func (e *Engine) Changed(r *workflow.Request, before int) {
 	}
 }
 
-// Reply gives lane l a click's reply to use for the message clicked, and
-// runs the lane.
-func (e *Engine) Reply(l Lane, r Reply) {
+// Expect gives lane l a click's reply, to use for the message clicked
+// the next times the lane runs (until it expires). It does not run the
+// lane: the change the click makes does, once saved (Changed); so the
+// click hands its reply over before it makes the change.
+func (e *Engine) Expect(l Lane, r Reply) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	lc := e.localLocked(l)
 	lc.replies = slices.DeleteFunc(lc.replies, func(old Reply) bool { return old.Message == r.Message })
 	lc.replies = append(lc.replies, r)
 	if len(lc.replies) > maxReplies {
 		lc.replies = lc.replies[len(lc.replies)-maxReplies:]
 	}
-	e.wakeLocked(l, lc)
-	e.mu.Unlock()
+	if lc.queued && lc.prio != 0 {
+		lc.prio = 0 // a click to answer: to the front
+		heap.Fix(&e.ready, lc.index)
+	}
 }
 
 // maxReplies bounds the replies kept per lane.
@@ -158,7 +163,13 @@ func (e *Engine) Wake(l Lane) {
 func (e *Engine) Pending() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.lanes)
+	n := 0
+	for _, lc := range e.lanes {
+		if lc.queued || lc.running || lc.waiting {
+			n++
+		}
+	}
+	return n
 }
 
 func (e *Engine) localLocked(l Lane) *local {
@@ -266,6 +277,11 @@ func (e *Engine) run(l Lane, replies []Reply) (waiting bool, unused []Reply) {
 	res, serr := e.sender.Send(sctx, Work{Lane: l, Data: t.Data, Inbox: t.Inbox, Replies: live(replies, now)})
 	cancel()
 	next, release := res.Next, res.Wait == nil
+	if !release && (next.IsZero() || next.After(until)) {
+		// Waiting for a key here: should this replica stop, another
+		// takes the lane over when the lease ends.
+		next = until
+	}
 	if serr != nil {
 		retry := e.clock.Now().Add(e.cfg.Retry)
 		if next.IsZero() || retry.Before(next) {
@@ -320,13 +336,22 @@ func (e *Engine) poll(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("could not read the due chat lanes", "error", err)
 		}
+		e.mu.Lock()
 		for _, l := range lanes {
-			e.mu.Lock()
 			if lc := e.lanes[l]; lc == nil || !lc.running && !lc.queued {
 				e.wakeLocked(l, e.localLocked(l))
 			}
-			e.mu.Unlock()
 		}
+		// Forget the replies nobody used (a click whose change failed).
+		now := e.clock.Now()
+		for l, lc := range e.lanes {
+			if !lc.queued && !lc.running && !lc.waiting {
+				if lc.replies = live(lc.replies, now); len(lc.replies) == 0 {
+					delete(e.lanes, l)
+				}
+			}
+		}
+		e.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return

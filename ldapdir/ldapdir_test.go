@@ -130,6 +130,7 @@ func TestNewValidates(t *testing.T) {
 		{"base not a DN", func(o *Options) { o.BaseDN = "corp.example.com" }, []string{"LDAP_BASE_DN"}},
 		{"group SID", func(o *Options) { o.ProtectedGroups = []string{"Tier0", "S-1-5-21-x"} }, []string{`"S-1-5-21-x" is not a SID`}},
 		{"group DN", func(o *Options) { o.ProtectedGroups = []string{"CN=A,,DC=x"} }, []string{`"CN=A,,DC=x" is not a DN`}},
+		{"Insecure with LDAPS", func(o *Options) { o.Insecure = true }, []string{"LDAP_INSECURE=true only applies to ldap://"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := good
@@ -732,7 +733,6 @@ func TestTransports(t *testing.T) {
 		{"LDAPS", env.LDAPSURL, false, true},
 		{"StartTLS", env.LDAPURL, false, true},
 		{"plain with Insecure", env.LDAPURL, true, false},
-		{"LDAPS ignores Insecure", env.LDAPSURL, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := baseOptions(env)

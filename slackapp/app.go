@@ -19,6 +19,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -38,10 +39,17 @@ type Flows interface {
 	Status(ctx context.Context, user string) (*workflow.Request, error)
 	Cancel(ctx context.Context, user string) (*workflow.Request, error)
 	Decide(ctx context.Context, id, actor string, approve bool) (*workflow.Request, error)
-	Reveal(ctx context.Context, id, actor string) (*workflow.Request, error)
+	Reveal(ctx context.Context, id, actor string, display workflow.Display) (*workflow.Request, error)
 }
 
 var _ Flows = (*workflow.Service)(nil)
+
+// Replies takes the replies of clicks: the response_url that may replace
+// the clicked message, for the delivery lane that drew it
+// (*delivery.Engine).
+type Replies interface {
+	Expect(l delivery.Lane, r delivery.Reply)
+}
 
 // App receives Socket Mode envelopes and turns them into workflow calls. Every
 // handler acks at once and works afterwards under its own deadline.
@@ -50,6 +58,8 @@ type App struct {
 	Socket  *socketmode.Client
 	Flows   Flows
 	Claims  Claimer      // nil: no redelivery check
+	Replies Replies      // nil: clicked messages are updated by their lanes with chat.update
+	Gate    *Gate        // for the password's Slack calls
 	HTTP    *http.Client // for response_url posts
 	Log     *slog.Logger
 	Timeout time.Duration // per envelope, default 60s
@@ -302,19 +312,46 @@ type clickable struct {
 
 // buttons are every button the App handles, the one table Run registers
 // and counts handlers from. Who clicked comes from the payload's user;
-// the button's value is only the request ID.
+// the button's value is only the request ID. The click is passed on as
+// values: its reply (the response_url that replaces the clicked message)
+// to the lane that drew the message, before the change that lane will
+// draw; the password's way to the clicker to Reveal.
 func (a *App) buttons() []clickable {
+	decide := func(approve bool) func(context.Context, slack.InteractionCallback, string) (*workflow.Request, error) {
+		return func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
+			a.expect(delivery.Queue(cb.User.ID), cb)
+			return a.Flows.Decide(ctx, id, cb.User.ID, approve)
+		}
+	}
 	return []clickable{
-		{ActionApprove, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
-			return a.Flows.Decide(withClick(ctx, cb), id, cb.User.ID, true)
-		}},
-		{ActionDeny, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
-			return a.Flows.Decide(withClick(ctx, cb), id, cb.User.ID, false)
-		}},
+		{ActionApprove, decide(true)},
+		{ActionDeny, decide(false)},
 		{ActionReveal, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
-			return a.Flows.Reveal(withClick(ctx, cb), id, cb.User.ID)
+			if workflow.ValidID(id) {
+				a.expect(delivery.People(id), cb)
+			}
+			return a.Flows.Reveal(ctx, id, cb.User.ID, PasswordReply{API: a.API, HTTP: a.HTTP, Gate: a.Gate,
+				User: cb.User.ID, Channel: clickChannel(cb), URL: cb.ResponseURL})
 		}},
 	}
+}
+
+// expect hands the reply of click cb to lane l.
+func (a *App) expect(l delivery.Lane, cb slack.InteractionCallback) {
+	if a.Replies == nil {
+		return
+	}
+	if r, ok := clickReply(cb, time.Now()); ok {
+		a.Replies.Expect(l, r)
+	}
+}
+
+// clickChannel is the channel a click came from.
+func clickChannel(cb slack.InteractionCallback) string {
+	if cb.Channel.ID != "" {
+		return cb.Channel.ID
+	}
+	return cb.Container.ChannelID
 }
 
 // onClick handles a click on button b: a refusal is answered privately

@@ -448,21 +448,19 @@ func TestClickReveal(t *testing.T) {
 	if len(resets) != 1 || resets[0].user != "emp" {
 		t.Fatalf("directory resets %v, want one of emp", resets)
 	}
-	delivered := h.notes.deliveries()
-	if len(delivered) != 1 {
-		t.Fatalf("%d deliveries, want 1", len(delivered))
+	shown := h.srv.Ephemerals()
+	if len(shown) != 1 {
+		t.Fatalf("%d password messages, want 1", len(shown))
 	}
-	d := delivered[0]
-	if d.password != resets[0].password || d.requester != employeeID || d.requestID != r.ID {
-		t.Errorf("delivered %+v; the directory got %+v", d, resets[0])
-	}
-	if d.clickChannel != slacktest.DMChannel(employeeID) {
-		t.Errorf("the delivery did not carry the Reveal click (channel %q)", d.clickChannel)
+	// The password went to the employee only, in the DM the click came from.
+	d := shown[0]
+	if !strings.Contains(string(d.Blocks), resets[0].password) || d.User != employeeID || d.Channel != slacktest.DMChannel(employeeID) {
+		t.Errorf("password message %+v; the directory got %+v", d, resets[0])
 	}
 	if done.Events[len(done.Events)-1].Kind != workflow.EventCompleted {
 		t.Errorf("last event %s", done.LastEvent().Kind)
 	}
-	if strings.Contains(h.logs.String(), d.password) || h.answers.contains(d.password) {
+	if strings.Contains(h.logs.String(), resets[0].password) || h.answers.contains(resets[0].password) {
 		t.Error("the password was logged or posted to a response URL")
 	}
 
@@ -844,35 +842,10 @@ func (localPartAccounts) ExpirePassword(context.Context, workflow.Account) error
 
 func (localPartAccounts) Approver(context.Context, workflow.Person) error { return nil }
 
-// recordingNotifier is a workflow.Notifier that reports every event as
-// synced and records the passwords it is given to deliver.
+// recordingNotifier is a workflow.Notifier that records the refusals.
 type recordingNotifier struct {
-	mu        sync.Mutex
-	delivered []delivery
-	refusals  []workflow.Refusal
-}
-
-type delivery struct {
-	requestID, requester, password string
-	clickChannel                   string // the channel of the click in the context, if any
-}
-
-func (n *recordingNotifier) Sync(_ context.Context, r *workflow.Request, l workflow.Lane) (workflow.Messages, int, error) {
-	m := r.Messages
-	if l == workflow.LaneAudit {
-		m.Audited = len(r.Events)
-	} else {
-		m.Notified = len(r.Events)
-	}
-	return m, len(r.Events) - r.Outbox[l].Done, nil
-}
-
-func (n *recordingNotifier) DeliverPassword(ctx context.Context, r *workflow.Request, d workflow.Delivery) error {
-	c, _ := clickFrom(ctx)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.delivered = append(n.delivered, delivery{requestID: r.ID, requester: r.Requester, password: d.Password, clickChannel: c.channel})
-	return nil
+	mu       sync.Mutex
+	refusals []workflow.Refusal
 }
 
 func (n *recordingNotifier) Refused(_ context.Context, f workflow.Refusal) error {
@@ -880,10 +853,4 @@ func (n *recordingNotifier) Refused(_ context.Context, f workflow.Refusal) error
 	defer n.mu.Unlock()
 	n.refusals = append(n.refusals, f)
 	return nil
-}
-
-func (n *recordingNotifier) deliveries() []delivery {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.Clone(n.delivered)
 }

@@ -363,7 +363,7 @@ func TestADOutage(t *testing.T) {
 	w.clickAcked(empID, slackapp.ActionReveal, r.ID, reveal)
 	w.wait("the Reveal to be postponed", func() bool {
 		got := w.get(r.ID)
-		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventPostponed && !got.AnySyncPending()
+		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventPostponed && w.settled(got)
 	})
 	if len(w.ds.ResetCalls()) != 0 {
 		t.Fatal("a reset happened while the directory could not be checked")

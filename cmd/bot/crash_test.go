@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
 	"github.com/example/resetbot/workflow"
@@ -114,8 +115,8 @@ func TestReplicaKilledAfterApproval(t *testing.T) {
 		return false
 	})
 	a.kill()
-	if got := w.get(r.ID); got.Status != workflow.StatusApproved || !got.SyncPending(workflow.LanePeople) {
-		t.Fatalf("before the takeover: %s, sync pending %v", got.Status, got.SyncPending(workflow.LanePeople))
+	if got := w.get(r.ID); got.Status != workflow.StatusApproved || !w.laneDue(delivery.People(r.ID)) {
+		t.Fatalf("before the takeover: %s, the employee's lane due %v", got.Status, w.laneDue(delivery.People(r.ID)))
 	}
 	w.start()
 	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)

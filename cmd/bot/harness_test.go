@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/dstest"
 	"github.com/example/resetbot/internal/slacktest"
 	redisstore "github.com/example/resetbot/store/redisstore"
@@ -297,7 +299,8 @@ func (w *world) get(id string) *workflow.Request {
 	return r
 }
 
-// waitStatus waits until request id has status and its chat sync finished.
+// waitStatus waits until request id has status and chat was told all
+// about it.
 func (w *world) waitStatus(id string, st workflow.Status) *workflow.Request {
 	w.t.Helper()
 	var r *workflow.Request
@@ -306,9 +309,33 @@ func (w *world) waitStatus(id string, st workflow.Status) *workflow.Request {
 		if err == nil {
 			r = got
 		}
-		return err == nil && got.Status == st && !got.AnySyncPending()
+		return err == nil && got.Status == st && w.settled(got)
 	})
 	return r
+}
+
+// laneDue reports whether lane l has work left: due now or later (a
+// lease, a retry, a coalescing window).
+func (w *world) laneDue(l delivery.Lane) bool {
+	w.t.Helper()
+	lanes, err := w.store.DueLanes(context.Background(), time.Now().Add(24*time.Hour), 0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return slices.Contains(lanes, l)
+}
+
+// settled reports whether chat was told all about r: none of its lanes
+// (the employee's, the audit channel's, its approvers' queues) has work
+// left.
+func (w *world) settled(r *workflow.Request) bool {
+	w.t.Helper()
+	for _, m := range delivery.Marks(r, 0) {
+		if w.laneDue(m.Lane) {
+			return false
+		}
+	}
+	return true
 }
 
 // hasButton reports whether m has a button with action ID action.

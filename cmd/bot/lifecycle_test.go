@@ -89,7 +89,7 @@ func TestSIGTERMMidFlow(t *testing.T) {
 	w.start()
 	w.wait("Reveal offered again after the takeover", func() bool {
 		got := w.get(r.ID)
-		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventInterrupted && !got.AnySyncPending()
+		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventInterrupted && w.settled(got)
 	})
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, w.message(reveal))
 	w.waitStatus(r.ID, workflow.StatusCompleted)

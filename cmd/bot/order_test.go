@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
 	"github.com/example/resetbot/workflow"
@@ -31,13 +32,11 @@ func TestAuditThrottledFlowCompletes(t *testing.T) {
 	if n := len(w.slack.Messages(auditChannel)); n != 0 {
 		t.Fatalf("%d audit messages went through a channel answering 429", n)
 	}
-	var r *workflow.Request
-	w.wait("the people lane to finish", func() bool {
-		r = w.get(id)
-		return r.Status == workflow.StatusCompleted && !r.SyncPending(workflow.LanePeople)
+	w.wait("the employee's lane to finish", func() bool {
+		return w.get(id).Status == workflow.StatusCompleted && !w.laneDue(delivery.People(id))
 	})
-	if !r.SyncPending(workflow.LaneAudit) {
-		t.Fatalf("status %s, people lane pending %v, audit lane pending %v", r.Status, r.SyncPending(workflow.LanePeople), r.SyncPending(workflow.LaneAudit))
+	if !w.laneDue(delivery.Audit(id)) {
+		t.Fatalf("the audit lane has nothing left to do behind a throttled channel")
 	}
 	if st := w.slack.RateStats(); slacktest.Total(st.InWindow) != 0 {
 		t.Errorf("calls inside a Retry-After window: %v", st.InWindow)

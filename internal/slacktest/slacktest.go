@@ -543,3 +543,11 @@ func (s *Server) History(channel, ts string) []Change {
 func (s *Server) changedLocked(kind ChangeKind, m Message, at time.Time) {
 	s.changes = append(s.changes, Change{Seq: len(s.changes) + 1, Kind: kind, At: at, Message: copyMessage(m)})
 }
+
+// ResponseURL returns the response URL the envelope envelopeID carried
+// (a slash command or a click), "" if none.
+func (s *Server) ResponseURL(envelopeID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.envelopeResponse[envelopeID]
+}

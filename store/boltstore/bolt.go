@@ -233,12 +233,6 @@ func (s *Store) Open(_ context.Context, requester string) (*workflow.Request, er
 	return r, s.refuse(storeErr("open", err))
 }
 
-// UpdateFrom implements workflow.Store: a local write transaction reads
-// the request at no cost, so it is Update.
-func (s *Store) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	return s.Update(ctx, r.ID, fn)
-}
-
 // Update implements workflow.Store. fn runs inside the write transaction:
 // it must not call the store.
 func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) error) (*workflow.Request, error) {

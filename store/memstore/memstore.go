@@ -281,12 +281,6 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 	return s.seal.Open(id, data)
 }
 
-// UpdateFrom implements workflow.Store: reading is free here, so it is
-// Update.
-func (s *Store) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	return s.Update(ctx, r.ID, fn)
-}
-
 // Due implements workflow.Store. limit <= 0 means no limit.
 func (s *Store) Due(_ context.Context, now time.Time, limit int) ([]string, error) {
 	s.mu.Lock()

@@ -402,20 +402,10 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request
 	return s.update(ctx, id, nil, fn)
 }
 
-// UpdateFrom implements workflow.Store. From r as it was read, it costs one
-// round trip: the compare-and-set against r's JSON, which is the stored JSON
-// (encoding a decoded request gives back the same bytes); when the request
-// changed, the script answers the stored version and fn runs again on it.
-func (s *Store) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	old, err := s.seal.Seal(r)
-	if err != nil {
-		return nil, err
-	}
-	return s.update(ctx, r.ID, old, fn)
-}
-
 // update is Update's compare-and-set loop, starting from old, the stored
-// JSON of request id when known (nil: read it first).
+// JSON of request id when known (nil: read it first): a failed
+// compare-and-set answers the stored version, so that a retry needs no
+// read.
 func (s *Store) update(ctx context.Context, id string, old []byte, fn func(*workflow.Request) error) (*workflow.Request, error) {
 	if !workflow.ValidID(id) {
 		return nil, workflow.Errorf(workflow.CodeNotFound, "%q is not a request ID", id)

@@ -281,18 +281,10 @@ func TestEndedRequestExpires(t *testing.T) {
 	s, prefix := newStore(t, redisstore.WithRetention(time.Hour))
 	ctx, rdb := t.Context(), client(t)
 	tagged := redisstore.KeyPrefix(prefix)
-	end := func(r *workflow.Request, synced bool) {
+	end := func(r *workflow.Request) {
 		t.Helper()
 		_, err := s.Update(ctx, r.ID, func(r *workflow.Request) error {
-			if err := r.Cancel(r.Requester, time.Now()); err != nil {
-				return err
-			}
-			if synced {
-				for _, l := range workflow.Lanes {
-					r.Outbox[l].Done = len(r.Events)
-				}
-			}
-			return nil
+			return r.Cancel(r.Requester, time.Now())
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -309,21 +301,32 @@ func TestEndedRequestExpires(t *testing.T) {
 	if ttl := rdb.PTTL(ctx, tagged+"rate:UEMPLOYEE").Val(); ttl <= 23*time.Hour || ttl > 24*time.Hour {
 		t.Errorf("rate key TTL %v, want the 24h window", ttl)
 	}
-	end(r, true)
+	end(r)
 	if ttl := rdb.PTTL(ctx, tagged+"req:"+r.ID).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
 		t.Errorf("ended request has TTL %v, want the 1h retention", ttl)
 	}
 	if got := keys(t, rdb, prefix); slices.ContainsFunc(got, func(k string) bool { return strings.Contains(k, ":open:") || strings.HasSuffix(k, ":due") }) {
-		t.Errorf("an ended, synced request left index keys: %q", got)
+		t.Errorf("an ended request left index keys: %q", got)
+	}
+	// A lane record expires after the retention too.
+	l := delivery.People(r.ID)
+	tk, ok, err := s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute))
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := s.Put(ctx, tk, "replica-1", []byte("{}"), nil, time.Time{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, tagged+"lane:"+l.String()).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("lane record has TTL %v, want the 1h retention", ttl)
 	}
 
-	// A request that expired with chat sync still pending leaves its
+	// A request whose record is gone (expired, deleted) leaves its
 	// deadline behind; the sweeper's Update drops it.
 	r = storetest.NewRequest("UEMPLOYEE", time.Now())
 	if err := s.Create(ctx, r, workflow.Limit{}); err != nil {
 		t.Fatal(err)
 	}
-	end(r, false)
 	rdb.Del(ctx, tagged+"req:"+r.ID)
 	if _, err := s.Update(ctx, r.ID, func(*workflow.Request) error { return nil }); workflow.ErrorCode(err) != workflow.CodeNotFound {
 		t.Fatalf("Update of an expired request: %v, want code %s", err, workflow.CodeNotFound)
@@ -567,10 +570,9 @@ func BenchmarkCreateUpdate(b *testing.B) {
 	storetest.BenchCreateUpdate(b, s)
 }
 
-// TestRoundTrips pins what each way of changing a request costs: Update
-// reads, then writes; UpdateFrom the version read only writes; from a stale
-// version the failed write answers the current one, and the next succeeds.
-// Standing asks its two questions in one pipeline.
+// TestRoundTrips pins what each call costs: Update reads, then writes
+// (with the change's audit records and delivery marks); Standing asks its
+// two questions in one pipeline; a lane's Take and Put are one each.
 func TestRoundTrips(t *testing.T) {
 	opts := client(t).(*redis.Client).Options() // skip or fail as the other tests do
 	proxy, err := turns.Start(opts.Addr)
@@ -588,7 +590,7 @@ func TestRoundTrips(t *testing.T) {
 	if err := s.Create(ctx, r, workflow.Limit{}); err != nil {
 		t.Fatal(err)
 	}
-	touch := func(r *workflow.Request) error { r.Outbox[workflow.LaneAudit].Done++; return nil }
+	touch := func(r *workflow.Request) error { r.RevealTries++; return nil }
 	saved, err := s.Update(ctx, r.ID, touch) // loads the script
 	if err != nil {
 		t.Fatal(err)
@@ -604,9 +606,19 @@ func TestRoundTrips(t *testing.T) {
 		}
 	}
 	cost("Update", 2, func() error { saved, err = s.Update(ctx, r.ID, touch); return err })
-	stale := saved
-	cost("UpdateFrom the version read", 1, func() error { saved, err = s.UpdateFrom(ctx, saved, touch); return err })
-	cost("UpdateFrom a stale version", 2, func() error { saved, err = s.UpdateFrom(ctx, stale, touch); return err })
+	l := delivery.Audit(r.ID)
+	var tk delivery.Taken
+	if tk, _, err = s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute)); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, tk, "replica-1", []byte("{}"), nil, time.Time{}, false); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	cost("Take a lane", 1, func() error {
+		tk, _, err = s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute))
+		return err
+	})
+	cost("Put a lane", 1, func() error { return s.Put(ctx, tk, "replica-1", []byte(`{"n":1}`), nil, time.Time{}, true) })
 	// The first pipeline of this client cost 3 turns here (go-redis dialled
 	// a connection for it: a HELLO first); count from the second.
 	if _, _, err := s.Standing(ctx, "UNOBODY", time.Now()); err != nil {
@@ -616,7 +628,7 @@ func TestRoundTrips(t *testing.T) {
 		_, _, err := s.Standing(ctx, "UNOBODY", time.Now().Add(-time.Hour))
 		return err
 	})
-	if got, want := saved.Outbox[workflow.LaneAudit].Done, r.Outbox[workflow.LaneAudit].Done+4; got != want {
-		t.Errorf("after 4 changes Done = %d, want %d", got, want)
+	if saved.RevealTries != 2 {
+		t.Errorf("after 2 changes RevealTries = %d, want 2", saved.RevealTries)
 	}
 }
