@@ -23,6 +23,12 @@ type Requests interface {
 	Get(ctx context.Context, id string) (*workflow.Request, error)
 }
 
+// manyRequests is a Requests that reads several requests in one round
+// trip (redisstore); ok is false for each that is gone or was refused.
+type manyRequests interface {
+	GetMany(ctx context.Context, ids []string) ([]*workflow.Request, error)
+}
+
 // Lanes tells people what happens to requests, one delivery lane at a
 // time (delivery.Sender): the employee's DMs, each approver's queue, and
 // the audit channel's thread. Every Slack call goes through Gate with the
@@ -327,8 +333,9 @@ func (s *send) audit(ctx context.Context) error {
 // last post to them, so that those of a burst share one message.
 const QueueWindow = 300 * time.Millisecond
 
-// maxQueueRows is how many requests one approver message lists.
-const maxQueueRows = 1
+// maxQueueRows is how many requests one approver message lists: Block
+// Kit's 50 blocks, less the 2 of the heading, at 2 a pending row.
+const maxQueueRows = (50 - 2) / 2
 
 // queueRecord is what an approver's lane told: the messages that list
 // requests not all decided yet (or whose last state is not shown yet),
@@ -449,6 +456,25 @@ func (s *send) queue(ctx context.Context) error {
 // rows reads the requests ids, those in byID from there; a request that
 // is gone or not the approver's is left out.
 func (s *send) rows(ctx context.Context, ids []string, byID map[string]*workflow.Request) ([]*workflow.Request, error) {
+	if many, ok := s.n.Requests.(manyRequests); ok {
+		var missing []string
+		for _, id := range ids {
+			if byID[id] == nil {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 1 {
+			rs, err := many.GetMany(ctx, missing)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rs {
+				if r != nil {
+					byID[r.ID] = r
+				}
+			}
+		}
+	}
 	var out []*workflow.Request
 	for _, id := range ids {
 		r := byID[id]

@@ -3,6 +3,7 @@ package slackapp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -244,3 +245,60 @@ func TestRefusedGoesToTheAuditChannel(t *testing.T) {
 }
 
 func blocksOf(m slacktest.Message) string { return m.Text + " " + string(m.Blocks) }
+
+// A burst of requests for one approver is listed in as few messages as
+// Block Kit allows (maxQueueRows each), oldest first; requests that come
+// within the window after a post wait to share the next one.
+func TestQueueLaneListsABurstTogether(t *testing.T) {
+	h := newLaneHarness(t)
+	h.lanes.Window = time.Hour
+	var inbox []string
+	for i := range 30 {
+		user := fmt.Sprintf("UBURST%02d", i)
+		r := h.requestOf(user, approver1ID)
+		inbox = append(inbox, delivery.Item(r.ID, 1))
+	}
+	q := delivery.Queue(approver1ID)
+	res := h.send(q, inbox)
+	msgs := h.srv.Messages(slacktest.DMChannel(approver1ID))
+	if len(msgs) != 2 || len(res.Handled) != 30 {
+		t.Fatalf("%d messages for 30 requests (handled %d), want 2: %d and %d rows", len(msgs), len(res.Handled), maxQueueRows, 30-maxQueueRows)
+	}
+	if n := strings.Count(string(msgs[0].Blocks), `"action_id":"approve"`); n != maxQueueRows {
+		t.Errorf("the first message lists %d requests, want %d", n, maxQueueRows)
+	}
+	if n := strings.Count(string(msgs[1].Blocks), `"action_id":"approve"`); n != 30-maxQueueRows {
+		t.Errorf("the second message lists %d requests, want %d", n, 30-maxQueueRows)
+	}
+	// Within the window, a new request waits (its item stays) for the next
+	// post, which the lane asks to run at the window's end.
+	late := h.requestOf("ULATE", approver1ID)
+	res = h.send(q, []string{delivery.Item(late.ID, 1)})
+	if len(res.Handled) != 0 || res.Next.IsZero() || time.Until(res.Next) < 59*time.Minute {
+		t.Errorf("within the window: handled %v, next %v; want it left for the window's end", res.Handled, res.Next)
+	}
+	if n := len(h.srv.Messages(slacktest.DMChannel(approver1ID))); n != 2 {
+		t.Errorf("%d messages: a request within the window was posted at once", n)
+	}
+	// A click on a row of the full message: it is redrawn through the
+	// click's reply, that row says who decided, the others keep their buttons.
+	var first queueRecord
+	if err := json.Unmarshal(h.data[q], &first); err != nil {
+		t.Fatal(err)
+	}
+	row := first.Messages[0].Rows[3]
+	h.change(row, func(r *workflow.Request, now time.Time) error { return r.Decide(approver1ID, true, now, time.Hour) })
+	click := h.srv.Click(slacktest.Click{User: approver1ID, ActionID: ActionApprove, Value: row, MessageTS: msgs[0].TS})
+	reply := delivery.Reply{Message: msgs[0].Channel + "/" + msgs[0].TS, URL: h.srv.ResponseURL(click), Expires: time.Now().Add(time.Minute)}
+	h.send(q, []string{delivery.Item(row, 2)}, reply)
+	got, _ := h.srv.Message(msgs[0].Channel, msgs[0].TS)
+	if n := strings.Count(string(got.Blocks), `"action_id":"approve"`); n != maxQueueRows-1 || strings.Contains(string(got.Blocks), `"value":"`+row+`"`) {
+		t.Errorf("after the click the message has %d Approve buttons (want %d) and the clicked row's buttons: %v", n, maxQueueRows-1, strings.Contains(string(got.Blocks), row))
+	}
+	if !strings.Contains(string(got.Blocks), "Approved by \\u003c@"+approver1ID) {
+		t.Errorf("the clicked row does not say who decided: %s", got.Blocks)
+	}
+	if n := len(h.srv.Calls("chat.update")); n != 0 {
+		t.Errorf("%d chat.update calls for a clicked message", n)
+	}
+}

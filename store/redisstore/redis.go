@@ -323,6 +323,37 @@ func (s *Store) Get(ctx context.Context, id string) (*workflow.Request, error) {
 	return r, err
 }
 
+// GetMany returns the requests ids in one round trip (MGET), in order,
+// nil for each that is gone or failed verification (moved aside, as by
+// Get). Errors: CodeUnavailable.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]*workflow.Request, error) {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !workflow.ValidID(id) {
+			return nil, workflow.Errorf(workflow.CodeNotFound, "%q is not a request ID", id)
+		}
+		keys = append(keys, s.key("req:", id))
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, unavailable("get many", err)
+	}
+	out := make([]*workflow.Request, len(ids))
+	for i, v := range vals {
+		data, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if r, err := s.open(ctx, ids[i], []byte(data)); err == nil {
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
 // get returns request id and its stored JSON.
 func (s *Store) get(ctx context.Context, id string) (*workflow.Request, []byte, error) {
 	if !workflow.ValidID(id) {

@@ -632,3 +632,29 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("after 2 changes RevealTries = %d, want 2", saved.RevealTries)
 	}
 }
+
+// GetMany reads several requests in one round trip: nil for one that is
+// gone, and for one that fails verification (moved aside as by Get).
+func TestGetMany(t *testing.T) {
+	s, prefix := newStore(t)
+	ctx, rdb := t.Context(), client(t)
+	var ids []string
+	for _, u := range []string{"U1", "U2", "U3"} {
+		r := storetest.NewRequest(u, time.Now())
+		if err := s.Create(ctx, r, workflow.Limit{}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	rdb.Set(ctx, redisstore.KeyPrefix(prefix)+"req:"+ids[1], "forged", 0)
+	got, err := s.GetMany(ctx, append(ids, workflow.NewID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[0] == nil || got[0].ID != ids[0] || got[1] != nil || got[2] == nil || got[3] != nil {
+		t.Fatalf("GetMany = %v", got)
+	}
+	if _, err := s.Get(ctx, ids[1]); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Errorf("the forged record was not moved aside: %v", err)
+	}
+}
