@@ -330,8 +330,8 @@ func (a *App) buttons() []clickable {
 			if workflow.ValidID(id) {
 				a.expect(delivery.People(id), cb)
 			}
-			return a.Flows.Reveal(ctx, id, cb.User.ID, PasswordReply{API: a.API, HTTP: a.HTTP, Gate: a.Gate,
-				User: cb.User.ID, Channel: clickChannel(cb), URL: cb.ResponseURL})
+			return a.Flows.Reveal(ctx, id, cb.User.ID, PasswordReply{API: a.API, Gate: a.Gate, Log: a.Log,
+				User: cb.User.ID, Channel: clickChannel(cb), Message: clickedMessage(cb), URL: cb.ResponseURL})
 		}},
 	}
 }

@@ -443,25 +443,30 @@ func TestClickReveal(t *testing.T) {
 	reveal := h.click(employeeID, ActionReveal, r.ID)
 	done := h.waitStatus(r.ID, workflow.StatusCompleted)
 	h.settle()
-	h.noAnswer(reveal)
 	resets := h.dir.resets()
 	if len(resets) != 1 || resets[0].user != "emp" {
 		t.Fatalf("directory resets %v, want one of emp", resets)
 	}
-	shown := h.srv.Ephemerals()
-	if len(shown) != 1 {
-		t.Fatalf("%d password messages, want 1", len(shown))
+	// The password is the ephemeral answer to the employee's own click:
+	// through its response_url, never replacing the clicked message, never
+	// in the channel; nothing else was posted.
+	answers := h.answers.posts(reveal)
+	if len(answers) != 1 {
+		t.Fatalf("%d answers to the Reveal click, want the password only", len(answers))
 	}
-	// The password went to the employee only, in the DM the click came from.
-	d := shown[0]
-	if !strings.Contains(string(d.Blocks), resets[0].password) || d.User != employeeID || d.Channel != slacktest.DMChannel(employeeID) {
-		t.Errorf("password message %+v; the directory got %+v", d, resets[0])
+	d := answers[0]
+	if !bytes.Contains(d.Raw, []byte(resets[0].password)) || d.ResponseType != slack.ResponseTypeEphemeral ||
+		!bytes.Contains(d.Raw, []byte(`"replace_original":false`)) || d.ReplaceOriginal || d.DeleteOriginal {
+		t.Errorf("password answer %s; the directory got %+v", d.Raw, resets[0])
+	}
+	if n := len(h.srv.Ephemerals()); n != 0 {
+		t.Errorf("%d chat.postEphemeral calls besides the answer", n)
 	}
 	if done.Events[len(done.Events)-1].Kind != workflow.EventCompleted {
 		t.Errorf("last event %s", done.LastEvent().Kind)
 	}
-	if strings.Contains(h.logs.String(), resets[0].password) || h.answers.contains(resets[0].password) {
-		t.Error("the password was logged or posted to a response URL")
+	if strings.Contains(h.logs.String(), resets[0].password) {
+		t.Error("the password was logged")
 	}
 
 	// A second Reveal after the reset is refused.
@@ -695,6 +700,7 @@ type webhookPost struct {
 	Text            string `json:"text"`
 	ResponseType    string `json:"response_type"`
 	ReplaceOriginal bool   `json:"replace_original"`
+	DeleteOriginal  bool   `json:"delete_original"`
 	Raw             []byte `json:"-"`
 }
 
@@ -715,6 +721,8 @@ func newResponseRecorder(t *testing.T) *responseRecorder {
 		defer rec.mu.Unlock()
 		key := strings.TrimPrefix(r.URL.Path, "/")
 		rec.byKey[key] = append(rec.byKey[key], p)
+		w.Header().Set("Content-Type", "application/json") // as Slack answers
+		fmt.Fprint(w, `{"ok":true}`)
 	}))
 	t.Cleanup(rec.srv.Close)
 	return rec

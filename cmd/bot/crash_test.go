@@ -127,7 +127,7 @@ func TestReplicaKilledAfterApproval(t *testing.T) {
 	}
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if set, _ := w.ds.Password("alice"); passwordIn(t, w.slack.Ephemerals()[0]) != set {
+	if set, _ := w.ds.Password("alice"); passwordIn(t, w.passwordMessages()[0]) != set {
 		t.Fatal("wrong password delivered")
 	}
 }
@@ -168,7 +168,7 @@ func TestReplicaKilledDuringReset(t *testing.T) {
 	if len(calls) != 2 || calls[0].Status != 0 || calls[1].Status != 200 {
 		t.Fatalf("reset calls: %+v", calls)
 	}
-	if set, _ := w.ds.Password("alice"); passwordIn(t, w.slack.Ephemerals()[0]) != set || set != calls[1].NewPassword {
+	if set, _ := w.ds.Password("alice"); passwordIn(t, w.passwordMessages()[0]) != set || set != calls[1].NewPassword {
 		t.Fatal("the employee did not get the password that was set")
 	}
 	_, replies := w.auditThread(r.ID)
@@ -269,7 +269,7 @@ func TestRedisRestartMidFlow(t *testing.T) {
 	}
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if set, _ := w.ds.Password("alice"); passwordIn(t, w.slack.Ephemerals()[0]) != set {
+	if set, _ := w.ds.Password("alice"); passwordIn(t, w.passwordMessages()[0]) != set {
 		t.Fatal("wrong password delivered")
 	}
 }

@@ -397,6 +397,19 @@ func blocksText(m slacktest.Message) string {
 	return b.String()
 }
 
+// passwordMessages returns the messages that showed a password, oldest
+// first: the ephemeral answers to Reveal clicks (their response_url) and
+// chat.postEphemeral's fallback.
+func (w *world) passwordMessages() []slacktest.Message {
+	var out []slacktest.Message
+	for _, c := range w.slack.Changes(0) {
+		if (c.Kind == slacktest.ChangeResponded || c.Kind == slacktest.ChangeEphemeral) && passwordRe.MatchString(blocksText(c.Message)) {
+			out = append(out, c.Message)
+		}
+	}
+	return out
+}
+
 // passwordIn extracts the password from the ephemeral password message.
 var passwordRe = regexp.MustCompile("```([^`]+)```")
 

@@ -93,8 +93,8 @@ func TestSIGTERMMidFlow(t *testing.T) {
 	})
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, w.message(reveal))
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if len(w.slack.Ephemerals()) != 1 {
-		t.Fatalf("%d password messages", len(w.slack.Ephemerals()))
+	if len(w.passwordMessages()) != 1 {
+		t.Fatalf("%d password messages", len(w.passwordMessages()))
 	}
 }
 

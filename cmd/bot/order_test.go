@@ -25,7 +25,7 @@ func TestAuditThrottledFlowCompletes(t *testing.T) {
 	w.clickAcked(approver1, slackapp.ActionApprove, id, dm)
 	reveal := w.messageFor(slacktest.DMChannel(employee), id, slackapp.ActionReveal)
 	w.clickAcked(employee, slackapp.ActionReveal, id, reveal)
-	w.wait("the password", func() bool { return len(w.slack.Ephemerals()) == 1 })
+	w.wait("the password", func() bool { return len(w.passwordMessages()) == 1 })
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the flow took %v behind a throttled audit channel", took)
 	}
@@ -83,7 +83,7 @@ func TestThrottledApproverDoesNotHoldUpAnother(t *testing.T) {
 	w.clickAcked(approver1, slackapp.ActionApprove, id, dm)
 	reveal := w.messageFor(slacktest.DMChannel(employee), id, slackapp.ActionReveal)
 	w.clickAcked(employee, slackapp.ActionReveal, id, reveal)
-	w.wait("the password", func() bool { return len(w.slack.Ephemerals()) == 1 })
+	w.wait("the password", func() bool { return len(w.passwordMessages()) == 1 })
 	if n := len(w.slack.Messages(slacktest.DMChannel(approver2))); n != 0 {
 		t.Fatalf("approver 2's throttled channel got %d messages", n)
 	}

@@ -97,7 +97,7 @@ func TestThreeReplicas(t *testing.T) {
 	if calls := w.ds.ResetCalls(); len(calls) != n {
 		t.Errorf("%d ResetUserPassword calls for %d requests", len(calls), n)
 	}
-	eph := w.slack.Ephemerals()
+	eph := w.passwordMessages()
 	if len(eph) != n {
 		t.Errorf("%d password messages for %d requests", len(eph), n)
 	}
@@ -171,7 +171,7 @@ func TestSocketModeDisconnectsLoseNothing(t *testing.T) {
 	w.wait("a reconnect after a dropped connection", func() bool { return w.slack.Connections() == 1 && w.slack.TotalConnections() > before })
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if len(w.slack.Ephemerals()) != 1 {
+	if len(w.passwordMessages()) != 1 {
 		t.Fatal("no password after the disconnects")
 	}
 }
@@ -254,8 +254,8 @@ func TestEmbeddedStore(t *testing.T) {
 	w.clickAcked(approver1, slackapp.ActionApprove, id, m)
 	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
 	w.clickAcked(employee, slackapp.ActionReveal, id, reveal)
-	w.wait("the password", func() bool { return len(w.slack.Ephemerals()) == 1 })
-	if set, _ := w.ds.Password("alice"); passwordIn(t, w.slack.Ephemerals()[0]) != set {
+	w.wait("the password", func() bool { return len(w.passwordMessages()) == 1 })
+	if set, _ := w.ds.Password("alice"); passwordIn(t, w.passwordMessages()[0]) != set {
 		t.Fatal("wrong password delivered")
 	}
 	bot.stop()
