@@ -17,9 +17,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/example/resetbot/accounts"
+	"github.com/example/resetbot/ldapdir"
 	"github.com/example/resetbot/mailnotice"
 	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/store/seal"
@@ -638,14 +637,9 @@ func (l *loader) directory(c *Config) {
 		l.problem(fmt.Sprintf("APPROVER_SOURCE %q must be static (APPROVERS) or manager (the AD manager, APPROVERS as fallback)", src))
 	}
 	for _, ou := range strings.Split(l.getenv("ALLOWED_OUS"), ";") {
-		if ou = strings.TrimSpace(ou); ou == "" {
-			continue
+		if ou = strings.TrimSpace(ou); ou != "" {
+			c.AllowedOUs = append(c.AllowedOUs, ou)
 		}
-		if _, err := ldap.ParseDN(ou); err != nil || !strings.Contains(ou, "=") {
-			l.problem(fmt.Sprintf("ALLOWED_OUS entry %q is not a DN like OU=Users,OU=CORP,DC=corp,DC=example,DC=com (separate entries with ;)", ou))
-			continue
-		}
-		c.AllowedOUs = append(c.AllowedOUs, ou)
 	}
 	l.accountMap(c)
 	l.positive("LDAP_TIMEOUT", c.LDAPTimeout)
@@ -664,11 +658,31 @@ func (l *loader) directory(c *Config) {
 		}
 		return
 	}
-	l.ldapConnection(c)
+	// The LDAP settings are checked in one place, ldapdir.Options.Problems,
+	// which ldapdir.New runs again: here, so that they are reported with
+	// the rest of the configuration.
+	for _, p := range c.LDAPOptions().Problems() {
+		if !l.failed(p.Setting) {
+			l.problem(p.Text)
+		}
+	}
 }
 
-// sidRe is the form of a SID in PROTECTED_GROUPS.
-var sidRe = regexp.MustCompile(`^[Ss]-1-[0-9]+(-[0-9]+)+$`)
+// LDAPOptions returns the options of the LDAP client (package ldapdir) the
+// configuration describes, without a logger.
+func (c *Config) LDAPOptions() ldapdir.Options {
+	return ldapdir.Options{
+		URL:             c.LDAPURL,
+		Insecure:        c.LDAPInsecure,
+		BindDN:          c.LDAPBindDN,
+		BindPassword:    c.LDAPBindPassword.Value(),
+		BaseDN:          c.LDAPBaseDN,
+		CAFile:          c.LDAPCAFile,
+		ProtectedGroups: c.ProtectedGroups,
+		AllowedOUs:      c.AllowedOUs,
+		Timeout:         max(c.LDAPTimeout, 0), // a negative one is LDAP_TIMEOUT's own problem
+	}
+}
 
 // protectedGroups reads PROTECTED_GROUPS: group names (cn or
 // sAMAccountName), DNs or SIDs. Entries are separated by ";" when the
@@ -684,7 +698,7 @@ func (l *loader) protectedGroups(c *Config) {
 				entries = append(entries, e)
 			}
 		}
-	case isDN(v):
+	case ldapdir.IsDN(v):
 		entries = []string{v}
 	case strings.Contains(v, "="):
 		l.problem(fmt.Sprintf("PROTECTED_GROUPS %q mixes a DN with other entries: separate the entries with ; when one of them is a DN", v))
@@ -692,56 +706,8 @@ func (l *loader) protectedGroups(c *Config) {
 	default:
 		entries = list(v)
 	}
-	for _, e := range entries {
-		switch {
-		case len(e) > 2 && strings.EqualFold(e[:2], "S-") && !sidRe.MatchString(e):
-			l.problem(fmt.Sprintf("PROTECTED_GROUPS entry %q is not a SID like S-1-5-21-1004336348-1177238915-682003330-1105", e))
-		case strings.Contains(e, "=") && !isDN(e):
-			l.problem(fmt.Sprintf("PROTECTED_GROUPS entry %q is not a DN (separate entries with ; when one of them is a DN)", e))
-		default:
-			c.ProtectedGroups = append(c.ProtectedGroups, e)
-		}
-	}
-}
-
-// isDN reports whether v is a DN whose every comma-separated part is an
-// attribute=value pair.
-func isDN(v string) bool {
-	dn, err := ldap.ParseDN(v)
-	if err != nil || len(dn.RDNs) == 0 {
-		return false
-	}
-	for _, part := range strings.Split(v, ",") {
-		if !strings.Contains(part, "=") {
-			return false
-		}
-	}
-	return true
-}
-
-// ldapConnection checks the settings that reach the LDAP server.
-func (l *loader) ldapConnection(c *Config) {
-	u, err := url.Parse(c.LDAPURL)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "ldaps" && u.Scheme != "ldap"):
-		l.problem(fmt.Sprintf("LDAP_URL %q must be ldaps://host:636, or ldap://host:389 (upgraded with StartTLS)", c.LDAPURL))
-	case u.Scheme == "ldaps" && c.LDAPInsecure:
-		l.problem("LDAP_INSECURE=true only applies to ldap:// URLs; remove it for ldaps://")
-	}
-	if c.LDAPBindDN == "" {
-		l.problem("LDAP_BIND_DN is required with LDAP_URL: the DN of a read-only service account")
-	}
-	if c.LDAPBindPassword == "" && !l.failed("LDAP_BIND_PASSWORD") {
-		l.problem("LDAP_BIND_PASSWORD (or LDAP_BIND_PASSWORD_FILE) is required with LDAP_URL")
-	}
-	if _, err := ldap.ParseDN(c.LDAPBaseDN); c.LDAPBaseDN == "" || err != nil {
-		l.problem("LDAP_BASE_DN is required with LDAP_URL: a DN like DC=corp,DC=example,DC=com where users and groups are searched")
-	}
-	if c.LDAPCAFile != "" {
-		if _, err := os.Stat(c.LDAPCAFile); err != nil {
-			l.problem(fmt.Sprintf("LDAP_CA_FILE: cannot read %s: %v", c.LDAPCAFile, errors.Unwrap(err)))
-		}
-	}
+	// Each entry is checked with the other LDAP settings (ldapdir).
+	c.ProtectedGroups = entries
 }
 
 // accountMap reads ACCOUNT_MAP_FILE.

@@ -1,9 +1,16 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,11 +39,26 @@ func valid() map[string]string {
 	}
 }
 
+// selfSignedPEM returns a CA certificate in PEM, as LDAP_CA_FILE holds.
+func selfSignedPEM(t *testing.T) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
+		BasicConstraintsValid: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
 // withLDAP returns valid() with the directory over LDAP.
 func withLDAP(t *testing.T) map[string]string {
 	m := valid()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, []byte("not checked here"), 0o600); err != nil {
+	if err := os.WriteFile(ca, selfSignedPEM(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m["LDAP_URL"] = "ldaps://dc1.corp.example.com:636"
@@ -149,7 +171,7 @@ func TestBadLDAPConfigs(t *testing.T) {
 		{"bad LDAP", map[string]string{"LDAP_URL": "https://dc1", "LDAP_BIND_DN": "", "LDAP_BIND_PASSWORD": "", "LDAP_BASE_DN": "not a dn",
 			"LDAP_CA_FILE": "/nonexistent/ca.pem", "LDAP_TIMEOUT": "0s", "APPROVER_SOURCE": "boss", "FORCE_CHANGE_AT_LOGON": "maybe", "ALLOWED_OUS": "Users"},
 			[]string{"LDAP_URL \"https://dc1\" must be", "LDAP_BIND_DN is required", "LDAP_BIND_PASSWORD (or LDAP_BIND_PASSWORD_FILE) is required",
-				"LDAP_BASE_DN is required", "LDAP_CA_FILE: cannot read /nonexistent/ca.pem", "LDAP_TIMEOUT must be longer than zero",
+				`LDAP_BASE_DN "not a dn" is not a DN`, "LDAP_CA_FILE: cannot read /nonexistent/ca.pem", "LDAP_TIMEOUT must be longer than zero",
 				"APPROVER_SOURCE \"boss\"", "FORCE_CHANGE_AT_LOGON \"maybe\"", "ALLOWED_OUS entry \"Users\""}},
 		{"insecure ldaps", map[string]string{"LDAP_INSECURE": "true"}, []string{"LDAP_INSECURE=true only applies to ldap://"}},
 		{"bad map", map[string]string{"ACCOUNT_MAP_FILE": "/nonexistent/map"}, []string{"ACCOUNT_MAP_FILE: cannot read /nonexistent/map"}},

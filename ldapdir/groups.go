@@ -116,12 +116,12 @@ func parseGroupRef(s string) (groupRef, error) {
 	case len(s) > 2 && strings.EqualFold(s[:2], "S-"):
 		b, err := sidBytes(s)
 		if err != nil {
-			return groupRef{}, fmt.Errorf("PROTECTED_GROUPS entry %q is not a SID like S-1-5-21-1-2-3-1105: %v", s, err)
+			return groupRef{}, fmt.Errorf("PROTECTED_GROUPS entry %q is not a SID like S-1-5-21-1004336348-1177238915-682003330-1105: %v", s, err)
 		}
 		return groupRef{raw: s, kind: 's', sid: b}, nil
 	case strings.Contains(s, "="):
-		if dn, err := ldap.ParseDN(s); err != nil || len(dn.RDNs) == 0 {
-			return groupRef{}, fmt.Errorf("PROTECTED_GROUPS entry %q is not a DN", s)
+		if !IsDN(s) {
+			return groupRef{}, fmt.Errorf("PROTECTED_GROUPS entry %q is not a DN (separate entries with ; when one of them is a DN)", s)
 		}
 		return groupRef{raw: s, kind: 'd'}, nil
 	}

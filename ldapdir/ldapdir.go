@@ -11,8 +11,10 @@
 package ldapdir
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -92,20 +94,90 @@ type Client struct {
 
 var _ accounts.Lookup = (*Client)(nil)
 
-// New checks o and returns a Client; it does not dial. Every problem with
-// o (URL scheme or host, missing bind DN, password or base DN, unreadable
-// or unparsable CA file, a base DN or allowed OU that is not a DN, a
-// protected group entry that looks like a SID or DN and is not one, a
-// negative timeout) is reported at once in one *workflow.Error with code
+// Problem is one thing wrong with Options, in the words of the setting
+// that carries it (LDAP_URL, LDAP_BIND_DN, ...).
+type Problem struct {
+	Setting string // the environment variable, e.g. "LDAP_BASE_DN"
+	Text    string // what is wrong, for the operator; never the password
+}
+
+func (p Problem) String() string { return p.Text }
+
+// Problems returns everything wrong with o: the one check of the LDAP
+// settings, which config runs at start-up (so that every problem of the
+// configuration is reported at once) and New runs again. It reads the CA
+// file; it does not dial.
+func (o Options) Problems() []Problem {
+	var out []Problem
+	bad := func(setting, format string, args ...any) {
+		out = append(out, Problem{setting, fmt.Sprintf(format, args...)})
+	}
+	parseURL(o.URL, o.Insecure, bad)
+	if _, err := loadCA(o.CAFile); err != nil {
+		bad("LDAP_CA_FILE", "%v", err)
+	}
+	if strings.TrimSpace(o.BindDN) == "" {
+		bad("LDAP_BIND_DN", "LDAP_BIND_DN is required with LDAP_URL: the DN of a read-only service account")
+	}
+	if o.BindPassword == "" {
+		bad("LDAP_BIND_PASSWORD", "LDAP_BIND_PASSWORD (or LDAP_BIND_PASSWORD_FILE) is required with LDAP_URL")
+	}
+	switch base := strings.TrimSpace(o.BaseDN); {
+	case base == "":
+		bad("LDAP_BASE_DN", "LDAP_BASE_DN is required with LDAP_URL: a DN like DC=corp,DC=example,DC=com where users and groups are searched")
+	case !IsDN(base):
+		bad("LDAP_BASE_DN", "LDAP_BASE_DN %q is not a DN like DC=corp,DC=example,DC=com", o.BaseDN)
+	}
+	for _, ou := range o.AllowedOUs {
+		if !IsDN(strings.TrimSpace(ou)) {
+			bad("ALLOWED_OUS", "ALLOWED_OUS entry %q is not a DN like OU=Users,OU=CORP,DC=corp,DC=example,DC=com (separate entries with ;)", ou)
+		}
+	}
+	for _, g := range o.ProtectedGroups {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if _, err := parseGroupRef(g); err != nil {
+			bad("PROTECTED_GROUPS", "%v", err)
+		}
+	}
+	if o.Timeout < 0 {
+		bad("LDAP_TIMEOUT", "LDAP_TIMEOUT must be longer than zero, not %s", o.Timeout)
+	}
+	return out
+}
+
+// IsDN reports whether v is a DN whose every comma-separated part is an
+// attribute=value pair (ldap.ParseDN alone takes "Users" for a DN).
+func IsDN(v string) bool {
+	dn, err := ldap.ParseDN(v)
+	if err != nil || len(dn.RDNs) == 0 {
+		return false
+	}
+	for _, part := range strings.Split(v, ",") {
+		if !strings.Contains(part, "=") {
+			return false
+		}
+	}
+	return true
+}
+
+// New checks o (Problems) and returns a Client; it does not dial. Every
+// problem is reported at once in one *workflow.Error with code
 // workflow.CodeLookupUnavailable.
 func New(o Options) (*Client, error) {
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if ps := o.Problems(); len(ps) > 0 {
+		texts := make([]string, len(ps))
+		for i, p := range ps {
+			texts[i] = p.Text
+		}
+		return nil, workflow.Errorf(workflow.CodeLookupUnavailable, "LDAP options: %s", strings.Join(texts, "; "))
+	}
 	c := &Client{
 		bindDN:        o.BindDN,
 		bindPW:        o.BindPassword,
 		baseDN:        o.BaseDN,
-		timeout:       o.Timeout,
+		timeout:       cmp.Or(o.Timeout, DefaultTimeout),
 		log:           o.Log,
 		now:           time.Now,
 		dialing:       make(chan struct{}, 1),
@@ -115,85 +187,64 @@ func New(o Options) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if c.timeout == 0 {
-		c.timeout = DefaultTimeout
-	} else if c.timeout < 0 {
-		bad("timeout %s is negative", o.Timeout)
-	}
-	host := c.parseURL(o.URL, o.Insecure, bad)
-	pool, err := loadCA(o.CAFile)
-	if err != nil {
-		bad("%v", err)
-	}
-	c.tls = &tls.Config{ServerName: host, RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if strings.TrimSpace(o.BindDN) == "" {
-		bad("LDAP_BIND_DN is empty")
-	}
-	if o.BindPassword == "" {
-		bad("LDAP_BIND_PASSWORD is empty")
-	}
-	if strings.TrimSpace(o.BaseDN) == "" {
-		bad("LDAP_BASE_DN is empty")
-	} else if _, err := ldap.ParseDN(o.BaseDN); err != nil {
-		bad("LDAP_BASE_DN %q is not a DN: %v", o.BaseDN, err)
-	}
+	u := parseURL(o.URL, o.Insecure, func(string, string, ...any) {})
+	c.addr, c.server, c.startTLS = u.addr, u.server, u.startTLS
+	pool, _ := loadCA(o.CAFile)
+	c.tls = &tls.Config{ServerName: u.host, RootCAs: pool, MinVersion: tls.VersionTLS12}
 	for _, ou := range o.AllowedOUs {
-		dn, err := ldap.ParseDN(strings.TrimSpace(ou))
-		if err != nil || len(dn.RDNs) == 0 {
-			bad("allowed OU %q is not a DN", ou)
-			continue
-		}
+		dn, _ := ldap.ParseDN(strings.TrimSpace(ou))
 		c.allowedOUs = append(c.allowedOUs, dn)
 	}
 	for _, g := range o.ProtectedGroups {
-		if g = strings.TrimSpace(g); g == "" {
-			continue
+		if g = strings.TrimSpace(g); g != "" {
+			r, _ := parseGroupRef(g)
+			c.groupRefs = append(c.groupRefs, r)
 		}
-		r, err := parseGroupRef(g)
-		if err != nil {
-			bad("%v", err)
-			continue
-		}
-		c.groupRefs = append(c.groupRefs, r)
-	}
-	if len(problems) > 0 {
-		return nil, workflow.Errorf(workflow.CodeLookupUnavailable, "LDAP options: %s", strings.Join(problems, "; "))
 	}
 	return c, nil
 }
 
-// parseURL sets server, addr and startTLS from raw and returns the host
-// name to verify the certificate against; problems go to bad.
-func (c *Client) parseURL(raw string, insecure bool, bad func(string, ...any)) string {
+// server is where LDAP_URL points.
+type server struct {
+	host, addr, server string // host name (for the certificate), host:port, scheme://host:port (for messages)
+	startTLS           bool   // ldap:// upgraded with StartTLS
+}
+
+// parseURL reads raw, an LDAP_URL; problems go to bad.
+func parseURL(raw string, insecure bool, bad func(setting, format string, args ...any)) server {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || raw == "" {
-		bad("LDAP_URL %q is not a URL like ldaps://dc.example.com:636", raw)
-		return ""
+		bad("LDAP_URL", "LDAP_URL %q must be a URL like ldaps://dc.example.com:636", raw)
+		return server{}
 	}
+	var s server
 	port := ""
 	switch u.Scheme {
 	case "ldaps":
 		port = ldap.DefaultLdapsPort
+		if insecure {
+			bad("LDAP_INSECURE", "LDAP_INSECURE=true only applies to ldap:// URLs; remove it for ldaps://")
+		}
 	case "ldap":
 		port = ldap.DefaultLdapPort
-		c.startTLS = !insecure
+		s.startTLS = !insecure
 	default:
-		bad("LDAP_URL %q: the scheme must be ldaps:// or ldap://", u.Redacted())
-		return ""
+		bad("LDAP_URL", "LDAP_URL %q must be ldaps://host:636, or ldap://host:389 (upgraded with StartTLS): the scheme must be ldaps or ldap", u.Redacted())
+		return server{}
 	}
 	if u.User != nil {
-		bad("LDAP_URL must not hold credentials (use LDAP_BIND_DN and LDAP_BIND_PASSWORD)")
+		bad("LDAP_URL", "LDAP_URL must not hold credentials (use LDAP_BIND_DN and LDAP_BIND_PASSWORD)")
 	}
 	if u.Hostname() == "" {
-		bad("LDAP_URL %q has no host", u.Redacted())
-		return ""
+		bad("LDAP_URL", "LDAP_URL %q has no host", u.Redacted())
+		return server{}
 	}
 	if u.Port() != "" {
 		port = u.Port()
 	}
-	c.addr = net.JoinHostPort(u.Hostname(), port)
-	c.server = u.Scheme + "://" + c.addr
-	return u.Hostname()
+	s.host, s.addr = u.Hostname(), net.JoinHostPort(u.Hostname(), port)
+	s.server = u.Scheme + "://" + s.addr
+	return s
 }
 
 // loadCA returns the certificates in the PEM file path, or nil (the system
@@ -204,7 +255,7 @@ func loadCA(path string) (*x509.CertPool, error) {
 	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("LDAP_CA_FILE: %v", err)
+		return nil, fmt.Errorf("LDAP_CA_FILE: cannot read %s: %v", path, cmp.Or(errors.Unwrap(err), err))
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {

@@ -124,12 +124,13 @@ func TestNewValidates(t *testing.T) {
 		{"missing CA", func(o *Options) { o.CAFile = filepath.Join(dir, "nope.pem") }, []string{"LDAP_CA_FILE"}},
 		{"CA not PEM", func(o *Options) { o.CAFile = notPEM }, []string{"no PEM certificate"}},
 		{"OU not a DN", func(o *Options) { o.AllowedOUs = []string{"OU=CORP,DC=x", "not a dn"} }, []string{`"not a dn"`}},
-		{"negative timeout", func(o *Options) { o.Timeout = -time.Second }, []string{"negative"}},
+		{"negative timeout", func(o *Options) { o.Timeout = -time.Second }, []string{"LDAP_TIMEOUT must be longer than zero"}},
 		{"all at once", func(o *Options) { *o = Options{BindPassword: "Secret-Pw-9"} }, []string{"LDAP_URL", "LDAP_BIND_DN", "LDAP_BASE_DN"}},
 		{"no password", func(o *Options) { o.BindPassword = "" }, []string{"LDAP_BIND_PASSWORD"}},
 		{"base not a DN", func(o *Options) { o.BaseDN = "corp.example.com" }, []string{"LDAP_BASE_DN"}},
 		{"group SID", func(o *Options) { o.ProtectedGroups = []string{"Tier0", "S-1-5-21-x"} }, []string{`"S-1-5-21-x" is not a SID`}},
 		{"group DN", func(o *Options) { o.ProtectedGroups = []string{"CN=A,,DC=x"} }, []string{`"CN=A,,DC=x" is not a DN`}},
+		{"Insecure with LDAPS", func(o *Options) { o.Insecure = true }, []string{"LDAP_INSECURE=true only applies to ldap://"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := good
@@ -739,7 +740,6 @@ func TestTransports(t *testing.T) {
 		{"LDAPS", env.LDAPSURL, false, true},
 		{"StartTLS", env.LDAPURL, false, true},
 		{"plain with Insecure", env.LDAPURL, true, false},
-		{"LDAPS ignores Insecure", env.LDAPSURL, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := baseOptions(env)

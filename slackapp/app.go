@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -32,13 +34,35 @@ type Claimer interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
+// Flows are the workflow calls the App makes: one per subcommand and per
+// button. *workflow.Service implements them; the App depends on nothing
+// else of the domain, so that a test can hand it any implementation.
+type Flows interface {
+	Submit(ctx context.Context, user string) (*workflow.Request, error)
+	Status(ctx context.Context, user string) (*workflow.Request, error)
+	Cancel(ctx context.Context, user string) (*workflow.Request, error)
+	Decide(ctx context.Context, id, actor string, approve bool) (*workflow.Request, error)
+	Reveal(ctx context.Context, id, actor string, display workflow.Display) (*workflow.Request, error)
+}
+
+var _ Flows = (*workflow.Service)(nil)
+
+// Replies takes the replies of clicks: the response_url that may replace
+// the clicked message, for the delivery lane that drew it
+// (*delivery.Engine).
+type Replies interface {
+	Expect(l delivery.Lane, r delivery.Reply)
+}
+
 // App receives Socket Mode envelopes and turns them into workflow calls. Every
 // handler acks at once and works afterwards under its own deadline.
 type App struct {
 	API     *slack.Client
 	Socket  *socketmode.Client
-	Service *workflow.Service
+	Flows   Flows
 	Claims  Claimer      // nil: no redelivery check
+	Replies Replies      // nil: clicked messages are updated by their lanes with chat.update
+	Gate    *Gate        // for the password's Slack calls
 	HTTP    *http.Client // for response_url posts
 	Log     *slog.Logger
 	Timeout time.Duration // per envelope, default 60s
@@ -86,9 +110,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.init()
 	h := socketmode.NewSocketmodeHandler(a.Socket)
 	h.HandleSlashCommand(DefaultCommand, a.handle(a.onCommand))
-	h.HandleInteractionBlockAction(ActionApprove, a.handle(a.onDecision(true)))
-	h.HandleInteractionBlockAction(ActionDeny, a.handle(a.onDecision(false)))
-	h.HandleInteractionBlockAction(ActionReveal, a.handle(a.onReveal))
+	for _, b := range a.buttons() {
+		h.HandleInteractionBlockAction(b.action, a.handle(a.onClick(b)))
+	}
 	h.HandleDefault(a.counted(a.onOther))
 	// The handler runs every handler in its own goroutine, so connection
 	// events could be seen out of order; track the connection state here,
@@ -132,8 +156,7 @@ func (a *App) handlers(evt socketmode.Event) int {
 	}
 	n := 0
 	for _, act := range cb.ActionCallback.BlockActions {
-		switch act.ActionID {
-		case ActionApprove, ActionDeny, ActionReveal:
+		if slices.ContainsFunc(a.buttons(), func(b clickable) bool { return b.action == act.ActionID }) {
 			n++
 		}
 	}
@@ -298,9 +321,9 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 		run    func(context.Context, string) (*workflow.Request, error)
 		answer func(*workflow.Request) Msg
 	}{
-		"":       {a.Service.Submit, Receipt},
-		"status": {a.Service.Status, StatusReply},
-		"cancel": {a.Service.Cancel, CancelReply},
+		"":       {a.Flows.Submit, Receipt},
+		"status": {a.Flows.Status, StatusReply},
+		"cancel": {a.Flows.Cancel, CancelReply},
 	}
 	lower := strings.ToLower(text)
 	if sub, ok := subcommands[lower]; ok {
@@ -320,38 +343,72 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 	return HelpMessage(DefaultCommand, fmt.Sprintf("I don't know the option %s.", code(text)))
 }
 
-// onDecision handles Approve and Deny. Who clicked comes from the payload's
-// user; the button's value is only the request ID.
-func (a *App) onDecision(approve bool) func(context.Context, *slog.Logger, *socketmode.Event) {
-	return func(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
-		action := ActionDeny
-		if approve {
-			action = ActionApprove
+// clickable is a Block Kit button the App handles: its action_id and what a
+// click on it does. The click's work returns the request as the refusal
+// found it (nil: nobody is told more than the refusal) and the refusal.
+type clickable struct {
+	action string
+	work   func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error)
+}
+
+// buttons are every button the App handles, the one table Run registers
+// and counts handlers from. Who clicked comes from the payload's user;
+// the button's value is only the request ID. The click is passed on as
+// values: its reply (the response_url that replaces the clicked message)
+// to the lane that drew the message, before the change that lane will
+// draw; the password's way to the clicker to Reveal.
+func (a *App) buttons() []clickable {
+	decide := func(approve bool) func(context.Context, slack.InteractionCallback, string) (*workflow.Request, error) {
+		return func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
+			a.expect(delivery.Queue(cb.User.ID), cb)
+			return a.Flows.Decide(ctx, id, cb.User.ID, approve)
 		}
-		cb, id, ok := blockAction(evt, action)
+	}
+	return []clickable{
+		{ActionApprove, decide(true)},
+		{ActionDeny, decide(false)},
+		{ActionReveal, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
+			if workflow.ValidID(id) {
+				a.expect(delivery.People(id), cb)
+			}
+			return a.Flows.Reveal(ctx, id, cb.User.ID, PasswordReply{API: a.API, Gate: a.Gate, Log: a.Log,
+				User: cb.User.ID, Channel: clickChannel(cb), Message: clickedMessage(cb), URL: cb.ResponseURL})
+		}},
+	}
+}
+
+// expect hands the reply of click cb to lane l.
+func (a *App) expect(l delivery.Lane, cb slack.InteractionCallback) {
+	if a.Replies == nil {
+		return
+	}
+	if r, ok := clickReply(cb, time.Now()); ok {
+		a.Replies.Expect(l, r)
+	}
+}
+
+// clickChannel is the channel a click came from.
+func clickChannel(cb slack.InteractionCallback) string {
+	if cb.Channel.ID != "" {
+		return cb.Channel.ID
+	}
+	return cb.Container.ChannelID
+}
+
+// onClick handles a click on button b: a refusal is answered privately
+// to whoever clicked.
+func (a *App) onClick(b clickable) func(context.Context, *slog.Logger, *socketmode.Event) {
+	return func(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
+		cb, id, ok := blockAction(evt, b.action)
 		if !ok {
 			log.Warn("ignoring a malformed button click")
 			return
 		}
-		log = log.With("user", cb.User.ID, "request_id", id, "approve", approve)
-		if r, err := a.Service.Decide(withClick(ctx, cb), id, cb.User.ID, approve); err != nil {
-			a.logError(log, "decision refused", err)
+		log = log.With("user", cb.User.ID, "request_id", id, "action", b.action)
+		if r, err := b.work(ctx, cb, id); err != nil {
+			a.logError(log, b.action+" refused", err)
 			a.reply(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, TextMessage(ErrorText(err, r)))
 		}
-	}
-}
-
-// onReveal handles the employee's Reveal click.
-func (a *App) onReveal(ctx context.Context, log *slog.Logger, evt *socketmode.Event) {
-	cb, id, ok := blockAction(evt, ActionReveal)
-	if !ok {
-		log.Warn("ignoring a malformed button click")
-		return
-	}
-	log = log.With("user", cb.User.ID, "request_id", id)
-	if r, err := a.Service.Reveal(withClick(ctx, cb), id, cb.User.ID); err != nil {
-		a.logError(log, "reveal refused", err)
-		a.reply(ctx, log, cb.ResponseURL, cb.Channel.ID, cb.User.ID, TextMessage(ErrorText(err, r)))
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/store/memstore"
+	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 )
 
@@ -56,7 +58,7 @@ type appHarness struct {
 	srv     *slacktest.Server
 	app     *App
 	svc     *workflow.Service
-	store   *memStore
+	store   *memstore.Store
 	dir     *recordingDirectory
 	notes   *recordingNotifier
 	answers *responseRecorder
@@ -70,7 +72,7 @@ func newAppHarness(t *testing.T, configure func(*App)) *appHarness {
 	srv := slacktest.New()
 	t.Cleanup(srv.Close)
 	addPeople(srv)
-	h := &appHarness{t: t, srv: srv, store: newMemStore(), dir: &recordingDirectory{},
+	h := &appHarness{t: t, srv: srv, store: memstore.New(seal.Derive("slackapp tests", "requests")), dir: &recordingDirectory{},
 		notes: &recordingNotifier{}, answers: newResponseRecorder(t), logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
@@ -92,7 +94,7 @@ func newAppHarness(t *testing.T, configure func(*App)) *appHarness {
 	h.app = &App{
 		API:     api,
 		Socket:  socketmode.New(api, socketmode.OptionLog(discardLog())),
-		Service: h.svc,
+		Flows:   h.svc,
 		HTTP:    h.answers.srv.Client(),
 		Log:     log.With("component", "slack"),
 		Timeout: 10 * time.Second,
@@ -266,7 +268,7 @@ func TestCommandHelp(t *testing.T) {
 			t.Errorf("%q answered %q, want the help", text, got.Text)
 		}
 	}
-	if n := h.store.count(); n != 0 {
+	if n := h.store.Len(); n != 0 {
 		t.Errorf("help created %d requests", n)
 	}
 }
@@ -313,7 +315,7 @@ func TestCommandRequestStatusCancel(t *testing.T) {
 			t.Errorf("%s without an open request answered %q, want %q", cmd, got, noOpen)
 		}
 	}
-	if n := h.store.count(); n != 1 {
+	if n := h.store.Len(); n != 1 {
 		t.Errorf("%d requests stored, want 1", n)
 	}
 }
@@ -349,7 +351,7 @@ func TestCommandOddTextIsEscapedAndCut(t *testing.T) {
 		}
 	}
 	h.settle()
-	if n := h.store.count(); n != 0 {
+	if n := h.store.Len(); n != 0 {
 		t.Errorf("odd text created %d requests", n)
 	}
 	if calls := h.srv.Calls("users.info"); len(calls) != 0 {
@@ -441,27 +443,30 @@ func TestClickReveal(t *testing.T) {
 	reveal := h.click(employeeID, ActionReveal, r.ID)
 	done := h.waitStatus(r.ID, workflow.StatusCompleted)
 	h.settle()
-	h.noAnswer(reveal)
 	resets := h.dir.resets()
 	if len(resets) != 1 || resets[0].user != "emp" {
 		t.Fatalf("directory resets %v, want one of emp", resets)
 	}
-	delivered := h.notes.deliveries()
-	if len(delivered) != 1 {
-		t.Fatalf("%d deliveries, want 1", len(delivered))
+	// The password is the ephemeral answer to the employee's own click:
+	// through its response_url, never replacing the clicked message, never
+	// in the channel; nothing else was posted.
+	answers := h.answers.posts(reveal)
+	if len(answers) != 1 {
+		t.Fatalf("%d answers to the Reveal click, want the password only", len(answers))
 	}
-	d := delivered[0]
-	if d.password != resets[0].password || d.requester != employeeID || d.requestID != r.ID {
-		t.Errorf("delivered %+v; the directory got %+v", d, resets[0])
+	d := answers[0]
+	if !bytes.Contains(d.Raw, []byte(resets[0].password)) || d.ResponseType != slack.ResponseTypeEphemeral ||
+		!bytes.Contains(d.Raw, []byte(`"replace_original":false`)) || d.ReplaceOriginal || d.DeleteOriginal {
+		t.Errorf("password answer %s; the directory got %+v", d.Raw, resets[0])
 	}
-	if d.clickChannel != slacktest.DMChannel(employeeID) {
-		t.Errorf("the delivery did not carry the Reveal click (channel %q)", d.clickChannel)
+	if n := len(h.srv.Ephemerals()); n != 0 {
+		t.Errorf("%d chat.postEphemeral calls besides the answer", n)
 	}
 	if done.Events[len(done.Events)-1].Kind != workflow.EventCompleted {
 		t.Errorf("last event %s", done.LastEvent().Kind)
 	}
-	if strings.Contains(h.logs.String(), d.password) || h.answers.contains(d.password) {
-		t.Error("the password was logged or posted to a response URL")
+	if strings.Contains(h.logs.String(), resets[0].password) {
+		t.Error("the password was logged")
 	}
 
 	// A second Reveal after the reset is refused.
@@ -549,7 +554,7 @@ func TestMalformedEventsAreAckedAndIgnored(t *testing.T) {
 	if got := h.request(r.ID); got.Status != workflow.StatusPending || len(got.Events) != 1 {
 		t.Errorf("malformed events changed the request: %s, %d events", got.Status, len(got.Events))
 	}
-	if n := h.store.count(); n != 1 {
+	if n := h.store.Len(); n != 1 {
 		t.Errorf("%d requests stored, want 1", n)
 	}
 
@@ -562,16 +567,16 @@ func TestMalformedEventsAreAckedAndIgnored(t *testing.T) {
 // first envelope, then claims like the store.
 type panickingClaimer struct {
 	once sync.Once
-	*memStore
+	*memstore.Store
 }
 
 func (p *panickingClaimer) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	p.once.Do(func() { panic("the store's client panicked") })
-	return p.memStore.Claim(ctx, key, ttl)
+	return p.Store.Claim(ctx, key, ttl)
 }
 
 func TestPanicIsRecovered(t *testing.T) {
-	h := newAppHarness(t, func(a *App) { a.Claims = &panickingClaimer{memStore: newMemStore()} })
+	h := newAppHarness(t, func(a *App) { a.Claims = &panickingClaimer{Store: memstore.New(seal.Key{})} })
 	panicked := h.command(employeeID, "")
 	if got := h.answer(panicked).Text; got != genericText {
 		t.Errorf("a panic was answered %q, want %q", got, genericText)
@@ -592,7 +597,7 @@ func TestPanicIsRecovered(t *testing.T) {
 }
 
 func TestRedeliveredEnvelopeTakesEffectOnce(t *testing.T) {
-	h := newAppHarness(t, func(a *App) { a.Claims = newMemStore() })
+	h := newAppHarness(t, func(a *App) { a.Claims = memstore.New(seal.Key{}) })
 	r := h.submit(employeeID)
 	id := h.envelope()
 	first := clickEvent(id, strangerID, h.answers.url(id), &slack.BlockAction{ActionID: ActionApprove, Value: r.ID})
@@ -695,6 +700,7 @@ type webhookPost struct {
 	Text            string `json:"text"`
 	ResponseType    string `json:"response_type"`
 	ReplaceOriginal bool   `json:"replace_original"`
+	DeleteOriginal  bool   `json:"delete_original"`
 	Raw             []byte `json:"-"`
 }
 
@@ -715,6 +721,8 @@ func newResponseRecorder(t *testing.T) *responseRecorder {
 		defer rec.mu.Unlock()
 		key := strings.TrimPrefix(r.URL.Path, "/")
 		rec.byKey[key] = append(rec.byKey[key], p)
+		w.Header().Set("Content-Type", "application/json") // as Slack answers
+		fmt.Fprint(w, `{"ok":true}`)
 	}))
 	t.Cleanup(rec.srv.Close)
 	return rec
@@ -757,244 +765,6 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// memStore is an in-memory workflow.Store. Requests are kept as JSON, so
-// that no caller shares memory with the store, as with the real stores.
-type memStore struct {
-	mu     sync.Mutex
-	reqs   map[string][]byte
-	order  []string
-	claims map[string]bool
-	audit  []workflow.AuditRecord
-	// refusals are the times of each requester's refusals counted against
-	// the limit (Refused with a limit).
-	refusals map[string][]time.Time
-}
-
-// refusalsAfterLocked counts requester's counted refusals after t.
-func (m *memStore) refusalsAfterLocked(requester string, t time.Time) int {
-	n := 0
-	for _, at := range m.refusals[requester] {
-		if at.After(t) {
-			n++
-		}
-	}
-	return n
-}
-
-var _ workflow.Store = (*memStore)(nil)
-
-func newMemStore() *memStore { return &memStore{reqs: map[string][]byte{}, claims: map[string]bool{}} }
-
-func (m *memStore) loadLocked(id string) (*workflow.Request, error) {
-	b, ok := m.reqs[id]
-	if !ok {
-		return nil, workflow.Errorf(workflow.CodeNotFound, "no request %s", id)
-	}
-	var r workflow.Request
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, workflow.Wrap(workflow.CodeInternal, err, "decoding request "+id)
-	}
-	return &r, nil
-}
-
-func (m *memStore) saveLocked(r *workflow.Request) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return workflow.Wrap(workflow.CodeInternal, err, "encoding request "+r.ID)
-	}
-	if _, ok := m.reqs[r.ID]; !ok {
-		m.order = append(m.order, r.ID)
-	}
-	m.reqs[r.ID] = b
-	return nil
-}
-
-// all returns every request, oldest first.
-func (m *memStore) allLocked() ([]*workflow.Request, error) {
-	out := make([]*workflow.Request, 0, len(m.order))
-	for _, id := range m.order {
-		r, err := m.loadLocked(id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func (m *memStore) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.reqs)
-}
-
-func (m *memStore) Create(_ context.Context, r *workflow.Request, limit workflow.Limit) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	all, err := m.allLocked()
-	if err != nil {
-		return err
-	}
-	n := m.refusalsAfterLocked(r.Requester, r.CreatedAt.Add(-limit.Window))
-	for _, o := range all {
-		if o.Requester != r.Requester {
-			continue
-		}
-		if !o.Status.Terminal() {
-			return workflow.Errorf(workflow.CodeOpenRequest, "%s has open request %s", r.Requester, o.ID)
-		}
-		if o.CreatedAt.After(r.CreatedAt.Add(-limit.Window)) {
-			n++
-		}
-	}
-	if n >= limit.Max {
-		return workflow.Errorf(workflow.CodeRateLimited, "%s created %d requests in the window", r.Requester, n)
-	}
-	if err := m.saveLocked(r); err != nil {
-		return err
-	}
-	m.audit = append(m.audit, workflow.AuditRecords(r, 0)...)
-	return nil
-}
-
-func (m *memStore) Standing(_ context.Context, requester string, since time.Time) (*workflow.Request, int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	all, err := m.allLocked()
-	if err != nil {
-		return nil, 0, err
-	}
-	var open *workflow.Request
-	n := m.refusalsAfterLocked(requester, since)
-	for _, r := range all {
-		if r.Requester != requester {
-			continue
-		}
-		if r.CreatedAt.After(since) {
-			n++
-		}
-		if !r.Status.Terminal() {
-			open = r
-		}
-	}
-	return open, n, nil
-}
-
-func (m *memStore) Get(_ context.Context, id string) (*workflow.Request, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.loadLocked(id)
-}
-
-func (m *memStore) Open(_ context.Context, requester string) (*workflow.Request, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	all, err := m.allLocked()
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range all {
-		if r.Requester == requester && !r.Status.Terminal() {
-			return r, nil
-		}
-	}
-	return nil, workflow.Errorf(workflow.CodeNoOpenRequest, "%s has no open request", requester)
-}
-
-// Update holds the lock while fn runs: a compare-and-set that never has to
-// retry.
-func (m *memStore) Update(_ context.Context, id string, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, err := m.loadLocked(id)
-	if err != nil {
-		return nil, err
-	}
-	before := len(r.Events)
-	if err := fn(r); err != nil {
-		return nil, err
-	}
-	if err := m.saveLocked(r); err != nil {
-		return nil, err
-	}
-	m.audit = append(m.audit, workflow.AuditRecords(r, before)...)
-	return r, nil
-}
-
-func (m *memStore) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	return m.Update(ctx, r.ID, fn)
-}
-
-func (m *memStore) Due(_ context.Context, now time.Time, limit int) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	all, err := m.allLocked()
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, r := range all {
-		if d, ok := r.NextDeadline(); ok && !d.After(now) && len(ids) < limit {
-			ids = append(ids, r.ID)
-		}
-	}
-	return ids, nil
-}
-
-func (m *memStore) Watched(context.Context) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	all, err := m.allLocked()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range all {
-		if _, ok := r.NextDeadline(); ok {
-			n++
-		}
-	}
-	return n, nil
-}
-
-func (m *memStore) Claim(_ context.Context, key string, _ time.Duration) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	first := !m.claims[key]
-	m.claims[key] = true
-	return first, nil
-}
-
-func (m *memStore) Ping(context.Context) error { return nil }
-
-func (m *memStore) Refused(_ context.Context, rec workflow.AuditRecord, limit workflow.Limit) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.audit = append(m.audit, rec)
-	if limit.Max > 0 && limit.Window > 0 {
-		if m.refusals == nil {
-			m.refusals = map[string][]time.Time{}
-		}
-		m.refusals[rec.User] = append(m.refusals[rec.User], rec.At)
-	}
-	return nil
-}
-
-func (m *memStore) Audit(_ context.Context, q workflow.AuditQuery, each func(workflow.AuditRecord) error) error {
-	m.mu.Lock()
-	recs := slices.Clone(m.audit)
-	m.mu.Unlock()
-	for _, rec := range recs {
-		if !q.Match(rec) {
-			continue
-		}
-		if err := each(rec); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // recordingDirectory records the passwords it is asked to set. hold makes
@@ -1080,35 +850,10 @@ func (localPartAccounts) ExpirePassword(context.Context, workflow.Account) error
 
 func (localPartAccounts) Approver(context.Context, workflow.Person) error { return nil }
 
-// recordingNotifier is a workflow.Notifier that reports every event as
-// synced and records the passwords it is given to deliver.
+// recordingNotifier is a workflow.Notifier that records the refusals.
 type recordingNotifier struct {
-	mu        sync.Mutex
-	delivered []delivery
-	refusals  []workflow.Refusal
-}
-
-type delivery struct {
-	requestID, requester, password string
-	clickChannel                   string // the channel of the click in the context, if any
-}
-
-func (n *recordingNotifier) Sync(_ context.Context, r *workflow.Request, l workflow.Lane) (workflow.Messages, int, error) {
-	m := r.Messages
-	if l == workflow.LaneAudit {
-		m.Audited = len(r.Events)
-	} else {
-		m.Notified = len(r.Events)
-	}
-	return m, len(r.Events) - r.Outbox[l].Done, nil
-}
-
-func (n *recordingNotifier) DeliverPassword(ctx context.Context, r *workflow.Request, d workflow.Delivery) error {
-	c, _ := clickFrom(ctx)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.delivered = append(n.delivered, delivery{requestID: r.ID, requester: r.Requester, password: d.Password, clickChannel: c.channel})
-	return nil
+	mu       sync.Mutex
+	refusals []workflow.Refusal
 }
 
 func (n *recordingNotifier) Refused(_ context.Context, f workflow.Refusal) error {
@@ -1116,10 +861,4 @@ func (n *recordingNotifier) Refused(_ context.Context, f workflow.Refusal) error
 	defer n.mu.Unlock()
 	n.refusals = append(n.refusals, f)
 	return nil
-}
-
-func (n *recordingNotifier) deliveries() []delivery {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.Clone(n.delivered)
 }

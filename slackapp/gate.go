@@ -20,10 +20,11 @@ type Priority int
 
 // The priorities.
 const (
-	PriorityNow    Priority = iota // the answer to a click, the message just clicked, a command's lookups
-	PriorityNext                   // the DM a person waits for next: an approver's request, the Reveal button, the password
-	PriorityOthers                 // other people's message updates and notices
-	PriorityAudit                  // the audit channel
+	PriorityNow        Priority = iota // the answer to a click, the message just clicked, a command's lookups
+	PriorityNext                       // the DM a person waits for next: an approver's request, the Reveal button, the password
+	PriorityOthers                     // other people's message updates and notices
+	PriorityAudit                      // the audit channel: a request's parent message, which shows its state
+	PriorityAuditReply                 // the audit channel: the replies in a request's thread
 )
 
 // maxInFlight bounds the calls in flight on one key while Slack accepts
@@ -35,9 +36,13 @@ const maxInFlight = 4
 // at once, up to maxInFlight per key, while Slack accepts them. After an
 // HTTP 429 on a key (a channel for chat.postMessage, the method for tiered
 // methods) the calls on that key wait for its Retry-After and then go one
-// at a time, most urgent first, spaced by the last Retry-After, until none
-// is waiting. Other keys are never held up. Shared, when set, tells other
-// replicas about a 429 and learns theirs. A nil *Gate runs calls at once.
+// at a time, most urgent first, each as soon as the one before succeeded,
+// until none is waiting or Slack answers 429 again: nothing is sent inside
+// a Retry-After, and whatever Slack's bucket holds when it ends is used,
+// however Slack rounds the Retry-After. Other keys are never held up.
+// Work that would wait long may park instead of blocking (Park), and is
+// woken when its turn comes. Shared, when set, tells other replicas about
+// a 429 and learns theirs. A nil *Gate runs calls at once.
 type Gate struct {
 	Shared Throttles
 	// OnFatal, when set, is told about a refusal no retry can fix: the
@@ -78,18 +83,27 @@ type Throttles interface {
 
 type gateKey struct {
 	inFlight  int
-	throttled bool          // after a 429, until nobody waits: one call at a time
-	until     time.Time     // no call before this
-	spacing   time.Duration // the last Retry-After
-	waiters   []*waiter     // by priority, then arrival
-	timer     *time.Timer   // wakes the queue at until
+	throttled bool                   // after a 429, until nobody waits: one call at a time
+	until     time.Time              // no call before this
+	spacing   time.Duration          // the last Retry-After: Backlog's estimate of a turn
+	waiters   []*waiter              // by priority, then arrival
+	timer     *time.Timer            // wakes the queue at until
+	reserved  map[string]*time.Timer // tickets whose parked turn came: their slot, held a while
 }
 
+// A waiter is a call waiting for its key: a goroutine blocked in Do
+// (ready), or work parked without one (wake, ticket).
 type waiter struct {
-	prio  Priority
-	seq   uint64
-	ready chan struct{}
+	prio   Priority
+	seq    uint64
+	ready  chan struct{} // nil for a parked waiter
+	wake   func()        // a parked waiter's: called when its turn comes
+	ticket string        // a parked waiter's: who gets the turn
 }
+
+// turnHold is how long the turn of a parked waiter is held for its ticket
+// after wake: the time its work takes to come back for it.
+const turnHold = 2 * time.Second
 
 // NewGate returns an empty gate.
 func NewGate() *Gate { return &Gate{keys: map[string]*gateKey{}, closed: make(chan struct{})} }
@@ -156,15 +170,26 @@ func (g *Gate) Do(ctx context.Context, key string, prio Priority, call func() er
 // ErrThrottled without calling, so that the caller can leave the call for
 // later.
 func (g *Gate) DoWithin(ctx context.Context, key string, prio Priority, maxWait time.Duration, call func() error) error {
+	return g.DoFor(ctx, key, prio, maxWait, "", call)
+}
+
+// DoFor is DoWithin for the work named ticket: when the turn of a waiter
+// ticket parked on key has come (Park), the call takes that turn at once.
+func (g *Gate) DoFor(ctx context.Context, key string, prio Priority, maxWait time.Duration, ticket string, call func() error) error {
 	if g == nil {
 		return call()
 	}
+	var seq uint64 // a call Slack answered 429 keeps its place in the queue
 	for {
-		if maxWait > 0 && g.Backlog(key, prio) > maxWait {
-			return ErrThrottled
-		}
-		if err := g.enterWithin(ctx, key, prio, maxWait); err != nil {
-			return err
+		if g.takeTurn(key, ticket) {
+			// The slot was held for this ticket: go.
+		} else {
+			if maxWait > 0 && g.Backlog(key, prio) > maxWait {
+				return ErrThrottled
+			}
+			if err := g.enterWithin(ctx, key, prio, maxWait, &seq); err != nil {
+				return err
+			}
 		}
 		err := call()
 		g.observe(key, err)
@@ -213,21 +238,23 @@ var fatalErrors = []string{"invalid_auth", "not_authed", "token_revoked", "token
 // enterWithin is enter waiting at most maxWait (0: no bound); past that it
 // returns ErrThrottled. Backlog is an estimate: calls already in flight
 // may take longer than it says.
-func (g *Gate) enterWithin(ctx context.Context, key string, prio Priority, maxWait time.Duration) error {
+func (g *Gate) enterWithin(ctx context.Context, key string, prio Priority, maxWait time.Duration, seq *uint64) error {
 	if maxWait <= 0 {
-		return g.enter(ctx, key, prio)
+		return g.enter(ctx, key, prio, seq)
 	}
 	wctx, cancel := context.WithTimeoutCause(ctx, maxWait, ErrThrottled)
 	defer cancel()
-	err := g.enter(wctx, key, prio)
+	err := g.enter(wctx, key, prio, seq)
 	if err != nil && ctx.Err() == nil && context.Cause(wctx) == ErrThrottled {
 		return ErrThrottled
 	}
 	return err
 }
 
-// enter waits until a call on key may go.
-func (g *Gate) enter(ctx context.Context, key string, prio Priority) error {
+// enter waits until a call on key may go. *seq is the call's place in the
+// queue: 0 for a new call, which gets one; a call that comes back after a
+// 429 keeps its own.
+func (g *Gate) enter(ctx context.Context, key string, prio Priority, seq *uint64) error {
 	g.mu.Lock()
 	k := g.keys[key]
 	if k == nil {
@@ -239,8 +266,11 @@ func (g *Gate) enter(ctx context.Context, key string, prio Priority) error {
 		g.mu.Unlock()
 		return nil
 	}
-	g.seq++
-	w := &waiter{prio: prio, seq: g.seq, ready: make(chan struct{})}
+	if *seq == 0 {
+		g.seq++
+		*seq = g.seq
+	}
+	w := &waiter{prio: prio, seq: *seq, ready: make(chan struct{})}
 	i, _ := slices.BinarySearchFunc(k.waiters, w, func(a, b *waiter) int {
 		if a.prio != b.prio {
 			return int(a.prio - b.prio)
@@ -273,6 +303,62 @@ func (g *Gate) enter(ctx context.Context, key string, prio Priority) error {
 	return err
 }
 
+// Park queues work named ticket for key with priority prio without a
+// goroutine: wake is called once, when a call of that priority may go
+// (in the order of the key's queue), and the key's slot is then held for
+// ticket for a moment (DoFor takes it). When a call may go now, wake is
+// called at once. Parking a ticket already parked on key keeps its place.
+func (g *Gate) Park(key string, prio Priority, ticket string, wake func()) {
+	if g == nil {
+		go wake()
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := g.keys[key]
+	if k == nil {
+		k = &gateKey{}
+		g.keys[key] = k
+	}
+	for _, w := range k.waiters {
+		if w.ready == nil && w.ticket == ticket {
+			w.wake = wake
+			return
+		}
+	}
+	if !k.throttled && len(k.waiters) == 0 && k.inFlight < maxInFlight && !time.Now().Before(k.until) {
+		go wake()
+		return
+	}
+	g.seq++
+	w := &waiter{prio: prio, seq: g.seq, wake: wake, ticket: ticket}
+	i, _ := slices.BinarySearchFunc(k.waiters, w, func(a, b *waiter) int {
+		if a.prio != b.prio {
+			return int(a.prio - b.prio)
+		}
+		return int(a.seq - b.seq)
+	})
+	k.waiters = slices.Insert(k.waiters, i, w)
+	g.waiting++
+	g.dispatch(key, k)
+}
+
+// takeTurn takes the slot held on key for ticket, if any.
+func (g *Gate) takeTurn(key, ticket string) bool {
+	if ticket == "" {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := g.keys[key]
+	if k == nil || k.reserved[ticket] == nil {
+		return false
+	}
+	k.reserved[ticket].Stop()
+	delete(k.reserved, ticket)
+	return true // the slot stays counted in inFlight for this call
+}
+
 // leave ends a call on key; retryAfter > 0 means Slack answered 429.
 func (g *Gate) leave(key string, retryAfter time.Duration) {
 	g.mu.Lock()
@@ -285,7 +371,7 @@ func (g *Gate) leave(key string, retryAfter time.Duration) {
 		k.throttled, k.spacing = true, retryAfter
 		k.until = later(k.until, now.Add(retryAfter))
 	case k.throttled && len(k.waiters) > 0:
-		k.until = later(k.until, now.Add(k.spacing))
+		// Slack took the call: the next one goes now, alone.
 	case k.throttled:
 		k.throttled = false
 	}
@@ -296,7 +382,7 @@ func (g *Gate) leave(key string, retryAfter time.Duration) {
 // when it may. g.mu is held.
 func (g *Gate) dispatch(key string, k *gateKey) {
 	if len(k.waiters) == 0 {
-		if k.inFlight == 0 && !k.throttled && !time.Now().Before(k.until) {
+		if k.inFlight == 0 && !k.throttled && !time.Now().Before(k.until) && len(k.reserved) == 0 {
 			delete(g.keys, key)
 		}
 		return
@@ -323,7 +409,31 @@ func (g *Gate) dispatch(key string, k *gateKey) {
 	k.waiters = k.waiters[1:]
 	g.waiting--
 	k.inFlight++
-	close(w.ready)
+	if w.ready != nil {
+		close(w.ready)
+	} else {
+		// A parked waiter: hold the slot for its ticket a moment, and
+		// let it go if the work does not come back for it.
+		if k.reserved == nil {
+			k.reserved = map[string]*time.Timer{}
+		}
+		if old := k.reserved[w.ticket]; old != nil {
+			old.Stop()
+			k.inFlight-- // one turn per ticket
+		}
+		ticket := w.ticket
+		k.reserved[ticket] = time.AfterFunc(turnHold, func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if k.reserved[ticket] == nil {
+				return
+			}
+			delete(k.reserved, ticket)
+			k.inFlight--
+			g.dispatch(key, k)
+		})
+		go w.wake()
+	}
 	if !k.throttled {
 		g.dispatch(key, k) // more may go at once
 	}

@@ -32,6 +32,7 @@ type fakeSlack struct {
 	calls    []fakeCall
 	inFlight map[string]int
 	maxIn    map[string]int
+	pad      time.Duration // added to every Retry-After
 }
 
 type fakeCall struct {
@@ -60,7 +61,7 @@ func (f *fakeSlack) call(key, label string) error {
 	var err error
 	if f.tokens[key] < 1 {
 		c.limited = true
-		wait := time.Duration((1 - f.tokens[key]) * float64(f.interval))
+		wait := time.Duration((1-f.tokens[key])*float64(f.interval)) + f.pad
 		f.until[key] = now.Add(wait)
 		err = &slack.RateLimitedError{RetryAfter: wait}
 	} else {
@@ -124,6 +125,44 @@ func TestGateBurstThenOnePerRetryAfter(t *testing.T) {
 		}
 		if g.Waiting() != 0 {
 			t.Errorf("%d still waiting", g.Waiting())
+		}
+	})
+}
+
+// A server that pads its Retry-After (a second more than its bucket
+// needs) does not slow the gate to one call per Retry-After: after each
+// window the calls go one at a time while Slack takes them, and none is
+// sent inside a window.
+func TestGatePaddedRetryAfterStillFollowsTheBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSlack(5, time.Second)
+		f.pad = time.Second
+		g := NewGate()
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range 20 {
+			wg.Go(func() {
+				if err := g.Do(t.Context(), "users.info", PriorityNow, func() error { return f.call("users.info", fmt.Sprint(i)) }); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		// 5 at once, then about one a second: each padded window of about
+		// 2 s ends with about 2 calls in the bucket, both used.
+		if elapsed := time.Since(start); elapsed > 20*time.Second {
+			t.Errorf("20 calls, burst 5 at 1/s, Retry-After padded by 1s: took %v, want the bucket's pace, not one per Retry-After", elapsed)
+		}
+		// Only the calls already in flight when Slack first said 429 may
+		// land inside its window.
+		inside := 0
+		for _, c := range f.calls {
+			if c.inside {
+				inside++
+			}
+		}
+		if inside > maxInFlight-1 {
+			t.Errorf("%d calls inside a Retry-After window", inside)
 		}
 	})
 }
@@ -199,10 +238,13 @@ func TestGateWithinCountsTheQueueAhead(t *testing.T) {
 		if err := g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, "first") }); err != nil {
 			t.Fatal(err)
 		}
-		go g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, "throttler") })
+		var wg sync.WaitGroup
+		wg.Go(func() { g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, "throttler") }) })
 		time.Sleep(50 * time.Millisecond) // the key is throttled now, for about a second
 		for i := range 10 {
-			go g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, fmt.Sprint("queued", i)) })
+			wg.Go(func() {
+				g.Do(t.Context(), key, PriorityOthers, func() error { return f.call(key, fmt.Sprint("queued", i)) })
+			})
 		}
 		time.Sleep(time.Millisecond)
 		if b := g.Backlog(key, PriorityOthers); b < 10*time.Second {
@@ -216,7 +258,7 @@ func TestGateWithinCountsTheQueueAhead(t *testing.T) {
 		if err := g.DoWithin(t.Context(), key, PriorityNext, 2*time.Second, func() error { return f.call(key, "urgent") }); err != nil {
 			t.Errorf("an urgent DoWithin 2s ahead of the queue = %v, want it to go", err)
 		}
-		synctest.Wait()
+		wg.Wait()
 	})
 }
 
@@ -428,7 +470,7 @@ func TestGateLogsBoundedIgnoredKeys(t *testing.T) {
 // package passes to the gate is one OwnKey accepts, so that no replica
 // ignores a real window: a new key must be added to methodKeys.
 func TestOwnKeyKnowsEveryKeyTheGateIsGiven(t *testing.T) {
-	calls := regexp.MustCompile(`(?:\.Do|\.DoWithin|lookup)\(ctx, (?:[^,"\n]+, )*"([^"]+)"(\+)?`)
+	calls := regexp.MustCompile(`(?:\.Do|\.DoWithin|\.DoFor|\.call|lookup)\(ctx, (?:[^,"\n]+, )*"([^"]+)"(\+)?`)
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -467,4 +509,75 @@ func TestOwnKeyKnowsEveryKeyTheGateIsGiven(t *testing.T) {
 			t.Errorf("OwnKey(%q) = %v, want %v", key, !want, want)
 		}
 	}
+}
+
+// Work parked on a throttled key holds no goroutine and is woken when its
+// turn comes, the most urgent first; the woken work's call takes the turn
+// held for it at once, and a turn nobody comes back for is let go.
+func TestGateParkedWorkWakesInTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSlack(1, time.Second)
+		g := NewGate()
+		key := "chat.postMessage:C0AUDIT"
+		post := func(label string) func() error { return func() error { return f.call(key, label) } }
+		if err := g.Do(t.Context(), key, PriorityAudit, post("first")); err != nil {
+			t.Fatal(err)
+		}
+		// The bucket is empty: a call that may wait 100ms meets the 429 and gives up.
+		if err := g.DoFor(t.Context(), key, PriorityAudit, 100*time.Millisecond, "lane-a", post("a")); !errors.Is(err, ErrThrottled) {
+			t.Fatalf("DoFor on an empty bucket = %v, want ErrThrottled", err)
+		}
+		var mu sync.Mutex
+		var woken []string
+		park := func(ticket string, prio Priority) {
+			g.Park(key, prio, ticket, func() {
+				mu.Lock()
+				woken = append(woken, ticket)
+				mu.Unlock()
+			})
+		}
+		park("lane-a", PriorityAuditReply)
+		park("lane-b", PriorityAudit)
+		park("lane-c", PriorityNext)
+		park("lane-b", PriorityAudit) // parked again: keeps its place
+		seen := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(woken)
+		}
+		if n := g.Waiting(); n != 3 {
+			t.Fatalf("%d parked, want 3", n)
+		}
+		synctest.Wait()
+		if woken := seen(); len(woken) != 0 {
+			t.Fatalf("woken %v before the Retry-After ended", woken)
+		}
+		time.Sleep(time.Second) // the window ends: the most urgent is woken
+		synctest.Wait()
+		if woken := seen(); !slices.Equal(woken, []string{"lane-c"}) {
+			t.Fatalf("woken %v, want lane-c alone", woken)
+		}
+		start := time.Now()
+		if err := g.DoFor(t.Context(), key, PriorityNext, 100*time.Millisecond, "lane-c", post("c")); err != nil {
+			t.Fatalf("the woken work's call = %v, want it to take its turn", err)
+		}
+		if took := time.Since(start); took > 20*time.Millisecond {
+			t.Errorf("the woken work's call waited %v", took)
+		}
+		// lane-b is next; it never comes back for its turn: after turnHold
+		// the turn goes to lane-a.
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if woken := seen(); len(woken) < 3 || !slices.Equal(woken[:3], []string{"lane-c", "lane-b", "lane-a"}) {
+			t.Errorf("woken %v, want lane-c, lane-b, then lane-a once lane-b's turn was let go", woken)
+		}
+		if n := g.Waiting(); n != 0 {
+			t.Errorf("%d still parked", n)
+		}
+		for _, c := range f.calls {
+			if c.inside {
+				t.Errorf("a call inside a Retry-After window: %+v", c)
+			}
+		}
+	})
 }

@@ -110,6 +110,48 @@ func ApprovalMessage(r *workflow.Request) Msg {
 	return Msg{Text: text + ": " + state, Blocks: append(blocks, section(outcome(r)))}
 }
 
+// QueueMessage is an approver's message listing the requests rows, as
+// they are now: one request looks as ApprovalMessage; several get a line
+// each (who, which account, since when) with Approve and Deny while
+// pending, and who decided and when afterwards. It holds at most
+// maxQueueRows rows, within Block Kit's 50 blocks (2 a pending row, 2 for
+// the heading).
+func QueueMessage(approver string, rows []*workflow.Request) Msg {
+	if len(rows) == 1 {
+		return ApprovalMessage(rows[0])
+	}
+	open := 0
+	var who []string
+	for _, r := range rows {
+		if r.Status == workflow.StatusPending {
+			open++
+			who = append(who, user(r.Requester))
+		}
+	}
+	head := fmt.Sprintf(":key: %d password reset requests wait for your decision.", open)
+	text := fmt.Sprintf("%d password reset requests: %s", open, strings.Join(who, ", "))
+	if open == 0 {
+		head = fmt.Sprintf(":white_check_mark: The %d password reset requests listed here are decided.", len(rows))
+		text = head
+	}
+	blocks := []slack.Block{section(head),
+		contextLine("Approve only the requests you know are genuine, for example because the person asked you in person or on a call.")}
+	for _, r := range rows {
+		line := fmt.Sprintf("%s · %s · since %s", user(r.Requester), code(r.Account.UserName), when(r.CreatedAt))
+		if r.Status != workflow.StatusPending {
+			blocks = append(blocks, section("~"+line+"~\n"+outcome(r)))
+			continue
+		}
+		if r.Account.Email != "" {
+			line += " · " + escape(r.Account.Email)
+		}
+		blocks = append(blocks, section(line), slack.NewActionBlock("decide:"+r.ID,
+			button(ActionApprove, "Approve", r.ID, slack.StylePrimary),
+			button(ActionDeny, "Deny", r.ID, slack.StyleDanger)))
+	}
+	return Msg{Text: text, Blocks: blocks}
+}
+
 // outcome says how a request that left pending was decided or ended.
 func outcome(r *workflow.Request) string {
 	switch {

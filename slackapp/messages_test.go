@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,91 @@ func TestMessagesGolden(t *testing.T) {
 	}
 	for name, msg := range cases {
 		t.Run(name, func(t *testing.T) { golden(t, name, msg) })
+	}
+}
+
+// queueRows returns n requests of different employees for one approver,
+// a minute apart, all pending.
+func queueRows(n int) []*workflow.Request {
+	var rows []*workflow.Request
+	for i := range n {
+		r := sample(workflow.StatusPending)
+		r.ID = fmt.Sprintf("Rqueue%019d", i)
+		r.Requester = fmt.Sprintf("UEMP%02d", i)
+		r.Account.UserName, r.Account.Email = fmt.Sprintf("emp%02d", i), fmt.Sprintf("emp%02d@corp.example.com", i)
+		r.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// decided returns r decided by approver (approved, or denied).
+func decided(r *workflow.Request, approver string, approve bool, at time.Time) *workflow.Request {
+	c := *r
+	if err := c.Decide(approver, approve, at, 15*time.Minute); err != nil {
+		panic(err)
+	}
+	return &c
+}
+
+// TestQueueMessagesGolden: an approver's queue as it lists requests, as
+// its rows are answered (who decided and when), and when every row is.
+func TestQueueMessagesGolden(t *testing.T) {
+	rows := queueRows(3)
+	answered := []*workflow.Request{rows[0], decided(rows[1], "UAPP1", true, t0.Add(5*time.Minute)), rows[2]}
+	done := []*workflow.Request{decided(rows[0], "UAPP1", false, t0.Add(6*time.Minute)), answered[1], decided(rows[2], "UAPP2", true, t0.Add(7*time.Minute))}
+	for name, msg := range map[string]Msg{
+		"queue_one":      QueueMessage("UAPP1", rows[:1]), // one request looks as a single one
+		"queue_pending":  QueueMessage("UAPP1", rows),
+		"queue_answered": QueueMessage("UAPP1", answered),
+		"queue_done":     QueueMessage("UAPP1", done),
+	} {
+		t.Run(name, func(t *testing.T) { golden(t, name, msg) })
+	}
+	if got, want := QueueMessage("UAPP1", rows[:1]), ApprovalMessage(rows[0]); digest(got) != digest(want) {
+		t.Error("a queue of one request does not look as the single request's message")
+	}
+}
+
+// TestQueueMessageFitsBlockKit: a full queue message, whatever its rows'
+// states, stays within Block Kit's limits (50 blocks, unique block IDs,
+// 3000 characters a section, 4000 the text), and each pending row has
+// Approve and Deny carrying its request ID only.
+func TestQueueMessageFitsBlockKit(t *testing.T) {
+	rows := queueRows(maxQueueRows)
+	for i := range rows {
+		if i%3 == 1 {
+			rows[i] = decided(rows[i], "UAPP1", i%2 == 0, t0.Add(25*time.Minute))
+		}
+	}
+	for n := 2; n <= maxQueueRows; n++ {
+		msg := QueueMessage("UAPP1", rows[:n])
+		if len(msg.Blocks) > 50 {
+			t.Fatalf("%d rows: %d blocks", n, len(msg.Blocks))
+		}
+		if len(msg.Text) > 4000 {
+			t.Fatalf("%d rows: text of %d characters", n, len(msg.Text))
+		}
+		js, _ := json.Marshal(msg)
+		s := string(js)
+		ids := map[string]bool{}
+		for _, b := range msg.Blocks {
+			if id := b.ID(); id != "" {
+				if ids[id] {
+					t.Fatalf("%d rows: block_id %q twice", n, id)
+				}
+				ids[id] = true
+			}
+		}
+		for _, r := range rows[:n] {
+			buttons := strings.Count(s, `"value":"`+r.ID+`"`)
+			if want := map[bool]int{true: 2, false: 0}[r.Status == workflow.StatusPending]; buttons != want {
+				t.Fatalf("%d rows: %s (%s) has %d buttons, want %d", n, r.ID, r.Status, buttons, want)
+			}
+		}
+	}
+	if full := QueueMessage("UAPP1", queueRows(maxQueueRows)); len(full.Blocks) != 50 {
+		t.Errorf("a full queue of pending rows has %d blocks, want exactly 50 (maxQueueRows fits)", len(full.Blocks))
 	}
 }
 

@@ -134,13 +134,18 @@ func ErrorCode(err error) Code {
 }
 
 // Tampered is the cause a store gives, inside an *Error with CodeTampered,
-// for a stored request that failed verification: it was not written by
-// this bot (or with this key), so nothing in it is trusted.
+// for a stored record that failed verification: it was not written by
+// this bot (or with this key), so nothing in it is trusted. The record is
+// a request, or a chat delivery record (then ID names its lane and
+// Requester is empty).
 type Tampered struct {
-	ID        string // the request ID it was read under
-	Requester string // the requester the record claims, unverified; "" when unreadable
+	ID        string // the request ID (or delivery lane) it was read under
+	Requester string // the requester the record claims, unverified; "" when unreadable or not a request
 }
 
 func (t *Tampered) Error() string {
+	if !ValidID(t.ID) {
+		return "delivery record " + t.ID + " failed verification"
+	}
 	return "request " + t.ID + " (claiming requester " + t.Requester + ") failed verification"
 }

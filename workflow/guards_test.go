@@ -1,4 +1,4 @@
-package workflow
+package workflow_test
 
 import (
 	"context"
@@ -8,10 +8,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/example/resetbot/workflow"
 )
 
 // approved submits alice's request and has UAPP1 approve it.
-func (h *harness) approved(t *testing.T) *Request {
+func (h *harness) approved(t *testing.T) *workflow.Request {
 	t.Helper()
 	r := h.submit(t)
 	if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", true); err != nil {
@@ -21,17 +23,17 @@ func (h *harness) approved(t *testing.T) *Request {
 }
 
 func TestGuardAtRevealFailsWithoutReset(t *testing.T) {
-	for _, code := range []Code{CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU, CodeNoAccount, CodeProtectedAccount} {
+	for _, code := range []workflow.Code{workflow.CodeAccountDisabled, workflow.CodeProtectedGroup, workflow.CodeMachineAccount, workflow.CodeOutsideOU, workflow.CodeNoAccount, workflow.CodeProtectedAccount} {
 		t.Run(string(code), func(t *testing.T) {
 			h := newHarness(t)
 			r := h.approved(t)
 			// The account changed in the directory between approval and Reveal.
 			h.accts.set(func(f *fakeAccounts) { f.refuse["alice"] = code })
-			if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+			if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 				t.Fatal(err)
 			}
 			got := h.get(t, r.ID)
-			if got.Status != StatusFailed || got.Failure != code {
+			if got.Status != workflow.StatusFailed || got.Failure != code {
 				t.Fatalf("status %s failure %s, want failed %s", got.Status, got.Failure, code)
 			}
 			if n := len(h.dir.passwords()); n != 0 {
@@ -46,15 +48,14 @@ func TestGuardAtRevealFailsWithoutReset(t *testing.T) {
 
 func TestLookupOutageAtRevealPostpones(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
 	r := h.approved(t)
 	revealBy := h.get(t, r.ID).RevealBy
 	h.accts.set(func(f *fakeAccounts) { f.down = true })
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(t, r.ID)
-	if got.Status != StatusApproved || got.LastEvent().Kind != EventPostponed || got.LastEvent().Code != CodeLookupUnavailable {
+	if got.Status != workflow.StatusApproved || got.LastEvent().Kind != workflow.EventPostponed || got.LastEvent().Code != workflow.CodeLookupUnavailable {
 		t.Fatalf("after an outage at Reveal: %s, %+v", got.Status, got.LastEvent())
 	}
 	if !got.RevealBy.Equal(revealBy) || got.RevealTries != 0 {
@@ -64,10 +65,10 @@ func TestLookupOutageAtRevealPostpones(t *testing.T) {
 		t.Fatalf("%d resets during the outage", n)
 	}
 	h.accts.set(func(f *fakeAccounts) { f.down = false })
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.get(t, r.ID); got.Status != StatusCompleted {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusCompleted {
 		t.Fatalf("after the outage: %s", got.Status)
 	}
 }
@@ -75,11 +76,11 @@ func TestLookupOutageAtRevealPostpones(t *testing.T) {
 func TestLookupOutageAtSubmit(t *testing.T) {
 	h := newHarness(t)
 	h.accts.set(func(f *fakeAccounts) { f.down = true })
-	if _, err := h.svc.Submit(context.Background(), "UEMP"); ErrorCode(err) != CodeLookupUnavailable {
+	if _, err := h.svc.Submit(context.Background(), "UEMP"); workflow.ErrorCode(err) != workflow.CodeLookupUnavailable {
 		t.Fatalf("got %v", err)
 	}
 	h.svc.Wait()
-	if _, err := h.store.Open(context.Background(), "UEMP"); ErrorCode(err) != CodeNoOpenRequest {
+	if _, err := h.store.Open(context.Background(), "UEMP"); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
 		t.Fatalf("a request was stored during the outage: %v", err)
 	}
 	if f := h.note.refused(); len(f) != 0 {
@@ -95,21 +96,21 @@ func TestManagerApproval(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		manager *Manager
+		manager *workflow.Manager
 		want    []string
-		asked   AskedAs
+		asked   workflow.AskedAs
 	}{
-		{"manager on chat", &Manager{UserName: "maria", Email: "maria@corp.example.com"}, []string{"UMGR"}, AskedManager},
-		{"no manager", nil, []string{"UAPP1", "UAPP2"}, AskedNoManager},
-		{"manager disabled", &Manager{UserName: "maria", Email: "maria@corp.example.com", Disabled: true}, []string{"UAPP1", "UAPP2"}, AskedManagerDisabled},
-		{"manager not on chat", &Manager{UserName: "zed", Email: "zed@corp.example.com"}, []string{"UAPP1", "UAPP2"}, AskedManagerNotInChat},
-		{"manager without email", &Manager{UserName: "zed"}, []string{"UAPP1", "UAPP2"}, AskedManagerNotInChat},
-		{"own manager", &Manager{UserName: "alice", Email: "alice@corp.example.com"}, []string{"UAPP1", "UAPP2"}, AskedManagerIsRequester},
+		{"manager on chat", &workflow.Manager{UserName: "maria", Email: "maria@corp.example.com"}, []string{"UMGR"}, workflow.AskedManager},
+		{"no manager", nil, []string{"UAPP1", "UAPP2"}, workflow.AskedNoManager},
+		{"manager disabled", &workflow.Manager{UserName: "maria", Email: "maria@corp.example.com", Disabled: true}, []string{"UAPP1", "UAPP2"}, workflow.AskedManagerDisabled},
+		{"manager not on chat", &workflow.Manager{UserName: "zed", Email: "zed@corp.example.com"}, []string{"UAPP1", "UAPP2"}, workflow.AskedManagerNotInChat},
+		{"manager without email", &workflow.Manager{UserName: "zed"}, []string{"UAPP1", "UAPP2"}, workflow.AskedManagerNotInChat},
+		{"own manager", &workflow.Manager{UserName: "alice", Email: "alice@corp.example.com"}, []string{"UAPP1", "UAPP2"}, workflow.AskedManagerIsRequester},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(c *Config, d *Deps) { c.ManagerApproval, d.Identity = true, people })
+			h := newHarness(t, func(c *workflow.Config, d *workflow.Deps) { c.ManagerApproval, d.Identity = true, people })
 			h.accts.set(func(f *fakeAccounts) {
-				f.managers = map[string]Manager{}
+				f.managers = map[string]workflow.Manager{}
 				if tc.manager != nil {
 					f.managers["alice"] = *tc.manager
 				}
@@ -124,62 +125,61 @@ func TestManagerApproval(t *testing.T) {
 
 func TestRefusalsAreAuditedOncePerQuietPeriod(t *testing.T) {
 	h := newHarness(t)
-	h.store.claims = map[string]bool{}
 	ctx := context.Background()
 	for range 3 {
-		if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeProtectedAccount {
+		if _, err := h.svc.Submit(ctx, "UADMIN"); workflow.ErrorCode(err) != workflow.CodeProtectedAccount {
 			t.Fatalf("got %v", err)
 		}
 	}
 	h.svc.Wait()
 	f := h.note.refused()
-	if len(f) != 1 || f[0].User != "UADMIN" || f[0].Account != "administrator" || f[0].Code != CodeProtectedAccount {
+	if len(f) != 1 || f[0].User != "UADMIN" || f[0].Account != "administrator" || f[0].Code != workflow.CodeProtectedAccount {
 		t.Fatalf("refusals %+v", f)
 	}
-	if _, err := h.svc.Submit(ctx, "UNOBODY"); ErrorCode(err) != CodeUnknownUser {
+	if _, err := h.svc.Submit(ctx, "UNOBODY"); workflow.ErrorCode(err) != workflow.CodeUnknownUser {
 		t.Fatalf("got %v", err)
 	}
 	h.svc.Wait()
-	if f := h.note.refused(); len(f) != 2 || f[1].Account != "" || f[1].Code != CodeUnknownUser {
+	if f := h.note.refused(); len(f) != 2 || f[1].Account != "" || f[1].Code != workflow.CodeUnknownUser {
 		t.Fatalf("refusals %+v", f)
 	}
 }
 
 func TestForceChangeAtLogon(t *testing.T) {
-	force := func(c *Config, _ *Deps) { c.ForceChangeAtLogon = true }
+	force := func(c *workflow.Config, _ *workflow.Deps) { c.ForceChangeAtLogon = true }
 	h := newHarness(t, force)
 	r := h.approved(t)
-	if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(t, r.ID)
-	if got.Status != StatusCompleted || got.LastEvent().Code != "" || !slices.Equal(h.accts.expired, []string{"alice"}) || !slices.Equal(h.note.musts, []bool{true}) {
-		t.Fatalf("status %s event %+v expired %v must %v", got.Status, got.LastEvent(), h.accts.expired, h.note.musts)
+	if got.Status != workflow.StatusCompleted || got.LastEvent().Code != "" || !slices.Equal(h.accts.expired, []string{"alice"}) || !slices.Equal(h.display.musts, []bool{true}) {
+		t.Fatalf("status %s event %+v expired %v must %v", got.Status, got.LastEvent(), h.accts.expired, h.display.musts)
 	}
 
 	h = newHarness(t, force)
-	h.accts.expireErr = Wrap(CodeLookupUnavailable, errors.New("insufficient access"), "pwdLastSet")
+	h.accts.expireErr = workflow.Wrap(workflow.CodeLookupUnavailable, errors.New("insufficient access"), "pwdLastSet")
 	r = h.approved(t)
-	if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got = h.get(t, r.ID)
-	if got.Status != StatusCompleted || got.LastEvent().Code != CodeForceChangeFailed || !strings.Contains(got.LastEvent().Detail, "insufficient access") {
+	if got.Status != workflow.StatusCompleted || got.LastEvent().Code != workflow.CodeForceChangeFailed || !strings.Contains(got.LastEvent().Detail, "insufficient access") {
 		t.Fatalf("status %s event %+v", got.Status, got.LastEvent())
 	}
-	if len(h.note.delivered) != 1 || !slices.Equal(h.note.musts, []bool{false}) {
-		t.Fatalf("delivered %d, must change %v", len(h.note.delivered), h.note.musts)
+	if len(h.display.shown) != 1 || !slices.Equal(h.display.musts, []bool{false}) {
+		t.Fatalf("delivered %d, must change %v", len(h.display.shown), h.display.musts)
 	}
 }
 
 // countingIdentity counts the lookups that reach the chat.
 type countingIdentity struct {
-	Identity
+	workflow.Identity
 	mu sync.Mutex
 	n  int
 }
 
-func (c *countingIdentity) Person(ctx context.Context, user string) (Person, error) {
+func (c *countingIdentity) Person(ctx context.Context, user string) (workflow.Person, error) {
 	c.mu.Lock()
 	c.n++
 	c.mu.Unlock()
@@ -194,8 +194,8 @@ func (c *countingIdentity) lookups() int {
 
 func TestRateLimitBeforeAnyLookup(t *testing.T) {
 	var people *countingIdentity
-	h := newHarness(t, func(c *Config, d *Deps) {
-		c.Limit = Limit{Max: 1, Window: time.Hour}
+	h := newHarness(t, func(c *workflow.Config, d *workflow.Deps) {
+		c.Limit = workflow.Limit{Max: 1, Window: time.Hour}
 		people = &countingIdentity{Identity: d.Identity}
 		d.Identity = people
 	})
@@ -206,14 +206,14 @@ func TestRateLimitBeforeAnyLookup(t *testing.T) {
 	}
 	h.svc.Wait()
 	before := people.lookups()
-	if _, err := h.svc.Submit(ctx, "UEMP"); ErrorCode(err) != CodeRateLimited {
+	if _, err := h.svc.Submit(ctx, "UEMP"); workflow.ErrorCode(err) != workflow.CodeRateLimited {
 		t.Fatalf("second request in the window: %v", err)
 	}
 	if people.lookups() != before {
 		t.Fatal("a request over the limit asked the chat who the user is")
 	}
 	h.svc.Wait()
-	if f := h.note.refused(); len(f) != 1 || f[0].Code != CodeRateLimited {
+	if f := h.note.refused(); len(f) != 1 || f[0].Code != workflow.CodeRateLimited {
 		t.Fatalf("refusals %+v", f)
 	}
 }
@@ -222,16 +222,16 @@ func TestAuditRecordsEveryStepAndRefusal(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	r := h.approved(t)
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeProtectedAccount {
+		if _, err := h.svc.Submit(ctx, "UADMIN"); workflow.ErrorCode(err) != workflow.CodeProtectedAccount {
 			t.Fatal(err)
 		}
 	}
 	h.svc.Wait()
-	all, err := h.store.records(AuditQuery{})
+	all, err := h.records(workflow.AuditQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,13 +247,13 @@ func TestAuditRecordsEveryStepAndRefusal(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit log %v, want %v", got, want)
 	}
-	if recs, _ := h.store.records(AuditQuery{User: "ALICE"}); len(recs) != 4 || recs[1].Approver != "UAPP1" {
+	if recs, _ := h.records(workflow.AuditQuery{User: "ALICE"}); len(recs) != 4 || recs[1].Approver != "UAPP1" {
 		t.Errorf("by account: %+v", recs)
 	}
-	if recs, _ := h.store.records(AuditQuery{Status: EventRefused}); len(recs) != 2 || recs[0].Account != "administrator" {
+	if recs, _ := h.records(workflow.AuditQuery{Status: workflow.EventRefused}); len(recs) != 2 || recs[0].Account != "administrator" {
 		t.Errorf("refused: %+v", recs)
 	}
-	if recs, _ := h.store.records(AuditQuery{Since: t0.Add(time.Minute)}); len(recs) != 0 {
+	if recs, _ := h.records(workflow.AuditQuery{Since: t0.Add(time.Minute)}); len(recs) != 0 {
 		t.Errorf("since a later time: %+v", recs)
 	}
 }
@@ -266,45 +266,45 @@ func TestAccountDerivedAgainAtReveal(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(h *harness)
-		want   Code // "" for completed
+		want   workflow.Code // "" for completed
 		reset  string
 	}{
 		{"same object", func(*harness) {}, "", "alice"},
 		{"same object renamed", func(h *harness) {
 			h.accts.set(func(f *fakeAccounts) {
-				f.byEmail["alice@corp.example.com"] = Account{UserName: "asmith", Email: "alice@corp.example.com", GUID: guid}
+				f.byEmail["alice@corp.example.com"] = workflow.Account{UserName: "asmith", Email: "alice@corp.example.com", GUID: guid}
 			})
 		}, "", "asmith"},
 		{"another object with the same name", func(h *harness) {
 			h.accts.set(func(f *fakeAccounts) {
-				f.byEmail["alice@corp.example.com"] = Account{UserName: "alice", Email: "alice@corp.example.com", GUID: "0000-another"}
+				f.byEmail["alice@corp.example.com"] = workflow.Account{UserName: "alice", Email: "alice@corp.example.com", GUID: "0000-another"}
 			})
-		}, CodeAccountChanged, ""},
-		{"email now another person's", func(h *harness) { h.people["UEMP"] = Person{Email: "bob@corp.example.com"} }, CodeAccountChanged, ""},
-		{"no longer in chat", func(h *harness) { delete(h.people, "UEMP") }, CodeUnknownUser, ""},
+		}, workflow.CodeAccountChanged, ""},
+		{"email now another person's", func(h *harness) { h.people["UEMP"] = workflow.Person{Email: "bob@corp.example.com"} }, workflow.CodeAccountChanged, ""},
+		{"no longer in chat", func(h *harness) { delete(h.people, "UEMP") }, workflow.CodeUnknownUser, ""},
 		{"account gone", func(h *harness) {
 			h.accts.set(func(f *fakeAccounts) { delete(f.byEmail, "alice@corp.example.com") })
-		}, CodeNoAccount, ""},
+		}, workflow.CodeNoAccount, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.accts.set(func(f *fakeAccounts) {
-				f.byEmail["alice@corp.example.com"] = Account{UserName: "alice", Email: "alice@corp.example.com", GUID: guid}
+				f.byEmail["alice@corp.example.com"] = workflow.Account{UserName: "alice", Email: "alice@corp.example.com", GUID: guid}
 			})
 			r := h.approved(t)
 			tc.change(h)
-			if _, err := h.svc.Reveal(context.Background(), r.ID, "UEMP"); err != nil {
+			if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 				t.Fatal(err)
 			}
 			got := h.get(t, r.ID)
 			resets := h.dir.resetUsers()
 			if tc.want == "" {
-				if got.Status != StatusCompleted || len(resets) != 1 || resets[0] != tc.reset {
+				if got.Status != workflow.StatusCompleted || len(resets) != 1 || resets[0] != tc.reset {
 					t.Fatalf("status %s, resets %v; want %s reset", got.Status, resets, tc.reset)
 				}
 				return
 			}
-			if got.Status != StatusFailed || got.Failure != tc.want || len(resets) != 0 {
+			if got.Status != workflow.StatusFailed || got.Failure != tc.want || len(resets) != 0 {
 				t.Fatalf("status %s failure %s resets %v; want failed %s and no reset", got.Status, got.Failure, resets, tc.want)
 			}
 		})
@@ -316,7 +316,9 @@ func TestAccountDerivedAgainAtReveal(t *testing.T) {
 // the directory, cannot decide; the request stays pending for the others.
 func TestApproverCheckedAtClick(t *testing.T) {
 	for name, change := range map[string]func(h *harness){
-		"deactivated in chat": func(h *harness) { h.people["UAPP1"] = Person{Email: "bob@corp.example.com", Name: "deactivated"} },
+		"deactivated in chat": func(h *harness) {
+			h.people["UAPP1"] = workflow.Person{Email: "bob@corp.example.com", Name: "deactivated"}
+		},
 		"disabled in the directory": func(h *harness) {
 			h.accts.set(func(f *fakeAccounts) { f.disabled = map[string]bool{"bob@corp.example.com": true} })
 		},
@@ -326,11 +328,11 @@ func TestApproverCheckedAtClick(t *testing.T) {
 			r := h.submit(t)
 			change(h)
 			for _, approve := range []bool{true, false} {
-				if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", approve); ErrorCode(err) != CodeApproverInactive {
-					t.Fatalf("Decide(approve=%v) by an inactive approver: %v, want code %s", approve, err, CodeApproverInactive)
+				if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", approve); workflow.ErrorCode(err) != workflow.CodeApproverInactive {
+					t.Fatalf("Decide(approve=%v) by an inactive approver: %v, want code %s", approve, err, workflow.CodeApproverInactive)
 				}
 			}
-			if got := h.get(t, r.ID); got.Status != StatusPending || got.DecidedBy != "" {
+			if got := h.get(t, r.ID); got.Status != workflow.StatusPending || got.DecidedBy != "" {
 				t.Fatalf("after the refused clicks: %s decided by %q", got.Status, got.DecidedBy)
 			}
 			if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP2", true); err != nil {
@@ -342,10 +344,10 @@ func TestApproverCheckedAtClick(t *testing.T) {
 	h := newHarness(t)
 	r := h.submit(t)
 	h.accts.set(func(f *fakeAccounts) { f.down = true })
-	if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", true); ErrorCode(err) != CodeLookupUnavailable {
+	if _, err := h.svc.Decide(context.Background(), r.ID, "UAPP1", true); workflow.ErrorCode(err) != workflow.CodeLookupUnavailable {
 		t.Fatalf("Decide with the directory down: %v", err)
 	}
-	if got := h.get(t, r.ID); got.Status != StatusPending {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusPending {
 		t.Fatalf("decided while the approver could not be checked: %s", got.Status)
 	}
 }

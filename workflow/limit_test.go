@@ -1,9 +1,11 @@
-package workflow
+package workflow_test
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/example/resetbot/workflow"
 )
 
 // attempts returns how many of user's attempts count against the limit now.
@@ -26,8 +28,8 @@ func TestRefusalsCountTowardsTheLimit(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	for i := range 3 {
-		if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeProtectedAccount {
-			t.Fatalf("attempt %d: %v, want code %s", i+1, err, CodeProtectedAccount)
+		if _, err := h.svc.Submit(ctx, "UADMIN"); workflow.ErrorCode(err) != workflow.CodeProtectedAccount {
+			t.Fatalf("attempt %d: %v, want code %s", i+1, err, workflow.CodeProtectedAccount)
 		}
 		h.clock.Add(time.Minute)
 	}
@@ -35,24 +37,24 @@ func TestRefusalsCountTowardsTheLimit(t *testing.T) {
 		t.Fatalf("%d attempts counted after 3 refusals, want 3", n)
 	}
 	for range 5 {
-		if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeRateLimited {
-			t.Fatalf("an attempt past the limit: %v, want code %s", err, CodeRateLimited)
+		if _, err := h.svc.Submit(ctx, "UADMIN"); workflow.ErrorCode(err) != workflow.CodeRateLimited {
+			t.Fatalf("an attempt past the limit: %v, want code %s", err, workflow.CodeRateLimited)
 		}
 	}
 	if n := h.attempts(t, "UADMIN"); n != 3 {
 		t.Fatalf("%d attempts counted after 5 rate-limited ones, want still 3", n)
 	}
-	recs, _ := h.store.records(AuditQuery{User: "UADMIN"})
+	recs, _ := h.records(workflow.AuditQuery{User: "UADMIN"})
 	if len(recs) != 8 {
 		t.Errorf("%d refusals in the audit log, want every one of the 8", len(recs))
 	}
 	// The first refusal leaves the window: one more try, which counts.
 	h.clock.Add(24*time.Hour - 3*time.Minute + 30*time.Second)
-	if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeProtectedAccount {
-		t.Fatalf("an attempt once the first refusal left the window: %v, want code %s", err, CodeProtectedAccount)
+	if _, err := h.svc.Submit(ctx, "UADMIN"); workflow.ErrorCode(err) != workflow.CodeProtectedAccount {
+		t.Fatalf("an attempt once the first refusal left the window: %v, want code %s", err, workflow.CodeProtectedAccount)
 	}
-	if _, err := h.svc.Submit(ctx, "UADMIN"); ErrorCode(err) != CodeRateLimited {
-		t.Fatalf("the attempt after it: %v, want code %s", err, CodeRateLimited)
+	if _, err := h.svc.Submit(ctx, "UADMIN"); workflow.ErrorCode(err) != workflow.CodeRateLimited {
+		t.Fatalf("the attempt after it: %v, want code %s", err, workflow.CodeRateLimited)
 	}
 	// Someone else is not affected.
 	if _, err := h.svc.Submit(ctx, "UEMP"); err != nil {
@@ -68,24 +70,24 @@ func TestRefusalsNotTheEmployeesDoingDoNotCount(t *testing.T) {
 	ctx := context.Background()
 	h.accts.set(func(f *fakeAccounts) { f.down = true })
 	for range 5 {
-		if _, err := h.svc.Submit(ctx, "UEMP"); ErrorCode(err) != CodeLookupUnavailable {
+		if _, err := h.svc.Submit(ctx, "UEMP"); workflow.ErrorCode(err) != workflow.CodeLookupUnavailable {
 			t.Fatalf("during a directory outage: %v", err)
 		}
 	}
 	h.accts.set(func(f *fakeAccounts) { f.down = false })
-	h.store.setDown(true)
+	h.store.SetDown(true)
 	for range 5 {
-		if _, err := h.svc.Submit(ctx, "UEMP"); ErrorCode(err) != CodeUnavailable {
+		if _, err := h.svc.Submit(ctx, "UEMP"); workflow.ErrorCode(err) != workflow.CodeUnavailable {
 			t.Fatalf("during a store outage: %v", err)
 		}
 	}
-	h.store.setDown(false)
+	h.store.SetDown(false)
 	if n := h.attempts(t, "UEMP"); n != 0 {
 		t.Fatalf("%d attempts counted after outages, want 0", n)
 	}
 	h.submit(t)
 	for range 5 {
-		if _, err := h.svc.Submit(ctx, "UEMP"); ErrorCode(err) != CodeOpenRequest {
+		if _, err := h.svc.Submit(ctx, "UEMP"); workflow.ErrorCode(err) != workflow.CodeOpenRequest {
 			t.Fatalf("with a request open: %v", err)
 		}
 	}
@@ -96,30 +98,4 @@ func TestRefusalsNotTheEmployeesDoingDoNotCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.submit(t)
-}
-
-// TestWhichRefusalsCount: every audited refusal counts against the limit
-// but the rate limit itself and a deployment without approvers; nothing
-// that is not an audited refusal counts.
-func TestWhichRefusalsCount(t *testing.T) {
-	uncounted := map[Code]bool{CodeRateLimited: true, CodeNoApprovers: true}
-	for _, c := range Codes {
-		audited := false
-		for _, r := range refusalCodes {
-			audited = audited || r == c
-		}
-		if want := audited && !uncounted[c]; countsAgainstLimit(c) != want {
-			t.Errorf("countsAgainstLimit(%s) = %v, want %v", c, !want, want)
-		}
-	}
-	for _, c := range []Code{CodeProtectedAccount, CodeEmailDomain, CodeAccountDisabled, CodeProtectedGroup, CodeNoAccount} {
-		if !countsAgainstLimit(c) {
-			t.Errorf("a refusal the employee caused (%s) does not count", c)
-		}
-	}
-	for _, c := range []Code{CodeUnavailable, CodeLookupUnavailable, CodeInternal, CodeOpenRequest, CodeRateLimited} {
-		if countsAgainstLimit(c) {
-			t.Errorf("%s counts against the limit", c)
-		}
-	}
 }

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -40,24 +39,19 @@ type Store interface {
 	// nothing is saved and Update returns that error unchanged. Update keeps
 	// the store's indexes (open request per requester, deadlines) in step
 	// and, in the same atomic step, appends the audit records of the events
-	// fn added (AuditRecords(new, len(old.Events))).
+	// fn added (AuditRecords(new, len(old.Events))) and marks what chat must
+	// be told of them (the chat delivery's own records, which the domain
+	// does not read).
 	// Errors: CodeNotFound, CodeConflict (too much contention),
 	// CodeUnavailable, and fn's errors.
 	Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error)
-
-	// UpdateFrom is Update starting from r, a request as this store
-	// returned it (by Get, Update or UpdateFrom) and unchanged since: the
-	// store may compare-and-set against r without reading the request
-	// again. When the request changed since r, fn runs on the current
-	// version, as in Update. r itself is left as it is.
-	UpdateFrom(ctx context.Context, r *Request, fn func(*Request) error) (*Request, error)
 
 	// Due returns up to max IDs of requests whose NextDeadline is at or
 	// before now. Errors: CodeUnavailable.
 	Due(ctx context.Context, now time.Time, max int) ([]string, error)
 
-	// Watched returns how many requests have a deadline the sweeper watches:
-	// every open request, and ended ones whose chat is not synced yet.
+	// Watched returns how many requests have a deadline the sweeper
+	// watches: the open ones.
 	// Errors: CodeUnavailable.
 	Watched(ctx context.Context) (int, error)
 
@@ -199,33 +193,34 @@ type Approvers interface {
 	For(ctx context.Context, requester string, acct Account) ([]string, error)
 }
 
-// Notifier tells people what happens: approvers, the employee and the audit
-// channel.
+// Notifier tells the audit channel what no request records: refusals.
+// (What happens to requests reaches chat through the store's marks and the
+// chat delivery, outside the domain.)
 type Notifier interface {
-	// Sync makes lane l of chat reflect r.Events[r.Outbox[l].Done:] and r's
-	// current status. It returns the updated message bookkeeping (the
-	// service keeps only lane l's fields) and how many of those events it
-	// fully handled, also when it fails part way. It returns ErrDeferred
-	// when some messages wait for a chat rate limit: the lane is then
-	// synced again after a while, without a warning. For EventRevealed the
-	// people lane posts nothing; it only updates messages (the clicked one
-	// first), which the service relies on (Service.sync).
-	Sync(ctx context.Context, r *Request, l Lane) (msgs Messages, handled int, err error)
-
-	// DeliverPassword shows the new password to the requester and nobody
-	// else. Apart from the directory call, it is the only place the
-	// password goes.
-	DeliverPassword(ctx context.Context, r *Request, d Delivery) error
-
 	// Refused tells the audit channel about a request that was refused
-	// before it existed (a guard, the rate limit, an unknown user). The
-	// service calls it at most once per user and code in a while.
+	// before it existed (a guard, the rate limit, an unknown user), or a
+	// stored record that failed verification. The service calls it at
+	// most once per user and code in a while.
 	Refused(ctx context.Context, f Refusal) error
 }
 
-// ErrDeferred says that a sync left some messages for later because the
-// chat asked it to slow down; it is not a failure.
-var ErrDeferred = errors.New("some messages wait for the chat's rate limit; they go on a later round")
+// Display shows a new password to the requester, and nobody else: the
+// answer to their click on Reveal. Apart from the directory call, it is
+// the only place the password goes. The chat adapter makes one per click
+// (it knows where the click came from) and hands it to Service.Reveal.
+type Display interface {
+	// ShowPassword shows d to r's requester.
+	// Errors: CodeDeliveryFailed (the password could not be shown).
+	ShowPassword(ctx context.Context, r *Request, d Delivery) error
+}
+
+// Watcher is told about every change the service saved, so that chat can
+// be told at once (the store has also marked it, for whoever takes over).
+type Watcher interface {
+	// Changed is called with r as saved, r.Events[before:] new. It must
+	// not block.
+	Changed(r *Request, before int)
+}
 
 // Delivery is what the employee is shown after a reset.
 type Delivery struct {

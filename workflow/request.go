@@ -74,78 +74,6 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"` // operator detail for helpdesk
 }
 
-// MessageRef points at a chat message the bot posted and may update.
-type MessageRef struct {
-	User    string `json:"user,omitempty"` // whom the message is for (approver or employee)
-	Channel string `json:"channel"`
-	TS      string `json:"ts"`
-	Hash    string `json:"hash,omitempty"` // identifies the content it shows, so that it is not updated to the same again
-}
-
-// Messages is the chat bookkeeping of a request. Each lane writes only its
-// own fields: the people lane Approvers, Employee and Notified; the audit
-// lane Audit and Audited.
-type Messages struct {
-	Approvers []MessageRef `json:"approvers,omitempty"` // one DM per approver
-	Employee  MessageRef   `json:"employee"`            // the Reveal DM (Channel set once the DM is open)
-	Audit     MessageRef   `json:"audit"`               // the parent message in the audit channel
-	Notified  int          `json:"notified"`            // Events[:Notified] had their DMs sent
-	Audited   int          `json:"audited"`             // Events[:Audited] are in the audit thread
-}
-
-// posted reports whether lane l of m holds a message that before does not
-// (updates only change a ref's Hash).
-func (m Messages) posted(l Lane, before Messages) bool {
-	same := func(a, b MessageRef) bool { return a.User == b.User && a.Channel == b.Channel && a.TS == b.TS }
-	if l == LaneAudit {
-		return !same(m.Audit, before.Audit) || m.Audited != before.Audited
-	}
-	return !same(m.Employee, before.Employee) || !slices.EqualFunc(m.Approvers, before.Approvers, same)
-}
-
-// keep copies lane l's fields of from into m.
-func (m *Messages) keep(l Lane, from Messages) {
-	switch l {
-	case LanePeople:
-		m.Approvers, m.Employee, m.Notified = from.Approvers, from.Employee, from.Notified
-	case LaneAudit:
-		m.Audit, m.Audited = from.Audit, from.Audited
-	}
-}
-
-// Lane is one stream of a request's chat work. The lanes never wait for
-// each other: what people wait for (approvers' and the employee's DMs)
-// goes on while the audit channel lags behind Slack's rate limits.
-type Lane int
-
-// The lanes.
-const (
-	LanePeople Lane = iota // the approvers' and the employee's DMs
-	LaneAudit              // the audit channel
-	laneCount
-)
-
-// Lanes are all the lanes, in order.
-var Lanes = [...]Lane{LanePeople, LaneAudit}
-
-func (l Lane) String() string {
-	if l == LaneAudit {
-		return "audit"
-	}
-	return "people"
-}
-
-// Outbox is a lane's progress: Events[:Done] are reflected in chat. While
-// Owner is set and Until has not passed, only that replica works the lane.
-// Saves counts the saves of the lane's progress (Done and the lane's
-// Messages): a copy of the request with fewer is out of date for the lane.
-type Outbox struct {
-	Done  int       `json:"done"`
-	Owner string    `json:"owner,omitempty"`
-	Until time.Time `json:"until,omitzero"`
-	Saves int       `json:"saves,omitempty"`
-}
-
 // Request is one employee's request to reset their own password.
 type Request struct {
 	ID          string    `json:"id"`
@@ -170,10 +98,6 @@ type Request struct {
 	RevealTries int       `json:"reveal_tries,omitempty"`
 
 	Events []Event `json:"events"`
-
-	// Chat: the messages posted, and each lane's progress and lease.
-	Messages Messages          `json:"messages"`
-	Outbox   [laneCount]Outbox `json:"outbox"`
 }
 
 // Account is a directory account as resolved from a Slack user.
@@ -411,49 +335,18 @@ func (r *Request) ExpireIfDue(now time.Time) bool {
 	return r.move(StatusExpired, Event{At: now, Kind: EventExpired, Detail: detail}) == nil
 }
 
-// SyncPending reports whether some events are not reflected in lane l yet.
-func (r *Request) SyncPending(l Lane) bool { return r.Outbox[l].Done < len(r.Events) }
-
-// AnySyncPending reports whether some lane has events to reflect.
-func (r *Request) AnySyncPending() bool {
-	return r.SyncPending(LanePeople) || r.SyncPending(LaneAudit)
-}
-
-// AcquireSync takes the lease of every lane that has something to sync and
-// whose lease is free, expired, or already owner's. It reports whether it
-// took or kept any.
-func (r *Request) AcquireSync(owner string, now, until time.Time) bool {
-	took := false
-	for _, l := range Lanes {
-		o := &r.Outbox[l]
-		if !r.SyncPending(l) || o.Owner != "" && o.Owner != owner && now.Before(o.Until) {
-			continue
-		}
-		o.Owner, o.Until = owner, until
-		took = true
-	}
-	return took
-}
-
 // NextDeadline is when the sweeper must next look at r: the end of the
-// decision or reveal window, the end of a reset lease, or the end of a sync
-// lease with events still to sync. ok is false when r needs nothing more.
+// decision or reveal window, or the end of a reset lease. ok is false when
+// r has ended. (What chat must still be told is not the request's
+// concern: package delivery keeps it.)
 func (r *Request) NextDeadline() (t time.Time, ok bool) {
 	switch r.Status {
 	case StatusPending:
-		t, ok = r.DecideBy, true
+		return r.DecideBy, true
 	case StatusApproved:
-		t, ok = r.RevealBy, true
+		return r.RevealBy, true
 	case StatusResetting:
-		t, ok = r.ResetLease, true
+		return r.ResetLease, true
 	}
-	for _, l := range Lanes {
-		if r.SyncPending(l) {
-			s := r.Outbox[l].Until // zero when nobody holds the lease: due at once
-			if !ok || s.Before(t) {
-				t, ok = s, true
-			}
-		}
-	}
-	return t, ok
+	return time.Time{}, false
 }

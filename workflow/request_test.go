@@ -165,10 +165,6 @@ func TestCancel(t *testing.T) {
 
 func TestExpireIfDueAndDeadlines(t *testing.T) {
 	r := pending()
-	if d, ok := r.NextDeadline(); !ok || !d.IsZero() {
-		t.Fatalf("unsynced pending request is not due at once: %v %v", d, ok)
-	}
-	r.syncedTo(1)
 	if d, ok := r.NextDeadline(); !ok || !d.Equal(r.DecideBy) {
 		t.Fatalf("pending deadline %v %v", d, ok)
 	}
@@ -178,55 +174,16 @@ func TestExpireIfDueAndDeadlines(t *testing.T) {
 	if !r.ExpireIfDue(r.DecideBy) || r.Status != StatusExpired {
 		t.Fatal("did not expire")
 	}
-	// Not yet synced: due at once (zero time) until someone syncs.
-	if d, ok := r.NextDeadline(); !ok || !d.IsZero() {
-		t.Fatalf("unsynced terminal deadline %v %v", d, ok)
-	}
-	r.syncedTo(len(r.Events))
 	if _, ok := r.NextDeadline(); ok {
-		t.Fatal("synced terminal request still due")
+		t.Fatal("an ended request is still due")
 	}
 
 	a := approved()
-	a.syncedTo(len(a.Events))
 	if d, ok := a.NextDeadline(); !ok || !d.Equal(a.RevealBy) {
 		t.Fatalf("approved deadline %v", d)
 	}
 	if !a.ExpireIfDue(a.RevealBy) || !strings.Contains(a.LastEvent().Detail, "reveal") {
 		t.Fatalf("approved did not expire: %+v", a.LastEvent())
-	}
-}
-
-func TestAcquireSync(t *testing.T) {
-	r := pending()
-	if !r.AcquireSync("a", t0, t0.Add(time.Minute)) {
-		t.Fatal("free lease not acquired")
-	}
-	if r.AcquireSync("b", t0.Add(30*time.Second), t0.Add(2*time.Minute)) {
-		t.Fatal("held lease taken")
-	}
-	if d, _ := r.NextDeadline(); !d.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("deadline with held sync lease %v", d)
-	}
-	if !r.AcquireSync("b", t0.Add(time.Minute), t0.Add(2*time.Minute)) || r.Outbox[LanePeople].Owner != "b" || r.Outbox[LaneAudit].Owner != "b" {
-		t.Fatal("expired lease not taken over")
-	}
-	// The lanes are leased apart: one done, the other still held.
-	r.Outbox[LanePeople].Done = len(r.Events)
-	r.Outbox[LanePeople].Owner = ""
-	if r.AcquireSync("c", t0.Add(90*time.Second), t0.Add(3*time.Minute)) || r.Outbox[LanePeople].Owner != "" {
-		t.Fatal("a done lane or a held lane was acquired")
-	}
-	r.syncedTo(len(r.Events))
-	if r.AcquireSync("c", t0.Add(5*time.Minute), t0.Add(6*time.Minute)) {
-		t.Fatal("acquired with nothing to sync")
-	}
-}
-
-// syncedTo marks every lane done up to event n.
-func (r *Request) syncedTo(n int) {
-	for _, l := range Lanes {
-		r.Outbox[l].Done = n
 	}
 }
 

@@ -33,13 +33,7 @@ type Config struct {
 
 	Owner      string        // this replica's identity for leases
 	ResetLease time.Duration // how long a replica owns an in-flight reset
-	SyncLease  time.Duration // how long a replica owns a chat sync
-	SyncRetry  time.Duration // wait before retrying a failed chat sync
 	MaxReveals int           // reveal attempts before an interrupted reset fails
-	// MaxSyncs bounds the chat syncs running at once in this replica, per
-	// lane (default 64); the others wait in a queue that holds only their
-	// names, so that a burst of thousands of requests costs little memory.
-	MaxSyncs int
 }
 
 // withDefaults fills zero fields with the product defaults (README.md,
@@ -54,8 +48,6 @@ func (c Config) withDefaults() Config {
 	def(&c.RevealTTL, 15*time.Minute)
 	def(&c.Limit.Window, 24*time.Hour)
 	def(&c.ResetLease, 2*time.Minute)
-	def(&c.SyncLease, 2*time.Minute)
-	def(&c.SyncRetry, 15*time.Second)
 	def(&c.RefusalQuiet, 10*time.Minute)
 	if c.Limit.Max <= 0 {
 		c.Limit.Max = 3
@@ -68,9 +60,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxReveals <= 0 {
 		c.MaxReveals = 3
-	}
-	if c.MaxSyncs <= 0 {
-		c.MaxSyncs = 64
 	}
 	if c.Owner == "" {
 		c.Owner = NewID()
@@ -87,6 +76,7 @@ type Deps struct {
 	Accounts  Accounts
 	Approvers Approvers
 	Notifier  Notifier
+	Watcher   Watcher // nil: nobody is told about changes here (the store's marks still are)
 	Clock     Clock   // nil: the system clock
 	Metrics   Metrics // nil: none
 	Log       *slog.Logger
@@ -97,31 +87,10 @@ type Deps struct {
 type Service struct {
 	cfg  Config
 	deps Deps
-	bg   sync.WaitGroup // chat syncs running in the background
-
-	mu      sync.Mutex
-	syncing map[syncKey]*pendingSync // lanes with a sync running or queued here
-	running [2]int                   // sync workers per lane
-	queue   [2][]syncKey             // per lane: syncs waiting for a worker, oldest first
-	heads   map[string]*head         // requests something here works on
+	bg   sync.WaitGroup // audit-channel notes running in the background
 
 	stopped context.Context // cancelled by Stop: work that outlives its caller ends
 	stop    context.CancelFunc
-}
-
-// syncKey names one lane of one request.
-type syncKey struct {
-	id   string
-	lane Lane
-}
-
-// pendingSync is a sync running or waiting for a worker.
-type pendingSync struct {
-	// ctx is the context of whoever asked for it last: it carries the
-	// click to answer, so that a click while a sync runs is answered
-	// through its response_url by the next round.
-	ctx   context.Context
-	again bool // asked for again while running: run once more
 }
 
 // New returns a Service.
@@ -133,18 +102,18 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	stopped, stop := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg.withDefaults(), deps: d, syncing: map[syncKey]*pendingSync{}, heads: map[string]*head{}, stopped: stopped, stop: stop}
+	s := &Service{cfg: cfg.withDefaults(), deps: d, stopped: stopped, stop: stop}
 	s.deps.Store = watchedStore{Store: d.Store, report: s.tampered}
 	return s
 }
 
-// Stop ends the work that outlives its caller (chat syncs, a reset whose
-// click handler is gone): at shutdown, what is not done by then is left to
-// the leases, which another replica, or the next start, takes over.
+// Stop ends the work that outlives its caller (a reset whose click
+// handler is gone, an audit note): at shutdown, what is not done by then
+// is left to the leases, which another replica, or the next start, takes
+// over.
 func (s *Service) Stop() { s.stop() }
 
-// detach returns a context that keeps ctx's values but not its
-// cancellation, and that Stop ends.
+// detach returns a context that does not end with ctx, but with Stop.
 func (s *Service) detach(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	unhook := context.AfterFunc(s.stopped, cancel)
@@ -157,9 +126,9 @@ func (s *Service) Config() Config { return s.cfg }
 // errNothingToDo aborts an Update that has nothing to save.
 var errNothingToDo = errors.New("nothing to do")
 
-// Submit creates a pending request for the chat user's own account and starts
-// telling approvers and the audit channel about it. Refusals by a guard or a
-// limit are also told to the audit channel.
+// Submit creates a pending request for the chat user's own account (the
+// store marks what chat must be told of it). Refusals by a guard or a
+// limit are told to the audit channel.
 //
 // Errors: CodeOpenRequest (with that open request), CodeRateLimited, the
 // Identity and Accounts errors, CodeNoApprovers, CodeUnavailable.
@@ -192,9 +161,6 @@ func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 	}
 	s.saved(r, 0)
 	s.log(r).Info("request created", "approvers", len(r.Approvers), "asked_as", r.AskedAs)
-	s.hold(r.ID).seen(r)
-	s.syncInBackground(ctx, r)
-	s.letGo(r.ID)
 	return r, nil
 }
 
@@ -228,7 +194,6 @@ func (s *Service) newRequest(ctx context.Context, user string) (*Request, error)
 	if r.Approvers, r.AskedAs, err = s.approvers(ctx, user, r.Account); err != nil {
 		return r, err
 	}
-	r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease))
 	return r, nil
 }
 
@@ -345,7 +310,7 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 		defer s.bg.Done()
 		ctx, stop := s.detach(ctx)
 		defer stop()
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncLease)
+		ctx, cancel := context.WithTimeout(ctx, noteTimeout)
 		defer cancel()
 		if first, cerr := s.deps.Store.Claim(ctx, "refusal:"+user+":"+string(code), s.cfg.RefusalQuiet); cerr != nil || !first {
 			return
@@ -355,6 +320,9 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 		}
 	}()
 }
+
+// noteTimeout bounds a note to the audit channel made in the background.
+const noteTimeout = 2 * time.Minute
 
 // Decide records approver actor's decision on request id. The first decision
 // wins. On error the returned request, if any, is the current one, so that
@@ -418,17 +386,16 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 	return s.deps.Store.Get(ctx, id)
 }
 
-// transition applies change to request id atomically, takes the sync lease
-// when free, and syncs chat in the background. On error it returns the
+// transition applies change to request id atomically (the store marks
+// what chat must be told) and tells the Watcher. On error it returns the
 // request as it was when change refused it.
 func (s *Service) transition(ctx context.Context, id string, change func(*Request, time.Time) error) (*Request, error) {
 	if !ValidID(id) {
 		return nil, Errorf(CodeNotFound, "%q is not a request ID", id)
 	}
-	defer s.letGo(id)
 	var seen *Request
 	var before int
-	r, err := s.hold(id).update(ctx, s.deps.Store, id, func(r *Request) error {
+	r, err := s.deps.Store.Update(ctx, id, func(r *Request) error {
 		now := s.deps.Clock.Now()
 		before = len(r.Events)
 		if err := change(r, now); err != nil {
@@ -436,7 +403,6 @@ func (s *Service) transition(ctx context.Context, id string, change func(*Reques
 			seen = &c
 			return err
 		}
-		r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease))
 		return nil
 	})
 	if err != nil {
@@ -444,26 +410,24 @@ func (s *Service) transition(ctx context.Context, id string, change func(*Reques
 	}
 	s.saved(r, before)
 	s.log(r).Info("request changed", "event", r.LastEvent().Kind)
-	s.syncInBackground(ctx, r)
 	return r, nil
 }
 
 // Reveal runs the reset for the requester's click on Reveal: it moves the
 // request to resetting under a lease, sets a fresh password in the
-// directory, shows it to the employee only, and ends the request. Directory
-// failures end the request as failed (the employee is told through chat);
-// they are not returned. It returns the request as it ended, or, on error,
-// as it was when the click was refused (nil if unknown, or not actor's, so
-// that nobody learns about other people's requests).
+// directory, shows it to the employee only (through display, the answer to
+// their click), and ends the request. Directory failures end the request
+// as failed (the employee is told through chat); they are not returned. It
+// returns the request as it ended, or, on error, as it was when the click
+// was refused (nil if unknown, or not actor's, so that nobody learns about
+// other people's requests).
 //
 // Errors: CodeNotFound, CodeNotRequester, CodeExpired, CodeWrongState,
 // CodeDecided, CodeUnavailable.
-func (s *Service) Reveal(ctx context.Context, id, actor string) (*Request, error) {
+func (s *Service) Reveal(ctx context.Context, id, actor string, display Display) (*Request, error) {
 	if !ValidID(id) {
 		return nil, Errorf(CodeNotFound, "%q is not a request ID", id)
 	}
-	s.hold(id) // so that the end of the reset starts from the newest version
-	defer s.letGo(id)
 	var leaseUntil time.Time
 	r, err := s.transition(ctx, id, func(r *Request, now time.Time) error {
 		leaseUntil = now.Add(s.cfg.ResetLease)
@@ -482,7 +446,7 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) (*Request, error
 	wctx, cancel := context.WithDeadline(dctx, leaseUntil.Add(-s.cfg.ResetLease/4))
 	defer cancel()
 
-	end := s.reset(wctx, r)
+	end := s.reset(wctx, r, display)
 	// Record the outcome even if the work used up its deadline; the
 	// compare-and-set refuses it if the sweeper already took the reset over.
 	ectx, ecancel := context.WithTimeout(dctx, 10*time.Second)
@@ -498,7 +462,7 @@ func (s *Service) Reveal(ctx context.Context, id, actor string) (*Request, error
 // reset finds and checks the account again, sets and delivers a new
 // password, and returns the transition that records the outcome. The
 // password lives only in this function's frame.
-func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Time) error {
+func (s *Service) reset(ctx context.Context, r *Request, display Display) func(*Request, time.Time) error {
 	owner, log := s.cfg.Owner, s.log(r)
 	fail := func(code Code, detail string) func(*Request, time.Time) error {
 		return func(r *Request, now time.Time) error { return r.Fail(owner, now, code, detail) }
@@ -527,7 +491,7 @@ func (s *Service) reset(ctx context.Context, r *Request) func(*Request, time.Tim
 			s.deps.Metrics.DirectoryCall(ErrorCode(err))
 		}
 		if err == nil {
-			return s.deliver(ctx, r, acct, password)
+			return s.deliver(ctx, r, acct, password, display)
 		}
 		detail := Redact(err.Error(), password)
 		if ErrorCode(err) == CodeDirectoryUncertain {
@@ -579,7 +543,7 @@ func (s *Service) accountNow(ctx context.Context, r *Request) (Account, error) {
 // deliver finishes a reset that worked: it asks the directory to make the
 // user change the password at the next logon (when configured), shows the
 // password to the employee, and returns the transition that records it.
-func (s *Service) deliver(ctx context.Context, r *Request, acct Account, password string) func(*Request, time.Time) error {
+func (s *Service) deliver(ctx context.Context, r *Request, acct Account, password string, display Display) func(*Request, time.Time) error {
 	owner, log := s.cfg.Owner, s.log(r)
 	var warning Code
 	var warnDetail string
@@ -592,7 +556,7 @@ func (s *Service) deliver(ctx context.Context, r *Request, acct Account, passwor
 			d.MustChange = true
 		}
 	}
-	if err := s.deps.Notifier.DeliverPassword(ctx, r, d); err != nil {
+	if err := display.ShowPassword(ctx, r, d); err != nil {
 		detail := "the password was set but could not be shown: " + Redact(err.Error(), password)
 		log.Warn("password delivery failed; offering Reveal again", "error", Redact(err.Error(), password))
 		return func(r *Request, now time.Time) error {
@@ -603,9 +567,9 @@ func (s *Service) deliver(ctx context.Context, r *Request, acct Account, passwor
 	return func(r *Request, now time.Time) error { return r.Complete(owner, now, warning, warnDetail) }
 }
 
-// Sweep expires requests whose window passed, recovers resets whose replica
-// died, and resumes chat syncs whose replica died. Any replica may sweep at
-// any time; the store's compare-and-set makes each change happen once.
+// Sweep expires requests whose window passed and recovers resets whose
+// replica died. Any replica may sweep at any time; the store's
+// compare-and-set makes each change happen once.
 func (s *Service) Sweep(ctx context.Context) error {
 	ids, err := s.deps.Store.Due(ctx, s.deps.Clock.Now(), 100)
 	if err != nil {
@@ -621,9 +585,8 @@ func (s *Service) Sweep(ctx context.Context) error {
 
 // sweep is Sweep for request id.
 func (s *Service) sweep(ctx context.Context, id string) error {
-	defer s.letGo(id)
 	var before int
-	r, err := s.hold(id).update(ctx, s.deps.Store, id, func(r *Request) error {
+	r, err := s.deps.Store.Update(ctx, id, func(r *Request) error {
 		now := s.deps.Clock.Now()
 		before = len(r.Events)
 		changed := r.ExpireIfDue(now)
@@ -631,10 +594,10 @@ func (s *Service) sweep(ctx context.Context, id string) error {
 			changed = r.Interrupt("", now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeInterrupted,
 				"the replica doing the reset stopped before it finished") == nil
 		}
-		if r.AcquireSync(s.cfg.Owner, now, now.Add(s.cfg.SyncLease)) || changed {
-			return nil
+		if !changed {
+			return errNothingToDo
 		}
-		return errNothingToDo
+		return nil
 	})
 	switch {
 	case errors.Is(err, errNothingToDo), ErrorCode(err) == CodeNotFound:
@@ -645,15 +608,11 @@ func (s *Service) sweep(ctx context.Context, id string) error {
 		return err
 	}
 	s.saved(r, before)
-	if len(r.Events) > before {
-		s.log(r).Info("request changed by sweeper", "event", r.LastEvent().Kind)
-	}
-	s.syncInBackground(ctx, r)
+	s.log(r).Info("request changed by sweeper", "event", r.LastEvent().Kind)
 	return nil
 }
 
-// RunSweeper sweeps every interval until ctx ends, then waits for background
-// chat syncs to finish.
+// RunSweeper sweeps every interval until ctx ends.
 func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -669,198 +628,17 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Wait waits for background chat syncs.
+// Wait waits for the work started in the background (audit notes).
 func (s *Service) Wait() { s.bg.Wait() }
 
-// syncInBackground runs the chat sync of each lane of r whose lease this
-// replica holds, one at a time per lane: a sync already running here is
-// asked to look again when it ends. The lanes run independently, so that
-// the audit channel never holds up what people wait for. The syncs outlive
-// ctx's cancellation (a click's work must finish) but not the lease.
-func (s *Service) syncInBackground(ctx context.Context, r *Request) {
-	for _, l := range Lanes {
-		if r.Outbox[l].Owner == s.cfg.Owner && r.SyncPending(l) {
-			s.startSync(ctx, syncKey{r.ID, l})
-		}
-	}
-}
-
-// startSync runs the sync of k on a worker, or queues it when every worker
-// of its lane is busy. A worker holds the request's head while it works on
-// the request, and starts from the version there.
-func (s *Service) startSync(ctx context.Context, k syncKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p := s.syncing[k]; p != nil {
-		p.ctx, p.again = ctx, true
-		return
-	}
-	s.syncing[k] = &pendingSync{ctx: ctx}
-	if s.running[k.lane] >= s.cfg.MaxSyncs {
-		s.queue[k.lane] = append(s.queue[k.lane], k)
-		return
-	}
-	s.running[k.lane]++
-	s.holdLocked(k.id)
-	s.bg.Add(1)
-	go s.syncWorker(k)
-}
-
-// syncWorker runs the sync of k, again while asked to, then the queued
-// syncs of the same lane until none is left or the service stops (the
-// leases hand the rest on).
-func (s *Service) syncWorker(k syncKey) {
-	defer s.bg.Done()
-	for {
-		s.mu.Lock()
-		p := s.syncing[k]
-		p.again = false
-		ctx, stop := s.detach(p.ctx)
-		s.mu.Unlock()
-		more := s.sync(ctx, k)
-		stop()
-		s.mu.Lock()
-		if (more || p.again) && s.stopped.Err() == nil {
-			s.mu.Unlock()
-			continue
-		}
-		delete(s.syncing, k)
-		s.letGoLocked(k.id)
-		l := k.lane
-		if len(s.queue[l]) == 0 || s.stopped.Err() != nil {
-			for _, w := range s.queue[l] {
-				delete(s.syncing, w)
-			}
-			s.queue[l] = nil
-			s.running[l]--
-			s.mu.Unlock()
-			return
-		}
-		k, s.queue[l] = s.queue[l][0], s.queue[l][1:]
-		s.holdLocked(k.id)
-		s.mu.Unlock()
-	}
-}
-
-// errLeaseLost stops a sync whose lease another replica took over.
-var errLeaseLost = errors.New("sync lease lost")
-
-// sync runs one round of lane k.lane of request k.id: it tells chat about
-// the events not reflected yet and saves the lane's bookkeeping. It starts
-// from the request's head (held by the worker), never from a caller's
-// copy, which may be older than what an earlier round already sent. It
-// reports whether the lane has more to do now.
-func (s *Service) sync(ctx context.Context, k syncKey) (more bool) {
-	l := k.lane
-	s.mu.Lock()
-	h := s.heads[k.id]
-	s.mu.Unlock()
-	r, err := h.read(ctx, s.deps.Store, k.id)
-	if err != nil {
-		s.deps.Log.Warn("could not load request for chat sync; the sweeper will retry", "request_id", k.id, "lane", l.String(), "error", err)
-		return false
-	}
-	if r.Outbox[l].Owner != s.cfg.Owner || !r.SyncPending(l) {
-		return false
-	}
-	if l == LaneAudit && s.ownReset(r) {
-		// This replica's reset ends within its lease, and its end (or the
-		// sweeper's recovery) starts this lane again, which this replica
-		// owns: the audit thread then gets the reveal and its outcome in
-		// one reply, and the parent one update, which spares the audit
-		// channel's budget. (Another replica's end would not take over a
-		// lane owned here.)
-		return false
-	}
-	if s.deps.Clock.Now().After(r.Outbox[l].Until.Add(-s.cfg.SyncLease / 2)) {
-		// The lease ran low while the sync waited for a worker.
-		if r, err = s.renew(ctx, h, r, l); err != nil {
-			s.deps.Log.Warn("could not renew the chat sync lease; the sweeper will retry", "request_id", k.id, "lane", l.String(), "error", err)
-			return false
-		}
-	}
-	sctx, cancel := context.WithDeadline(ctx, r.Outbox[l].Until.Add(-s.cfg.SyncLease/4))
-	msgs, handled, serr := s.deps.Notifier.Sync(sctx, r, l)
-	cancel()
-	if serr == nil && s.onlyOwnReveal(r, l) && !msgs.posted(l, r.Messages) {
-		// The round answered the Reveal click and posted nothing: the
-		// round after the reset's end redoes those updates anyway, so
-		// saving it would only cost a write.
-		return false
-	}
-	next, err := s.saveRound(ctx, h, r, l, msgs, handled, serr)
-	switch {
-	case err != nil:
-		s.log(r).Warn("could not save chat sync progress", "lane", l.String(), "error", err)
-		return false
-	case errors.Is(serr, ErrDeferred):
-		s.log(r).Debug("chat sync left messages for later", "lane", l.String(), "retry_at", next.Outbox[l].Until)
-		return false
-	case serr != nil:
-		s.log(r).Warn("chat sync failed; the sweeper will retry", "lane", l.String(), "error", serr, "retry_at", next.Outbox[l].Until)
-		return false
-	}
-	s.log(next).Debug("chat synced", "lane", l.String(), "events", next.Outbox[l].Done)
-	return next.Outbox[l].Owner == s.cfg.Owner && next.SyncPending(l)
-}
-
-// ownReset reports whether r is being reset by this replica: the reset's
-// end (or the sweeper's recovery) starts r's chat lanes again, here.
-func (s *Service) ownReset(r *Request) bool {
-	return r.Status == StatusResetting && r.ResetOwner == s.cfg.Owner
-}
-
-// onlyOwnReveal reports whether the one event lane l of r has not reflected
-// yet is the reveal of a reset this replica is doing.
-func (s *Service) onlyOwnReveal(r *Request, l Lane) bool {
-	return s.ownReset(r) && r.Outbox[l].Done == len(r.Events)-1 && r.LastEvent().Kind == EventRevealed
-}
-
-// saveRound saves what a round of lane l that started from r sent: msgs,
-// and handled more events reflected. The lane keeps its lease for the next
-// round, or until SyncRetry after a failure, and lets it go when done.
-func (s *Service) saveRound(ctx context.Context, h *head, r *Request, l Lane, msgs Messages, handled int, serr error) (*Request, error) {
-	done := min(r.Outbox[l].Done+handled, len(r.Events))
-	return h.update(ctx, s.deps.Store, r.ID, func(cur *Request) error {
-		o := &cur.Outbox[l]
-		if o.Owner != s.cfg.Owner || o.Saves != r.Outbox[l].Saves {
-			return errLeaseLost
-		}
-		now := s.deps.Clock.Now()
-		cur.Messages.keep(l, msgs)
-		o.Done = done
-		o.Saves++
-		switch {
-		case serr != nil:
-			o.Until = now.Add(s.cfg.SyncRetry)
-		case !cur.SyncPending(l):
-			o.Owner, o.Until = "", time.Time{}
-		default:
-			o.Until = now.Add(s.cfg.SyncLease)
-		}
-		return nil
-	})
-}
-
-// renew extends this replica's lease of lane l of r, unless the lane
-// changed hands or progressed since r was read.
-func (s *Service) renew(ctx context.Context, h *head, r *Request, l Lane) (*Request, error) {
-	return h.update(ctx, s.deps.Store, r.ID, func(cur *Request) error {
-		o := &cur.Outbox[l]
-		if o.Owner != s.cfg.Owner || o.Saves != r.Outbox[l].Saves {
-			return errLeaseLost
-		}
-		o.Until = s.deps.Clock.Now().Add(s.cfg.SyncLease)
-		return nil
-	})
-}
-
-// saved reports the events a transition added.
+// saved reports the events a change added to the Watcher and the metrics.
 func (s *Service) saved(r *Request, before int) {
-	if s.deps.Metrics == nil {
-		return
+	if s.deps.Watcher != nil {
+		s.deps.Watcher.Changed(r, before)
 	}
-	s.deps.Metrics.Saved(r, before)
+	if s.deps.Metrics != nil {
+		s.deps.Metrics.Saved(r, before)
+	}
 }
 
 func (s *Service) log(r *Request) *slog.Logger {

@@ -1,4 +1,4 @@
-package workflow
+package workflow_test
 
 import (
 	"bytes"
@@ -8,60 +8,71 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/resetbot/internal/testclock"
+	"github.com/example/resetbot/store/memstore"
+	"github.com/example/resetbot/store/seal"
+	"github.com/example/resetbot/workflow"
 )
 
 type harness struct {
-	svc   *Service
-	store *memStore
+	svc   *workflow.Service
+	store *memstore.Store
 	accts *fakeAccounts
 	// people is the chat's users (change them only between calls).
-	people fakeIdentity
-	dir    *fakeDirectory
-	note   *fakeNotifier
-	clock  *fakeClock
-	logs   *bytes.Buffer
+	people  fakeIdentity
+	dir     *fakeDirectory
+	note    *fakeNotifier
+	display *fakeDisplay
+	watch   *changeWatcher
+	clock   *testclock.Clock
+	logs    *bytes.Buffer
 }
+
+// t0 is the harness's start time.
+var t0 = time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)
 
 // option changes the service's configuration or collaborators before it
 // is built.
-type option func(*Config, *Deps)
+type option func(*workflow.Config, *workflow.Deps)
 
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
 	h := &harness{
-		store: newMemStore(), dir: &fakeDirectory{}, note: &fakeNotifier{},
-		clock: &fakeClock{now: t0}, logs: &bytes.Buffer{},
+		dir: &fakeDirectory{}, note: &fakeNotifier{}, display: &fakeDisplay{}, watch: &changeWatcher{},
+		clock: testclock.New(t0), logs: &bytes.Buffer{},
 	}
+	h.store = memstore.New(seal.Derive("workflow tests", "requests"), memstore.WithClock(h.clock))
 	h.people = fakeIdentity{
 		"UEMP":   {Email: "alice@corp.example.com"},
 		"UADMIN": {Email: "admin@corp.example.com"},
 		"UAPP1":  {Email: "bob@corp.example.com"},
 	}
 	h.accts = &fakeAccounts{
-		byEmail: map[string]Account{
+		byEmail: map[string]workflow.Account{
 			"alice@corp.example.com": {UserName: "alice", Email: "alice@corp.example.com"},
 			"admin@corp.example.com": {UserName: "administrator"},
 			"bob@corp.example.com":   {UserName: "bob"},
 		},
-		refuse: map[string]Code{"administrator": CodeProtectedAccount},
+		refuse: map[string]workflow.Code{"administrator": workflow.CodeProtectedAccount},
 	}
-	cfg := Config{DirectoryID: "d-1234567890", Owner: "replica-1"}
-	deps := Deps{
+	cfg := workflow.Config{DirectoryID: "d-1234567890", Owner: "replica-1"}
+	deps := workflow.Deps{
 		Store: h.store, Directory: h.dir, Passwords: &fakePasswords{},
 		Identity:  h.people,
 		Accounts:  h.accts,
 		Approvers: fakeApprovers{"UAPP1", "UAPP2", "UEMP"},
-		Notifier:  h.note, Clock: h.clock,
+		Notifier:  h.note, Watcher: h.watch, Clock: h.clock,
 		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}
-	h.svc = New(cfg, deps)
+	h.svc = workflow.New(cfg, deps)
 	return h
 }
 
-func (h *harness) submit(t *testing.T) *Request {
+func (h *harness) submit(t *testing.T) *workflow.Request {
 	t.Helper()
 	r, err := h.svc.Submit(context.Background(), "UEMP")
 	if err != nil {
@@ -70,7 +81,7 @@ func (h *harness) submit(t *testing.T) *Request {
 	return r
 }
 
-func (h *harness) get(t *testing.T, id string) *Request {
+func (h *harness) get(t *testing.T, id string) *workflow.Request {
 	t.Helper()
 	h.svc.Wait()
 	r, err := h.store.Get(context.Background(), id)
@@ -78,6 +89,21 @@ func (h *harness) get(t *testing.T, id string) *Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// reveal clicks Reveal as actor, the password shown on h.display.
+func (h *harness) reveal(id, actor string) (*workflow.Request, error) {
+	return h.svc.Reveal(context.Background(), id, actor, h.display)
+}
+
+// records returns the audit records q selects.
+func (h *harness) records(q workflow.AuditQuery) ([]workflow.AuditRecord, error) {
+	var out []workflow.AuditRecord
+	err := h.store.Audit(context.Background(), q, func(rec workflow.AuditRecord) error {
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
 }
 
 func TestHappyPathDeliversExactlyTheDirectoryPassword(t *testing.T) {
@@ -90,24 +116,22 @@ func TestHappyPathDeliversExactlyTheDirectoryPassword(t *testing.T) {
 	if _, err := h.svc.Decide(ctx, r.ID, "UAPP1", true); err != nil {
 		t.Fatal(err)
 	}
-	ended, err := h.svc.Reveal(ctx, r.ID, "UEMP")
-	if err != nil || ended.Status != StatusCompleted {
+	ended, err := h.reveal(r.ID, "UEMP")
+	if err != nil || ended.Status != workflow.StatusCompleted {
 		t.Fatalf("Reveal returned %v, %v", ended, err)
 	}
 	got := h.get(t, r.ID)
-	if got.Status != StatusCompleted {
+	if got.Status != workflow.StatusCompleted {
 		t.Fatalf("status %s", got.Status)
 	}
-	sent, delivered := h.dir.passwords(), h.note.passwords()
+	sent, delivered := h.dir.passwords(), h.display.passwords()
 	if len(sent) != 1 || !slices.Equal(sent, delivered) {
 		t.Fatalf("directory got %q, employee got %q", sent, delivered)
 	}
-	want := []EventKind{EventRequested, EventApproved, EventCompleted}
-	if k := h.note.kinds(); !slices.Equal(k, want) {
-		t.Fatalf("synced events %v, want %v", k, want)
-	}
-	if got.AnySyncPending() || got.Outbox[LanePeople].Owner != "" || got.Outbox[LaneAudit].Owner != "" {
-		t.Fatalf("sync not finished: %+v", got)
+	// Each change is told to the Watcher (the chat delivery) once.
+	want := []workflow.EventKind{workflow.EventRequested, workflow.EventApproved, workflow.EventRevealed, workflow.EventCompleted}
+	if k := h.watch.told(); !slices.Equal(k, want) {
+		t.Fatalf("changes told %v, want %v", k, want)
 	}
 	assertNoLeak(t, h, sent[0])
 }
@@ -117,50 +141,48 @@ func assertNoLeak(t *testing.T, h *harness, password string) {
 	if strings.Contains(h.logs.String(), password) {
 		t.Errorf("password in logs")
 	}
-	if strings.Contains(h.store.raw(), password) {
+	if strings.Contains(h.store.Dump(), password) {
 		t.Errorf("password in store")
 	}
 }
 
 func TestInvalidPasswordRetriesOnceLonger(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
-	h.dir.errs = []error{Errorf(CodeInvalidPassword, "InvalidPasswordException: too simple")}
+	h.dir.errs = []error{workflow.Errorf(workflow.CodeInvalidPassword, "InvalidPasswordException: too simple")}
 	r := h.submit(t)
 	mustDecide(t, h, r.ID)
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	sent := h.dir.passwords()
 	if len(sent) != 2 || len(sent[1]) <= len(sent[0]) || len(sent[0]) != 20 {
 		t.Fatalf("passwords tried: %q", sent)
 	}
-	if got := h.get(t, r.ID); got.Status != StatusCompleted {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusCompleted {
 		t.Fatalf("status %s", got.Status)
 	}
-	if d := h.note.passwords(); len(d) != 1 || d[0] != sent[1] {
+	if d := h.display.passwords(); len(d) != 1 || d[0] != sent[1] {
 		t.Fatalf("delivered %q", d)
 	}
 }
 
 func TestDirectoryFailuresEndTheRequestWithTheirCode(t *testing.T) {
-	for _, code := range []Code{CodeUserDoesNotExist, CodeInvalidPassword, CodeDirectoryUnavailable, CodeUnsupportedOperation,
-		CodeDirectoryDoesNotExist, CodeDirectoryClient, CodeDirectoryService, CodeDirectoryThrottled, CodeDirectoryAccessDenied} {
+	for _, code := range []workflow.Code{workflow.CodeUserDoesNotExist, workflow.CodeInvalidPassword, workflow.CodeDirectoryUnavailable, workflow.CodeUnsupportedOperation,
+		workflow.CodeDirectoryDoesNotExist, workflow.CodeDirectoryClient, workflow.CodeDirectoryService, workflow.CodeDirectoryThrottled, workflow.CodeDirectoryAccessDenied} {
 		t.Run(string(code), func(t *testing.T) {
 			h := newHarness(t)
 			h.dir.echo = true // a lower layer that puts the password in its error must not leak it
-			h.dir.errs = []error{Errorf(code, "boom"), Errorf(code, "boom")}
-			ctx := context.Background()
+			h.dir.errs = []error{workflow.Errorf(code, "boom"), workflow.Errorf(code, "boom")}
 			r := h.submit(t)
 			mustDecide(t, h, r.ID)
-			if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+			if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 				t.Fatal(err)
 			}
 			got := h.get(t, r.ID)
-			if got.Status != StatusFailed || got.Failure != code {
+			if got.Status != workflow.StatusFailed || got.Failure != code {
 				t.Fatalf("status %s failure %s", got.Status, got.Failure)
 			}
-			if len(h.note.passwords()) != 0 {
+			if len(h.display.passwords()) != 0 {
 				t.Fatal("a password was delivered after a failed reset")
 			}
 			for _, p := range h.dir.passwords() {
@@ -175,25 +197,24 @@ func TestDirectoryFailuresEndTheRequestWithTheirCode(t *testing.T) {
 
 func TestDeliveryFailureOffersRevealAgain(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
-	h.note.failSend = 1
+	h.display.fail = 1
 	r := h.submit(t)
 	mustDecide(t, h, r.ID)
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
 	got := h.get(t, r.ID)
-	if got.Status != StatusApproved || got.LastEvent().Kind != EventInterrupted {
+	if got.Status != workflow.StatusApproved || got.LastEvent().Kind != workflow.EventInterrupted {
 		t.Fatalf("after a lost delivery: %s %s", got.Status, got.LastEvent().Kind)
 	}
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
-	sent, delivered := h.dir.passwords(), h.note.passwords()
+	sent, delivered := h.dir.passwords(), h.display.passwords()
 	if len(sent) != 2 || len(delivered) != 1 || delivered[0] != sent[1] {
 		t.Fatalf("sent %q delivered %q", sent, delivered)
 	}
-	if got := h.get(t, r.ID); got.Status != StatusCompleted {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusCompleted {
 		t.Fatalf("status %s", got.Status)
 	}
 }
@@ -206,7 +227,7 @@ func TestSweeperExpiresBothWindows(t *testing.T) {
 	if err := h.svc.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.get(t, r.ID); got.Status != StatusExpired {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusExpired {
 		t.Fatalf("pending after the window: %s", got.Status)
 	}
 	r = h.submit(t)
@@ -215,15 +236,15 @@ func TestSweeperExpiresBothWindows(t *testing.T) {
 	}
 	h.clock.Add(15*time.Minute - time.Second)
 	mustSweep(t, h)
-	if got := h.get(t, r.ID); got.Status != StatusApproved {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusApproved {
 		t.Fatalf("expired early: %s", got.Status)
 	}
 	h.clock.Add(time.Second)
 	mustSweep(t, h)
-	if got := h.get(t, r.ID); got.Status != StatusExpired {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusExpired {
 		t.Fatalf("approved after the reveal window: %s", got.Status)
 	}
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); ErrorCode(err) != CodeDecided {
+	if _, err := h.reveal(r.ID, "UEMP"); workflow.ErrorCode(err) != workflow.CodeDecided {
 		t.Fatalf("reveal after expiry: %v", err)
 	}
 	if len(h.dir.passwords()) != 0 {
@@ -237,71 +258,49 @@ func TestSweeperRecoversADeadReset(t *testing.T) {
 	r := h.submit(t)
 	mustDecide(t, h, r.ID)
 	// Another replica took the reset and died.
-	if _, err := h.store.Update(ctx, r.ID, func(r *Request) error {
+	if _, err := h.store.Update(ctx, r.ID, func(r *workflow.Request) error {
 		return r.BeginReset("UEMP", "dead-replica", h.clock.Now(), h.clock.Now().Add(2*time.Minute))
 	}); err != nil {
 		t.Fatal(err)
 	}
 	mustSweep(t, h)
-	if got := h.get(t, r.ID); got.Status != StatusResetting {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusResetting {
 		t.Fatalf("recovered a live lease: %s", got.Status)
 	}
 	h.clock.Add(2 * time.Minute)
 	mustSweep(t, h)
-	if got := h.get(t, r.ID); got.Status != StatusApproved || got.LastEvent().Kind != EventInterrupted {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusApproved || got.LastEvent().Kind != workflow.EventInterrupted {
 		t.Fatalf("after the lease: %s %s", got.Status, got.LastEvent().Kind)
 	}
-	if _, err := h.svc.Reveal(ctx, r.ID, "UEMP"); err != nil {
+	if _, err := h.reveal(r.ID, "UEMP"); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.get(t, r.ID); got.Status != StatusCompleted {
+	if got := h.get(t, r.ID); got.Status != workflow.StatusCompleted {
 		t.Fatalf("status %s", got.Status)
-	}
-}
-
-func TestFailedSyncIsRetriedBySweeper(t *testing.T) {
-	h := newHarness(t)
-	h.note.failSync = 1
-	r := h.submit(t)
-	got := h.get(t, r.ID)
-	if !got.SyncPending(LanePeople) || got.Outbox[LanePeople].Owner != "replica-1" {
-		t.Fatalf("after a failed sync: %+v", got)
-	}
-	mustSweep(t, h)
-	if got := h.get(t, r.ID); !got.SyncPending(LanePeople) {
-		t.Fatal("sweeper retried before the retry time")
-	}
-	h.clock.Add(h.svc.Config().SyncRetry)
-	mustSweep(t, h)
-	if got := h.get(t, r.ID); got.AnySyncPending() || got.Outbox[LanePeople].Owner != "" {
-		t.Fatalf("sweeper did not finish the sync: %+v", got)
-	}
-	if k := h.note.kinds(); !slices.Equal(k, []EventKind{EventRequested}) {
-		t.Fatalf("synced %v", k)
 	}
 }
 
 func TestSubmitRefusals(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	for user, want := range map[string]Code{"UNOBODY": CodeUnknownUser, "UADMIN": CodeProtectedAccount} {
-		if _, err := h.svc.Submit(ctx, user); ErrorCode(err) != want {
+	for user, want := range map[string]workflow.Code{"UNOBODY": workflow.CodeUnknownUser, "UADMIN": workflow.CodeProtectedAccount} {
+		if _, err := h.svc.Submit(ctx, user); workflow.ErrorCode(err) != want {
 			t.Errorf("%s: %v, want %s", user, err, want)
 		}
 	}
 	r := h.submit(t)
 	open, err := h.svc.Submit(ctx, "UEMP")
-	if ErrorCode(err) != CodeOpenRequest || open == nil || open.ID != r.ID {
+	if workflow.ErrorCode(err) != workflow.CodeOpenRequest || open == nil || open.ID != r.ID {
 		t.Fatalf("second request: %v %+v", err, open)
 	}
 	h.svc.Wait()
-	h = newHarness(t, func(_ *Config, d *Deps) { d.Approvers = fakeApprovers{"UAPP1"} })
-	if _, err := h.svc.Submit(ctx, "UAPP1"); ErrorCode(err) != CodeNoApprovers {
+	h = newHarness(t, func(_ *workflow.Config, d *workflow.Deps) { d.Approvers = fakeApprovers{"UAPP1"} })
+	if _, err := h.svc.Submit(ctx, "UAPP1"); workflow.ErrorCode(err) != workflow.CodeNoApprovers {
 		t.Fatalf("only approver is the requester: %v", err)
 	}
 	h.svc.Wait()
-	h.store.setDown(true)
-	if _, err := h.svc.Submit(ctx, "UAPP1"); ErrorCode(err) != CodeUnavailable {
+	h.store.SetDown(true)
+	if _, err := h.svc.Submit(ctx, "UAPP1"); workflow.ErrorCode(err) != workflow.CodeUnavailable {
 		t.Fatalf("store down: %v", err)
 	}
 }

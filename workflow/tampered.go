@@ -17,7 +17,7 @@ const tamperQuiet = 24 * time.Hour
 // watchedStore is the service's view of the store: every read that meets a
 // record that failed verification is reported (log, audit log, audit
 // channel) before its error goes on to the caller, whichever path met it:
-// a command, a click, the sweeper or a chat sync.
+// a command, a click or the sweeper.
 type watchedStore struct {
 	Store
 	report func(ctx context.Context, t *Tampered, err error)
@@ -54,12 +54,6 @@ func (w watchedStore) Update(ctx context.Context, id string, fn func(*Request) e
 	return r, err
 }
 
-func (w watchedStore) UpdateFrom(ctx context.Context, r *Request, fn func(*Request) error) (*Request, error) {
-	r, err := w.Store.UpdateFrom(ctx, r, fn)
-	w.watch(ctx, err)
-	return r, err
-}
-
 // tampered reports a stored request that failed verification: an error
 // log line at once, then, in the background, a record in the audit log
 // and (once per request) a line in the audit channel that alerts helpdesk.
@@ -76,7 +70,7 @@ func (s *Service) tampered(ctx context.Context, t *Tampered, err error) {
 		defer s.bg.Done()
 		ctx, stop := s.detach(ctx)
 		defer stop()
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.SyncLease)
+		ctx, cancel := context.WithTimeout(ctx, noteTimeout)
 		defer cancel()
 		// Not the claimed requester's doing: it never counts against them.
 		if rerr := s.deps.Store.Refused(ctx, rec, Limit{}); rerr != nil {

@@ -115,7 +115,7 @@ func TestADResetThroughBinary(t *testing.T) {
 			reveal := w.revealDM(r, mgrID, dm)
 			w.clickAcked(empID, slackapp.ActionReveal, r.ID, reveal)
 			done := w.waitStatus(r.ID, workflow.StatusCompleted)
-			eph := w.slack.Ephemerals()
+			eph := w.passwordMessages()
 			if len(eph) != 1 || eph[0].User != empID {
 				t.Fatalf("ephemerals %+v", eph)
 			}
@@ -162,7 +162,7 @@ func TestADForceChangeRefused(t *testing.T) {
 	if ev := done.LastEvent(); ev.Code != workflow.CodeForceChangeFailed || !strings.Contains(ev.Detail, "pwdLastSet") {
 		t.Fatalf("completed event %+v", ev)
 	}
-	eph := w.slack.Ephemerals()
+	eph := w.passwordMessages()
 	if len(eph) != 1 || !strings.Contains(blocksText(eph[0]), "change it right away") {
 		t.Fatalf("ephemerals %+v", eph)
 	}
@@ -363,7 +363,7 @@ func TestADOutage(t *testing.T) {
 	w.clickAcked(empID, slackapp.ActionReveal, r.ID, reveal)
 	w.wait("the Reveal to be postponed", func() bool {
 		got := w.get(r.ID)
-		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventPostponed && !got.AnySyncPending()
+		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventPostponed && w.settled(got)
 	})
 	if len(w.ds.ResetCalls()) != 0 {
 		t.Fatal("a reset happened while the directory could not be checked")
@@ -374,7 +374,7 @@ func TestADOutage(t *testing.T) {
 	proxy.setUp(true)
 	w.clickAcked(empID, slackapp.ActionReveal, r.ID, w.message(reveal))
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if err := w.env.Bind(sambatest.Mail(emp), passwordIn(t, w.slack.Ephemerals()[0])); err != nil {
+	if err := w.env.Bind(sambatest.Mail(emp), passwordIn(t, w.passwordMessages()[0])); err != nil {
 		t.Fatalf("the new password: %v", err)
 	}
 }
@@ -573,7 +573,7 @@ func TestADCustomerOUBase(t *testing.T) {
 	if done.Account.UserName != emp || done.Account.GUID == "" {
 		t.Errorf("account %+v", done.Account)
 	}
-	if err := w.env.Bind(sambatest.Mail(emp), passwordIn(t, w.slack.Ephemerals()[0])); err != nil {
+	if err := w.env.Bind(sambatest.Mail(emp), passwordIn(t, w.passwordMessages()[0])); err != nil {
 		t.Fatalf("the password shown does not bind: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
 	"github.com/example/resetbot/workflow"
@@ -114,8 +115,8 @@ func TestReplicaKilledAfterApproval(t *testing.T) {
 		return false
 	})
 	a.kill()
-	if got := w.get(r.ID); got.Status != workflow.StatusApproved || !got.SyncPending(workflow.LanePeople) {
-		t.Fatalf("before the takeover: %s, sync pending %v", got.Status, got.SyncPending(workflow.LanePeople))
+	if got := w.get(r.ID); got.Status != workflow.StatusApproved || !w.laneDue(delivery.People(r.ID)) {
+		t.Fatalf("before the takeover: %s, the employee's lane due %v", got.Status, w.laneDue(delivery.People(r.ID)))
 	}
 	w.start()
 	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
@@ -126,7 +127,7 @@ func TestReplicaKilledAfterApproval(t *testing.T) {
 	}
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if set, _ := w.ds.Password("alice"); passwordIn(t, w.slack.Ephemerals()[0]) != set {
+	if set, _ := w.ds.Password("alice"); passwordIn(t, w.passwordMessages()[0]) != set {
 		t.Fatal("wrong password delivered")
 	}
 }
@@ -167,7 +168,7 @@ func TestReplicaKilledDuringReset(t *testing.T) {
 	if len(calls) != 2 || calls[0].Status != 0 || calls[1].Status != 200 {
 		t.Fatalf("reset calls: %+v", calls)
 	}
-	if set, _ := w.ds.Password("alice"); passwordIn(t, w.slack.Ephemerals()[0]) != set || set != calls[1].NewPassword {
+	if set, _ := w.ds.Password("alice"); passwordIn(t, w.passwordMessages()[0]) != set || set != calls[1].NewPassword {
 		t.Fatal("the employee did not get the password that was set")
 	}
 	_, replies := w.auditThread(r.ID)
@@ -268,7 +269,7 @@ func TestRedisRestartMidFlow(t *testing.T) {
 	}
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if set, _ := w.ds.Password("alice"); passwordIn(t, w.slack.Ephemerals()[0]) != set {
+	if set, _ := w.ds.Password("alice"); passwordIn(t, w.passwordMessages()[0]) != set {
 		t.Fatal("wrong password delivered")
 	}
 }

@@ -71,9 +71,14 @@ func TestHappyPath(t *testing.T) {
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	done := w.waitStatus(r.ID, workflow.StatusCompleted)
 
-	eph := w.slack.Ephemerals()
-	if len(eph) != 1 || eph[0].User != employee || eph[0].Channel != slacktest.DMChannel(employee) {
+	eph := w.passwordMessages()
+	if len(eph) != 1 || eph[0].User != employee || eph[0].Channel != slacktest.DMChannel(employee) || !eph[0].Ephemeral {
 		t.Fatalf("ephemeral messages: %+v", eph)
+	}
+	// The answer to the Reveal click, through its response_url: no
+	// chat.postEphemeral spent on it.
+	if n := len(w.slack.Calls("chat.postEphemeral")); n != 0 {
+		t.Errorf("%d chat.postEphemeral calls; want the password as the click's answer", n)
 	}
 	got := passwordIn(t, eph[0])
 	set, ok := w.ds.Password("alice")
@@ -171,7 +176,7 @@ func TestExpiryOfTheRevealWindow(t *testing.T) {
 	if ans := w.clickReply(employee, slackapp.ActionReveal, r.ID, reveal); !strings.Contains(ans, "this request already expired") {
 		t.Fatalf("reveal after expiry: %s", ans)
 	}
-	if len(w.ds.ResetCalls()) != 0 || len(w.slack.Ephemerals()) != 0 {
+	if len(w.ds.ResetCalls()) != 0 || len(w.passwordMessages()) != 0 {
 		t.Fatal("a password was set after expiry")
 	}
 }
@@ -258,7 +263,7 @@ func TestDirectoryExceptions(t *testing.T) {
 			if !strings.Contains(last, string(tt.code)) || !strings.Contains(last, tt.exception) {
 				t.Errorf("audit line lacks the code or exception: %s", last)
 			}
-			if len(w.slack.Ephemerals()) != 0 {
+			if len(w.passwordMessages()) != 0 {
 				t.Error("a password was shown after a failed reset")
 			}
 		})
@@ -278,7 +283,7 @@ func TestInvalidPasswordRetriedLonger(t *testing.T) {
 	if len(calls) != 2 || len(calls[1].NewPassword) <= len(calls[0].NewPassword) {
 		t.Fatalf("calls %d, lengths %d then %d", len(calls), len(calls[0].NewPassword), len(calls[len(calls)-1].NewPassword))
 	}
-	if got := passwordIn(t, w.slack.Ephemerals()[0]); got != calls[1].NewPassword {
+	if got := passwordIn(t, w.passwordMessages()[0]); got != calls[1].NewPassword {
 		t.Fatal("the employee did not get the password that was set")
 	}
 }
@@ -361,10 +366,21 @@ func TestDoubleClicks(t *testing.T) {
 				}
 			}
 		}
-		// One click won (its message was updated through its response_url);
-		// the three others were told why nothing changed.
-		return answered == 3 && replaced == 1
+		// One click won; the three others were told why nothing changed.
+		// Each approver's clicked message is redrawn through the response_url
+		// of a click on it (not chat.update): both show the decision.
+		return answered == 3 && replaced == 2
 	})
+	for _, a := range []string{approver1, approver2} {
+		if m := w.message(dms[a]); hasButton(m, slackapp.ActionApprove) {
+			t.Errorf("%s's message still shows the buttons: %s", a, blocksText(m))
+		}
+	}
+	for _, c := range w.slack.Calls("chat.update") {
+		if ch := c.Params.Get("channel"); ch != auditChannel {
+			t.Errorf("chat.update of a message in %s: the clicked messages were not redrawn through their clicks", ch)
+		}
+	}
 	got := w.get(r.ID)
 	decisions := 0
 	for _, ev := range got.Events {
@@ -391,7 +407,7 @@ func TestDoubleClicks(t *testing.T) {
 	if n := len(w.ds.ResetCalls()); n != 1 {
 		t.Fatalf("%d resets for one request", n)
 	}
-	if n := len(w.slack.Ephemerals()); n != 1 {
+	if n := len(w.passwordMessages()); n != 1 {
 		t.Fatalf("%d password messages", n)
 	}
 }
@@ -644,7 +660,7 @@ func TestRecipientsSlackRefusesDoNotBlockTheFlow(t *testing.T) {
 	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
 	w.clickAcked(employee, slackapp.ActionReveal, id, reveal)
 	w.waitStatus(id, workflow.StatusCompleted)
-	if len(w.slack.Ephemerals()) != 1 {
+	if len(w.passwordMessages()) != 1 {
 		t.Fatal("no password")
 	}
 	for _, want := range []string{"not_in_channel", "user_disabled", "Slack refused a message for good"} {
@@ -692,7 +708,7 @@ func TestDirectoryTimeout(t *testing.T) {
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.wait("Reveal offered again", func() bool {
 		got := w.get(r.ID)
-		return got.Status == workflow.StatusApproved && got.LastEvent().Code == workflow.CodeDirectoryUncertain && !got.AnySyncPending()
+		return got.Status == workflow.StatusApproved && got.LastEvent().Code == workflow.CodeDirectoryUncertain && w.settled(got)
 	})
 	if txt := w.dmTexts(employee); !strings.Contains(txt, "may or may not have changed") {
 		t.Fatalf("employee not told:\n%s", txt)
@@ -701,7 +717,7 @@ func TestDirectoryTimeout(t *testing.T) {
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, w.message(reveal))
 	w.waitStatus(r.ID, workflow.StatusCompleted)
 	set, _ := w.ds.Password("alice")
-	if eph := w.slack.Ephemerals(); len(eph) != 1 || passwordIn(t, eph[0]) != set {
+	if eph := w.passwordMessages(); len(eph) != 1 || passwordIn(t, eph[0]) != set {
 		t.Fatal("the password shown is not the one the directory has")
 	}
 }

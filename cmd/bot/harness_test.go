@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/dstest"
 	"github.com/example/resetbot/internal/slacktest"
 	redisstore "github.com/example/resetbot/store/redisstore"
@@ -143,7 +145,6 @@ func newWorld(t testing.TB) *world {
 		"SWEEP_INTERVAL":                     "100ms",
 		"ALLOW_INSECURE_ENDPOINTS":           "true", // the test servers speak plain http
 		"ALLOW_UNCHECKED_ACCOUNTS":           "true", // tests with LDAP (ad_test.go) remove it
-		"SLACK_MESSAGE_INTERVAL":             "0s",
 	}
 	return w
 }
@@ -299,7 +300,8 @@ func (w *world) get(id string) *workflow.Request {
 	return r
 }
 
-// waitStatus waits until request id has status and its chat sync finished.
+// waitStatus waits until request id has status and chat was told all
+// about it.
 func (w *world) waitStatus(id string, st workflow.Status) *workflow.Request {
 	w.t.Helper()
 	var r *workflow.Request
@@ -308,9 +310,33 @@ func (w *world) waitStatus(id string, st workflow.Status) *workflow.Request {
 		if err == nil {
 			r = got
 		}
-		return err == nil && got.Status == st && !got.AnySyncPending()
+		return err == nil && got.Status == st && w.settled(got)
 	})
 	return r
+}
+
+// laneDue reports whether lane l has work left: due now or later (a
+// lease, a retry, a coalescing window).
+func (w *world) laneDue(l delivery.Lane) bool {
+	w.t.Helper()
+	lanes, err := w.store.DueLanes(context.Background(), time.Now().Add(24*time.Hour), 0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return slices.Contains(lanes, l)
+}
+
+// settled reports whether chat was told all about r: none of its lanes
+// (the employee's, the audit channel's, its approvers' queues) has work
+// left.
+func (w *world) settled(r *workflow.Request) bool {
+	w.t.Helper()
+	for _, m := range delivery.Marks(r, 0) {
+		if w.laneDue(m.Lane) {
+			return false
+		}
+	}
+	return true
 }
 
 // hasButton reports whether m has a button with action ID action.
@@ -370,6 +396,19 @@ func blocksText(m slacktest.Message) string {
 	}
 	walk(blocks)
 	return b.String()
+}
+
+// passwordMessages returns the messages that showed a password, oldest
+// first: the ephemeral answers to Reveal clicks (their response_url) and
+// chat.postEphemeral's fallback.
+func (w *world) passwordMessages() []slacktest.Message {
+	var out []slacktest.Message
+	for _, c := range w.slack.Changes(0) {
+		if (c.Kind == slacktest.ChangeResponded || c.Kind == slacktest.ChangeEphemeral) && passwordRe.MatchString(blocksText(c.Message)) {
+			out = append(out, c.Message)
+		}
+	}
+	return out
 }
 
 // passwordIn extracts the password from the ephemeral password message.

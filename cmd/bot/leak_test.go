@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,8 +18,10 @@ import (
 
 // TestPasswordLeaksNowhere: with debug logging on, the temporary password
 // appears in no log line, no Redis key or value, and no Slack call except
-// the one ephemeral message, including on a reset that fails after the
-// password was generated.
+// the one ephemeral message to the employee (the answer to their Reveal
+// click through its response_url, or chat.postEphemeral when that URL
+// fails), including on a reset that fails after the password was
+// generated.
 func TestPasswordLeaksNowhere(t *testing.T) {
 	w := newWorld(t)
 	w.ds.EchoPassword(true) // a directory that puts the password in its error messages
@@ -29,15 +34,22 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusFailed)
 
-	// One that succeeds.
+	// One that succeeds: the answer to the click.
 	r, dms = w.request()
 	reveal = w.approve(r, dms)
+	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+	w.waitStatus(r.ID, workflow.StatusCompleted)
+
+	// One whose click's response_url fails: chat.postEphemeral.
+	r, dms = w.request()
+	reveal = w.approve(r, dms)
+	w.slack.FailResponses(http.StatusNotFound, "expired_url", 1)
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
 	bot.stop()
 
 	calls := w.ds.ResetCalls()
-	if len(calls) != 3 {
+	if len(calls) != 4 {
 		t.Fatalf("%d reset calls", len(calls))
 	}
 	logs := bot.logs.String()
@@ -97,21 +109,33 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 		if strings.Contains(export.String(), pw) {
 			t.Errorf("password %d in the audit export", i)
 		}
-		seen := 0
+		var seen []string
 		for _, call := range w.slack.Calls("") {
-			if callContains(call, pw) {
-				if call.Method != "chat.postEphemeral" || call.Params.Get("user") != employee || call.Params.Get("channel") != slacktest.DMChannel(employee) {
-					t.Errorf("password %d sent to Slack in %s %v", i, call.Method, call.Params.Get("channel"))
+			if !callContains(call, pw) {
+				continue
+			}
+			seen = append(seen, call.Method)
+			switch call.Method {
+			case "chat.postEphemeral":
+				if call.Params.Get("user") != employee || call.Params.Get("channel") != slacktest.DMChannel(employee) {
+					t.Errorf("password %d sent with chat.postEphemeral to %s in %s", i, call.Params.Get("user"), call.Params.Get("channel"))
 				}
-				seen++
+			case "response_url":
+				// Checked below, with whose click the URL answered.
+			default:
+				t.Errorf("password %d sent to Slack in %s %v", i, call.Method, call.Params.Get("channel"))
 			}
 		}
-		want := 0
-		if i == 2 {
-			want = 1
+		for _, p := range w.slack.ResponsePosts() {
+			if bytes.Contains(p.Raw, []byte(pw)) && (p.User != employee || p.Channel != slacktest.DMChannel(employee) ||
+				p.ResponseType != "ephemeral" || p.ReplaceOriginal || p.DeleteOriginal) {
+				t.Errorf("password %d posted to a response URL of %s in %s as %q (replace %v)", i, p.User, p.Channel, p.ResponseType, p.ReplaceOriginal)
+			}
 		}
-		if seen != want {
-			t.Errorf("password %d in %d Slack calls, want %d", i, seen, want)
+		// 3: the click's response_url refused it (nothing shown), then chat.postEphemeral.
+		want := map[int][]string{2: {"response_url"}, 3: {"response_url", "chat.postEphemeral"}}[i]
+		if !slices.Equal(seen, want) {
+			t.Errorf("password %d in the Slack calls %v, want %v", i, seen, want)
 		}
 	}
 }

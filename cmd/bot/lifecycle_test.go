@@ -89,12 +89,12 @@ func TestSIGTERMMidFlow(t *testing.T) {
 	w.start()
 	w.wait("Reveal offered again after the takeover", func() bool {
 		got := w.get(r.ID)
-		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventInterrupted && !got.AnySyncPending()
+		return got.Status == workflow.StatusApproved && got.LastEvent().Kind == workflow.EventInterrupted && w.settled(got)
 	})
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, w.message(reveal))
 	w.waitStatus(r.ID, workflow.StatusCompleted)
-	if len(w.slack.Ephemerals()) != 1 {
-		t.Fatalf("%d password messages", len(w.slack.Ephemerals()))
+	if len(w.passwordMessages()) != 1 {
+		t.Fatalf("%d password messages", len(w.passwordMessages()))
 	}
 }
 

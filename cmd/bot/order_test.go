@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
 	"github.com/example/resetbot/workflow"
@@ -24,20 +25,18 @@ func TestAuditThrottledFlowCompletes(t *testing.T) {
 	w.clickAcked(approver1, slackapp.ActionApprove, id, dm)
 	reveal := w.messageFor(slacktest.DMChannel(employee), id, slackapp.ActionReveal)
 	w.clickAcked(employee, slackapp.ActionReveal, id, reveal)
-	w.wait("the password", func() bool { return len(w.slack.Ephemerals()) == 1 })
+	w.wait("the password", func() bool { return len(w.passwordMessages()) == 1 })
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the flow took %v behind a throttled audit channel", took)
 	}
 	if n := len(w.slack.Messages(auditChannel)); n != 0 {
 		t.Fatalf("%d audit messages went through a channel answering 429", n)
 	}
-	var r *workflow.Request
-	w.wait("the people lane to finish", func() bool {
-		r = w.get(id)
-		return r.Status == workflow.StatusCompleted && !r.SyncPending(workflow.LanePeople)
+	w.wait("the employee's lane to finish", func() bool {
+		return w.get(id).Status == workflow.StatusCompleted && !w.laneDue(delivery.People(id))
 	})
-	if !r.SyncPending(workflow.LaneAudit) {
-		t.Fatalf("status %s, people lane pending %v, audit lane pending %v", r.Status, r.SyncPending(workflow.LanePeople), r.SyncPending(workflow.LaneAudit))
+	if !w.laneDue(delivery.Audit(id)) {
+		t.Fatalf("the audit lane has nothing left to do behind a throttled channel")
 	}
 	if st := w.slack.RateStats(); slacktest.Total(st.InWindow) != 0 {
 		t.Errorf("calls inside a Retry-After window: %v", st.InWindow)
@@ -84,7 +83,7 @@ func TestThrottledApproverDoesNotHoldUpAnother(t *testing.T) {
 	w.clickAcked(approver1, slackapp.ActionApprove, id, dm)
 	reveal := w.messageFor(slacktest.DMChannel(employee), id, slackapp.ActionReveal)
 	w.clickAcked(employee, slackapp.ActionReveal, id, reveal)
-	w.wait("the password", func() bool { return len(w.slack.Ephemerals()) == 1 })
+	w.wait("the password", func() bool { return len(w.passwordMessages()) == 1 })
 	if n := len(w.slack.Messages(slacktest.DMChannel(approver2))); n != 0 {
 		t.Fatalf("approver 2's throttled channel got %d messages", n)
 	}

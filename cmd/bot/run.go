@@ -22,6 +22,7 @@ import (
 
 	"github.com/example/resetbot/accounts"
 	"github.com/example/resetbot/config"
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/directory"
 	"github.com/example/resetbot/ldapdir"
 	"github.com/example/resetbot/metrics"
@@ -226,6 +227,7 @@ func (b *bot) serve(ctx context.Context, listeners map[string]net.Listener) erro
 		})
 	}
 	g.Go(func() error { b.svc.RunSweeper(gctx, b.cfg.SweepInterval); return nil })
+	g.Go(func() error { b.engine.Run(gctx); return nil })
 	// Replicas tell each other about Slack's 429s through the store.
 	g.Go(func() error { b.gate.Follow(gctx, 10*time.Second); return nil })
 	g.Go(func() error {
@@ -279,6 +281,7 @@ func (b *bot) drain() {
 	go func() {
 		b.app.Wait()
 		b.svc.Wait()
+		b.engine.Wait()
 		close(done)
 	}()
 	t := time.NewTimer(b.cfg.ShutdownTimeout)
@@ -291,6 +294,7 @@ func (b *bot) drain() {
 	b.log.Warn("work still in flight at SHUTDOWN_TIMEOUT; stopping it (its leases let another replica or the next start finish it)", "shutdown_timeout", b.cfg.ShutdownTimeout.String())
 	b.app.Stop()
 	b.svc.Stop()
+	b.engine.Stop()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
@@ -322,7 +326,9 @@ type bot struct {
 	api       *slack.Client
 	app       *slackapp.App
 	svc       *workflow.Service
+	engine    *delivery.Engine // chat delivery: the lanes' workers
 	store     workflow.Store
+	lanes     delivery.Store
 	dir       *directory.Client
 	ldap      *ldapdir.Client // nil without LDAP_URL
 	gate      *slackapp.Gate
@@ -362,6 +368,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 			return nil, err
 		}
 	}
+	owner := workflow.NewID() // this replica, in leases
+	lanes := &slackapp.Lanes{API: b.api, HTTP: b.http, AuditChannel: cfg.AuditChannel, Requests: b.store,
+		Gate: b.gate, Log: log.With("component", "delivery")}
+	b.engine = delivery.New(b.lanes, lanes, delivery.Config{Owner: owner, Lease: cfg.WorkLease, Poll: cfg.SweepInterval},
+		nil, log.With("component", "delivery"))
+	b.engine.OnTampered = b.laneTampered
 	b.svc = workflow.New(workflow.Config{
 		DirectoryID:        cfg.DirectoryID,
 		RequestTTL:         cfg.RequestTTL,
@@ -369,9 +381,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Limit:              workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
 		ManagerApproval:    cfg.ManagerApproval,
 		ForceChangeAtLogon: cfg.ForceChange,
+		Owner:              owner,
 		ResetLease:         cfg.WorkLease,
-		SyncLease:          cfg.WorkLease,
-		SyncRetry:          min(15*time.Second, cfg.WorkLease/2),
 	}, workflow.Deps{
 		Store:     b.store,
 		Directory: b.dir,
@@ -379,13 +390,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Identity:  b.identity,
 		Accounts:  b.accounts,
 		Approvers: b.approvers,
-		Notifier: &slackapp.Notifier{API: b.api, AuditChannel: cfg.AuditChannel, Log: log.With("component", "notifier"),
-			HTTP: b.http, Gate: b.gate},
-		Metrics: b.metrics,
-		Log:     log.With("component", "workflow"),
+		Notifier:  lanes,
+		Watcher:   b.engine,
+		Metrics:   b.metrics,
+		Log:       log.With("component", "workflow"),
 	})
-	b.app = &slackapp.App{API: b.api, Socket: b.socket, Service: b.svc, Claims: b.store, HTTP: b.http,
-		Log: log.With("component", "slack"), OnConnect: b.metrics.Connected, Watch: b.watch}
+	b.app = &slackapp.App{API: b.api, Socket: b.socket, Flows: b.svc, Claims: b.store, Replies: b.engine, Gate: b.gate,
+		HTTP: b.http, Log: log.With("component", "slack"), OnConnect: b.metrics.Connected, Watch: b.watch}
 	b.gauges()
 	return b, nil
 }
@@ -458,18 +469,9 @@ func (b *bot) openAccounts() (*accounts.Accounts, error) {
 	if cfg.LDAPInsecure {
 		b.log.Warn(ldapPlainText)
 	}
-	client, err := ldapdir.New(ldapdir.Options{
-		URL:             cfg.LDAPURL,
-		Insecure:        cfg.LDAPInsecure,
-		BindDN:          cfg.LDAPBindDN,
-		BindPassword:    cfg.LDAPBindPassword.Value(),
-		BaseDN:          cfg.LDAPBaseDN,
-		CAFile:          cfg.LDAPCAFile,
-		ProtectedGroups: cfg.ProtectedGroups,
-		AllowedOUs:      cfg.AllowedOUs,
-		Timeout:         cfg.LDAPTimeout,
-		Log:             b.log.With("component", "ldap"),
-	})
+	lopts := cfg.LDAPOptions()
+	lopts.Log = b.log.With("component", "ldap")
+	client, err := ldapdir.New(lopts)
 	if err != nil {
 		return nil, fmt.Errorf("LDAP: %w", err)
 	}
@@ -507,9 +509,25 @@ func (b *bot) checkProtectedGroups(ctx context.Context) error {
 	return nil
 }
 
+// laneTampered audits a chat delivery record that failed verification: it
+// was moved aside, and the lane starts again from what the request says.
+func (b *bot) laneTampered(l delivery.Lane, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rec := workflow.AuditRecord{At: time.Now(), Event: workflow.EventTampered, Code: workflow.CodeTampered,
+		Detail:      "stored chat delivery record " + l.String() + " failed its signature check (" + err.Error() + "); it was moved aside and not used",
+		DirectoryID: b.cfg.DirectoryID}
+	if l.Kind != delivery.KindQueue {
+		rec.RequestID = l.Subject
+	}
+	if aerr := b.store.Refused(ctx, rec, workflow.Limit{}); aerr != nil {
+		b.log.Error("could not write a tampered chat delivery record to the audit log", "lane", l.String(), "error", aerr)
+	}
+}
+
 // gauges registers the metrics read at each scrape.
 func (b *bot) gauges() {
-	b.metrics.Gauge("resetbot_requests_open", "Requests with a deadline the sweeper watches: open ones, and ended ones whose chat is not synced yet.", func() float64 {
+	b.metrics.Gauge("resetbot_requests_open", "Requests with a deadline the sweeper watches: the open ones.", func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		n, err := b.store.Watched(ctx)
@@ -518,8 +536,11 @@ func (b *bot) gauges() {
 		}
 		return float64(n)
 	})
-	b.metrics.Gauge("resetbot_chat_calls_waiting", "Slack calls waiting for a key's Retry-After.", func() float64 {
+	b.metrics.Gauge("resetbot_chat_calls_waiting", "Slack calls waiting for a key's Retry-After, and chat lanes parked on one.", func() float64 {
 		return float64(b.gate.Waiting())
+	})
+	b.metrics.Gauge("resetbot_chat_lanes_pending", "Chat delivery lanes queued, running or waiting for a rate-limited key in this replica.", func() float64 {
+		return float64(b.engine.Pending())
 	})
 }
 
@@ -530,13 +551,14 @@ func (b *bot) openStore() error {
 		return err
 	}
 	b.closers = append(b.closers, st.close)
-	b.store, b.throttles = st.Store, st.throttles
+	b.store, b.lanes, b.throttles = st.Store, st.lanes, st.throttles
 	return nil
 }
 
 // openedStore is a store and what else comes with it.
 type openedStore struct {
 	workflow.Store
+	lanes     delivery.Store     // the chat delivery's records, in the same store
 	throttles slackapp.Throttles // nil for the embedded store
 	close     func() error
 }
@@ -550,7 +572,7 @@ func openStore(sc config.Store, key seal.Key) (openedStore, error) {
 			return openedStore{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		rs := redisstore.New(client, sc.RedisPrefix, key, redisstore.WithAuditRetention(sc.AuditRetention))
-		return openedStore{Store: rs, throttles: rs, close: client.Close}, nil
+		return openedStore{Store: rs, lanes: rs, throttles: rs, close: client.Close}, nil
 	}
 	if err := os.MkdirAll(sc.DataDir, 0o700); err != nil {
 		return openedStore{}, fmt.Errorf("DATA_DIR: %w", err)
@@ -559,7 +581,7 @@ func openStore(sc config.Store, key seal.Key) (openedStore, error) {
 	if err != nil {
 		return openedStore{}, fmt.Errorf("embedded store in DATA_DIR %s: %w", sc.DataDir, err)
 	}
-	return openedStore{Store: s, close: s.Close}, nil
+	return openedStore{Store: s, lanes: s, close: s.Close}, nil
 }
 
 // routes serves the listener name: "health" (health, readiness, and the

@@ -54,7 +54,7 @@ func (w *world) checkNothingReset(id, answer string, audit func() []workflow.Aud
 	if calls := w.ds.ResetCalls(); len(calls) != 0 {
 		w.t.Errorf("a tampered request reset passwords: %+v", calls)
 	}
-	if eph := w.slack.Ephemerals(); len(eph) != 0 {
+	if eph := w.passwordMessages(); len(eph) != 0 {
 		w.t.Errorf("ephemeral messages after a tampered Reveal: %+v", eph)
 	}
 	var found bool

@@ -55,8 +55,8 @@ func TestForgedRetryAfterCannotSilenceTheBot(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the flow took %v under forged Retry-After windows", took)
 	}
-	if len(w.slack.Ephemerals()) != 1 {
-		t.Fatalf("%d password messages", len(w.slack.Ephemerals()))
+	if len(w.passwordMessages()) != 1 {
+		t.Fatalf("%d password messages", len(w.passwordMessages()))
 	}
 	w.wait("the audit parent", func() bool { return len(w.slack.Messages(auditChannel)) > 0 })
 	for _, c := range w.slack.Calls("chat.postMessage") {

@@ -40,7 +40,61 @@ type Limits struct {
 	// headers stay whole model seconds, so a client that waits them out
 	// literally waits Scale times longer than it needs to.
 	Scale float64
+	// Rounding turns the wait until a bucket has a call into the
+	// Retry-After header's whole seconds; the zero value rounds up.
+	Rounding Rounding
 }
+
+// Rounding is how the model turns a wait into Retry-After seconds. Slack
+// does not document its own; the benchmark varies it.
+type Rounding int
+
+// The roundings. Every one answers at least 1 second.
+const (
+	RoundUp      Rounding = iota // the wait rounded up: a client that waits it finds a call in the bucket
+	RoundNearest                 // to the nearest second: a client that waits it may find the bucket still empty and get another 429
+	RoundUpPlus1                 // rounded up, plus one second, as a server that pads its answers
+)
+
+// seconds returns d (model time) as the whole Retry-After seconds r gives.
+func (r Rounding) seconds(d float64) int {
+	var n int
+	switch r {
+	case RoundNearest:
+		n = int(math.Round(d))
+	case RoundUpPlus1:
+		n = int(math.Ceil(d-1e-9)) + 1
+	default:
+		n = int(math.Ceil(d - 1e-9))
+	}
+	return max(1, n)
+}
+
+func (r Rounding) String() string {
+	switch r {
+	case RoundNearest:
+		return "nearest"
+	case RoundUpPlus1:
+		return "up+1"
+	}
+	return "up"
+}
+
+// ParseRounding returns the Rounding named s ("up", "nearest" or "up+1").
+func ParseRounding(s string) (Rounding, bool) {
+	for _, r := range []Rounding{RoundUp, RoundNearest, RoundUpPlus1} {
+		if r.String() == s {
+			return r, true
+		}
+	}
+	return RoundUp, false
+}
+
+// InFlightMargin is how long after a 429 was answered a call on its key
+// may still arrive and count as sent before the client could know of it
+// (RateStats.AfterAnswer leaves those out): on one machine, a call in
+// flight arrives within microseconds, or a few milliseconds under load.
+const InFlightMargin = 20 * time.Millisecond
 
 // SlackLimits returns Slack's published limits: chat.postMessage about one
 // message a second per channel, with bursts of about 25 (observed); Tier 2
@@ -91,6 +145,7 @@ func (s *Server) setLimitsLocked(l Limits) {
 	s.limits = l
 	s.buckets = map[string]*bucket{}
 	s.windows = map[string]time.Time{}
+	s.answered = map[string]time.Time{}
 }
 
 // ChannelKey is the rate-limit key of chat.postMessage to channel, as used
@@ -134,6 +189,11 @@ type RateStats struct {
 	// announce no window). These calls are answered 429 too.
 	InWindow      map[string]int
 	InWindowByKey map[string]int
+	// AfterAnswer counts the InWindow calls that arrived more than
+	// InFlightMargin after the 429 that opened their window was answered:
+	// calls the client sent although it had been told to wait (the others
+	// were in flight when Slack answered).
+	AfterAnswer map[string]int
 }
 
 // RateStats returns the counts so far.
@@ -143,7 +203,7 @@ func (s *Server) RateStats() RateStats {
 	st := s.stats
 	return RateStats{Calls: maps.Clone(st.Calls), Limited: maps.Clone(st.Limited),
 		LimitedByKey: maps.Clone(st.LimitedByKey), InWindow: maps.Clone(st.InWindow),
-		InWindowByKey: maps.Clone(st.InWindowByKey)}
+		InWindowByKey: maps.Clone(st.InWindowByKey), AfterAnswer: maps.Clone(st.AfterAnswer)}
 }
 
 // Since returns the counts added after earlier was taken.
@@ -159,7 +219,7 @@ func (r RateStats) Since(earlier RateStats) RateStats {
 	}
 	return RateStats{Calls: sub(r.Calls, earlier.Calls), Limited: sub(r.Limited, earlier.Limited),
 		LimitedByKey: sub(r.LimitedByKey, earlier.LimitedByKey), InWindow: sub(r.InWindow, earlier.InWindow),
-		InWindowByKey: sub(r.InWindowByKey, earlier.InWindowByKey)}
+		InWindowByKey: sub(r.InWindowByKey, earlier.InWindowByKey), AfterAnswer: sub(r.AfterAnswer, earlier.AfterAnswer)}
 }
 
 // Total returns the sum of the counts in m.
@@ -173,7 +233,7 @@ func Total(m map[string]int) int {
 
 func newRateStats() RateStats {
 	return RateStats{Calls: map[string]int{}, Limited: map[string]int{}, LimitedByKey: map[string]int{},
-		InWindow: map[string]int{}, InWindowByKey: map[string]int{}}
+		InWindow: map[string]int{}, InWindowByKey: map[string]int{}, AfterAnswer: map[string]int{}}
 }
 
 // bucket is one key's token bucket.
@@ -185,8 +245,9 @@ type bucket struct {
 // limitLocked decides whether a call of method at time at is over a limit
 // or inside an announced window. It returns the Retry-After to answer in
 // whole seconds, or 0 to perform the call (which then has used its
-// buckets' tokens).
-func (s *Server) limitLocked(method string, p url.Values, at time.Time) int {
+// buckets' tokens); opened names the key whose window this answer opens
+// ("" when none), for answeredLocked.
+func (s *Server) limitLocked(method string, p url.Values, at time.Time) (secs int, opened string) {
 	keys := []string{method}
 	if method == "chat.postMessage" {
 		if ch := normalizeChannel(p.Get("channel")); ch != "" {
@@ -194,24 +255,24 @@ func (s *Server) limitLocked(method string, p url.Values, at time.Time) int {
 		}
 	}
 	scale := s.limits.Scale
-	// secs converts a real wait to whole model seconds, at least 1.
-	secs := func(d time.Duration) int {
-		return max(1, int(math.Ceil(d.Seconds()*scale-1e-9)))
-	}
-	limit := func(key string, wait time.Duration) int {
-		n := secs(wait)
+	limit := func(key string, wait time.Duration) (int, string) {
+		n := s.limits.Rounding.seconds(wait.Seconds() * scale)
 		s.windows[key] = at.Add(time.Duration(float64(n) * float64(time.Second) / scale))
+		s.answered[key] = time.Time{} // not answered yet: calls now are in flight
 		s.stats.Limited[method]++
 		s.stats.LimitedByKey[key]++
-		return n
+		return n, key
 	}
 	for _, k := range keys {
 		if until, ok := s.windows[k]; ok && at.Before(until) {
 			s.stats.InWindow[method]++
 			s.stats.InWindowByKey[k]++
+			if ans := s.answered[k]; !ans.IsZero() && at.Sub(ans) > InFlightMargin {
+				s.stats.AfterAnswer[method]++
+			}
 			s.stats.Limited[method]++
 			s.stats.LimitedByKey[k]++
-			return secs(until.Sub(at))
+			return max(1, int(math.Ceil(until.Sub(at).Seconds()*scale-1e-9))), ""
 		}
 	}
 	for _, k := range keys {
@@ -247,7 +308,16 @@ func (s *Server) limitLocked(method string, p url.Values, at time.Time) int {
 	for _, b := range take {
 		b.tokens--
 	}
-	return 0
+	return 0, ""
+}
+
+// answeredLocked records that the 429 which opened key's window was
+// answered at at: calls on key that arrive later than InFlightMargin after
+// it, inside the window, were sent by a client that had been told to wait.
+func (s *Server) answeredLocked(key string, at time.Time) {
+	if key != "" && s.answered[key].IsZero() {
+		s.answered[key] = at
+	}
 }
 
 // rateLocked returns the Rate of key for a call of method, if limited.

@@ -2,37 +2,20 @@ package slacktest
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/example/resetbot/internal/testclock"
 )
-
-// fakeClock is the time Web API calls arrive at, moved by the test.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func withClock(now func() time.Time) Option { return func(s *Server) { s.clock = now } }
 
-func newClockedServer(t *testing.T, l Limits) (*Server, *fakeClock) {
+func newClockedServer(t *testing.T, l Limits) (*Server, *testclock.Clock) {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
 	return newServer(t, withClock(clock.Now), WithRateLimits(l)), clock
 }
 
@@ -76,7 +59,7 @@ func TestRateLimitsChannelBucket(t *testing.T) {
 
 	// Half a second later the bucket holds half a call, and C1 is still
 	// inside the Retry-After it was given: a call now is a violation.
-	clock.Advance(500 * time.Millisecond)
+	clock.Add(500 * time.Millisecond)
 	wantLimited(t, post("C1"), 1)
 	st := s.RateStats()
 	if st.InWindow["chat.postMessage"] != 1 || st.InWindowByKey[ChannelKey("C1")] != 1 {
@@ -84,11 +67,11 @@ func TestRateLimitsChannelBucket(t *testing.T) {
 	}
 	// After the Retry-After, a call goes through; the next has no token
 	// yet (0.1 left) and is limited, but that one is not a violation.
-	clock.Advance(600 * time.Millisecond)
+	clock.Add(600 * time.Millisecond)
 	wantOK(t, post("C1"))
 	wantLimited(t, post("C1"), 1)
 	// A long pause refills the bucket to its burst, no more.
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	for range 3 {
 		wantOK(t, post("C1"))
 	}
@@ -132,10 +115,10 @@ func TestRateLimitsTieredMethods(t *testing.T) {
 	}
 	// The bucket has a call again after 1.2s, but the method stays limited
 	// until the announced 2s have passed.
-	clock.Advance(1500 * time.Millisecond)
+	clock.Add(1500 * time.Millisecond)
 	_, err = api.GetUserInfoContext(ctx, "U1")
 	wantLimited(t, err, 1)
-	clock.Advance(500 * time.Millisecond)
+	clock.Add(500 * time.Millisecond)
 	_, err = api.GetUserInfoContext(ctx, "U1")
 	wantOK(t, err)
 
@@ -225,10 +208,10 @@ func TestThrottle(t *testing.T) {
 	wantLimited(t, post("C1"), 3)
 	wantLimited(t, post("DU2"), 1)
 	wantOK(t, post("C2"))
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	wantLimited(t, post("C1"), 2) // inside the 3s announced
 	wantOK(t, post("DU2"))
-	clock.Advance(2100 * time.Millisecond)
+	clock.Add(2100 * time.Millisecond)
 	wantOK(t, post("C1"))
 
 	s.ThrottleMethod("chat.update", 10*time.Second)
@@ -239,7 +222,7 @@ func TestThrottle(t *testing.T) {
 	s.ThrottleMethod("chat.update", 0) // lifted; the announced window still holds
 	_, _, _, err = api.UpdateMessageContext(ctx, "C3", ts, slack.MsgOptionText("y", false))
 	wantLimited(t, err, 10)
-	clock.Advance(10 * time.Second)
+	clock.Add(10 * time.Second)
 	_, _, _, err = api.UpdateMessageContext(ctx, "C3", ts, slack.MsgOptionText("y", false))
 	wantOK(t, err)
 
@@ -351,5 +334,59 @@ func TestAckedAt(t *testing.T) {
 	}
 	if at, ok := s.AckedAt(id); !ok || at.Before(before) || time.Since(at) > 5*time.Second {
 		t.Errorf("acked at %v, %v", at, ok)
+	}
+}
+
+func TestRetryAfterRounding(t *testing.T) {
+	// A call every 2.5 s, one spent a second ago: 1.5 s to wait.
+	for _, tt := range []struct {
+		r    Rounding
+		secs int
+	}{{RoundUp, 2}, {RoundNearest, 2}, {RoundUpPlus1, 3}} {
+		s, clock := newClockedServer(t, Limits{Methods: map[string]Rate{"users.info": {Every: 2500 * time.Millisecond, Burst: 1}}, Rounding: tt.r})
+		s.AddUser(User{ID: "U1", Email: "a@x.com"})
+		api := botClient(s)
+		_, err := api.GetUserInfoContext(testCtx(t), "U1")
+		wantOK(t, err)
+		clock.Add(time.Second)
+		_, err = api.GetUserInfoContext(testCtx(t), "U1")
+		wantLimited(t, err, tt.secs)
+		if got, ok := ParseRounding(tt.r.String()); !ok || got != tt.r {
+			t.Errorf("ParseRounding(%q) = %v, %v", tt.r.String(), got, ok)
+		}
+	}
+	// Rounded to the nearest second, the window may end before the
+	// bucket has a call: the call after it gets a 429 of its own, not
+	// counted as inside a window.
+	s, clock := newClockedServer(t, Limits{Methods: map[string]Rate{"users.info": {Every: 1400 * time.Millisecond, Burst: 1}}, Rounding: RoundNearest})
+	s.AddUser(User{ID: "U1", Email: "a@x.com"})
+	api := botClient(s)
+	_, err := api.GetUserInfoContext(testCtx(t), "U1")
+	wantOK(t, err)
+	_, err = api.GetUserInfoContext(testCtx(t), "U1")
+	wantLimited(t, err, 1) // 1.4 s rounds to 1
+	clock.Add(time.Second)
+	_, err = api.GetUserInfoContext(testCtx(t), "U1")
+	wantLimited(t, err, 1)
+	if st := s.RateStats(); Total(st.InWindow) != 0 || st.Limited["users.info"] != 2 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestAfterAnswer(t *testing.T) {
+	// A call inside the window counts as sent after the 429 only once
+	// InFlightMargin has passed since the 429 was answered.
+	s, clock := newClockedServer(t, Limits{Methods: map[string]Rate{"users.info": {Every: 10 * time.Second, Burst: 1}}})
+	s.AddUser(User{ID: "U1", Email: "a@x.com"})
+	api := botClient(s)
+	call := func() error { _, err := api.GetUserInfoContext(testCtx(t), "U1"); return err }
+	wantOK(t, call())
+	wantLimited(t, call(), 10)
+	wantLimited(t, call(), 10) // at the same instant: in flight
+	clock.Add(InFlightMargin + time.Millisecond)
+	wantLimited(t, call(), 10)
+	st := s.RateStats()
+	if st.InWindow["users.info"] != 2 || st.AfterAnswer["users.info"] != 1 {
+		t.Errorf("in window %v, after the answer %v; want 2 and 1", st.InWindow, st.AfterAnswer)
 	}
 }

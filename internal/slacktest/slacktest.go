@@ -111,7 +111,10 @@ type Message struct {
 // Blocks is nil when the body had no blocks (or "blocks":null); Raw is the
 // body as received. ResponseType is as sent ("" when absent).
 type ResponsePost struct {
-	URL             string
+	URL string
+	// Channel and User are where the response URL came from: the channel
+	// of the command or click, and who typed or clicked.
+	Channel, User   string
 	Text            string
 	Blocks          json.RawMessage
 	ResponseType    string
@@ -141,8 +144,16 @@ type ack struct {
 	at      time.Time
 }
 
-// responseTarget is the message a response URL can replace or delete.
-type responseTarget struct{ channel, ts string }
+// responseTarget is the message a response URL can replace or delete, and
+// who it answers.
+type responseTarget struct {
+	channel, ts, user string
+	uses              int // posts accepted so far
+}
+
+// MaxResponsePosts is how many posts a response URL accepts, as Slack
+// documents; later ones are answered 404 used_url.
+const MaxResponsePosts = 5
 
 // Server is a running fake Slack. Create it with New and stop it with Close.
 type Server struct {
@@ -167,10 +178,11 @@ type Server struct {
 	msgs             []*Message // non-ephemeral, post order
 	ephemerals       []Message
 	responses        []ResponsePost
-	responseURLs     map[string]responseTarget // by path id
-	scopes           []string                  // X-OAuth-Scopes of bot-token answers
-	refused          map[string]string         // channel -> the error every chat.postMessage there gets
-	envelopeResponse map[string]string         // envelope id -> the response_url it carried
+	responseURLs     map[string]*responseTarget // by path id
+	responseFaults   []responseFault            // the next response URL posts' failures, in order
+	scopes           []string                   // X-OAuth-Scopes of bot-token answers
+	refused          map[string]string          // channel -> the error every chat.postMessage there gets
+	envelopeResponse map[string]string          // envelope id -> the response_url it carried
 	rateLimits       map[string]*fault
 	failures         map[string]*fault
 	tickets          map[string]bool // socket URL ids issued and not yet used
@@ -188,6 +200,7 @@ type Server struct {
 	limits    Limits
 	buckets   map[string]*bucket   // by key
 	windows   map[string]time.Time // by key: when the announced Retry-After ends
+	answered  map[string]time.Time // by key: when the 429 that opened the window was answered
 	throttles map[string]time.Time // by key: when Throttle* ends
 	stats     RateStats
 
@@ -208,7 +221,7 @@ func New(opts ...Option) *Server {
 		channels:         map[string]Channel{},
 		groups:           map[string][]string{},
 		openedDMs:        map[string]bool{},
-		responseURLs:     map[string]responseTarget{},
+		responseURLs:     map[string]*responseTarget{},
 		envelopeResponse: map[string]string{},
 		scopes:           slices.Clone(DefaultScopes),
 		refused:          map[string]string{},
@@ -467,12 +480,13 @@ func (s *Server) nextTSLocked() string {
 	return fmt.Sprintf("%d.%06d", 1700000000+s.seqTS/1000000, s.seqTS%1000000)
 }
 
-// newResponseURLLocked issues a response URL that may replace or delete
-// the message ts in channel (if that message exists when it is used).
-func (s *Server) newResponseURLLocked(channel, ts string) string {
+// newResponseURLLocked issues a response URL for user's command or click
+// in channel that may replace or delete the message ts there (if that
+// message exists when it is used).
+func (s *Server) newResponseURLLocked(channel, ts, user string) string {
 	s.seqResponse++
 	id := fmt.Sprint(s.seqResponse)
-	s.responseURLs[id] = responseTarget{channel: channel, ts: ts}
+	s.responseURLs[id] = &responseTarget{channel: channel, ts: ts, user: user}
 	return s.srv.URL + "/response/" + id
 }
 
@@ -503,6 +517,7 @@ type ChangeKind string
 const (
 	ChangePosted    ChangeKind = "posted"    // chat.postMessage
 	ChangeEphemeral ChangeKind = "ephemeral" // chat.postEphemeral
+	ChangeResponded ChangeKind = "responded" // a new ephemeral message through a response URL (neither replace nor delete): Message.User is who it answers
 	ChangeUpdated   ChangeKind = "updated"   // chat.update, or replace_original through a response URL
 	ChangeDeleted   ChangeKind = "deleted"   // chat.delete, or delete_original through a response URL
 )
@@ -549,4 +564,12 @@ func (s *Server) History(channel, ts string) []Change {
 
 func (s *Server) changedLocked(kind ChangeKind, m Message, at time.Time) {
 	s.changes = append(s.changes, Change{Seq: len(s.changes) + 1, Kind: kind, At: at, Message: copyMessage(m)})
+}
+
+// ResponseURL returns the response URL the envelope envelopeID carried
+// (a slash command or a click), "" if none.
+func (s *Server) ResponseURL(envelopeID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.envelopeResponse[envelopeID]
 }

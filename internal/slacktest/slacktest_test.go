@@ -627,3 +627,56 @@ func TestConversationsInfoAndMembership(t *testing.T) {
 		t.Errorf("public channel with channels:read: %v", err)
 	}
 }
+
+// TestResponseURLAnswers: an ephemeral answer through a click's response
+// URL is journalled as ChangeResponded for the clicker, in the click's
+// channel; a URL takes MaxResponsePosts posts; FailResponses fails the
+// next ones without effect.
+func TestResponseURLAnswers(t *testing.T) {
+	s := newServer(t)
+	ctx := testCtx(t)
+	sm := startSocket(t, s)
+	nextEvent(t, sm, socketmode.EventTypeHello)
+	s.Click(Click{User: "U2", ActionID: "reveal", Value: "R1", Channel: "DU2", MessageTS: "1.1"})
+	evt := nextEvent(t, sm, socketmode.EventTypeInteractive)
+	cb := evt.Data.(slack.InteractionCallback)
+
+	s.FailResponses(http.StatusNotFound, "expired_url", 1)
+	s.FailResponses(http.StatusOK, "invalid_blocks", 1)
+	post := func(text string) error {
+		return slack.PostWebhookContext(ctx, cb.ResponseURL, &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral})
+	}
+	if err := post("lost"); err == nil {
+		t.Error("a failed post (404) returned no error")
+	}
+	_, err := botClient(s).PostEphemeralContext(ctx, "DU2", "U2", slack.MsgOptionText("lost too", false),
+		slack.MsgOptionResponseURL(cb.ResponseURL, slack.ResponseTypeEphemeral))
+	slackErr(t, err, "invalid_blocks")
+	for i := range MaxResponsePosts {
+		if err := post(fmt.Sprint("answer ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := post("one too many"); err == nil {
+		t.Error("a post past MaxResponsePosts was accepted")
+	}
+	var answers []Change
+	for _, c := range s.Changes(0) {
+		if c.Kind == ChangeResponded {
+			answers = append(answers, c)
+		}
+	}
+	if len(answers) != MaxResponsePosts {
+		t.Fatalf("%d answers journalled, want %d: %+v", len(answers), MaxResponsePosts, answers)
+	}
+	if m := answers[0].Message; m.Channel != "DU2" || m.User != "U2" || !m.Ephemeral || m.Text != "answer 0" {
+		t.Errorf("answer = %+v", m)
+	}
+	posts := s.ResponsePosts()
+	if len(posts) != MaxResponsePosts || posts[0].User != "U2" || posts[0].Channel != "DU2" {
+		t.Errorf("response posts = %+v", posts)
+	}
+	if len(s.Ephemerals()) != 0 {
+		t.Error("a response URL answer recorded as chat.postEphemeral")
+	}
+}

@@ -269,7 +269,7 @@ func (s *Server) SlashCommand(user, text string) string {
 	if u, ok := s.users[user]; ok && u.Name != "" {
 		name = u.Name
 	}
-	responseURL := s.newResponseURLLocked("", "")
+	responseURL := s.newResponseURLLocked(DMChannel(user), "", user)
 	payload := obj{"token": "verification-token", "team_id": TeamID, "team_domain": "slacktest",
 		"channel_id": DMChannel(user), "channel_name": "directmessage", "user_id": user,
 		"user_name": name, "command": Command, "text": text, "api_app_id": AppID,
@@ -312,7 +312,7 @@ func (s *Server) ClickOn(conn int, c Click) string {
 	}); i >= 0 {
 		message, blocks, ephemeral = nil, s.ephemerals[i].Blocks, true
 	}
-	responseURL := s.newResponseURLLocked(ch, c.MessageTS)
+	responseURL := s.newResponseURLLocked(ch, c.MessageTS, c.User)
 	payload := obj{"type": "block_actions", "api_app_id": AppID, "token": "verification-token",
 		"user":         obj{"id": c.User, "username": name, "name": name, "team_id": TeamID},
 		"team":         obj{"id": TeamID, "domain": "slacktest"},

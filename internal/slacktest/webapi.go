@@ -49,7 +49,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.stats.Calls[method]++
-	status, retryAfter, resp := s.dispatchLocked(method, token, params, at)
+	status, retryAfter, opened, resp := s.dispatchLocked(method, token, params, at)
 	s.recordLocked(method, params, body, status, at)
 	s.mu.Unlock()
 
@@ -62,34 +62,43 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}
 	writeJSON(w, status, resp)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if opened != "" {
+		s.mu.Lock()
+		s.answeredLocked(opened, s.clock())
+		s.mu.Unlock()
+	}
 }
 
 // dispatchLocked answers one Web API call: injected rate limits first, then
 // modelled ones (see Limits), then injected failures, then unknown
 // methods, then authentication, then the method itself.
-func (s *Server) dispatchLocked(method, token string, p url.Values, now time.Time) (status int, retryAfter string, resp obj) {
+// opened names the key whose Retry-After window a 429 answer opens.
+func (s *Server) dispatchLocked(method, token string, p url.Values, now time.Time) (status int, retryAfter, opened string, resp obj) {
 	if f := s.rateLimits[method]; f != nil && f.n > 0 {
 		f.n--
 		secs := max(1, int(math.Ceil(f.retryAfter.Seconds())))
 		s.stats.Limited[method]++
 		s.stats.LimitedByKey[method]++
-		return http.StatusTooManyRequests, strconv.Itoa(secs), errObj("ratelimited")
+		return http.StatusTooManyRequests, strconv.Itoa(secs), "", errObj("ratelimited")
 	}
-	if secs := s.limitLocked(method, p, now); secs > 0 {
-		return http.StatusTooManyRequests, strconv.Itoa(secs), errObj("ratelimited")
+	if secs, key := s.limitLocked(method, p, now); secs > 0 {
+		return http.StatusTooManyRequests, strconv.Itoa(secs), key, errObj("ratelimited")
 	}
 	if f := s.failures[method]; f != nil && f.n > 0 {
 		f.n--
-		return http.StatusOK, "", errObj(f.slackError)
+		return http.StatusOK, "", "", errObj(f.slackError)
 	}
 	m, ok := apiMethods[method]
 	if !ok {
-		return http.StatusOK, "", errObj("unknown_method")
+		return http.StatusOK, "", "", errObj("unknown_method")
 	}
 	if token != m.token {
-		return http.StatusOK, "", errObj("invalid_auth")
+		return http.StatusOK, "", "", errObj("invalid_auth")
 	}
-	return http.StatusOK, "", m.fn(s, p, now)
+	return http.StatusOK, "", "", m.fn(s, p, now)
 }
 
 func (s *Server) authTest(url.Values, time.Time) obj {
@@ -303,6 +312,14 @@ func (s *Server) responseLocked(r *http.Request, body []byte, at time.Time) (int
 	if !ok {
 		return http.StatusNotFound, errObj("invalid_response_url")
 	}
+	if len(s.responseFaults) > 0 {
+		f := s.responseFaults[0]
+		s.responseFaults = s.responseFaults[1:]
+		return f.status, errObj(f.slackError)
+	}
+	if target.uses >= MaxResponsePosts {
+		return http.StatusNotFound, errObj("used_url")
+	}
 	var in struct {
 		Text            string          `json:"text"`
 		Blocks          json.RawMessage `json:"blocks"`
@@ -316,10 +333,16 @@ func (s *Server) responseLocked(r *http.Request, body []byte, at time.Time) (int
 	if string(in.Blocks) == "null" {
 		in.Blocks = nil
 	}
-	s.responses = append(s.responses, ResponsePost{URL: s.srv.URL + r.URL.Path, Text: in.Text,
-		Blocks: in.Blocks, ResponseType: in.ResponseType, ReplaceOriginal: in.ReplaceOriginal,
+	target.uses++
+	s.responses = append(s.responses, ResponsePost{URL: s.srv.URL + r.URL.Path, Channel: target.channel, User: target.user,
+		Text: in.Text, Blocks: in.Blocks, ResponseType: in.ResponseType, ReplaceOriginal: in.ReplaceOriginal,
 		DeleteOriginal: in.DeleteOriginal, Raw: body, At: at})
 	switch m := s.findLocked(target.channel, target.ts); {
+	case !in.ReplaceOriginal && !in.DeleteOriginal:
+		// A new message, shown to whoever the URL answers: ephemeral,
+		// unless in_channel.
+		s.changedLocked(ChangeResponded, Message{Channel: target.channel, TS: s.nextTSLocked(), Text: in.Text,
+			User: target.user, Blocks: in.Blocks, Ephemeral: in.ResponseType != "in_channel", PostedAt: at}, at)
 	case m == nil:
 	case in.DeleteOriginal:
 		s.deleteLocked(target.channel, target.ts, at)
@@ -330,6 +353,24 @@ func (s *Server) responseLocked(r *http.Request, body []byte, at time.Time) (int
 		s.changedLocked(ChangeUpdated, *m, at)
 	}
 	return http.StatusOK, obj{"ok": true}
+}
+
+// responseFault is how a response URL post is to fail.
+type responseFault struct {
+	status     int
+	slackError string
+}
+
+// FailResponses makes the next n posts to any response URL fail without
+// effect: answered with HTTP status and {"ok":false,"error":slackError}
+// (status 200 with an error is what Slack answers some failures with;
+// 404 what it answers an expired or used-up URL with).
+func (s *Server) FailResponses(status int, slackError string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.responseFaults = append(s.responseFaults, responseFault{status, slackError})
+	}
 }
 
 func (s *Server) handleOther(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,7 @@
 // time, so Create and Update are each one write transaction and need no
 // retries. The file is locked by its process: replicas cannot share it.
 //
-// Buckets:
+// Buckets (and those of the delivery lanes, lanes.go):
 //
 //	requests    id -> the request, sealed (package seal: its JSON with an HMAC of a key the file
 //	            never holds)
@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 	bolt "go.etcd.io/bbolt"
@@ -83,7 +84,7 @@ func Open(path string, key seal.Key, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims, bucketAudit, bucketTamper} {
+		for _, b := range append([][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims, bucketAudit, bucketTamper}, laneBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -134,6 +135,9 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 			return err
 		}
 		if err := s.audit(tx, workflow.AuditRecords(r, 0)...); err != nil {
+			return err
+		}
+		if err := s.mark(tx, delivery.Marks(r, 0)); err != nil {
 			return err
 		}
 		return s.put(tx, r)
@@ -229,12 +233,6 @@ func (s *Store) Open(_ context.Context, requester string) (*workflow.Request, er
 	return r, s.refuse(storeErr("open", err))
 }
 
-// UpdateFrom implements workflow.Store: a local write transaction reads
-// the request at no cost, so it is Update.
-func (s *Store) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	return s.Update(ctx, r.ID, fn)
-}
-
 // Update implements workflow.Store. fn runs inside the write transaction:
 // it must not call the store.
 func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) error) (*workflow.Request, error) {
@@ -260,6 +258,9 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 			}
 		}
 		if err := s.audit(tx, workflow.AuditRecords(r, before)...); err != nil {
+			return err
+		}
+		if err := s.mark(tx, delivery.Marks(r, before)); err != nil {
 			return err
 		}
 		return s.put(tx, r)

@@ -3,10 +3,10 @@ package boltstore_test
 import (
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/internal/testclock"
 	boltstore "github.com/example/resetbot/store/boltstore"
 	"github.com/example/resetbot/store/storetest"
 	"github.com/example/resetbot/workflow"
@@ -72,26 +72,8 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestClaimExpiry(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := open(t, filepath.Join(t.TempDir(), "store.db"), boltstore.WithClock(clock))
 	claim := func(want bool) {
 		t.Helper()
@@ -100,9 +82,9 @@ func TestClaimExpiry(t *testing.T) {
 		}
 	}
 	claim(true)
-	clock.add(time.Hour - time.Nanosecond)
+	clock.Add(time.Hour - time.Nanosecond)
 	claim(false)
-	clock.add(time.Nanosecond)
+	clock.Add(time.Nanosecond)
 	claim(true)
 }
 
@@ -114,5 +96,18 @@ func TestTampering(t *testing.T) {
 	storetest.RunTampering(t, func(t *testing.T) (workflow.Store, storetest.Tamper) {
 		s := open(t, filepath.Join(t.TempDir(), "store.db"))
 		return s, s.Tamper
+	})
+}
+
+func TestLanes(t *testing.T) {
+	storetest.RunLanes(t, func(t *testing.T) storetest.LaneStore {
+		return open(t, filepath.Join(t.TempDir(), "store.db"))
+	})
+}
+
+func TestLaneTampering(t *testing.T) {
+	storetest.RunLaneTampering(t, func(t *testing.T) (storetest.LaneStore, storetest.TamperLane) {
+		s := open(t, filepath.Join(t.TempDir(), "store.db"))
+		return s, s.TamperLane
 	})
 }

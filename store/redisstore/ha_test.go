@@ -103,6 +103,13 @@ func TestTamperingHA(t *testing.T) {
 	t.Run("cluster", func(t *testing.T) { testTampering(t, haClient(t, "REDIS_CLUSTER_URL")) })
 }
 
+// The delivery lanes work through Sentinel and in a cluster (their
+// scripts' keys share the store's slot).
+func TestLanesHA(t *testing.T) {
+	t.Run("sentinel", func(t *testing.T) { testLanes(t, haClient(t, "REDIS_SENTINEL_URL")) })
+	t.Run("cluster", func(t *testing.T) { testLanes(t, haClient(t, "REDIS_CLUSTER_URL")) })
+}
+
 // Retry-After windows are announced through Sentinel and across a cluster.
 func TestThrottleAnnouncedHA(t *testing.T) {
 	t.Run("sentinel", func(t *testing.T) { testThrottleAnnounced(t, haClient(t, "REDIS_SENTINEL_URL")) })

@@ -70,12 +70,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
 	"github.com/redis/go-redis/v9"
 )
 
-var _ workflow.Store = (*Store)(nil)
+var (
+	_ workflow.Store = (*Store)(nil)
+	_ delivery.Store = (*Store)(nil)
+)
 
 // Store is a workflow.Store in Redis.
 type Store struct {
@@ -141,10 +145,25 @@ func hasHashTag(key string) bool {
 	return strings.IndexByte(key[open+1:], '}') > 0
 }
 
+// markLua writes a change's delivery marks (delivery.Marks): each lane
+// due at the change's time unless due earlier (ZADD LT), and its item in
+// its inbox. Its caller sets: d, the lanes-due key; first, the KEYS index
+// of the first mark's inbox; a, the ARGV index of the change's time (ms),
+// followed by lane/item pairs.
+const markLua = `
+local m = 0
+for i = a + 1, #ARGV, 2 do
+  redis.call('ZADD', d, 'LT', ARGV[a], ARGV[i])
+  if ARGV[i + 1] ~= '' then redis.call('SADD', KEYS[first + m], ARGV[i + 1]) end
+  m = m + 1
+end
+`
+
 // createScript is Create's atomic step.
-// KEYS: req, open, rate, due, audit.
+// KEYS: req, open, rate, due, audit, lanes-due, then one inbox per mark.
 // ARGV: json, id, created ms, rate cutoff ms ("" for no limit), max, window ms, deadline ms ("" for none),
-// audit cutoff id, then one audit record JSON per event.
+// audit cutoff id, the number n of audit records, n audit record JSONs, the time (ms), then the marks
+// (lane, item) of markLua.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'open' end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
@@ -157,21 +176,29 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[7], ARGV[2]) end
-for i = 9, #ARGV do redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[8], '*', 'r', ARGV[i]) end
+local n = tonumber(ARGV[9])
+for i = 10, 9 + n do redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[8], '*', 'r', ARGV[i]) end
+local d, first, a = KEYS[6], 7, 10 + n
+` + markLua + `
 return 'ok'
 `)
 
 // updateScript is Update's compare-and-set: it writes only if the request
-// is byte-identical to what was read, and keeps the indexes in step. It
-// answers 1 when it wrote, the stored JSON when that differs (so that a
-// retry needs no GET), and nil when the request is gone.
-// KEYS: req, due, open, audit.
+// is byte-identical to what was read, and keeps the indexes in step and
+// writes the change's audit records and delivery marks. It answers 1 when
+// it wrote, the stored JSON when that differs (so that a retry needs no
+// GET), and nil when the request is gone.
+// KEYS: req, due, open, audit, lanes-due, then one inbox per mark.
 // ARGV: old json, new json, id, deadline ms ("" for none), "1" if ended, retention ms ("" for none),
-// audit cutoff id, then one audit record JSON per new event.
+// audit cutoff id, the number n of audit records, n audit record JSONs, the time (ms), then the marks
+// (lane, item) of markLua.
 var updateScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur ~= ARGV[1] then return cur end
-for i = 8, #ARGV do redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[7], '*', 'r', ARGV[i]) end
+local n = tonumber(ARGV[8])
+for i = 9, 8 + n do redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[7], '*', 'r', ARGV[i]) end
+local d, first, a = KEYS[5], 6, 9 + n
+` + markLua + `
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[2], ARGV[3])
@@ -211,8 +238,9 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 		cutoff = ms(created - limit.Window.Milliseconds())
 		window = ms(max(limit.Window.Milliseconds(), 1))
 	}
-	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", r.Requester), s.key("due"), s.key("audit")}
-	args := append([]any{data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r), s.auditCutoff()}, auditArgs(workflow.AuditRecords(r, 0))...)
+	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", r.Requester), s.key("due"), s.key("audit"), s.key("lanes-due")}
+	args := []any{data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r), s.auditCutoff()}
+	keys, args = s.changeArgs(keys, args, r, 0)
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
 	if err == nil && res == "open" && s.dropStaleOpen(ctx, r.Requester) {
 		res, err = createScript.Run(ctx, s.rdb, keys, args...).Text()
@@ -295,6 +323,37 @@ func (s *Store) Get(ctx context.Context, id string) (*workflow.Request, error) {
 	return r, err
 }
 
+// GetMany returns the requests ids in one round trip (MGET), in order,
+// nil for each that is gone or failed verification (moved aside, as by
+// Get). Errors: CodeUnavailable.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]*workflow.Request, error) {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !workflow.ValidID(id) {
+			return nil, workflow.Errorf(workflow.CodeNotFound, "%q is not a request ID", id)
+		}
+		keys = append(keys, s.key("req:", id))
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, unavailable("get many", err)
+	}
+	out := make([]*workflow.Request, len(ids))
+	for i, v := range vals {
+		data, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if r, err := s.open(ctx, ids[i], []byte(data)); err == nil {
+			out[i] = r
+		}
+	}
+	return out, nil
+}
+
 // get returns request id and its stored JSON.
 func (s *Store) get(ctx context.Context, id string) (*workflow.Request, []byte, error) {
 	if !workflow.ValidID(id) {
@@ -374,20 +433,10 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*workflow.Request
 	return s.update(ctx, id, nil, fn)
 }
 
-// UpdateFrom implements workflow.Store. From r as it was read, it costs one
-// round trip: the compare-and-set against r's JSON, which is the stored JSON
-// (encoding a decoded request gives back the same bytes); when the request
-// changed, the script answers the stored version and fn runs again on it.
-func (s *Store) UpdateFrom(ctx context.Context, r *workflow.Request, fn func(*workflow.Request) error) (*workflow.Request, error) {
-	old, err := s.seal.Seal(r)
-	if err != nil {
-		return nil, err
-	}
-	return s.update(ctx, r.ID, old, fn)
-}
-
 // update is Update's compare-and-set loop, starting from old, the stored
-// JSON of request id when known (nil: read it first).
+// JSON of request id when known (nil: read it first): a failed
+// compare-and-set answers the stored version, so that a retry needs no
+// read.
 func (s *Store) update(ctx context.Context, id string, old []byte, fn func(*workflow.Request) error) (*workflow.Request, error) {
 	if !workflow.ValidID(id) {
 		return nil, workflow.Errorf(workflow.CodeNotFound, "%q is not a request ID", id)
@@ -421,8 +470,9 @@ func (s *Store) update(ctx context.Context, id string, old []byte, fn func(*work
 				retention = ms(max(s.retention.Milliseconds(), 1))
 			}
 		}
-		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester), s.key("audit")}
-		args := append([]any{old, data, id, deadline(r), ended, retention, s.auditCutoff()}, auditArgs(workflow.AuditRecords(r, before))...)
+		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester), s.key("audit"), s.key("lanes-due")}
+		args := []any{old, data, id, deadline(r), ended, retention, s.auditCutoff()}
+		keys, args = s.changeArgs(keys, args, r, before)
 		res, err := updateScript.Run(ctx, s.rdb, keys, args...).Result()
 		switch cur, stored := res.(string); {
 		case errors.Is(err, redis.Nil):
@@ -594,6 +644,20 @@ func (s *Store) Watch(ctx context.Context, learn func(key string, until time.Tim
 			}
 		}
 	}
+}
+
+// changeArgs appends to a change script's keys and arguments what the
+// change of r that added r.Events[before:] writes besides the request: its
+// audit records, and its delivery marks with their inboxes (markLua).
+func (s *Store) changeArgs(keys []string, args []any, r *workflow.Request, before int) ([]string, []any) {
+	recs := auditArgs(workflow.AuditRecords(r, before))
+	args = append(append(args, len(recs)), recs...)
+	args = append(args, ms(time.Now().UnixMilli()))
+	for _, m := range delivery.Marks(r, before) {
+		keys = append(keys, s.key("inbox:", m.Lane.String()))
+		args = append(args, m.Lane.String(), m.Item)
+	}
+	return keys, args
 }
 
 // auditCutoff is the stream ID before which audit records are trimmed.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/turns"
 	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/store/storetest"
@@ -114,6 +115,26 @@ func TestStore(t *testing.T) {
 
 func TestTampering(t *testing.T) { testTampering(t, client(t)) }
 
+func TestLanes(t *testing.T) { testLanes(t, client(t)) }
+
+// testLanes runs the delivery lanes' suites on c: the conformance suite,
+// and the tampering suite rewriting records with plain GET and SET.
+func testLanes(t *testing.T, c redis.UniversalClient) {
+	storetest.RunLanes(t, func(t *testing.T) storetest.LaneStore {
+		s, _ := newStoreOn(t, c)
+		return s
+	})
+	storetest.RunLaneTampering(t, func(t *testing.T) (storetest.LaneStore, storetest.TamperLane) {
+		s, _ := newStoreOn(t, c)
+		return s, func(t *testing.T, l delivery.Lane, edit func([]byte) []byte) {
+			t.Helper()
+			if err := s.TamperLane(t.Context(), l, edit); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
 // testTampering runs the tampering suite on c, rewriting records with
 // plain GET and SET as any client of the same Redis could.
 func testTampering(t *testing.T, c redis.UniversalClient) {
@@ -152,8 +173,18 @@ func testKeysUnderPrefix(t *testing.T, c redis.UniversalClient) []string {
 	if err := s.Throttle(ctx, "chat.update", time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	l := delivery.People(r.ID)
+	tk, ok, err := s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute))
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := s.Put(ctx, tk, "replica-1", []byte("{}"), nil, time.Time{}, false); err != nil {
+		t.Fatal(err)
+	}
 	tagged := "{" + strings.TrimSuffix(prefix, ":") + "}:"
-	want := []string{tagged + "audit", tagged + "claim:envelope", tagged + "due", tagged + "open:UEMPLOYEE",
+	want := []string{tagged + "audit", tagged + "claim:envelope", tagged + "due",
+		tagged + "inbox:queue:UAPPROVER1", tagged + "inbox:queue:UAPPROVER2",
+		tagged + "lane:people:" + r.ID, tagged + "lanes-due", tagged + "lease:people:" + r.ID, tagged + "open:UEMPLOYEE",
 		tagged + "rate:UEMPLOYEE", tagged + "req:" + r.ID, tagged + "slack-throttle"}
 	got := keys(t, c, prefix)
 	if !slices.Equal(got, want) {
@@ -250,18 +281,10 @@ func TestEndedRequestExpires(t *testing.T) {
 	s, prefix := newStore(t, redisstore.WithRetention(time.Hour))
 	ctx, rdb := t.Context(), client(t)
 	tagged := redisstore.KeyPrefix(prefix)
-	end := func(r *workflow.Request, synced bool) {
+	end := func(r *workflow.Request) {
 		t.Helper()
 		_, err := s.Update(ctx, r.ID, func(r *workflow.Request) error {
-			if err := r.Cancel(r.Requester, time.Now()); err != nil {
-				return err
-			}
-			if synced {
-				for _, l := range workflow.Lanes {
-					r.Outbox[l].Done = len(r.Events)
-				}
-			}
-			return nil
+			return r.Cancel(r.Requester, time.Now())
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -278,21 +301,32 @@ func TestEndedRequestExpires(t *testing.T) {
 	if ttl := rdb.PTTL(ctx, tagged+"rate:UEMPLOYEE").Val(); ttl <= 23*time.Hour || ttl > 24*time.Hour {
 		t.Errorf("rate key TTL %v, want the 24h window", ttl)
 	}
-	end(r, true)
+	end(r)
 	if ttl := rdb.PTTL(ctx, tagged+"req:"+r.ID).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
 		t.Errorf("ended request has TTL %v, want the 1h retention", ttl)
 	}
 	if got := keys(t, rdb, prefix); slices.ContainsFunc(got, func(k string) bool { return strings.Contains(k, ":open:") || strings.HasSuffix(k, ":due") }) {
-		t.Errorf("an ended, synced request left index keys: %q", got)
+		t.Errorf("an ended request left index keys: %q", got)
+	}
+	// A lane record expires after the retention too.
+	l := delivery.People(r.ID)
+	tk, ok, err := s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute))
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := s.Put(ctx, tk, "replica-1", []byte("{}"), nil, time.Time{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, tagged+"lane:"+l.String()).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("lane record has TTL %v, want the 1h retention", ttl)
 	}
 
-	// A request that expired with chat sync still pending leaves its
+	// A request whose record is gone (expired, deleted) leaves its
 	// deadline behind; the sweeper's Update drops it.
 	r = storetest.NewRequest("UEMPLOYEE", time.Now())
 	if err := s.Create(ctx, r, workflow.Limit{}); err != nil {
 		t.Fatal(err)
 	}
-	end(r, false)
 	rdb.Del(ctx, tagged+"req:"+r.ID)
 	if _, err := s.Update(ctx, r.ID, func(*workflow.Request) error { return nil }); workflow.ErrorCode(err) != workflow.CodeNotFound {
 		t.Fatalf("Update of an expired request: %v, want code %s", err, workflow.CodeNotFound)
@@ -536,10 +570,9 @@ func BenchmarkCreateUpdate(b *testing.B) {
 	storetest.BenchCreateUpdate(b, s)
 }
 
-// TestRoundTrips pins what each way of changing a request costs: Update
-// reads, then writes; UpdateFrom the version read only writes; from a stale
-// version the failed write answers the current one, and the next succeeds.
-// Standing asks its two questions in one pipeline.
+// TestRoundTrips pins what each call costs: Update reads, then writes
+// (with the change's audit records and delivery marks); Standing asks its
+// two questions in one pipeline; a lane's Take and Put are one each.
 func TestRoundTrips(t *testing.T) {
 	opts := client(t).(*redis.Client).Options() // skip or fail as the other tests do
 	proxy, err := turns.Start(opts.Addr)
@@ -557,7 +590,7 @@ func TestRoundTrips(t *testing.T) {
 	if err := s.Create(ctx, r, workflow.Limit{}); err != nil {
 		t.Fatal(err)
 	}
-	touch := func(r *workflow.Request) error { r.Outbox[workflow.LaneAudit].Done++; return nil }
+	touch := func(r *workflow.Request) error { r.RevealTries++; return nil }
 	saved, err := s.Update(ctx, r.ID, touch) // loads the script
 	if err != nil {
 		t.Fatal(err)
@@ -573,9 +606,19 @@ func TestRoundTrips(t *testing.T) {
 		}
 	}
 	cost("Update", 2, func() error { saved, err = s.Update(ctx, r.ID, touch); return err })
-	stale := saved
-	cost("UpdateFrom the version read", 1, func() error { saved, err = s.UpdateFrom(ctx, saved, touch); return err })
-	cost("UpdateFrom a stale version", 2, func() error { saved, err = s.UpdateFrom(ctx, stale, touch); return err })
+	l := delivery.Audit(r.ID)
+	var tk delivery.Taken
+	if tk, _, err = s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute)); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, tk, "replica-1", []byte("{}"), nil, time.Time{}, false); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	cost("Take a lane", 1, func() error {
+		tk, _, err = s.Take(ctx, l, "replica-1", time.Now(), time.Now().Add(time.Minute))
+		return err
+	})
+	cost("Put a lane", 1, func() error { return s.Put(ctx, tk, "replica-1", []byte(`{"n":1}`), nil, time.Time{}, true) })
 	// The first pipeline of this client cost 3 turns here (go-redis dialled
 	// a connection for it: a HELLO first); count from the second.
 	if _, _, err := s.Standing(ctx, "UNOBODY", time.Now()); err != nil {
@@ -585,7 +628,33 @@ func TestRoundTrips(t *testing.T) {
 		_, _, err := s.Standing(ctx, "UNOBODY", time.Now().Add(-time.Hour))
 		return err
 	})
-	if got, want := saved.Outbox[workflow.LaneAudit].Done, r.Outbox[workflow.LaneAudit].Done+4; got != want {
-		t.Errorf("after 4 changes Done = %d, want %d", got, want)
+	if saved.RevealTries != 2 {
+		t.Errorf("after 2 changes RevealTries = %d, want 2", saved.RevealTries)
+	}
+}
+
+// GetMany reads several requests in one round trip: nil for one that is
+// gone, and for one that fails verification (moved aside as by Get).
+func TestGetMany(t *testing.T) {
+	s, prefix := newStore(t)
+	ctx, rdb := t.Context(), client(t)
+	var ids []string
+	for _, u := range []string{"U1", "U2", "U3"} {
+		r := storetest.NewRequest(u, time.Now())
+		if err := s.Create(ctx, r, workflow.Limit{}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	rdb.Set(ctx, redisstore.KeyPrefix(prefix)+"req:"+ids[1], "forged", 0)
+	got, err := s.GetMany(ctx, append(ids, workflow.NewID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[0] == nil || got[0].ID != ids[0] || got[1] != nil || got[2] == nil || got[3] != nil {
+		t.Fatalf("GetMany = %v", got)
+	}
+	if _, err := s.Get(ctx, ids[1]); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Errorf("the forged record was not moved aside: %v", err)
 	}
 }

@@ -141,11 +141,57 @@ func Requester(data []byte) string {
 }
 
 // mac is the MAC of a request's JSON stored under id.
-func (k Key) mac(id string, data []byte) []byte {
+func (k Key) mac(id string, data []byte) []byte { return k.macWith(label, id, data) }
+
+// macWith is the MAC of data stored under id, for the use lbl names.
+func (k Key) macWith(lbl, id string, data []byte) []byte {
 	m := hmac.New(sha256.New, k.k)
-	m.Write([]byte(label))
+	m.Write([]byte(lbl))
 	m.Write([]byte(id))
 	m.Write([]byte{0})
 	m.Write(data)
 	return m.Sum(nil)
+}
+
+// laneLabel separates delivery records from requests: a request's sealed
+// record never opens as a lane's, nor the other way round.
+const laneLabel = "resetbot lane v1\x00"
+
+// SealLane returns the sealed record of a delivery lane: data (what the
+// lane told whom, package delivery) bound to the lane's name, in the same
+// format as a request's. Errors: workflow.CodeInternal without a key.
+func (k Key) SealLane(lane string, data []byte) ([]byte, error) {
+	if !k.Valid() {
+		return nil, workflow.Errorf(workflow.CodeInternal, "the store has no state key: it may not write delivery records")
+	}
+	out := make([]byte, 0, len(prefix)+44+len(data))
+	out = append(out, prefix...)
+	out = base64.RawURLEncoding.AppendEncode(out, k.macWith(laneLabel, lane, data))
+	out = append(out, '.')
+	return append(out, data...), nil
+}
+
+// OpenLane verifies the sealed record of lane and returns its data.
+// Errors: workflow.CodeTampered (with a *workflow.Tampered cause naming
+// the lane) when it is not a record this key sealed for that lane;
+// workflow.CodeInternal without a key.
+func (k Key) OpenLane(lane string, sealed []byte) ([]byte, error) {
+	if !k.Valid() {
+		return nil, workflow.Errorf(workflow.CodeInternal, "the store has no state key: it may not read delivery records")
+	}
+	rest, ok := bytes.CutPrefix(sealed, []byte(prefix))
+	if !ok {
+		return nil, tamperedLane(lane, "it is not sealed")
+	}
+	sum, body, ok := bytes.Cut(rest, []byte("."))
+	got, err := base64.RawURLEncoding.DecodeString(string(sum))
+	if !ok || err != nil || !hmac.Equal(got, k.macWith(laneLabel, lane, body)) {
+		return nil, tamperedLane(lane, "it does not carry this key's signature for this lane")
+	}
+	return body, nil
+}
+
+// tamperedLane is OpenLane's error for a record it refuses.
+func tamperedLane(lane, why string) error {
+	return workflow.Wrap(workflow.CodeTampered, &workflow.Tampered{ID: lane}, "stored delivery record refused: "+why)
 }

@@ -33,7 +33,6 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"RefusalsCount", testRefusalsCount},
 		{"UpdateFnError", testUpdateFnError},
 		{"ConcurrentUpdate", testConcurrentUpdate},
-		{"UpdateFrom", testUpdateFrom},
 		{"RacingDecisions", testRacingDecisions},
 		{"Due", testDue},
 		{"Claim", testClaim},
@@ -56,8 +55,8 @@ var base = time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.UTC)
 // noLimit is a limit the tests never reach.
 var noLimit = workflow.Limit{Max: 1000, Window: time.Hour}
 
-// NewRequest returns a pending request of requester created at created, with
-// its chat fully synced, so that its only deadline is DecideBy.
+// NewRequest returns a pending request of requester created at created,
+// whose only deadline is DecideBy.
 func NewRequest(requester string, created time.Time) *workflow.Request {
 	return &workflow.Request{
 		ID:          workflow.NewID(),
@@ -69,7 +68,6 @@ func NewRequest(requester string, created time.Time) *workflow.Request {
 		CreatedAt:   created,
 		DecideBy:    created.Add(30 * time.Minute),
 		Events:      []workflow.Event{{At: created, Kind: workflow.EventRequested, Actor: requester}},
-		Outbox:      [2]workflow.Outbox{{Done: 1}, {Done: 1}},
 	}
 }
 
@@ -87,14 +85,6 @@ func fullRequest(t *testing.T) *workflow.Request {
 	r.AskedAs = workflow.AskedNoManager
 	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
 		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
-	r.Messages = workflow.Messages{
-		Approvers: []workflow.MessageRef{{User: "UAPPROVER1", Channel: "D1", TS: "1.1", Hash: "89ab0123"}, {User: "UAPPROVER2", Channel: "D2", TS: "2.2"}},
-		Employee:  workflow.MessageRef{User: "UREQUESTER", Channel: "D3", TS: "3.3", Hash: "0123abcd"},
-		Audit:     workflow.MessageRef{User: "UREQUESTER", Channel: "C1", TS: "4.4", Hash: "4567cdef"},
-		Notified:  1,
-		Audited:   2,
-	}
-	r.Outbox = [2]workflow.Outbox{{Done: 1, Owner: "replica-2", Until: base.Add(4 * time.Minute)}, {Done: 2, Owner: "replica-3", Until: base.Add(5 * time.Minute)}}
 	checkAllSet(t, "Request", reflect.ValueOf(*r))
 	return r
 }
@@ -316,65 +306,6 @@ func testConcurrentUpdate(t *testing.T, s workflow.Store) {
 	}
 }
 
-// testUpdateFrom: from the version read, UpdateFrom saves fn's change and
-// leaves the caller's copy alone; from a stale version, fn runs on the
-// current one; racing writers from one stale version lose nothing; fn's
-// error saves nothing; a request that is gone is not found.
-func testUpdateFrom(t *testing.T, s workflow.Store) {
-	ctx := t.Context()
-	r := NewRequest("UEMPLOYEE", base)
-	if err := s.Create(ctx, r, noLimit); err != nil {
-		t.Fatal(err)
-	}
-	read, err := s.Get(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendEvent := func(detail string) func(*workflow.Request) error {
-		return func(r *workflow.Request) error {
-			r.Events = append(r.Events, workflow.Event{At: base, Kind: "test", Detail: detail})
-			return nil
-		}
-	}
-	saved, err := s.UpdateFrom(ctx, read, appendEvent("first"))
-	if err != nil || len(saved.Events) != 2 {
-		t.Fatalf("UpdateFrom the current version = %s, %v; want 2 events", dump(saved), err)
-	}
-	if !reflect.DeepEqual(read, r) {
-		t.Errorf("UpdateFrom changed the caller's request:\n%s", dump(read))
-	}
-	// read is stale now: fn must run on the saved version.
-	var seen int
-	got, err := s.UpdateFrom(ctx, read, func(r *workflow.Request) error {
-		seen = len(r.Events)
-		return appendEvent("second")(r)
-	})
-	if err != nil || seen != 2 || len(got.Events) != 3 || got.Events[1].Detail != "first" {
-		t.Fatalf("UpdateFrom a stale version: fn saw %d events, saved %s, %v; want fn on the 2 stored events", seen, dump(got), err)
-	}
-	const n = 20
-	errs := concurrently(n, func(i int) error {
-		_, err := s.UpdateFrom(ctx, read, appendEvent(strconv.Itoa(i)))
-		return err
-	})
-	for _, err := range errs {
-		if err != nil {
-			t.Errorf("concurrent UpdateFrom: %v", err)
-		}
-	}
-	errBoom := errors.New("boom")
-	if got, err := s.UpdateFrom(ctx, read, func(*workflow.Request) error { return errBoom }); got != nil || err != errBoom {
-		t.Errorf("UpdateFrom with a failing fn = %v, %v; want nil and fn's error unchanged", got, err)
-	}
-	if now, err := s.Get(ctx, r.ID); err != nil || len(now.Events) != 3+n {
-		t.Errorf("after %d racing UpdateFrom: %d events (%v), want %d", n, len(now.Events), err, 3+n)
-	}
-	gone := NewRequest("UOTHER", base)
-	if _, err := s.UpdateFrom(ctx, gone, appendEvent("x")); workflow.ErrorCode(err) != workflow.CodeNotFound {
-		t.Errorf("UpdateFrom a request never created: %v, want code %s", err, workflow.CodeNotFound)
-	}
-}
-
 // testRacingDecisions has two approvers click at once: the first decision
 // wins, the other sees it.
 func testRacingDecisions(t *testing.T, s workflow.Store) {
@@ -424,17 +355,8 @@ func testDue(t *testing.T, s workflow.Store) {
 		{"resetting within lease", func(r *workflow.Request) {
 			r.Status, r.ResetLease = workflow.StatusResetting, now.Add(time.Minute)
 		}, false},
-		{"pending with sync lease ended", func(r *workflow.Request) {
-			r.DecideBy, r.Outbox[workflow.LanePeople] = now.Add(time.Hour), workflow.Outbox{Owner: "gone", Until: now.Add(-time.Second)}
-		}, true},
-		{"completed, sync pending without lease", func(r *workflow.Request) {
-			r.Status, r.Outbox[workflow.LaneAudit].Done = workflow.StatusCompleted, 0
-		}, true},
-		{"completed, sync leased", func(r *workflow.Request) {
-			r.Status, r.Outbox[workflow.LaneAudit] = workflow.StatusCompleted, workflow.Outbox{Owner: "alive", Until: now.Add(time.Minute)}
-		}, false},
-		{"completed and synced", func(r *workflow.Request) { r.Status = workflow.StatusCompleted }, false},
-		{"denied and synced", func(r *workflow.Request) { r.Status = workflow.StatusDenied }, false},
+		{"completed", func(r *workflow.Request) { r.Status = workflow.StatusCompleted }, false},
+		{"denied", func(r *workflow.Request) { r.Status = workflow.StatusDenied }, false},
 	}
 	ids := map[string]string{}
 	for i, c := range cases {
@@ -467,14 +389,14 @@ func testDue(t *testing.T, s workflow.Store) {
 	}
 	checkDue("after setup")
 
-	// Due follows updates: ended or synced requests leave, a moved deadline enters.
+	// Due follows updates: ended requests leave, a moved deadline enters.
 	change := func(name string, due bool, set func(*workflow.Request)) {
 		mustUpdate(t, s, ids[name], set)
 		cases[slices.IndexFunc(cases, func(c dueCase) bool { return c.name == name })].due = due
 	}
 	change("pending past DecideBy", false, func(r *workflow.Request) { r.Status = workflow.StatusExpired })
 	change("pending before DecideBy", true, func(r *workflow.Request) { r.DecideBy = now.Add(-time.Minute) })
-	change("completed, sync pending without lease", false, func(r *workflow.Request) { r.Outbox[workflow.LaneAudit].Done = len(r.Events) })
+	change("resetting past lease", false, func(r *workflow.Request) { r.Status = workflow.StatusFailed })
 	checkDue("after updates")
 	withDeadline := 0
 	for _, id := range ids {

@@ -1,0 +1,29 @@
+package workflow
+
+import "testing"
+
+// TestWhichRefusalsCount: every audited refusal counts against the limit
+// but the rate limit itself and a deployment without approvers; nothing
+// that is not an audited refusal counts.
+func TestWhichRefusalsCount(t *testing.T) {
+	uncounted := map[Code]bool{CodeRateLimited: true, CodeNoApprovers: true}
+	for _, c := range Codes {
+		audited := false
+		for _, r := range refusalCodes {
+			audited = audited || r == c
+		}
+		if want := audited && !uncounted[c]; countsAgainstLimit(c) != want {
+			t.Errorf("countsAgainstLimit(%s) = %v, want %v", c, !want, want)
+		}
+	}
+	for _, c := range []Code{CodeProtectedAccount, CodeEmailDomain, CodeAccountDisabled, CodeProtectedGroup, CodeNoAccount} {
+		if !countsAgainstLimit(c) {
+			t.Errorf("a refusal the employee caused (%s) does not count", c)
+		}
+	}
+	for _, c := range []Code{CodeUnavailable, CodeLookupUnavailable, CodeInternal, CodeOpenRequest, CodeRateLimited} {
+		if countsAgainstLimit(c) {
+			t.Errorf("%s counts against the limit", c)
+		}
+	}
+}
