@@ -130,7 +130,9 @@ func TestManifestAsksForExactlyTheScopesUsed(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("manifest scopes %v, the bot uses %v", got, want)
 	}
-	for _, must := range []string{"socket_mode_enabled: true", "command: /reset-password", "interactivity:\n    is_enabled: true"} {
+	// should_escape: a mention reaches the bot as the user ID, which
+	// requests on an employee's behalf need.
+	for _, must := range []string{"socket_mode_enabled: true", "command: /reset-password", "interactivity:\n    is_enabled: true", "should_escape: true"} {
 		if !strings.Contains(string(b), must) {
 			t.Errorf("manifest lacks %q", must)
 		}
