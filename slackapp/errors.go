@@ -112,7 +112,10 @@ var texts = map[workflow.Code]codeText{
 		employee: "The unlock was interrupted and I could not confirm it. Try to sign in; if your account is still locked, run `{command} unlock` again or contact helpdesk.",
 		helpdesk: "Helpdesk: the replica doing the unlock stopped; the account may or may not be unlocked.",
 	},
-	workflow.CodeUnlockDisabled: {employee: "Unlocking accounts is not set up here. Please contact helpdesk; `{command}` can still reset your password."},
+	workflow.CodeUnlockDisabled: {
+		employee: "Unlocking accounts is not set up here. Please contact helpdesk; `{command}` can still reset your password.",
+		agent:    "Unlocking accounts is not set up here (the bot has no LDAP_URL): unlock {who}'s account with your directory tools.",
+	},
 	workflow.CodeNotHelpdesk: {
 		employee: "Only helpdesk members can ask for someone else, so nothing was done. `{command}` resets your own password and `{command} unlock` unlocks your own account.",
 		helpdesk: "Helpdesk: someone not in HELPDESK named another person; nothing was looked up.",

@@ -186,12 +186,12 @@ func (s *Service) limit(a Action) Limit {
 // the Identity and Accounts errors, CodeNoApprovers, CodeUnavailable.
 func (s *Service) Ask(ctx context.Context, a Ask) (*Request, error) {
 	a.Action = a.Action.Name()
-	if a.Action == ActionUnlock && !s.cfg.Unlock {
-		return nil, Errorf(CodeUnlockDisabled, "%s asked for an unlock, which needs the directory (LDAP_URL)", a.By)
-	}
 	at, err := s.attempt(ctx, a)
 	if err != nil {
 		return nil, err
+	}
+	if a.Action == ActionUnlock && !s.cfg.Unlock {
+		return nil, Errorf(CodeUnlockDisabled, "%s asked for an unlock, which needs the directory (LDAP_URL)", a.By)
 	}
 	limit := s.limit(a.Action)
 	// The store's checks come first: a request that cannot be made costs
