@@ -202,7 +202,7 @@ func TestADResetUnlocksLockedAccount(t *testing.T) {
 	done := w.waitStatus(r.ID, workflow.StatusCompleted)
 	eph := w.passwordMessages()
 	if len(eph) != 1 || !strings.Contains(blocksText(eph[0]), "it is unlocked now too") {
-		t.Fatalf("password messages %+v", eph)
+		t.Fatalf("password messages:\n%s", threadText(eph))
 	}
 	if !done.Unlocked || done.StillLocked != nil || w.admin.Locked(name) {
 		t.Fatalf("request unlocked %v, still %+v; locked %v", done.Unlocked, done.StillLocked, w.admin.Locked(name))
@@ -243,7 +243,7 @@ func TestADWithoutTheUnlockRight(t *testing.T) {
 	done := w.waitStatus(r.ID, workflow.StatusCompleted)
 	eph := w.passwordMessages()
 	if len(eph) != 1 || !strings.Contains(blocksText(eph[0]), "still locked out") || !strings.Contains(blocksText(eph[0]), "once the lockout ends at") {
-		t.Fatalf("password messages %+v", eph)
+		t.Fatalf("password messages:\n%s", threadText(eph))
 	}
 	if done.LastEvent().Code != workflow.CodeUnlockNotPermitted || done.StillLocked == nil || !w.admin.Locked(name) {
 		t.Fatalf("completed %+v, still %+v", done.LastEvent(), done.StillLocked)
@@ -292,5 +292,27 @@ func TestADLockedButProtected(t *testing.T) {
 	}
 	if w.admin.UserAccountControl(disabled)&sambatest.UACAccountDisable == 0 {
 		t.Fatal("the disabled account was enabled")
+	}
+}
+
+// TestADUnlockCommandRedelivered: Slack redelivering the unlock command
+// to two replicas, and the employee typing it twice at once, unlock once.
+func TestADUnlockCommandRedelivered(t *testing.T) {
+	w := newLockoutWorld(t, false)
+	id, name := w.lockable("unr")
+	a, b := w.start(), w.start()
+	w.wait("two connections", func() bool { return w.slack.Connections() == 2 })
+	w.admin.LockOut(name, 3)
+	cmd := map[string]any{"command": "/reset-password", "text": "unlock", "user_id": id, "channel_id": slacktest.DMChannel(id),
+		"team_id": slacktest.TeamID, "trigger_id": "t1", "api_app_id": slacktest.AppID}
+	w.slack.SendTo(0, "redelivered-unlock-command", "slash_commands", cmd)
+	w.slack.SendTo(1, "redelivered-unlock-command", "slash_commands", cmd)
+	e1, e2 := w.slack.SlashCommand(id, "unlock"), w.slack.SlashCommand(id, "unlock")
+	w.reply(e1)
+	w.reply(e2)
+	w.wait("the unlock", func() bool { return !w.admin.Locked(name) })
+	time.Sleep(300 * time.Millisecond) // let a wrongly second write show up
+	if n := unlockWrites(a.logs, b.logs); n != 1 {
+		t.Fatalf("%d lockoutTime writes", n)
 	}
 }
