@@ -255,10 +255,12 @@ func aboutRequest(c workflow.Code, r *workflow.Request) string {
 		}
 		return fmt.Sprintf("Nothing changed: this request is already %s.", r.Status)
 	case workflow.CodeWrongState:
-		switch r.Status {
-		case workflow.StatusResetting:
+		switch {
+		case r.Status == workflow.StatusResetting && r.IsUnlock():
+			return "Your account is being unlocked right now; the outcome follows in a moment."
+		case r.Status == workflow.StatusResetting:
 			return "Your password is being reset right now; wait for the message with your temporary password."
-		case workflow.StatusPending:
+		case r.Status == workflow.StatusPending:
 			return "This request has not been approved yet."
 		}
 	}

@@ -34,7 +34,7 @@ func (w *world) noRequestStored() {
 func TestOnBehalfByMention(t *testing.T) {
 	w := newWorld(t)
 	w.vars["HELPDESK"] = agent
-	w.start()
+	bot := w.start()
 
 	for _, text := range []string{"<@" + employee + ">", "<@" + employee + "|alice> unlock", "for alice@corp.example.com"} {
 		if got, want := w.command(stranger, text), slackapp.ErrorText(workflow.Errorf(workflow.CodeNotHelpdesk, ""), nil); got != want {
@@ -88,6 +88,16 @@ func TestOnBehalfByMention(t *testing.T) {
 	_, replies := w.auditThread(id)
 	if txt := threadText(replies); !strings.Contains(txt, "<@"+agent+"> (helpdesk), on behalf of <@"+employee+">, requested a reset") {
 		t.Errorf("audit thread:\n%s", txt)
+	}
+	// Metrics count requests on behalf; no label holds a user.
+	_, metrics := getURL(t, bot, "/metrics")
+	if !strings.Contains(metrics, `resetbot_requests_created_total{action="reset",asked_by="helpdesk"} 1`) {
+		t.Errorf("metrics lack the on-behalf request:\n%s", grepLines(metrics, "resetbot_requests_created_total"))
+	}
+	for _, id := range []string{employee, agent, approver1, stranger, "alice"} {
+		if strings.Contains(metrics, id) {
+			t.Errorf("metrics name %s", id)
+		}
 	}
 	var export syncBuffer
 	if err := run(context.Background(), []string{"bot", "audit", "--user", agent}, func(k string) string { return w.vars[k] }, &export); err != nil {
@@ -234,4 +244,15 @@ func TestADUnlockOnBehalf(t *testing.T) {
 		txt := w.dmTexts(id)
 		return strings.Contains(txt, "asked to unlock your account") && strings.Contains(txt, "is unlocked")
 	})
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -103,6 +103,10 @@ func TestADUnlockByCommand(t *testing.T) {
 	if len(w.ds.ResetCalls()) != 0 {
 		t.Fatal("an unlock reset the password")
 	}
+	if _, metrics := getURL(t, bot, "/metrics"); !strings.Contains(metrics, `resetbot_unlocks_total{action="unlock",result="ok"} 1`) ||
+		!strings.Contains(metrics, `resetbot_requests_created_total{action="unlock",asked_by="employee"} 1`) {
+		t.Errorf("metrics lack the unlock:\n%s", grepLines(metrics, "resetbot_"))
+	}
 	id1 := idRe.FindString(w.slack.Messages(auditChannel)[0].Text)
 	r := w.waitStatus(id1, workflow.StatusCompleted)
 	if !r.IsUnlock() || r.Requester != id || len(r.Approvers) != 0 {
