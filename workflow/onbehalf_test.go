@@ -148,7 +148,7 @@ func TestOnBehalfHelpdeskApproves(t *testing.T) {
 func TestOnBehalfByEmail(t *testing.T) {
 	ctx := context.Background()
 	var desk *fakeHelpdesk
-	h := newHarness(t, withHelpdesk(&desk))
+	h := newHarness(t, withHelpdesk(&desk), withUnlock(false))
 	r, err := h.ask(workflow.Ask{By: "UDESK", ForEmail: "ALICE@corp.example.com"})
 	if err != nil || r.Requester != "UEMP" || r.Agent != "UDESK" {
 		t.Fatalf("by email of a chat member: %v %+v", err, r)
@@ -159,11 +159,20 @@ func TestOnBehalfByEmail(t *testing.T) {
 	h.accts.set(func(f *fakeAccounts) {
 		f.byEmail["erin@corp.example.com"] = workflow.Account{UserName: "erin", DN: "CN=erin", GUID: "g-erin"}
 	})
+	// Refused before the directory is asked (it is down here).
+	h.accts.set(func(f *fakeAccounts) { f.down = true })
 	if _, err := h.ask(workflow.Ask{By: "UDESK", ForEmail: "erin@corp.example.com"}); workflow.ErrorCode(err) != workflow.CodeNotInChat {
 		t.Fatalf("nobody in chat, no HELPDESK_DELIVERY: %v", err)
 	}
+	h.accts.set(func(f *fakeAccounts) { f.down = false })
+	// An unlock hands nothing over: it goes ahead without HELPDESK_DELIVERY.
+	h.lock("erin", locked)
+	u, err := h.ask(workflow.Ask{By: "UDESK", ForEmail: "erin@corp.example.com", Action: workflow.ActionUnlock})
+	if err != nil || u.Status != workflow.StatusCompleted || u.InChat() || !slices.Equal(h.accts.unlocks(), []string{"erin"}) {
+		t.Fatalf("unlock for someone with no chat account: %v %+v", err, u)
+	}
 	if _, err := h.store.Open(ctx, workflow.MailRequester("erin@corp.example.com")); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
-		t.Fatalf("stored: %v", err)
+		t.Fatalf("open: %v", err)
 	}
 
 	h = newHarness(t, withHelpdesk(&desk), func(c *workflow.Config, _ *workflow.Deps) { c.HelpdeskDelivery, c.HelpdeskApproves = true, true })

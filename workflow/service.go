@@ -296,6 +296,11 @@ func (s *Service) person(ctx context.Context, requester string) (Person, error) 
 // approval). On an error after the account is known, the returned request
 // (not stored) names it.
 func (s *Service) newRequest(ctx context.Context, at attempt) (*Request, error) {
+	if email, ok := strings.CutPrefix(at.employee, mailRequester); ok && at.Action == ActionReset && !s.cfg.HelpdeskDelivery {
+		// Refused before the directory is asked: nobody could be given
+		// the password.
+		return nil, Errorf(CodeNotInChat, "nobody in chat has %s, so a temporary password could only go to the agent %s, which HELPDESK_DELIVERY does not allow", email, at.agent)
+	}
 	var p Person
 	if at.person != nil {
 		p = *at.person
@@ -326,13 +331,10 @@ func (s *Service) newRequest(ctx context.Context, at attempt) (*Request, error) 
 		r.Account = acct
 		return r, err
 	}
-	switch {
-	case !r.InChat() && r.Account.Unchecked:
+	if !r.InChat() && r.Account.Unchecked {
 		// Only the directory can say whose account an email names when
 		// no chat profile does.
 		return r, Errorf(CodeNoAccount, "nobody in chat has %s, and without the directory (LDAP_URL) the bot cannot find the account", r.EmployeeEmail())
-	case !r.InChat() && !r.IsUnlock() && !s.cfg.HelpdeskDelivery:
-		return r, Errorf(CodeNotInChat, "nobody in chat has %s, so the temporary password for %q could only go to the agent %s, which HELPDESK_DELIVERY does not allow", r.EmployeeEmail(), r.Account.UserName, r.Agent)
 	}
 	if r.IsUnlock() {
 		lock, err := s.deps.Accounts.Lockout(ctx, r.Account)
