@@ -104,3 +104,25 @@ func (a *Accounts) Disable(ctx context.Context, acct workflow.Account) (changed 
 	}
 	return a.lookup.Disable(ctx, guidDN(e.GUID))
 }
+
+// Lockout implements workflow.Accounts: the lockout of Facts, in the
+// workflow's terms. Without a directory nothing is known (no error).
+// Errors: as Facts.
+func (a *Accounts) Lockout(ctx context.Context, acct workflow.Account) (workflow.Lockout, error) {
+	if a.lookup == nil {
+		return workflow.Lockout{}, nil
+	}
+	f, err := a.Facts(ctx, acct)
+	if err != nil {
+		return workflow.Lockout{}, err
+	}
+	l := f.Lockout
+	out := workflow.Lockout{Known: l.Known, Locked: l.Known && l.Locked, Since: l.Since}
+	if out.Locked && l.End.Known {
+		out.Forever = l.End.UntilUnlocked
+		if !out.Forever {
+			out.Until = l.End.At
+		}
+	}
+	return out, nil
+}

@@ -92,6 +92,14 @@ type Config struct {
 	AccountMapFile    string // ACCOUNT_MAP_FILE
 	AccountMap        map[string]string
 
+	// Unlocks, and requests on an employee's behalf.
+	UnlockApproval   bool     // UNLOCK_APPROVAL=approvers (default none: at once, within UnlockLimit)
+	UnlockLimit      int      // UNLOCK_LIMIT per RequestWindow
+	Helpdesk         []string // HELPDESK: user IDs (U..., W...) who may ask on an employee's behalf
+	HelpdeskGroups   []string // HELPDESK: user-group IDs (S...)
+	HelpdeskApproves bool     // HELPDESK_APPROVES: the agent's request is the approval
+	HelpdeskDelivery bool     // HELPDESK_DELIVERY: the agent gets the Reveal when the employee has no Slack account
+
 	// The owner's notice email after each reset and unlock (optional;
 	// package mailnotice).
 	SMTPURL         string // SMTP_URL: smtp://host[:port] (STARTTLS required) or smtps://host[:port]; empty: no email
@@ -163,6 +171,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	l.people(c)
 	l.directory(c)
 	l.guards(c)
+	l.helpdesk(c)
 	l.mail(c)
 	l.timings(c)
 	l.listeners(c)
@@ -331,6 +340,60 @@ func (l *loader) guards(c *Config) {
 		l.problem("LDAP_URL is required: without the directory the bot cannot refuse disabled accounts (a reset would enable them again) or members of administrators' groups. Set LDAP_URL, or ALLOW_UNCHECKED_ACCOUNTS=true to run without these guards, which every audit line will then say")
 	case c.LDAPURL != "" && c.UncheckedAccounts:
 		l.problem("ALLOW_UNCHECKED_ACCOUNTS=true only applies without LDAP_URL; remove it")
+	}
+}
+
+// helpdesk reads the unlock and on-behalf settings; it runs after
+// directory (LDAP_URL).
+func (l *loader) helpdesk(c *Config) {
+	switch v := strings.ToLower(l.str("UNLOCK_APPROVAL", "none")); v {
+	case "none":
+	case "approvers":
+		c.UnlockApproval = true
+	default:
+		l.fail("UNLOCK_APPROVAL", fmt.Sprintf("UNLOCK_APPROVAL %q must be none (an unlock happens at once, within UNLOCK_LIMIT) or approvers (the same approval as a reset)", v))
+	}
+	c.UnlockLimit = l.integer("UNLOCK_LIMIT", 3)
+	if c.UnlockLimit < 1 && !l.failed("UNLOCK_LIMIT") {
+		l.problem("UNLOCK_LIMIT must be at least 1")
+	}
+	for _, id := range list(l.getenv("HELPDESK")) {
+		switch {
+		case placeholder("APPROVERS", id):
+			l.fail("HELPDESK", fmt.Sprintf("HELPDESK entry %s is still a placeholder: use your helpdesk's Slack user IDs (U...) and user-group IDs (S...)", id))
+		case userIDRe.MatchString(id):
+			c.Helpdesk = append(c.Helpdesk, id)
+		case groupIDRe.MatchString(id):
+			c.HelpdeskGroups = append(c.HelpdeskGroups, id)
+		default:
+			l.fail("HELPDESK", fmt.Sprintf("HELPDESK entry %q is neither a Slack user ID (U..., W...) nor a user-group ID (S...)", id))
+		}
+	}
+	c.HelpdeskApproves = l.boolean("HELPDESK_APPROVES")
+	c.HelpdeskDelivery = l.boolean("HELPDESK_DELIVERY")
+	if len(c.Helpdesk)+len(c.HelpdeskGroups) == 0 && !l.failed("HELPDESK") {
+		for _, s := range []struct {
+			name string
+			set  bool
+		}{{"HELPDESK_APPROVES", c.HelpdeskApproves}, {"HELPDESK_DELIVERY", c.HelpdeskDelivery}} {
+			if s.set {
+				l.problem(s.name + " needs HELPDESK: the Slack users and groups who may ask on an employee's behalf")
+			}
+		}
+	}
+	if c.LDAPURL == "" {
+		for _, s := range []struct {
+			name, why string
+			set       bool
+		}{
+			{"UNLOCK_APPROVAL", "unlocks read and write the directory", l.getenv("UNLOCK_APPROVAL") != ""},
+			{"UNLOCK_LIMIT", "unlocks read and write the directory", l.getenv("UNLOCK_LIMIT") != ""},
+			{"HELPDESK_DELIVERY", "only the directory can say whose account an email names when nobody in Slack has it, and the password it hands over must be made \"must change at next logon\"", c.HelpdeskDelivery},
+		} {
+			if s.set && !l.failed(s.name) {
+				l.problem(s.name + " needs LDAP_URL: " + s.why)
+			}
+		}
 	}
 }
 
@@ -599,6 +662,12 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("state_key_set", c.StateKey != ""),
 		slog.Bool("force_change_at_logon", c.ForceChange),
 		slog.Int("account_map_entries", len(c.AccountMap)),
+		slog.Bool("unlock_approval", c.UnlockApproval),
+		slog.Int("unlock_limit", c.UnlockLimit),
+		slog.Any("helpdesk", c.Helpdesk),
+		slog.Any("helpdesk_groups", c.HelpdeskGroups),
+		slog.Bool("helpdesk_approves", c.HelpdeskApproves),
+		slog.Bool("helpdesk_delivery", c.HelpdeskDelivery),
 		slog.String("smtp_url", c.SMTPURL),
 		slog.String("smtp_from", c.SMTPFrom),
 		slog.String("smtp_username", c.SMTPUsername),

@@ -223,6 +223,63 @@ func TestDefaults(t *testing.T) {
 	if len(c.ProtectedUsers) != len(accounts.DefaultProtectedUsers) || len(c.ProtectedGroups) != 0 || !c.RefuseAdminCount || c.ManagerApproval || c.ForceChange || c.LDAPURL != "" {
 		t.Fatalf("protected %v", c.ProtectedUsers)
 	}
+	if c.UnlockApproval || c.UnlockLimit != 3 || len(c.Helpdesk)+len(c.HelpdeskGroups) != 0 || c.HelpdeskApproves || c.HelpdeskDelivery {
+		t.Fatalf("unlock and helpdesk defaults: %+v", c)
+	}
+}
+
+// TestUnlockAndHelpdeskSettings: UNLOCK_APPROVAL, UNLOCK_LIMIT, HELPDESK
+// (users and groups, as APPROVERS), HELPDESK_APPROVES and
+// HELPDESK_DELIVERY, and every problem with them at once.
+func TestUnlockAndHelpdeskSettings(t *testing.T) {
+	m := withLDAP(t)
+	m["UNLOCK_APPROVAL"] = "Approvers"
+	m["UNLOCK_LIMIT"] = "5"
+	m["HELPDESK"] = "U0DESK1, S0DESKS,W0DESK2"
+	m["HELPDESK_APPROVES"] = "true"
+	m["HELPDESK_DELIVERY"] = "yes"
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.UnlockApproval || c.UnlockLimit != 5 || fmt.Sprint(c.Helpdesk) != "[U0DESK1 W0DESK2]" || fmt.Sprint(c.HelpdeskGroups) != "[S0DESKS]" ||
+		!c.HelpdeskApproves || !c.HelpdeskDelivery {
+		t.Fatalf("%+v", c)
+	}
+	for name, tc := range map[string]struct {
+		set  map[string]string
+		ldap bool
+		want []string
+	}{
+		"bad values": {map[string]string{"UNLOCK_APPROVAL": "manager", "UNLOCK_LIMIT": "0", "HELPDESK": "U0DESK1,#helpdesk,bob", "HELPDESK_APPROVES": "sure"}, true,
+			[]string{`UNLOCK_APPROVAL "manager" must be none`, "UNLOCK_LIMIT must be at least 1", `HELPDESK entry "#helpdesk"`, `HELPDESK entry "bob"`, `HELPDESK_APPROVES "sure"`}},
+		"not a number": {map[string]string{"UNLOCK_LIMIT": "many"}, true, []string{`UNLOCK_LIMIT "many" is not a whole number`}},
+		"no helpdesk": {map[string]string{"HELPDESK_APPROVES": "true", "HELPDESK_DELIVERY": "true"}, true,
+			[]string{"HELPDESK_APPROVES needs HELPDESK", "HELPDESK_DELIVERY needs HELPDESK"}},
+		"no directory": {map[string]string{"UNLOCK_APPROVAL": "approvers", "UNLOCK_LIMIT": "2", "HELPDESK": "U0DESK1", "HELPDESK_DELIVERY": "true"}, false,
+			[]string{"UNLOCK_APPROVAL needs LDAP_URL", "UNLOCK_LIMIT needs LDAP_URL", "HELPDESK_DELIVERY needs LDAP_URL"}},
+		"placeholder": {map[string]string{"HELPDESK": "U0123456789"}, true, []string{"HELPDESK entry U0123456789 is still a placeholder"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := valid()
+			if tc.ldap {
+				m = withLDAP(t)
+			}
+			for k, v := range tc.set {
+				m[k] = v
+			}
+			_, err := Load(env(m))
+			cerr, ok := err.(*Error)
+			if !ok || len(cerr.Problems) != len(tc.want) {
+				t.Fatalf("want %d problems, got: %v", len(tc.want), err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
 }
 
 func TestAllSettings(t *testing.T) {

@@ -25,6 +25,8 @@ type Metrics struct {
 	toReveal    prometheus.Histogram
 	toComplete  prometheus.Histogram
 	directory   *prometheus.CounterVec
+	created     *prometheus.CounterVec
+	unlocks     *prometheus.CounterVec
 	slackCalls  *prometheus.CounterVec
 	connections prometheus.Counter
 }
@@ -48,6 +50,10 @@ func New() *Metrics {
 		toComplete: histogram("resetbot_time_to_completion_seconds", "From the request to the password shown to the employee."),
 		directory: counters("resetbot_directory_calls_total",
 			"ResetUserPassword calls, by result (ok, or the error code: invalid_password, directory_unavailable, ...).", "result"),
+		created: counters("resetbot_requests_created_total",
+			"Requests created, by action (reset, unlock) and by whom they were asked (employee, or helpdesk on the employee's behalf).", "action", "asked_by"),
+		unlocks: counters("resetbot_unlocks_total",
+			"Attempts to end an account's lockout (lockoutTime=0), by the action that made them (unlock, or reset: a reset of a locked account) and result (ok, or the error code).", "action", "result"),
 		slackCalls: counters("resetbot_slack_calls_total",
 			"Slack Web API calls, by method and result (ok, rate_limited, or Slack's error code).", "method", "result"),
 		connections: prometheus.NewCounter(prometheus.CounterOpts{
@@ -56,7 +62,7 @@ func New() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.events, m.outcomes, m.toDecision, m.toReveal, m.toComplete, m.directory,
-		m.slackCalls, m.connections,
+		m.created, m.unlocks, m.slackCalls, m.connections,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -67,6 +73,12 @@ func (m *Metrics) Saved(r *workflow.Request, before int) {
 	for _, ev := range r.Events[min(max(before, 0), len(r.Events)):] {
 		m.events.WithLabelValues(string(ev.Kind), string(ev.Code)).Inc()
 		switch ev.Kind {
+		case workflow.EventRequested:
+			by := "employee"
+			if r.Agent != "" {
+				by = "helpdesk"
+			}
+			m.created.WithLabelValues(string(r.Action.Name()), by).Inc()
 		case workflow.EventApproved, workflow.EventDenied:
 			m.toDecision.Observe(seconds(r.CreatedAt, ev.At))
 		case workflow.EventRevealed:
@@ -85,6 +97,11 @@ func (m *Metrics) Saved(r *workflow.Request, before int) {
 // DirectoryCall implements workflow.Metrics.
 func (m *Metrics) DirectoryCall(code workflow.Code) {
 	m.directory.WithLabelValues(string(cmp.Or(code, "ok"))).Inc()
+}
+
+// Unlock implements workflow.Metrics.
+func (m *Metrics) Unlock(during workflow.Action, code workflow.Code) {
+	m.unlocks.WithLabelValues(string(during.Name()), string(cmp.Or(code, "ok"))).Inc()
 }
 
 // SlackCall counts one Slack call of method with its result.

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/mail"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -38,7 +40,7 @@ type Claimer interface {
 // button. *workflow.Service implements them; the App depends on nothing
 // else of the domain, so that a test can hand it any implementation.
 type Flows interface {
-	Submit(ctx context.Context, user string) (*workflow.Request, error)
+	Ask(ctx context.Context, a workflow.Ask) (*workflow.Request, error)
 	Status(ctx context.Context, user string) (*workflow.Request, error)
 	Cancel(ctx context.Context, user string) (*workflow.Request, error)
 	Decide(ctx context.Context, id, actor string, approve bool) (*workflow.Request, error)
@@ -317,30 +319,113 @@ func (a *App) onCommand(ctx context.Context, log *slog.Logger, evt *socketmode.E
 func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashCommand) Msg {
 	text := strings.TrimSpace(cmd.Text)
 	a.commandHook(text)
+	line, problem := parseCommand(text)
+	if problem != "" {
+		return HelpMessage(DefaultCommand, problem)
+	}
 	subcommands := map[string]struct {
 		run    func(context.Context, string) (*workflow.Request, error)
 		answer func(*workflow.Request) Msg
 	}{
-		"":       {a.Flows.Submit, Receipt},
 		"status": {a.Flows.Status, StatusReply},
 		"cancel": {a.Flows.Cancel, CancelReply},
 	}
-	lower := strings.ToLower(text)
-	if sub, ok := subcommands[lower]; ok {
+	if line.sub == "help" {
+		return HelpMessage(DefaultCommand, "")
+	}
+	if sub, ok := subcommands[line.sub]; ok {
 		r, err := sub.run(ctx, cmd.UserID)
 		if err != nil {
-			a.logError(log.With("subcommand", lower), "command refused", err)
+			a.logError(log.With("subcommand", line.sub), "command refused", err)
 			return TextMessage(ErrorText(err, r))
 		}
 		return sub.answer(r)
 	}
-	if lower == "help" {
-		return HelpMessage(DefaultCommand, "")
+	ask := workflow.Ask{By: cmd.UserID, Action: line.action, For: line.user, ForEmail: line.email}
+	r, err := a.Flows.Ask(ctx, ask)
+	if err != nil {
+		a.logError(log.With("action", line.action, "for", cmp.Or(line.user, line.email)), "command refused", err)
+		onBehalf := (line.user != "" && line.user != cmd.UserID) || line.email != ""
+		if !onBehalf || workflow.ErrorCode(err) == workflow.CodeNotHelpdesk {
+			return TextMessage(ActionErrorText(err, line.action, r))
+		}
+		who := code(line.email)
+		if line.user != "" {
+			who = user(line.user)
+		}
+		return TextMessage(OnBehalfErrorText(err, line.action, who, r))
 	}
-	if r := []rune(text); len(r) > 40 {
-		text = string(r[:40]) + "…"
+	return AskReply(r, cmd.UserID)
+}
+
+// commandLine is what the text of /reset-password asks for.
+type commandLine struct {
+	sub    string          // "status", "cancel", "help"; "" for a request
+	action workflow.Action // of a request
+	user   string          // the employee named by a mention (chat user ID)
+	email  string          // the employee named by "for <email>"
+}
+
+// mentionRe is a user mention as Slack escapes it in command text
+// (should_escape): <@U123> or <@U123|name>.
+var mentionRe = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>$`)
+
+// parseCommand reads the command's text: "", "unlock", "status",
+// "cancel", "help", or, on someone's behalf, a mention or "for <email>"
+// with "unlock" before or after it. problem, when not "", says what was
+// wrong, for the help.
+func parseCommand(text string) (commandLine, string) {
+	words := strings.Fields(text)
+	var line commandLine
+	if len(words) == 1 {
+		switch w := strings.ToLower(words[0]); w {
+		case "status", "cancel", "help":
+			line.sub = w
+			return line, ""
+		}
 	}
-	return HelpMessage(DefaultCommand, fmt.Sprintf("I don't know the option %s.", code(text)))
+	line.action = workflow.ActionReset
+	if i := slices.IndexFunc(words, func(w string) bool { return strings.EqualFold(w, "unlock") }); i >= 0 {
+		line.action = workflow.ActionUnlock
+		words = slices.Delete(words, i, i+1)
+	}
+	switch {
+	case len(words) == 0:
+		return line, ""
+	case len(words) == 1 && mentionRe.MatchString(words[0]):
+		line.user = mentionRe.FindStringSubmatch(words[0])[1]
+		return line, ""
+	case len(words) == 2 && strings.EqualFold(words[0], "for"):
+		if email, ok := commandEmail(words[1]); ok {
+			line.email = email
+			return line, ""
+		}
+		return line, fmt.Sprintf("%s is not an email address.", code(shorten(words[1])))
+	case len(words) == 1 && strings.HasPrefix(words[0], "@"):
+		return line, fmt.Sprintf("Slack did not tell me who %s is. Pick the person from the list Slack offers as you type their name, or use `for their@email`.", code(shorten(words[0])))
+	}
+	return line, fmt.Sprintf("I don't know the option %s.", code(shorten(text)))
+}
+
+// commandEmail reads an email address as typed, or as Slack may link it
+// (<mailto:a@b.c|a@b.c>).
+func commandEmail(w string) (string, bool) {
+	if inner, ok := strings.CutPrefix(w, "<mailto:"); ok && strings.HasSuffix(inner, ">") {
+		w, _, _ = strings.Cut(strings.TrimSuffix(inner, ">"), "|")
+	}
+	addr, err := mail.ParseAddress(w)
+	if err != nil || addr.Address != w || addr.Name != "" {
+		return "", false
+	}
+	return w, true
+}
+
+// shorten cuts what the user typed to 40 characters, for an answer.
+func shorten(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return s
 }
 
 // clickable is a Block Kit button the App handles: its action_id and what a

@@ -850,6 +850,13 @@ func (localPartAccounts) ExpirePassword(context.Context, workflow.Account) error
 
 func (localPartAccounts) Approver(context.Context, workflow.Person) error { return nil }
 
+// Lockout knows nothing (as without a directory); Unlock always works.
+func (localPartAccounts) Lockout(context.Context, workflow.Account) (workflow.Lockout, error) {
+	return workflow.Lockout{}, nil
+}
+
+func (localPartAccounts) Unlock(context.Context, workflow.Account) error { return nil }
+
 // recordingNotifier is a workflow.Notifier that records the refusals.
 type recordingNotifier struct {
 	mu       sync.Mutex

@@ -12,6 +12,11 @@ import (
 // slash command.
 type codeText struct {
 	employee string
+	unlock   string // what the employee reads about an unlock, when it differs from employee
+	// agent is what a helpdesk agent who asked on an employee's behalf
+	// reads, {who} standing for the employee; "" when the employee's
+	// words, quoted, say it (see OnBehalfErrorText).
+	agent    string
 	helpdesk string // a hint after the operator detail; "" when the detail says it all
 }
 
@@ -22,10 +27,17 @@ const genericText = "Something went wrong on my side and nothing was changed. Pl
 // texts is the one table of what people read, keyed by code. Every code in
 // workflow.Codes has an entry (a test checks it).
 var texts = map[workflow.Code]codeText{
-	workflow.CodeNotFound:         {employee: "I don't know that request. It may be older than my records, or the button was not made by me."},
-	workflow.CodeNoOpenRequest:    {employee: "You have no open password reset request. Type `{command}` to start one."},
-	workflow.CodeOpenRequest:      {employee: "You already have an open request. Use `{command} status` to see it or `{command} cancel` to cancel it."},
-	workflow.CodeRateLimited:      {employee: "You have reached the limit of password reset requests for now. Please try again later or contact helpdesk."},
+	workflow.CodeNotFound:      {employee: "I don't know that request. It may be older than my records, or the button was not made by me."},
+	workflow.CodeNoOpenRequest: {employee: "You have no open password reset request. Type `{command}` to start one."},
+	workflow.CodeOpenRequest: {
+		employee: "You already have an open request. Use `{command} status` to see it or `{command} cancel` to cancel it.",
+		agent:    "{who} already has an open request; they see it with `{command} status` and can cancel it with `{command} cancel`.",
+	},
+	workflow.CodeRateLimited: {
+		employee: "You have reached the limit of password reset requests for now. Please try again later or contact helpdesk.",
+		unlock:   "You have reached the limit of unlocks for now. Please try again later, or contact helpdesk; `{command}` can still reset your password.",
+		agent:    "{who} has reached the limit of these requests for now (their own and those made for them count): use your directory tools.",
+	},
 	workflow.CodeDecided:          {employee: "Nothing changed: this request was already decided."},
 	workflow.CodeExpired:          {employee: "Nothing changed: this request has expired. The employee can run `{command}` again."},
 	workflow.CodeWrongState:       {employee: "Nothing changed: the request is not in a state that allows this."},
@@ -41,10 +53,13 @@ var texts = map[workflow.Code]codeText{
 	workflow.CodeForeignUser:      {employee: "Password resets here are only for members of this Slack workspace, not for people from other organisations. Please contact your own helpdesk."},
 	workflow.CodeInvalidUserName:  {employee: "Your directory account name is not one I can reset here (it breaks the directory's naming rules or holds invisible characters). Please contact helpdesk."},
 	workflow.CodeProtectedAccount: {
-		employee: "This account is protected and cannot be reset with this bot. Please contact helpdesk.",
+		employee: "This account is protected and cannot be reset or unlocked with this bot. Please contact helpdesk.",
 		helpdesk: "Helpdesk: a privileged account; reset it by hand after checking who asks.",
 	},
-	workflow.CodeNoApprovers: {employee: "There is nobody who could approve your request right now. Please contact helpdesk."},
+	workflow.CodeNoApprovers: {
+		employee: "There is nobody who could approve your request right now. Please contact helpdesk.",
+		agent:    "There is nobody but you and {who} who could approve this request, and neither of you may. Use your directory tools.",
+	},
 	workflow.CodeNoAccount: {
 		employee: "I could not find a directory account with your Slack email address, so I cannot tell which account is yours. Your password was not changed; please contact helpdesk.",
 		helpdesk: "Helpdesk: no account has this email as mail or userPrincipalName; fix the directory or add the employee to ACCOUNT_MAP_FILE.",
@@ -54,22 +69,22 @@ var texts = map[workflow.Code]codeText{
 		helpdesk: "Helpdesk: several accounts share this email; fix the directory or add the employee to ACCOUNT_MAP_FILE.",
 	},
 	workflow.CodeAccountDisabled: {
-		employee: "Your directory account is disabled, and a reset would enable it again, so I cannot reset it here. Please contact helpdesk.",
+		employee: "Your directory account is disabled, and the bot never touches disabled accounts (a reset would enable it again). Please contact helpdesk.",
 		helpdesk: "Helpdesk: the account is disabled; a reset would have enabled it. Enable it first if the employee should have it back.",
 	},
 	workflow.CodeProtectedGroup: {
-		employee: "Your directory account is in an administrators' group, and those accounts cannot be reset with this bot. Please contact helpdesk.",
+		employee: "Your directory account is in an administrators' group, and those accounts cannot be reset or unlocked with this bot. Please contact helpdesk.",
 		helpdesk: "Helpdesk: a privileged account; reset it by hand after checking who asks.",
 	},
-	workflow.CodeMachineAccount:    {employee: "That is a computer or service account, not a person's account, so I cannot reset it here. Please contact helpdesk."},
-	workflow.CodeOutsideOU:         {employee: "Your directory account is outside the part of the directory this bot may reset. Please contact helpdesk."},
+	workflow.CodeMachineAccount:    {employee: "That is a computer or service account, not a person's account, so I cannot reset or unlock it here. Please contact helpdesk."},
+	workflow.CodeOutsideOU:         {employee: "Your directory account is outside the part of the directory this bot may reset or unlock. Please contact helpdesk."},
 	workflow.CodeLookupUnavailable: {employee: "I can't reach the directory right now to check your account, so nothing was changed. Please try again in a minute."},
 	workflow.CodeUncheckable: {
-		employee: "I could not read everything I must check about your directory account, so I cannot reset it here. Your password was not changed; please contact helpdesk.",
+		employee: "I could not read everything I must check about your directory account, so I cannot reset or unlock it here. Nothing was changed; please contact helpdesk.",
 		helpdesk: "Helpdesk: the bot's LDAP account may not read an attribute a guard needs on this account (often a privileged account with a tighter ACL); reset it by hand after checking who asks.",
 	},
 	workflow.CodeAdminCount: {
-		employee: "Your directory account is marked as privileged (it is or was in an administrators' group), and those accounts cannot be reset with this bot. Please contact helpdesk.",
+		employee: "Your directory account is marked as privileged (it is or was in an administrators' group), and those accounts cannot be reset or unlocked with this bot. Please contact helpdesk.",
 		helpdesk: "Helpdesk: adminCount=1 (AdminSDHolder); reset it by hand after checking who asks, or clear adminCount if the account is no longer privileged.",
 	},
 	workflow.CodeEmailMismatch: {
@@ -78,7 +93,40 @@ var texts = map[workflow.Code]codeText{
 	},
 	workflow.CodeAccountChanged: {
 		employee: "Your directory account is not the one this request was made for any more, so nothing was reset. Please start a new request with `{command}`.",
+		unlock:   "Your directory account is not the one this request was made for any more, so nothing was unlocked. Please start a new request with `{command} unlock`.",
 		helpdesk: "Helpdesk: the employee's account changed between the request and Reveal (another object, or a changed email or account map).",
+	},
+	workflow.CodeNotLocked: {
+		employee: "Your account is not locked, so I changed nothing. If you still cannot sign in, your password may be wrong or expired: `{command}` resets it.",
+		agent:    "{who}'s account is not locked, so I changed nothing. If they cannot sign in, their password may be wrong or expired: a reset may help.",
+	},
+	workflow.CodeUnlockNotPermitted: {
+		employee: "I am not allowed to unlock accounts in this directory, so your account stays locked until its lockout ends by itself, or until helpdesk unlocks it. Your password was not changed.",
+		helpdesk: "Helpdesk: the account is still locked: unlock it by hand (ADUC: the Account tab, Unlock account). Operators: delegate Write lockoutTime to the bot's LDAP account (README, LDAP permissions).",
+	},
+	workflow.CodeUnlockFailed: {
+		employee: "Your password was reset, but I could not unlock your account: it stays locked until its lockout ends by itself, or until helpdesk unlocks it.",
+		helpdesk: "Helpdesk: the password was reset but the account is still locked: unlock it by hand (ADUC: the Account tab, Unlock account).",
+	},
+	workflow.CodeUnlockInterrupted: {
+		employee: "The unlock was interrupted and I could not confirm it. Try to sign in; if your account is still locked, run `{command} unlock` again or contact helpdesk.",
+		helpdesk: "Helpdesk: the replica doing the unlock stopped; the account may or may not be unlocked.",
+	},
+	workflow.CodeUnlockDisabled: {
+		employee: "Unlocking accounts is not set up here. Please contact helpdesk; `{command}` can still reset your password.",
+		agent:    "Unlocking accounts is not set up here (the bot has no LDAP_URL): unlock {who}'s account with your directory tools.",
+	},
+	workflow.CodeNotHelpdesk: {
+		employee: "Only helpdesk members can ask for someone else, so nothing was done. `{command}` resets your own password and `{command} unlock` unlocks your own account.",
+		helpdesk: "Helpdesk: someone not in HELPDESK named another person; nothing was looked up.",
+	},
+	workflow.CodeNotInChat: {
+		employee: "Nobody in Slack has that email address, so there is nobody to give a temporary password to: it never goes to helpdesk unless HELPDESK_DELIVERY is on. Nothing was done.",
+		agent:    "Nobody in Slack has the email address {who}, so there is nobody to give a temporary password to: it never goes to helpdesk unless HELPDESK_DELIVERY is on. Nothing was done; use your directory tools (an unlock works: `{command} for <email> unlock`).",
+	},
+	workflow.CodeAgentNotDelivered: {
+		employee: "The password was reset, but I could not make it \"must change at next logon\", so I did not show it to you: nobody knows it now. Reset it with your directory tools.",
+		helpdesk: "Helpdesk: the account's password is now unknown to everyone: reset it by hand. Operators: give the bot's LDAP account Write pwdLastSet (README, LDAP permissions).",
 	},
 	workflow.CodeTampered: {
 		employee: "I could not verify this request's record, so I did not act on it and nothing was reset. Helpdesk has been told; please start a new request with `{command}`.",
@@ -128,8 +176,18 @@ func text(code workflow.Code) codeText {
 	if !ok {
 		t = codeText{employee: genericText}
 	}
-	t.employee = strings.ReplaceAll(t.employee, "{command}", DefaultCommand)
+	for _, s := range []*string{&t.employee, &t.unlock, &t.agent} {
+		*s = strings.ReplaceAll(*s, "{command}", DefaultCommand)
+	}
 	return t
+}
+
+// forAction returns what the employee reads about code for action a.
+func (t codeText) forAction(a workflow.Action) string {
+	if a.Name() == workflow.ActionUnlock && t.unlock != "" {
+		return t.unlock
+	}
+	return t.employee
 }
 
 // ErrorText is the one place that turns an error into what a person reads.
@@ -137,13 +195,44 @@ func text(code workflow.Code) codeText {
 // more precise. Internal errors get a short generic line; their detail goes
 // to the log only.
 func ErrorText(err error, r *workflow.Request) string {
+	a := workflow.ActionReset
+	if r != nil {
+		a = r.Action
+	}
+	return ActionErrorText(err, a, r)
+}
+
+// ActionErrorText is ErrorText for an answer about action a (a refusal
+// of `/reset-password unlock` has no request yet).
+func ActionErrorText(err error, a workflow.Action, r *workflow.Request) string {
 	c := workflow.ErrorCode(err)
 	if r != nil {
 		if s := aboutRequest(c, r); s != "" {
 			return s
 		}
 	}
-	return text(c).employee
+	return text(c).forAction(a)
+}
+
+// OnBehalfErrorText is what a helpdesk agent who asked for action a on
+// the employee's behalf (who: their mention, or their email) reads about
+// a refusal: the code, and the employee's own words quoted (or words for
+// the agent), and helpdesk's hint.
+func OnBehalfErrorText(err error, a workflow.Action, who string, r *workflow.Request) string {
+	c := workflow.ErrorCode(err)
+	t := text(c)
+	if c == workflow.CodeOpenRequest && r != nil {
+		return fmt.Sprintf("%s already has an open request (%s, %s %s); they see it with `%s status` and can cancel it with `%s cancel`.",
+			who, code(r.ID), r.Action.Name(), r.Status, DefaultCommand, DefaultCommand)
+	}
+	if t.agent != "" {
+		return strings.ReplaceAll(t.agent, "{who}", who)
+	}
+	s := fmt.Sprintf(":no_entry_sign: Nothing was done for %s (%s). They would read: _%s_", who, code(string(c)), t.forAction(a))
+	if t.helpdesk != "" {
+		s += "\n" + t.helpdesk
+	}
+	return s
 }
 
 // aboutRequest words the codes whose answer names the request, or "".
@@ -166,10 +255,12 @@ func aboutRequest(c workflow.Code, r *workflow.Request) string {
 		}
 		return fmt.Sprintf("Nothing changed: this request is already %s.", r.Status)
 	case workflow.CodeWrongState:
-		switch r.Status {
-		case workflow.StatusResetting:
+		switch {
+		case r.Status == workflow.StatusResetting && r.IsUnlock():
+			return "Your account is being unlocked right now; the outcome follows in a moment."
+		case r.Status == workflow.StatusResetting:
 			return "Your password is being reset right now; wait for the message with your temporary password."
-		case workflow.StatusPending:
+		case r.Status == workflow.StatusPending:
 			return "This request has not been approved yet."
 		}
 	}
@@ -179,6 +270,10 @@ func aboutRequest(c workflow.Code, r *workflow.Request) string {
 // FailureText tells the employee why a reset failed, one distinct message
 // per cause.
 func FailureText(c workflow.Code) string { return text(c).employee }
+
+// RequestFailureText tells the employee why request r failed, in the
+// words of its action.
+func RequestFailureText(r *workflow.Request) string { return text(r.Failure).forAction(r.Action) }
 
 // helpdeskHint tells helpdesk what to do about a failure or refusal, in the
 // audit channel.

@@ -158,6 +158,38 @@ func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, 
 	return workflow.Person{ID: m.id, Email: m.email, Name: m.name}, true, nil
 }
 
+// Employee implements workflow.Identity: the member users.lookupByEmail
+// finds for email (reused for a minute), checked as Person checks; ok is
+// false when Slack has no member with it (users_not_found, which Slack
+// also answers for a deactivated member). The email's domain is checked
+// before Slack is asked.
+func (i *Identity) Employee(ctx context.Context, email string) (workflow.Person, bool, error) {
+	email = strings.TrimSpace(email)
+	if err := i.email(member{id: "named by email", email: email, confirmed: true}); err != nil {
+		return workflow.Person{}, false, err
+	}
+	m, err := lookup(ctx, &i.byEmail, i.Gate, "users.lookupByEmail", strings.ToLower(email), func() (member, error) {
+		u, err := i.API.GetUserByEmailContext(ctx, email)
+		if err != nil {
+			return member{}, err
+		}
+		return memberOf(u), nil
+	})
+	if err != nil {
+		if slackError(err, "users_not_found", "user_not_found") {
+			return workflow.Person{}, false, nil
+		}
+		return workflow.Person{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
+	}
+	if err := i.ours(m); err != nil {
+		return workflow.Person{}, false, err
+	}
+	if err := i.email(m); err != nil {
+		return workflow.Person{}, false, err
+	}
+	return workflow.Person{ID: m.id, Email: m.email, Name: m.name}, true, nil
+}
+
 // eligible refuses deactivated users, bots and guests.
 func eligible(u member) error {
 	switch {
@@ -187,7 +219,8 @@ func displayName(u *slack.User) string {
 }
 
 // StaticApprovers are the approvers of APPROVERS: user IDs and the members of
-// user groups, looked up at request time and reused for a minute.
+// user groups, looked up at request time and reused for a minute. The
+// helpdesk (HELPDESK) is such a list too (workflow.Helpdesk).
 type StaticApprovers struct {
 	API    *slack.Client
 	Users  []string
@@ -198,7 +231,27 @@ type StaticApprovers struct {
 	members cache[[]string]
 }
 
-var _ workflow.Approvers = (*StaticApprovers)(nil)
+var (
+	_ workflow.Approvers = (*StaticApprovers)(nil)
+	_ workflow.Helpdesk  = (*StaticApprovers)(nil)
+)
+
+// Includes implements workflow.Helpdesk: whether user is one of the
+// listed users or a member of one of the groups. A group Slack cannot
+// list counts as no one, unless none could be listed (an error).
+func (a *StaticApprovers) Includes(ctx context.Context, user string) (bool, error) {
+	if slices.Contains(a.Users, user) {
+		return true, nil
+	}
+	if len(a.Groups) == 0 {
+		return false, nil
+	}
+	members, err := a.For(ctx, "", workflow.Account{})
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(members, user), nil
+}
 
 // For implements workflow.Approvers. A user group Slack cannot list is
 // logged and left out while other approvers remain.

@@ -129,4 +129,26 @@ func TestWhoMayUseTheBot(t *testing.T) {
 	if _, err := newIdentity("", "").Person(ctx, "UOK"); workflow.ErrorCode(err) != workflow.CodeInternal {
 		t.Errorf("Person without a workspace: %v, want code %s", err, workflow.CodeInternal)
 	}
+	// An employee named by email on their behalf: a member who may use the
+	// bot is found; one who may not is refused with its own code (never
+	// taken for "nobody in Slack", whose password could go to the agent);
+	// only an email Slack does not know is nobody's; another domain is
+	// refused before Slack is asked.
+	before := len(srv.Calls("users.lookupByEmail"))
+	if _, ok, err := id.Employee(ctx, "someone@gmail.com"); workflow.ErrorCode(err) != workflow.CodeEmailDomain || ok {
+		t.Errorf("Employee of another domain: %v, %v", ok, err)
+	}
+	if n := len(srv.Calls("users.lookupByEmail")); n != before {
+		t.Errorf("Slack was asked about an email of another domain")
+	}
+	for email, want := range map[string]workflow.Code{
+		"ok@corp.example.com": "", "unconf@corp.example.com": workflow.CodeEmailUnconfirmed, "stranger@corp.example.com": workflow.CodeForeignUser,
+		"partner@corp.example.com": workflow.CodeForeignUser, "guest@corp.example.com": workflow.CodeIneligibleUser,
+		"gone@corp.example.com": workflow.CodeIneligibleUser, "nobody@corp.example.com": "",
+	} {
+		p, ok, err := id.Employee(ctx, email)
+		if workflow.ErrorCode(err) != want || (want == "" && ok != (email == "ok@corp.example.com")) || (ok && p.ID != "UOK") {
+			t.Errorf("Employee(%s) = %+v, %v, %v; want code %q", email, p, ok, err, want)
+		}
+	}
 }

@@ -236,8 +236,8 @@ type peopleRecord struct {
 	Reveal ref `json:"reveal"`
 }
 
-// people brings the employee's DMs up to date: the Reveal button once the
-// request is approved, a notice for each event that needs one, and the
+// people brings the employee's DMs up to date: the Reveal button once a
+// reset is approved, a notice for each event that needs one, and the
 // Reveal DM showing the request's state (through the Reveal click's reply
 // when there is one). A reset in progress is left alone: its outcome
 // follows within the reset's lease.
@@ -254,20 +254,23 @@ func (s *send) people(ctx context.Context) error {
 	if r.Status == workflow.StatusResetting {
 		return nil
 	}
+	// The employee's DMs; for an employee with no Slack account, the
+	// agent's who asked (they get the Reveal).
+	to := r.Recipient()
 	for ; rec.Done < len(r.Events); rec.Done++ {
-		switch ev := r.Events[rec.Done]; ev.Kind {
-		case workflow.EventApproved:
+		switch ev := r.Events[rec.Done]; {
+		case ev.Kind == workflow.EventApproved && !r.IsUnlock():
 			if rec.Reveal.TS != "" {
 				continue
 			}
-			m, err := s.post(ctx, r.Requester, RevealMessage(r), PriorityNext)
+			m, err := s.post(ctx, to, RevealMessage(r), PriorityNext)
 			if err != nil {
 				return err
 			}
 			rec.Reveal = m
 		default:
 			if msg, ok := EmployeeNotice(r, ev); ok {
-				if _, err := s.post(ctx, r.Requester, msg, PriorityNext); err != nil {
+				if _, err := s.post(ctx, to, msg, PriorityNext); err != nil {
 					return err
 				}
 			}

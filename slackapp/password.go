@@ -11,7 +11,8 @@ import (
 )
 
 // PasswordReply shows a new password to the employee who clicked Reveal
-// (workflow.Display), and to nobody else: as the ephemeral answer to
+// (workflow.Display; for an employee with no Slack account, the agent who
+// asked for it: Request.Recipient), and to nobody else: as the ephemeral answer to
 // their click (its response_url: response_type ephemeral, never
 // replace_original, never in_channel), which spends none of the
 // workspace's chat.postEphemeral budget; and when that fails, as an
@@ -32,9 +33,10 @@ var _ workflow.Display = PasswordReply{}
 
 // ShowPassword implements workflow.Display.
 func (p PasswordReply) ShowPassword(ctx context.Context, r *workflow.Request, d workflow.Delivery) error {
-	if p.User != r.Requester {
-		// Unreachable: only the requester can begin a reset.
-		return workflow.Errorf(workflow.CodeDeliveryFailed, "the click on Reveal was not the requester's")
+	to := r.Recipient()
+	if p.User != to {
+		// Unreachable: only the recipient can begin a reset.
+		return workflow.Errorf(workflow.CodeDeliveryFailed, "the click on Reveal was not the recipient's")
 	}
 	msg := PasswordMessage(r, d)
 	if p.URL != "" {
@@ -48,12 +50,12 @@ func (p PasswordReply) ShowPassword(ctx context.Context, r *workflow.Request, d 
 	ch := p.Channel
 	if !strings.HasPrefix(ch, "D") {
 		var err error
-		if ch, err = p.openDM(ctx, r.Requester); err != nil {
+		if ch, err = p.openDM(ctx, to); err != nil {
 			return err
 		}
 	}
 	err := p.Gate.Do(ctx, "chat.postEphemeral", PriorityNext, func() error {
-		_, err := p.API.PostEphemeralContext(ctx, ch, r.Requester, msg.Options()...)
+		_, err := p.API.PostEphemeralContext(ctx, ch, to, msg.Options()...)
 		return err
 	})
 	if err != nil {

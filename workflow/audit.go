@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"strings"
 	"time"
 )
@@ -12,7 +13,9 @@ type AuditRecord struct {
 	At          time.Time `json:"at"`
 	Event       string    `json:"event"`                // an EventKind, or "refused"
 	RequestID   string    `json:"request_id,omitempty"` // "" for a refused attempt
-	User        string    `json:"user"`                 // the employee's chat user ID
+	User        string    `json:"user"`                 // the employee: their chat user ID, or "mail:" and their email when they have no chat account
+	Action      Action    `json:"action,omitempty"`     // reset or unlock ("" in records written before unlocks existed: a reset)
+	Agent       string    `json:"agent,omitempty"`      // the helpdesk member who asked on the employee's behalf
 	Account     string    `json:"account,omitempty"`    // the directory account, "" when unknown
 	DirectoryID string    `json:"directory_id,omitempty"`
 	Actor       string    `json:"actor,omitempty"`     // who caused the step: the employee, an approver, "" for the bot
@@ -32,7 +35,7 @@ func AuditRecords(r *Request, from int) []AuditRecord {
 	var out []AuditRecord
 	for _, ev := range r.Events[min(max(from, 0), len(r.Events)):] {
 		out = append(out, AuditRecord{
-			At: ev.At, Event: string(ev.Kind), RequestID: r.ID, User: r.Requester,
+			At: ev.At, Event: string(ev.Kind), RequestID: r.ID, User: r.Requester, Action: r.Action.Name(), Agent: r.Agent,
 			Account: r.Account.UserName, DirectoryID: r.DirectoryID, Actor: ev.Actor,
 			Status: r.Status, Approver: r.DecidedBy, Code: ev.Code, Detail: ev.Detail, Unchecked: r.Account.Unchecked,
 		})
@@ -40,16 +43,28 @@ func AuditRecords(r *Request, from int) []AuditRecord {
 	return out
 }
 
-// RefusalRecord is the audit record of a refused attempt.
+// RefusalRecord is the audit record of a refused attempt. Its actor is
+// the agent when one asked on the employee's behalf.
 func RefusalRecord(f Refusal, directoryID string) AuditRecord {
-	return AuditRecord{At: f.At, Event: EventRefused, User: f.User, Account: f.Account,
-		DirectoryID: directoryID, Actor: f.User, Code: f.Code, Detail: f.Detail}
+	return AuditRecord{At: f.At, Event: EventRefused, User: f.User, Action: f.Action, Agent: f.Agent, Account: f.Account,
+		DirectoryID: directoryID, Actor: cmp.Or(f.Agent, f.User), Code: f.Code, Detail: f.Detail}
+}
+
+// Counter is the name under which a store counts requester's attempts of
+// action a against the action's limit: each action has its own limit
+// (REQUEST_LIMIT, UNLOCK_LIMIT), so its own count. Chat user IDs hold no
+// colon, so the names of different actions never meet.
+func Counter(requester string, a Action) string {
+	if a.Name() == ActionUnlock {
+		return "unlock:" + requester
+	}
+	return requester
 }
 
 // AuditQuery selects audit records. Zero fields select everything.
 type AuditQuery struct {
 	Since, Until time.Time // At in [Since, Until)
-	User         string    // the employee's chat user ID or the account (case-insensitive)
+	User         string    // the employee's chat user ID, the agent's, or the account (case-insensitive)
 	Status       string    // a Status the request had after the step, or "refused"
 }
 
@@ -60,7 +75,7 @@ func (q AuditQuery) Match(rec AuditRecord) bool {
 		return false
 	case !q.Until.IsZero() && !rec.At.Before(q.Until):
 		return false
-	case q.User != "" && q.User != rec.User && !strings.EqualFold(q.User, rec.Account):
+	case q.User != "" && q.User != rec.User && q.User != rec.Agent && !strings.EqualFold(q.User, rec.Account):
 		return false
 	case q.Status == EventRefused:
 		return rec.Event == EventRefused

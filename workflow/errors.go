@@ -50,6 +50,16 @@ const (
 	CodeEmailMismatch     Code = "email_mismatch"      // the directory entry's mail and UPN are not the Slack email
 	CodeAccountChanged    Code = "account_changed"     // at Reveal, the requester's account is no longer the directory object asked for
 
+	// Unlocks and requests on an employee's behalf.
+	CodeNotLocked          Code = "not_locked"           // an unlock of an account that is not locked: nothing written
+	CodeUnlockNotPermitted Code = "unlock_not_permitted" // the bot's LDAP account lacks the delegated right Write lockoutTime: the account stays locked
+	CodeUnlockFailed       Code = "unlock_failed"        // a reset worked, but ending the account's lockout after it failed
+	CodeUnlockInterrupted  Code = "unlock_interrupted"   // the replica doing an unlock stopped: it may or may not have happened
+	CodeUnlockDisabled     Code = "unlock_disabled"      // unlocks need the directory (LDAP_URL), which is not configured
+	CodeNotHelpdesk        Code = "not_helpdesk"         // someone not in HELPDESK named another person
+	CodeNotInChat          Code = "not_in_chat"          // on behalf, by email: nobody in chat has it, and the password may not go to the agent (HELPDESK_DELIVERY)
+	CodeAgentNotDelivered  Code = "agent_not_delivered"  // a reset for the agent to hand over could not be made "must change at next logon": not shown to anyone
+
 	// Integrity of what the store holds.
 	CodeTampered Code = "tampered" // a stored request failed its signature check: it is never acted on
 
@@ -81,7 +91,9 @@ var Codes = []Code{
 	CodeUnknownUser, CodeIneligibleUser, CodeNoEmail, CodeEmailDomain, CodeEmailUnconfirmed, CodeForeignUser,
 	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers,
 	CodeNoAccount, CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU, CodeLookupUnavailable,
-	CodeUncheckable, CodeAdminCount, CodeEmailMismatch, CodeAccountChanged, CodeTampered,
+	CodeUncheckable, CodeAdminCount, CodeEmailMismatch, CodeAccountChanged,
+	CodeNotLocked, CodeUnlockNotPermitted, CodeUnlockFailed, CodeUnlockInterrupted, CodeUnlockDisabled,
+	CodeNotHelpdesk, CodeNotInChat, CodeAgentNotDelivered, CodeTampered,
 	CodeUserDoesNotExist, CodeInvalidPassword, CodeDirectoryUnavailable, CodeUnsupportedOperation, CodeDirectoryDoesNotExist,
 	CodeDirectoryClient, CodeDirectoryService, CodeDirectoryThrottled, CodeDirectoryAccessDenied, CodeDirectoryUncertain,
 	CodeInterrupted, CodeDeliveryFailed, CodeForceChangeFailed, CodeUnavailable, CodeInternal, CodeConflict, CodeInvalidInput,

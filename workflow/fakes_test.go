@@ -85,6 +85,14 @@ func (f fakeIdentity) Approver(_ context.Context, user string) (workflow.Person,
 	return p, nil
 }
 
+// Employee finds the person with email; the domain must be corp.example.com.
+func (f fakeIdentity) Employee(ctx context.Context, email string) (workflow.Person, bool, error) {
+	if !strings.HasSuffix(strings.ToLower(email), "@corp.example.com") {
+		return workflow.Person{}, false, workflow.Errorf(workflow.CodeEmailDomain, "%s is elsewhere", email)
+	}
+	return f.ByEmail(ctx, email)
+}
+
 func (f fakeIdentity) ByEmail(_ context.Context, email string) (workflow.Person, bool, error) {
 	for id, p := range f {
 		if strings.EqualFold(p.Email, email) {
@@ -106,6 +114,41 @@ type fakeAccounts struct {
 	disabled  map[string]bool // emails whose directory account is disabled
 	expired   []string
 	expireErr error
+	locks     map[string]workflow.Lockout // user name -> lockout; absent: not known
+	unlocked  []string                    // user names unlocked, in order
+	unlockErr error
+}
+
+func (f *fakeAccounts) Lockout(_ context.Context, a workflow.Account) (workflow.Lockout, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return workflow.Lockout{}, workflow.Errorf(workflow.CodeLookupUnavailable, "ldap down")
+	}
+	return f.locks[a.UserName], nil
+}
+
+// Unlock applies the guards of Check, then unlocks.
+func (f *fakeAccounts) Unlock(_ context.Context, a workflow.Account) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.refuse[a.UserName]; ok {
+		return workflow.Errorf(c, "%s refused", a.UserName)
+	}
+	if f.unlockErr != nil {
+		return f.unlockErr
+	}
+	f.unlocked = append(f.unlocked, a.UserName)
+	if l, ok := f.locks[a.UserName]; ok {
+		f.locks[a.UserName] = workflow.Lockout{Known: l.Known}
+	}
+	return nil
+}
+
+func (f *fakeAccounts) unlocks() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.unlocked)
 }
 
 func (f *fakeAccounts) Find(_ context.Context, p workflow.Person) (workflow.Account, error) {
@@ -199,7 +242,17 @@ type fakeDisplay struct {
 	shown []string
 	musts []bool // Delivery.MustChange of each
 	to    []string
+	all   []workflow.Delivery
 	fail  int
+}
+
+func (d *fakeDisplay) last() workflow.Delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.all) == 0 {
+		return workflow.Delivery{}
+	}
+	return d.all[len(d.all)-1]
 }
 
 func (d *fakeDisplay) ShowPassword(_ context.Context, r *workflow.Request, del workflow.Delivery) error {
@@ -211,7 +264,8 @@ func (d *fakeDisplay) ShowPassword(_ context.Context, r *workflow.Request, del w
 	}
 	d.shown = append(d.shown, del.Password)
 	d.musts = append(d.musts, del.MustChange)
-	d.to = append(d.to, r.Requester)
+	d.to = append(d.to, r.Recipient())
+	d.all = append(d.all, del)
 	return nil
 }
 

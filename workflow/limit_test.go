@@ -12,7 +12,7 @@ import (
 func (h *harness) attempts(t *testing.T, user string) int {
 	t.Helper()
 	h.svc.Wait()
-	_, n, err := h.store.Standing(context.Background(), user, h.clock.Now().Add(-h.svc.Config().Limit.Window))
+	_, n, err := h.store.Standing(context.Background(), user, workflow.ActionReset, h.clock.Now().Add(-h.svc.Config().Limit.Window))
 	if err != nil {
 		t.Fatal(err)
 	}

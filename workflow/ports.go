@@ -8,10 +8,12 @@ import (
 // Store keeps requests. Every method is safe for concurrent use by many
 // processes sharing the same backing store.
 type Store interface {
-	// Create saves r, which must be pending, if r.Requester has no open
-	// request and made fewer than limit.Max attempts that count against
-	// the limit (requests created, and the refusals Refused counted) in
-	// the limit.Window before r.CreatedAt; r then counts too. Both checks
+	// Create saves r, which must be open (pending; approved or resetting
+	// when its first steps need nobody else), if r.Requester has no open
+	// request and made fewer than limit.Max attempts of r's action that
+	// count against the limit (requests created, and the refusals Refused
+	// counted, under Counter(r.Requester, r.Action)) in the limit.Window
+	// before r.CreatedAt; r then counts too. Both checks
 	// and the write are one atomic step, which also appends
 	// AuditRecords(r, 0) to the audit log. A Limit with Max or Window <= 0
 	// means no limit.
@@ -19,11 +21,11 @@ type Store interface {
 	Create(ctx context.Context, r *Request, limit Limit) error
 
 	// Standing returns requester's open request (nil when none, as Open
-	// would say) and how many of their attempts after since count against
-	// the limit: requests created, and refusals Refused counted. It lets a
-	// request that cannot be made be refused before anything else is
-	// asked. Errors: CodeUnavailable.
-	Standing(ctx context.Context, requester string, since time.Time) (open *Request, attempts int, err error)
+	// would say) and how many of their attempts of action after since
+	// count against that action's limit: requests created, and refusals
+	// Refused counted. It lets a request that cannot be made be refused
+	// before anything else is asked. Errors: CodeUnavailable.
+	Standing(ctx context.Context, requester string, action Action, since time.Time) (open *Request, attempts int, err error)
 
 	// Get returns the request with id.
 	// Errors: CodeNotFound, CodeUnavailable.
@@ -64,8 +66,9 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	// Refused appends the record of a refused attempt to the audit log.
-	// With a limit (Max and Window > 0) the attempt, by rec.User at
-	// rec.At, also counts against it like a created request, in the same
+	// With a limit (Max and Window > 0) the attempt, for rec.User at
+	// rec.At, also counts against the limit of rec.Action (under
+	// Counter(rec.User, rec.Action)) like a created request, in the same
 	// atomic step: Standing counts it and Create refuses once limit.Max
 	// attempts are in the window. The service counts the refusals the
 	// employee caused (a guard, their identity), so that nobody can probe
@@ -132,6 +135,14 @@ type Identity interface {
 	// with an unconfirmed email or one outside the allowed domains).
 	// Errors: CodeInternal (chat unreachable).
 	ByEmail(ctx context.Context, email string) (p Person, ok bool, err error)
+
+	// Employee returns the chat member whose profile email is email, for
+	// a request on their behalf, checked as Person checks them; ok is
+	// false when chat has no member with that email (the employee has no
+	// chat account: a deactivated member counts as none). An email
+	// outside the allowed domains is refused before anyone is asked.
+	// Errors: Person's, CodeInternal (chat unreachable).
+	Employee(ctx context.Context, email string) (p Person, ok bool, err error)
 }
 
 // Accounts finds directory accounts and applies the guards: the rules that
@@ -169,6 +180,31 @@ type Accounts interface {
 	// ExpirePassword makes the account's user change the password at the
 	// next logon (pwdLastSet=0). Errors: CodeLookupUnavailable, CodeInternal.
 	ExpirePassword(ctx context.Context, acct Account) error
+
+	// Lockout says whether acct is locked now, and since and until when,
+	// read again from the very object acct names (its objectGUID). What
+	// the directory did not say is left unknown in the answer, not an
+	// error; without a directory nothing is known.
+	// Errors: CodeUncheckable (acct carries no directory object),
+	// CodeNoAccount, CodeAccountChanged, CodeLookupUnavailable.
+	Lockout(ctx context.Context, acct Account) (Lockout, error)
+
+	// Unlock ends acct's lockout (lockoutTime=0, and nothing else is ever
+	// written) on the very object acct names, after applying every guard
+	// of Check to it again. It does not ask whether the account is
+	// locked. Errors: the guards' codes (CodeAccountDisabled,
+	// CodeProtectedGroup, ...), CodeUncheckable, CodeNoAccount,
+	// CodeAccountChanged, CodeDirectoryMisconfigured (the bind account
+	// lacks the delegated right Write lockoutTime),
+	// CodeLookupUnavailable, CodeInternal (no directory).
+	Unlock(ctx context.Context, acct Account) error
+}
+
+// Helpdesk says who may ask on an employee's behalf (HELPDESK).
+type Helpdesk interface {
+	// Includes reports whether chat user is a helpdesk member now.
+	// Errors: CodeInternal (chat could not list a group).
+	Includes(ctx context.Context, user string) (bool, error)
 }
 
 // Person is a chat user as the identity source describes them.
@@ -222,18 +258,28 @@ type Watcher interface {
 	Changed(r *Request, before int)
 }
 
-// Delivery is what the employee is shown after a reset.
+// Delivery is what the employee (or, for an employee with no chat
+// account, the agent) is shown after a reset.
 type Delivery struct {
 	Password string
 	// MustChange is true when the directory will make the user change the
-	// password at the next logon (FORCE_CHANGE_AT_LOGON worked).
+	// password at the next logon (FORCE_CHANGE_AT_LOGON worked, or always
+	// for a password the agent hands over).
 	MustChange bool
+	// Unlocked is true when the account was locked and the reset also
+	// ended its lockout.
+	Unlocked bool
+	// StillLocked is the account's lockout when it was locked and the bot
+	// could not end it: the new password works once it ends.
+	StillLocked *Lockout
 }
 
 // Refusal is a request refused before it was stored.
 type Refusal struct {
 	At      time.Time
-	User    string // chat user ID
+	User    string // the employee: chat user ID (or MailRequester of their email); whoever asked when nobody was named
+	Action  Action // what was asked for
+	Agent   string // the helpdesk member who asked on the employee's behalf, or who named someone without being one
 	Account string // the account asked for, "" when unknown
 	Code    Code
 	Detail  string // operator detail; never a secret
@@ -257,4 +303,8 @@ type Metrics interface {
 	// DirectoryCall is called after each ResetUserPassword call with the
 	// code of its error, "" for success.
 	DirectoryCall(code Code)
+	// Unlock is called after each attempt to end a lockout, by an unlock
+	// request or after the reset of a locked account (during), with the
+	// code of its error, "" for success.
+	Unlock(during Action, code Code)
 }

@@ -38,8 +38,12 @@ func (s Status) Terminal() bool {
 }
 
 // transitions is the state machine: the only moves a Request can make.
+// Pending -> resetting is an unlock that starts without an approver's
+// decision (UNLOCK_APPROVAL=none, or the helpdesk agent's request is the
+// approval); a reset always goes through approved (BeginReset refuses
+// anything else).
 var transitions = map[Status][]Status{
-	StatusPending:   {StatusApproved, StatusDenied, StatusExpired, StatusCancelled},
+	StatusPending:   {StatusApproved, StatusDenied, StatusExpired, StatusCancelled, StatusResetting},
 	StatusApproved:  {StatusResetting, StatusExpired, StatusCancelled},
 	StatusResetting: {StatusCompleted, StatusFailed, StatusApproved},
 }
@@ -57,6 +61,7 @@ const (
 	EventApproved    EventKind = "approved"
 	EventDenied      EventKind = "denied"
 	EventRevealed    EventKind = "revealed"    // the employee clicked Reveal; the reset starts
+	EventUnlocking   EventKind = "unlocking"   // the unlock starts: at once, or on approval
 	EventInterrupted EventKind = "interrupted" // the reset or its delivery was interrupted; Reveal is offered again
 	EventPostponed   EventKind = "postponed"   // the account could not be checked at Reveal; nothing changed, Reveal works again
 	EventCompleted   EventKind = "completed"
@@ -74,10 +79,18 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"` // operator detail for helpdesk
 }
 
-// Request is one employee's request to reset their own password.
+// Request is one employee's request to reset their own password, or to
+// unlock their own account (Action), made by themselves or by a helpdesk
+// agent on their behalf (Agent).
 type Request struct {
-	ID          string    `json:"id"`
-	Requester   string    `json:"requester"` // Slack user ID of the employee
+	ID string `json:"id"`
+	// Requester is the employee whose account the request is for: their
+	// chat user ID, or, for an employee with no chat account (named by
+	// email on their behalf), MailRequester of their email (see InChat).
+	// One open request per Requester; the limits count per Requester.
+	Requester   string    `json:"requester"`
+	Action      Action    `json:"action,omitempty"` // "" (records stored before actions) is a reset
+	Agent       string    `json:"agent,omitempty"`  // chat user ID of the helpdesk member who asked on the employee's behalf; "" when the employee asked
 	Account     Account   `json:"account"`
 	DirectoryID string    `json:"directory_id"`
 	Approvers   []string  `json:"approvers"` // Slack user IDs eligible to decide, frozen at creation
@@ -97,8 +110,90 @@ type Request struct {
 	ResetOwner  string    `json:"reset_owner,omitempty"`
 	RevealTries int       `json:"reveal_tries,omitempty"`
 
+	// What the bot did about a lockout: Unlocked when the reset of a
+	// locked account also ended its lockout; StillLocked, the lockout as
+	// read, when the bot could not end it (no right to, or the write
+	// failed), so that the employee is told until when it lasts.
+	Unlocked    bool     `json:"unlocked,omitempty"`
+	StillLocked *Lockout `json:"still_locked,omitempty"`
+
 	Events []Event `json:"events"`
 }
+
+// Action is what a request does to the employee's account.
+type Action string
+
+// The actions.
+const (
+	ActionReset  Action = "reset"  // set a temporary password, shown to the employee at Reveal
+	ActionUnlock Action = "unlock" // end a lockout (lockoutTime=0); the password stays as it is
+)
+
+// Name returns a's name, "reset" for the empty Action of records stored
+// before actions existed.
+func (a Action) Name() Action {
+	if a == ActionUnlock {
+		return ActionUnlock
+	}
+	return ActionReset
+}
+
+// Lockout is whether the directory refuses an account's logons after too
+// many bad passwords, as read at one moment. Every field is what the
+// directory said; nothing is guessed.
+type Lockout struct {
+	// Known is false when the directory did not say whether the account is
+	// locked (the attribute is not readable, or there is no directory);
+	// nothing else here then means anything.
+	Known  bool      `json:"known,omitempty"`
+	Locked bool      `json:"locked,omitempty"`
+	Since  time.Time `json:"since,omitzero"` // when it was locked; zero when not known
+	// Until is when the lockout ends by itself; zero when that is not
+	// known, or never (Forever).
+	Until time.Time `json:"until,omitzero"`
+	// Forever is true when the lockout lasts until someone unlocks the
+	// account (the lockout duration that applies is 0).
+	Forever bool `json:"forever,omitempty"`
+}
+
+// mailRequester is the prefix of the Requester of an employee with no
+// chat account. Chat user IDs never hold a colon.
+const mailRequester = "mail:"
+
+// MailRequester returns the Requester of a request for the employee with
+// no chat account whose email is email.
+func MailRequester(email string) string {
+	return mailRequester + strings.ToLower(strings.TrimSpace(email))
+}
+
+// InChat reports whether the employee has a chat account: Requester is
+// their chat user ID. A request for an employee without one (on their
+// behalf, HELPDESK_DELIVERY) is delivered to its Agent.
+func (r *Request) InChat() bool { return !strings.HasPrefix(r.Requester, mailRequester) }
+
+// EmployeeEmail returns the email of an employee with no chat account, ""
+// for one who has one.
+func (r *Request) EmployeeEmail() string {
+	email, _ := strings.CutPrefix(r.Requester, mailRequester)
+	if email == r.Requester {
+		return ""
+	}
+	return email
+}
+
+// Recipient is the chat user who may click Reveal and is shown the
+// password: the employee, or, for an employee with no chat account, the
+// agent who asked on their behalf.
+func (r *Request) Recipient() string {
+	if r.InChat() {
+		return r.Requester
+	}
+	return r.Agent
+}
+
+// IsUnlock reports whether r unlocks the account rather than resetting
+// its password.
+func (r *Request) IsUnlock() bool { return r.Action == ActionUnlock }
 
 // Account is a directory account as resolved from a Slack user.
 type Account struct {
@@ -128,6 +223,8 @@ const (
 	AskedManagerDisabled    AskedAs = "manager_disabled"     // fallback: the manager's account is disabled
 	AskedManagerNotInChat   AskedAs = "manager_not_in_chat"  // fallback: the manager is not an active chat member
 	AskedManagerIsRequester AskedAs = "manager_is_requester" // fallback: the employee is their own manager
+	AskedManagerIsAgent     AskedAs = "manager_is_agent"     // fallback: the manager is the helpdesk agent who asked on the employee's behalf
+	AskedHelpdesk           AskedAs = "helpdesk"             // the helpdesk agent who asked on the employee's behalf; their request was the approval (HELPDESK_APPROVES)
 )
 
 // NewID returns a new opaque request ID.
@@ -210,17 +307,23 @@ func (r *Request) Decide(actor string, approve bool, now time.Time, revealTTL ti
 	return nil
 }
 
-// BeginReset moves an approved request to resetting on the requester's click
-// on Reveal; owner holds the reset until leaseUntil.
+// BeginReset moves an approved reset request to resetting on the click on
+// Reveal of its Recipient (the employee; the agent for an employee with no
+// chat account); owner holds the reset until leaseUntil.
 //
-// Errors: CodeNotRequester, CodeExpired, CodeWrongState (not approved yet),
-// CodeDecided (already reset, failed or otherwise ended).
+// Errors: CodeNotRequester, CodeExpired, CodeWrongState (not approved yet,
+// or an unlock, which has no Reveal), CodeDecided (already reset, failed
+// or otherwise ended).
 func (r *Request) BeginReset(actor, owner string, now, leaseUntil time.Time) error {
 	switch {
-	case actor != r.Requester:
+	case actor == "" || actor != r.Recipient():
 		return Errorf(CodeNotRequester, "%s is not the requester of %s", actor, r.ID)
+	case r.IsUnlock():
+		return Errorf(CodeWrongState, "request %s is an unlock: it has no Reveal", r.ID)
 	case r.Status == StatusResetting:
 		return Errorf(CodeWrongState, "request %s is already being reset", r.ID)
+	case r.Status == StatusPending:
+		return Errorf(CodeWrongState, "request %s is not approved yet", r.ID)
 	case r.Status == StatusApproved && !now.Before(r.RevealBy):
 		return Errorf(CodeExpired, "reveal window of %s ended at %s", r.ID, r.RevealBy.Format(time.RFC3339))
 	}
@@ -229,6 +332,32 @@ func (r *Request) BeginReset(actor, owner string, now, leaseUntil time.Time) err
 	}
 	r.ResetOwner, r.ResetLease = owner, leaseUntil
 	r.RevealTries++
+	return nil
+}
+
+// BeginUnlock moves an unlock request to resetting, owner holding the
+// unlock until leaseUntil: a pending one that needs no decision (it has no
+// approvers: UNLOCK_APPROVAL=none), or an approved one (the service begins
+// it in the same change as the approval, so that exactly one replica
+// writes). Nobody clicks anything: an unlock has no secret to show.
+//
+// Errors: CodeWrongState (not an unlock, or pending with approvers to
+// decide), CodeExpired, CodeDecided (already ended).
+func (r *Request) BeginUnlock(owner string, now, leaseUntil time.Time) error {
+	switch {
+	case !r.IsUnlock():
+		return Errorf(CodeWrongState, "request %s is not an unlock", r.ID)
+	case r.Status == StatusPending && len(r.Approvers) > 0:
+		return Errorf(CodeWrongState, "request %s waits for an approver's decision", r.ID)
+	case r.Status == StatusPending && !now.Before(r.DecideBy):
+		return Errorf(CodeExpired, "request %s expired at %s", r.ID, r.DecideBy.Format(time.RFC3339))
+	case r.Status == StatusResetting:
+		return Errorf(CodeWrongState, "request %s is already being unlocked", r.ID)
+	}
+	if err := r.move(StatusResetting, Event{At: now, Kind: EventUnlocking}); err != nil {
+		return err
+	}
+	r.ResetOwner, r.ResetLease = owner, leaseUntil
 	return nil
 }
 
@@ -277,6 +406,8 @@ func (r *Request) Fail(owner string, now time.Time, code Code, detail string) er
 // goes back to approved with a fresh reveal window so that the employee gets
 // a new password on the next click, or fails after maxTries reveals.
 // owner "" means the sweeper, which may only act after the lease ended.
+// An unlock whose owner stopped fails instead (CodeUnlockInterrupted):
+// there is nothing to click again, and the write may have happened.
 //
 // code says why: CodeInterrupted (the replica stopped, or the password
 // could not be shown) or CodeDirectoryUncertain (the directory call ended
@@ -290,6 +421,16 @@ func (r *Request) Interrupt(owner string, now time.Time, revealTTL time.Duration
 	}
 	if owner == "" && now.Before(r.ResetLease) {
 		return Errorf(CodeConflict, "request %s is still leased until %s", r.ID, r.ResetLease.Format(time.RFC3339))
+	}
+	if r.IsUnlock() {
+		// Nobody can click again for an unlock, and whether the write
+		// happened is not known: it ends, and the employee is told to
+		// try to sign in (and to ask again if still locked).
+		if err := r.move(StatusFailed, Event{At: now, Kind: EventFailed, Code: CodeUnlockInterrupted, Detail: detail}); err != nil {
+			return err
+		}
+		r.Failure = CodeUnlockInterrupted
+		return nil
 	}
 	if r.RevealTries >= maxTries {
 		if err := r.move(StatusFailed, Event{At: now, Kind: EventFailed, Code: CodeInterrupted, Detail: detail}); err != nil {
@@ -306,7 +447,8 @@ func (r *Request) Interrupt(owner string, now time.Time, revealTTL time.Duration
 	return nil
 }
 
-// Cancel ends the requester's own open request before the reset starts.
+// Cancel ends the requester's own open request before the reset (or the
+// unlock) starts.
 //
 // Errors: CodeNotRequester, CodeWrongState (a reset is in flight),
 // CodeDecided (already ended).

@@ -30,6 +30,7 @@ func TestStateMachineAllowsOnlyListedMoves(t *testing.T) {
 	allowed := map[[2]Status]bool{
 		{StatusPending, StatusApproved}: true, {StatusPending, StatusDenied}: true,
 		{StatusPending, StatusExpired}: true, {StatusPending, StatusCancelled}: true,
+		{StatusPending, StatusResetting}:  true, // an unlock that needs no decision (BeginUnlock only)
 		{StatusApproved, StatusResetting}: true, {StatusApproved, StatusExpired}: true,
 		{StatusApproved, StatusCancelled}: true, {StatusResetting, StatusCompleted}: true,
 		{StatusResetting, StatusFailed}: true, {StatusResetting, StatusApproved}: true,
@@ -218,5 +219,82 @@ func TestValidateUserName(t *testing.T) {
 		if err := ValidateUserName(n); ErrorCode(err) != CodeInvalidUserName {
 			t.Errorf("%q: %v", n, err)
 		}
+	}
+}
+
+func unlockRequest(approvers ...string) *Request {
+	r := pending()
+	r.Action, r.Approvers = ActionUnlock, approvers
+	return r
+}
+
+// TestBeginUnlock: an unlock begins without a click, at once when nobody
+// has to decide, else only once approved; a reset never begins that way,
+// and an unlock has no Reveal.
+func TestBeginUnlock(t *testing.T) {
+	at := t0.Add(time.Minute)
+	r := unlockRequest()
+	if err := r.BeginUnlock("me", at, at.Add(time.Minute)); err != nil || r.Status != StatusResetting || r.ResetOwner != "me" || r.LastEvent().Kind != EventUnlocking {
+		t.Fatalf("unlock without approvers: %v, %+v", err, r)
+	}
+	if err := r.BeginUnlock("other", at, at.Add(time.Minute)); ErrorCode(err) != CodeWrongState {
+		t.Fatalf("second begin: %v", err)
+	}
+	if err := unlockRequest("UAPP1").BeginUnlock("me", at, at.Add(time.Minute)); ErrorCode(err) != CodeWrongState {
+		t.Fatalf("an unlock with approvers began before a decision: %v", err)
+	}
+	if err := unlockRequest().BeginUnlock("me", t0.Add(30*time.Minute), t0.Add(31*time.Minute)); ErrorCode(err) != CodeExpired {
+		t.Fatalf("an unlock after its window: %v", err)
+	}
+	a := unlockRequest("UAPP1")
+	if err := a.Decide("UAPP1", true, at, 15*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.BeginReset("UEMP", "me", at, at.Add(time.Minute)); ErrorCode(err) != CodeWrongState {
+		t.Fatalf("Reveal on an unlock: %v", err)
+	}
+	if err := a.BeginUnlock("me", at, at.Add(time.Minute)); err != nil || a.Status != StatusResetting {
+		t.Fatalf("approved unlock: %v %s", err, a.Status)
+	}
+	if err := pending().BeginUnlock("me", at, at.Add(time.Minute)); ErrorCode(err) != CodeWrongState {
+		t.Fatalf("BeginUnlock on a reset: %v", err)
+	}
+	// The sweeper ends an unlock whose replica died: nobody can click again.
+	if err := a.Interrupt("", at.Add(time.Minute), 15*time.Minute, 3, CodeInterrupted, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	if a.Status != StatusFailed || a.Failure != CodeUnlockInterrupted {
+		t.Fatalf("interrupted unlock: %s %s", a.Status, a.Failure)
+	}
+}
+
+// TestRecipient: the employee reveals their own reset; for an employee
+// with no chat account, only the agent who asked may, and the employee's
+// key is never a chat user.
+func TestRecipient(t *testing.T) {
+	at := t0.Add(2 * time.Minute)
+	r := approved()
+	r.Agent = "UAGENT"
+	if r.Recipient() != "UEMP" || !r.InChat() || r.EmployeeEmail() != "" {
+		t.Fatalf("in chat: recipient %s", r.Recipient())
+	}
+	if err := r.BeginReset("UAGENT", "me", at, at.Add(time.Minute)); ErrorCode(err) != CodeNotRequester {
+		t.Fatalf("the agent revealed the employee's password: %v", err)
+	}
+	n := approved()
+	n.Requester, n.Agent = MailRequester(" Erin@Corp.Example.com "), "UAGENT"
+	if n.InChat() || n.EmployeeEmail() != "erin@corp.example.com" || n.Recipient() != "UAGENT" {
+		t.Fatalf("no chat: requester %q recipient %q", n.Requester, n.Recipient())
+	}
+	for _, actor := range []string{"", n.Requester, "UAPP1"} {
+		if err := n.BeginReset(actor, "me", at, at.Add(time.Minute)); ErrorCode(err) != CodeNotRequester {
+			t.Fatalf("%q revealed: %v", actor, err)
+		}
+	}
+	if err := n.BeginReset("UAGENT", "me", at, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if Counter("UEMP", ActionUnlock) == Counter("UEMP", ActionReset) || Counter("UEMP", "") != Counter("UEMP", ActionReset) {
+		t.Fatal("counters of different actions meet")
 	}
 }

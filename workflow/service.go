@@ -23,6 +23,22 @@ type Config struct {
 	// ForceChangeAtLogon makes the user change the temporary password at
 	// the next logon (FORCE_CHANGE_AT_LOGON).
 	ForceChangeAtLogon bool
+
+	// Unlock allows unlock requests (they need the directory).
+	Unlock bool
+	// UnlockApproval makes unlocks wait for an approver's decision like
+	// resets (UNLOCK_APPROVAL=approvers); without it an unlock happens at
+	// once, after the guards, within UnlockLimit.
+	UnlockApproval bool
+	UnlockLimit    Limit // per-employee unlock limit (UNLOCK_LIMIT)
+	// HelpdeskApproves makes a helpdesk agent's request on an employee's
+	// behalf its own approval (HELPDESK_APPROVES), unless the password
+	// would go to that agent.
+	HelpdeskApproves bool
+	// HelpdeskDelivery lets the agent receive the Reveal of a reset for an
+	// employee who has no chat account (HELPDESK_DELIVERY); that password
+	// is always "must change at next logon".
+	HelpdeskDelivery bool
 	// RefusalQuiet is how long a refused attempt by one user with one code
 	// is audited once only (default 10m): a user who keeps trying cannot
 	// flood the audit channel.
@@ -47,10 +63,14 @@ func (c Config) withDefaults() Config {
 	def(&c.RequestTTL, 30*time.Minute)
 	def(&c.RevealTTL, 15*time.Minute)
 	def(&c.Limit.Window, 24*time.Hour)
+	def(&c.UnlockLimit.Window, c.Limit.Window)
 	def(&c.ResetLease, 2*time.Minute)
 	def(&c.RefusalQuiet, 10*time.Minute)
 	if c.Limit.Max <= 0 {
 		c.Limit.Max = 3
+	}
+	if c.UnlockLimit.Max <= 0 {
+		c.UnlockLimit.Max = 3
 	}
 	if c.PasswordLength <= 0 {
 		c.PasswordLength = 20
@@ -75,6 +95,7 @@ type Deps struct {
 	Identity  Identity
 	Accounts  Accounts
 	Approvers Approvers
+	Helpdesk  Helpdesk // nil: nobody may ask on another's behalf
 	Notifier  Notifier
 	Watcher   Watcher // nil: nobody is told about changes here (the store's marks still are)
 	Clock     Clock   // nil: the system clock
@@ -126,51 +147,168 @@ func (s *Service) Config() Config { return s.cfg }
 // errNothingToDo aborts an Update that has nothing to save.
 var errNothingToDo = errors.New("nothing to do")
 
-// Submit creates a pending request for the chat user's own account (the
-// store marks what chat must be told of it). Refusals by a guard or a
-// limit are told to the audit channel.
-//
-// Errors: CodeOpenRequest (with that open request), CodeRateLimited, the
-// Identity and Accounts errors, CodeNoApprovers, CodeUnavailable.
+// Submit creates a pending reset request for the chat user's own account
+// (see Ask).
 func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
+	return s.Ask(ctx, Ask{By: user, Action: ActionReset})
+}
+
+// Ask is what someone asked for with the command: an action, for
+// themselves or, for a helpdesk member, on an employee's behalf.
+type Ask struct {
+	By     string // the chat user who asked
+	Action Action // ActionReset ("" too) or ActionUnlock
+	// For names the employee by chat user ID, ForEmail by email (who may
+	// have no chat account). Both empty, or By themselves: By's own
+	// account.
+	For      string
+	ForEmail string
+}
+
+// limit returns the per-employee limit of action a.
+func (s *Service) limit(a Action) Limit {
+	if a.Name() == ActionUnlock {
+		return s.cfg.UnlockLimit
+	}
+	return s.cfg.Limit
+}
+
+// Ask makes the request a asks for (the store marks what chat must be
+// told of it). A reset is stored pending (approved when the agent's
+// request is the approval). An unlock that needs no decision is unlocked
+// at once: Ask returns it ended (completed, or failed with the reason for
+// the employee), not an error. Refusals by a guard or a limit are told to
+// the audit channel, and counted against the employee's limit of that
+// action when the employee's account or identity caused them.
+//
+// Errors: CodeOpenRequest (with that open request), CodeRateLimited,
+// CodeNotHelpdesk, CodeNotInChat, CodeNotLocked, CodeUnlockDisabled,
+// the Identity and Accounts errors, CodeNoApprovers, CodeUnavailable.
+func (s *Service) Ask(ctx context.Context, a Ask) (*Request, error) {
+	a.Action = a.Action.Name()
+	at, err := s.attempt(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	if a.Action == ActionUnlock && !s.cfg.Unlock {
+		return nil, Errorf(CodeUnlockDisabled, "%s asked for an unlock, which needs the directory (LDAP_URL)", a.By)
+	}
+	limit := s.limit(a.Action)
 	// The store's checks come first: a request that cannot be made costs
 	// no chat or directory lookups.
-	open, n, err := s.deps.Store.Standing(ctx, user, s.deps.Clock.Now().Add(-s.cfg.Limit.Window))
+	open, n, err := s.deps.Store.Standing(ctx, at.employee, a.Action, s.deps.Clock.Now().Add(-limit.Window))
 	switch {
 	case err != nil:
 		return nil, err
 	case open != nil:
-		return open, Errorf(CodeOpenRequest, "%s already has open request %s", user, open.ID)
-	case n >= s.cfg.Limit.Max:
-		err := Errorf(CodeRateLimited, "%s made %d attempts (requests and refusals they caused) in the last %s", user, n, s.cfg.Limit.Window)
-		s.refused(ctx, user, nil, err)
+		return open, Errorf(CodeOpenRequest, "%s already has open request %s", at.employee, open.ID)
+	case n >= limit.Max:
+		err := Errorf(CodeRateLimited, "%s made %d %s attempts (requests and refusals they caused) in the last %s", at.employee, n, a.Action, limit.Window)
+		s.refused(ctx, at, nil, err)
 		return nil, err
 	}
-	r, err := s.newRequest(ctx, user)
+	r, err := s.newRequest(ctx, at)
 	if err == nil {
-		err = s.deps.Store.Create(ctx, r, s.cfg.Limit)
+		err = s.deps.Store.Create(ctx, r, limit)
 	}
 	if err != nil {
 		if ErrorCode(err) == CodeOpenRequest {
-			if open, oerr := s.deps.Store.Open(ctx, user); oerr == nil {
+			if open, oerr := s.deps.Store.Open(ctx, at.employee); oerr == nil {
 				return open, err
 			}
 		}
-		s.refused(ctx, user, r, err)
+		s.refused(ctx, at, r, err)
 		return nil, err
 	}
 	s.saved(r, 0)
-	s.log(r).Info("request created", "approvers", len(r.Approvers), "asked_as", r.AskedAs)
+	s.log(r).Info("request created", "action", r.Action, "agent", r.Agent, "approvers", len(r.Approvers), "asked_as", r.AskedAs)
+	if r.Status == StatusResetting && r.IsUnlock() && r.ResetOwner == s.cfg.Owner {
+		return s.runUnlock(ctx, r)
+	}
 	return r, nil
 }
 
-// newRequest resolves user's account, applies the guards and finds the
-// approvers. On an error after the account is known, the returned request
-// (not stored) names it.
-func (s *Service) newRequest(ctx context.Context, user string) (*Request, error) {
-	p, err := s.deps.Identity.Person(ctx, user)
+// attempt is one Ask as the service understood it: who asked, for whom.
+type attempt struct {
+	Ask
+	employee string // Request.Requester: the employee's chat user ID, or MailRequester of their email
+	agent    string // who asked on the employee's behalf, "" when they asked themselves
+	person   *Person
+}
+
+// attempt finds the employee a names: By themselves, or, for a helpdesk
+// member only, the chat user or the email they named. Naming oneself is
+// asking for oneself.
+//
+// Errors: CodeNotHelpdesk (audited), Employee's errors (audited and
+// counted as the employee's refusals), CodeInternal.
+func (s *Service) attempt(ctx context.Context, a Ask) (attempt, error) {
+	at := attempt{Ask: a, employee: a.By}
+	if (a.For == "" || a.For == a.By) && a.ForEmail == "" {
+		return at, nil
+	}
+	at.agent = a.By
+	at.employee = a.For
+	if a.ForEmail != "" {
+		at.employee = MailRequester(a.ForEmail)
+	}
+	member := false
+	if s.deps.Helpdesk != nil {
+		var err error
+		if member, err = s.deps.Helpdesk.Includes(ctx, a.By); err != nil {
+			return at, err
+		}
+	}
+	if !member {
+		err := Errorf(CodeNotHelpdesk, "%s named another person (%s) but is not in HELPDESK; nothing was looked up", a.By, cmp.Or(a.For, a.ForEmail))
+		s.refused(ctx, at, nil, err)
+		return at, err
+	}
+	if a.ForEmail == "" {
+		return at, nil
+	}
+	p, ok, err := s.deps.Identity.Employee(ctx, a.ForEmail)
 	if err != nil {
-		return nil, err
+		s.refused(ctx, at, nil, err)
+		return at, err
+	}
+	if ok {
+		at.employee, at.person = p.ID, &p
+		if p.ID == a.By {
+			at.agent = "" // their own email
+		}
+	}
+	return at, nil
+}
+
+// person returns the employee of a request: their chat profile, checked,
+// or, for an employee with no chat account, the email they were named by.
+func (s *Service) person(ctx context.Context, requester string) (Person, error) {
+	if email, ok := strings.CutPrefix(requester, mailRequester); ok {
+		return Person{Email: email}, nil
+	}
+	return s.deps.Identity.Person(ctx, requester)
+}
+
+// newRequest resolves the employee's account, applies the guards, finds
+// the approvers, and takes the steps that need nobody else (an unlock
+// with no decision to wait for begins; the agent's request is the
+// approval). On an error after the account is known, the returned request
+// (not stored) names it.
+func (s *Service) newRequest(ctx context.Context, at attempt) (*Request, error) {
+	if email, ok := strings.CutPrefix(at.employee, mailRequester); ok && at.Action == ActionReset && !s.cfg.HelpdeskDelivery {
+		// Refused before the directory is asked: nobody could be given
+		// the password.
+		return nil, Errorf(CodeNotInChat, "nobody in chat has %s, so a temporary password could only go to the agent %s, which HELPDESK_DELIVERY does not allow", email, at.agent)
+	}
+	var p Person
+	if at.person != nil {
+		p = *at.person
+	} else {
+		var err error
+		if p, err = s.person(ctx, at.employee); err != nil {
+			return nil, err
+		}
 	}
 	acct, err := s.deps.Accounts.Find(ctx, p)
 	if err != nil {
@@ -179,50 +317,90 @@ func (s *Service) newRequest(ctx context.Context, user string) (*Request, error)
 	now := s.deps.Clock.Now()
 	r := &Request{
 		ID:          NewID(),
-		Requester:   user,
+		Requester:   at.employee,
+		Action:      at.Action.Name(),
+		Agent:       at.agent,
 		Account:     acct,
 		DirectoryID: s.cfg.DirectoryID,
 		Status:      StatusPending,
 		CreatedAt:   now,
 		DecideBy:    now.Add(s.cfg.RequestTTL),
-		Events:      []Event{{At: now, Kind: EventRequested, Actor: user}},
+		Events:      []Event{{At: now, Kind: EventRequested, Actor: at.By}},
 	}
 	if r.Account, err = s.deps.Accounts.Check(ctx, acct); err != nil {
 		r.Account = acct
 		return r, err
 	}
-	if r.Approvers, r.AskedAs, err = s.approvers(ctx, user, r.Account); err != nil {
+	if !r.InChat() && r.Account.Unchecked {
+		// Only the directory can say whose account an email names when
+		// no chat profile does.
+		return r, Errorf(CodeNoAccount, "nobody in chat has %s, and without the directory (LDAP_URL) the bot cannot find the account", r.EmployeeEmail())
+	}
+	if r.IsUnlock() {
+		lock, err := s.deps.Accounts.Lockout(ctx, r.Account)
+		if err != nil {
+			return r, err
+		}
+		if lock.Known && !lock.Locked {
+			return r, Errorf(CodeNotLocked, "%q is not locked (msDS-User-Account-Control-Computed); nothing was written", r.Account.UserName)
+		}
+	}
+	leaseUntil := now.Add(s.cfg.ResetLease)
+	switch {
+	case r.IsUnlock() && !s.cfg.UnlockApproval:
+		// No decision to wait for: this replica unlocks it at once.
+		return r, r.BeginUnlock(s.cfg.Owner, now, leaseUntil)
+	case r.Agent != "" && s.cfg.HelpdeskApproves && r.InChat():
+		// The agent's request is the approval (four eyes: the agent and
+		// the employee). Not when the password would go to the agent.
+		r.Approvers, r.AskedAs = []string{r.Agent}, AskedHelpdesk
+		if err := r.Decide(r.Agent, true, now, s.cfg.RevealTTL); err != nil {
+			return r, err
+		}
+		if r.IsUnlock() {
+			return r, r.BeginUnlock(s.cfg.Owner, now, leaseUntil)
+		}
+		return r, nil
+	}
+	if r.Approvers, r.AskedAs, err = s.approvers(ctx, r); err != nil {
 		return r, err
 	}
 	return r, nil
 }
 
-// approvers returns who decides user's request for acct and why: the
-// manager in the directory when ManagerApproval is on and they can, else
-// the configured approvers. The requester is never among them.
+// approvers returns who decides r and why: the employee's manager in the
+// directory when ManagerApproval is on and they can, else the configured
+// approvers. Neither the employee nor the agent who asked on their behalf
+// is ever among them (HELPDESK_APPROVES makes the agent's request the
+// approval before this is asked).
 //
 // Errors: CodeNoApprovers, CodeLookupUnavailable, the Approvers' errors.
-func (s *Service) approvers(ctx context.Context, user string, acct Account) ([]string, AskedAs, error) {
+func (s *Service) approvers(ctx context.Context, r *Request) ([]string, AskedAs, error) {
+	user, acct := r.Requester, r.Account
+	mayNot := func(a string) bool { return a == user || a == r.Agent }
 	asked := AskedApprovers
 	if s.cfg.ManagerApproval {
 		manager, why, err := s.manager(ctx, user, acct)
 		if err != nil {
 			return nil, "", err
 		}
-		if manager != "" {
+		if manager != "" && !mayNot(manager) {
 			return []string{manager}, AskedManager, nil
 		}
 		asked = why
+		if manager != "" {
+			asked = AskedManagerIsAgent
+		}
 	}
 	ids, err := s.deps.Approvers.For(ctx, user, acct)
 	if err != nil {
 		return nil, "", err
 	}
-	ids = slices.DeleteFunc(slices.Clone(ids), func(a string) bool { return a == user })
+	ids = slices.DeleteFunc(slices.Clone(ids), mayNot)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	if len(ids) == 0 {
-		return nil, "", Errorf(CodeNoApprovers, "nobody but %s could approve a request for %q (%s)", user, acct.UserName, cmp.Or(string(asked), "static approvers"))
+		return nil, "", Errorf(CodeNoApprovers, "nobody but %s could approve a request for %q (%s)", cmp.Or(r.Agent, user), acct.UserName, cmp.Or(string(asked), "static approvers"))
 	}
 	return ids, asked, nil
 }
@@ -263,12 +441,17 @@ var refusalCodes = []Code{
 	CodeInvalidUserName, CodeProtectedAccount, CodeNoApprovers, CodeNoAccount,
 	CodeAmbiguousAccount, CodeAccountDisabled, CodeProtectedGroup, CodeMachineAccount, CodeOutsideOU,
 	CodeUncheckable, CodeAdminCount, // the fail-closed directory guards
+	CodeNotLocked,                  // an unlock of an account that is not locked: it tells whether it is
+	CodeNotHelpdesk, CodeNotInChat, // on behalf
 }
 
 // uncountedRefusals are the audited refusals that are not the employee's
 // doing, or that counting would make permanent: the limit itself (else one
-// stays limited for ever) and a deployment without approvers for them.
-var uncountedRefusals = []Code{CodeRateLimited, CodeNoApprovers}
+// stays limited for ever), a deployment without approvers for them, and
+// the on-behalf refusals decided before the employee's account was looked
+// at (someone not in HELPDESK naming another person; nobody in chat to
+// give a password to), which tell nothing about the employee.
+var uncountedRefusals = []Code{CodeRateLimited, CodeNoApprovers, CodeNotHelpdesk, CodeNotInChat}
 
 // countsAgainstLimit reports whether a refusal with code counts against
 // the employee's request limit like a created request: the refusals the
@@ -280,23 +463,25 @@ func countsAgainstLimit(code Code) bool {
 }
 
 // refused records a refused request in the audit log, counting it against
-// the employee's limit when they caused it, before the refusal is
-// answered (so that the next attempt sees it), and tells the audit channel
-// in the background; a user who keeps trying is told to the channel about
-// once per RefusalQuiet, and logged every time. r, when not nil, names the
-// account.
-func (s *Service) refused(ctx context.Context, user string, r *Request, err error) {
+// the employee's limit of the action when they caused it (on their behalf
+// too: the limit bounds what is tried on one account, whoever asks),
+// before the refusal is answered (so that the next attempt sees it), and
+// tells the audit channel in the background; a user who keeps trying is
+// told to the channel about once per RefusalQuiet, and logged every time.
+// r, when not nil, names the account.
+func (s *Service) refused(ctx context.Context, at attempt, r *Request, err error) {
 	code := ErrorCode(err)
 	if !slices.Contains(refusalCodes, code) {
 		return
 	}
-	f := Refusal{At: s.deps.Clock.Now(), User: user, Code: code, Detail: err.Error()}
+	user := at.employee
+	f := Refusal{At: s.deps.Clock.Now(), User: user, Action: at.Action.Name(), Agent: at.agent, Code: code, Detail: err.Error()}
 	if r != nil {
 		f.Account = r.Account.UserName
 	}
 	var limit Limit
 	if countsAgainstLimit(code) {
-		limit = s.cfg.Limit
+		limit = s.limit(at.Action)
 	}
 	wctx, stop := s.detach(ctx)
 	wctx, cancel := context.WithTimeout(wctx, 10*time.Second)
@@ -312,7 +497,7 @@ func (s *Service) refused(ctx context.Context, user string, r *Request, err erro
 		defer stop()
 		ctx, cancel := context.WithTimeout(ctx, noteTimeout)
 		defer cancel()
-		if first, cerr := s.deps.Store.Claim(ctx, "refusal:"+user+":"+string(code), s.cfg.RefusalQuiet); cerr != nil || !first {
+		if first, cerr := s.deps.Store.Claim(ctx, "refusal:"+user+":"+string(code)+":"+at.agent, s.cfg.RefusalQuiet); cerr != nil || !first {
 			return
 		}
 		if nerr := s.deps.Notifier.Refused(ctx, f); nerr != nil {
@@ -330,14 +515,28 @@ const noteTimeout = 2 * time.Minute
 //
 // Errors: CodeNotFound, CodeSelfApproval, CodeNotApprover, CodeDecided,
 // CodeExpired, CodeUnavailable, and approverNow's.
+//
+// The approval of an unlock begins it in the same change (so that one
+// replica, this one, writes once however many clicks came), and Decide
+// returns after the unlock ended.
 func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (*Request, error) {
 	if err := s.approverNow(ctx, actor); err != nil {
 		s.deps.Log.Warn("an approver's click was refused: their own account may not decide now", "request_id", id, "approver", actor, "code", ErrorCode(err), "error", err)
 		return nil, err
 	}
-	return s.transition(ctx, id, func(r *Request, now time.Time) error {
-		return r.Decide(actor, approve, now, s.cfg.RevealTTL)
+	r, err := s.transition(ctx, id, func(r *Request, now time.Time) error {
+		if err := r.Decide(actor, approve, now, s.cfg.RevealTTL); err != nil {
+			return err
+		}
+		if approve && r.IsUnlock() {
+			return r.BeginUnlock(s.cfg.Owner, now, now.Add(s.cfg.ResetLease))
+		}
+		return nil
 	})
+	if err != nil || r.Status != StatusResetting || !r.IsUnlock() || r.ResetOwner != s.cfg.Owner {
+		return r, err
+	}
+	return s.runUnlock(ctx, r)
 }
 
 // approverNow checks, at the moment of the click, that actor's own
@@ -434,7 +633,7 @@ func (s *Service) Reveal(ctx context.Context, id, actor string, display Display)
 		return r.BeginReset(actor, s.cfg.Owner, now, leaseUntil)
 	})
 	if err != nil {
-		if r != nil && r.Requester != actor {
+		if r != nil && r.Recipient() != actor {
 			r = nil
 		}
 		return r, err
@@ -459,6 +658,29 @@ func (s *Service) Reveal(ctx context.Context, id, actor string, display Display)
 	return ended, nil
 }
 
+// agentNow checks, at the moment an agent would receive a password for an
+// employee with no chat account, that they may: an active member of this
+// workspace, still in HELPDESK.
+//
+// Errors: CodeNotHelpdesk, CodeApproverInactive, CodeInternal,
+// CodeLookupUnavailable.
+func (s *Service) agentNow(ctx context.Context, agent string) error {
+	if err := s.approverNow(ctx, agent); err != nil {
+		return err
+	}
+	member := false
+	if s.deps.Helpdesk != nil {
+		var err error
+		if member, err = s.deps.Helpdesk.Includes(ctx, agent); err != nil {
+			return err
+		}
+	}
+	if !member {
+		return Errorf(CodeNotHelpdesk, "%s is no longer in HELPDESK", agent)
+	}
+	return nil
+}
+
 // reset finds and checks the account again, sets and delivers a new
 // password, and returns the transition that records the outcome. The
 // password lives only in this function's frame.
@@ -467,7 +689,15 @@ func (s *Service) reset(ctx context.Context, r *Request, display Display) func(*
 	fail := func(code Code, detail string) func(*Request, time.Time) error {
 		return func(r *Request, now time.Time) error { return r.Fail(owner, now, code, detail) }
 	}
-	acct, err := s.accountNow(ctx, r)
+	var acct Account
+	var err error
+	if !r.InChat() {
+		// The password would go to the agent: they must still be one.
+		err = s.agentNow(ctx, r.Agent)
+	}
+	if err == nil {
+		acct, err = s.accountNow(ctx, r)
+	}
 	switch code := ErrorCode(err); {
 	case code == CodeLookupUnavailable, code == CodeInternal:
 		log.Warn("could not check the account before the reset; nothing changed", "error", err)
@@ -513,7 +743,8 @@ func (s *Service) reset(ctx context.Context, r *Request, display Display) func(*
 }
 
 // accountNow derives r's account again, as at the request, from the
-// requester (their chat profile, then the directory) rather than from
+// employee (their chat profile, or the email an employee with no chat
+// account was named by, then the directory; never the agent) rather than from
 // what the store holds, and applies every guard to it. It refuses with
 // CodeAccountChanged unless it is the same directory object as the one the
 // request was made for (by objectGUID when the directory gave one, else by
@@ -522,7 +753,7 @@ func (s *Service) reset(ctx context.Context, r *Request, display Display) func(*
 // Errors: the Identity and Accounts errors (CodeLookupUnavailable and
 // CodeInternal mean it could not check), CodeAccountChanged.
 func (s *Service) accountNow(ctx context.Context, r *Request) (Account, error) {
-	p, err := s.deps.Identity.Person(ctx, r.Requester)
+	p, err := s.person(ctx, r.Requester) // the employee's, never the agent's
 	if err != nil {
 		return Account{}, err
 	}
@@ -541,20 +772,38 @@ func (s *Service) accountNow(ctx context.Context, r *Request) (Account, error) {
 }
 
 // deliver finishes a reset that worked: it asks the directory to make the
-// user change the password at the next logon (when configured), shows the
-// password to the employee, and returns the transition that records it.
+// user change the password at the next logon (when configured, and always
+// for a password the agent hands over), ends a lockout the account has,
+// shows the password to its recipient, and returns the transition that
+// records it.
 func (s *Service) deliver(ctx context.Context, r *Request, acct Account, password string, display Display) func(*Request, time.Time) error {
 	owner, log := s.cfg.Owner, s.log(r)
 	var warning Code
 	var warnDetail string
 	d := Delivery{Password: password}
-	if s.cfg.ForceChangeAtLogon {
+	if s.cfg.ForceChangeAtLogon || !r.InChat() {
 		if err := s.deps.Accounts.ExpirePassword(ctx, acct); err != nil {
-			warning, warnDetail = CodeForceChangeFailed, Redact(err.Error(), password)
+			detail := Redact(err.Error(), password)
+			if !r.InChat() {
+				// A password an agent hands over must be changed by its
+				// owner at once; one that could not be made so is never
+				// shown. Nobody knows it now: the account needs helpdesk.
+				log.Error("password reset for the agent to hand over, but \"must change at next logon\" could not be set: not shown to anyone", "error", detail)
+				return func(r *Request, now time.Time) error {
+					return r.Fail(owner, now, CodeAgentNotDelivered, "the password was set but not shown to the agent, since \"must change at next logon\" could not be set: "+detail)
+				}
+			}
+			warning, warnDetail = CodeForceChangeFailed, detail
 			log.Error("password reset, but could not require a change at the next logon", "error", warnDetail)
 		} else {
 			d.MustChange = true
 		}
+	}
+	unlockCode, unlockDetail := s.unlockAfterReset(ctx, r, acct, &d)
+	if warning == "" {
+		warning, warnDetail = unlockCode, unlockDetail
+	} else if unlockDetail != "" {
+		warnDetail += "; " + unlockDetail
 	}
 	if err := display.ShowPassword(ctx, r, d); err != nil {
 		detail := "the password was set but could not be shown: " + Redact(err.Error(), password)
@@ -563,8 +812,127 @@ func (s *Service) deliver(ctx context.Context, r *Request, acct Account, passwor
 			return r.Interrupt(owner, now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeInterrupted, detail)
 		}
 	}
-	log.Info("password reset and delivered", "length", len(password), "must_change", d.MustChange)
-	return func(r *Request, now time.Time) error { return r.Complete(owner, now, warning, warnDetail) }
+	log.Info("password reset and delivered", "length", len(password), "must_change", d.MustChange, "unlocked", d.Unlocked, "still_locked", d.StillLocked != nil)
+	return func(r *Request, now time.Time) error {
+		if err := r.Complete(owner, now, warning, warnDetail); err != nil {
+			return err
+		}
+		r.Unlocked, r.StillLocked = d.Unlocked, d.StillLocked
+		return nil
+	}
+}
+
+// unlockAfterReset ends the lockout of an account whose password was just
+// reset (a reset does not end it: the new password would be refused until
+// the lockout runs out), when the directory says it is locked. It records
+// what happened in d, and returns the warning for the completed event, if
+// any: CodeUnlockNotPermitted (no right to write lockoutTime) or
+// CodeUnlockFailed, with the detail for helpdesk.
+func (s *Service) unlockAfterReset(ctx context.Context, r *Request, acct Account, d *Delivery) (Code, string) {
+	log := s.log(r)
+	lock, err := s.deps.Accounts.Lockout(ctx, acct)
+	switch {
+	case err != nil:
+		log.Warn("could not read whether the account is locked after the reset", "error", Redact(err.Error(), d.Password))
+		return "", ""
+	case !lock.Known || !lock.Locked:
+		return "", ""
+	}
+	err = s.deps.Accounts.Unlock(ctx, acct)
+	code := ErrorCode(err)
+	if s.deps.Metrics != nil {
+		s.deps.Metrics.Unlock(ActionReset, code)
+	}
+	switch code {
+	case "":
+		d.Unlocked = true
+		log.Info("the account was locked; the reset also unlocked it")
+		return "", ""
+	case CodeDirectoryMisconfigured:
+		code = CodeUnlockNotPermitted
+	default:
+		code = CodeUnlockFailed
+	}
+	d.StillLocked = &lock
+	detail := "the account is locked and stays locked: " + Redact(err.Error(), d.Password)
+	log.Warn("password reset, but the account stays locked", "code", code, "error", detail)
+	return code, detail
+}
+
+// runUnlock does the unlock of r, which this replica just moved to
+// resetting, and records its outcome. It returns the request as it ended;
+// a directory that refuses ends the request as failed, which is not an
+// error.
+func (s *Service) runUnlock(ctx context.Context, r *Request) (*Request, error) {
+	// As for a reset: stop well before the lease ends, so that the sweeper
+	// never takes over an unlock this replica is still doing.
+	dctx, stop := s.detach(ctx)
+	defer stop()
+	wctx, cancel := context.WithDeadline(dctx, r.ResetLease.Add(-s.cfg.ResetLease/4))
+	defer cancel()
+	end := s.unlock(wctx, r)
+	ectx, ecancel := context.WithTimeout(dctx, 10*time.Second)
+	defer ecancel()
+	ended, err := s.transition(ectx, r.ID, end)
+	if err != nil {
+		s.log(r).Error("could not record the end of an unlock", "error", err)
+		return r, err
+	}
+	return ended, nil
+}
+
+// unlock derives the account again from the employee, applies every
+// guard, reads whether it is still locked, ends the lockout, and returns
+// the transition that records the outcome.
+func (s *Service) unlock(ctx context.Context, r *Request) func(*Request, time.Time) error {
+	owner, log := s.cfg.Owner, s.log(r)
+	fail := func(code Code, detail string, still *Lockout) func(*Request, time.Time) error {
+		return func(r *Request, now time.Time) error {
+			if err := r.Fail(owner, now, code, detail); err != nil {
+				return err
+			}
+			r.StillLocked = still
+			return nil
+		}
+	}
+	acct, err := s.accountNow(ctx, r)
+	if err != nil {
+		// An outage too ends the unlock: nobody would click again.
+		log.Warn("the account may not be unlocked now; nothing was written", "code", ErrorCode(err), "error", err)
+		return fail(ErrorCode(err), "checked again before the unlock: "+err.Error(), nil)
+	}
+	lock, err := s.deps.Accounts.Lockout(ctx, acct)
+	switch {
+	case err != nil:
+		log.Warn("could not read whether the account is locked; nothing was written", "error", err)
+		return fail(ErrorCode(err), err.Error(), nil)
+	case lock.Known && !lock.Locked:
+		log.Info("the account is no longer locked; nothing was written")
+		return fail(CodeNotLocked, "the account is no longer locked (the lockout ran out, or someone unlocked it); nothing was written", nil)
+	}
+	err = s.deps.Accounts.Unlock(ctx, acct)
+	code := ErrorCode(err)
+	if s.deps.Metrics != nil {
+		s.deps.Metrics.Unlock(ActionUnlock, code)
+	}
+	switch code {
+	case "":
+		log.Info("account unlocked", "lock_known", lock.Known)
+		detail := ""
+		if !lock.Known {
+			detail = "whether the account was locked could not be read; lockoutTime was set to 0 all the same"
+		}
+		return func(r *Request, now time.Time) error { return r.Complete(owner, now, "", detail) }
+	case CodeDirectoryMisconfigured:
+		log.Warn("the bot may not unlock accounts: the account stays locked", "error", err)
+		var still *Lockout
+		if lock.Known {
+			still = &lock
+		}
+		return fail(CodeUnlockNotPermitted, err.Error(), still)
+	}
+	log.Warn("the directory refused the unlock", "code", code, "error", err)
+	return fail(code, err.Error(), nil)
 }
 
 // Sweep expires requests whose window passed and recovers resets whose
@@ -642,5 +1010,5 @@ func (s *Service) saved(r *Request, before int) {
 }
 
 func (s *Service) log(r *Request) *slog.Logger {
-	return s.deps.Log.With("request_id", r.ID, "requester", r.Requester, "account", r.Account.UserName, "status", r.Status)
+	return s.deps.Log.With("request_id", r.ID, "requester", r.Requester, "account", r.Account.UserName, "status", r.Status, "action", r.Action.Name())
 }

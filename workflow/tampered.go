@@ -30,8 +30,8 @@ func (w watchedStore) watch(ctx context.Context, err error) {
 	}
 }
 
-func (w watchedStore) Standing(ctx context.Context, requester string, since time.Time) (*Request, int, error) {
-	open, n, err := w.Store.Standing(ctx, requester, since)
+func (w watchedStore) Standing(ctx context.Context, requester string, action Action, since time.Time) (*Request, int, error) {
+	open, n, err := w.Store.Standing(ctx, requester, action, since)
 	w.watch(ctx, err)
 	return open, n, err
 }

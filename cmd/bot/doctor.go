@@ -123,8 +123,11 @@ func (d *doctorRun) checks() []doctorCheck {
 		}
 		cs = append(cs, doctorCheck{"account of " + d.email, needs, d.account})
 	}
+	cs = append(cs, doctorCheck{"approvers (APPROVERS)", []string{checkBotToken}, d.approvers})
+	if len(d.cfg.Helpdesk)+len(d.cfg.HelpdeskGroups) > 0 {
+		cs = append(cs, doctorCheck{"helpdesk (HELPDESK)", []string{checkBotToken}, d.helpdesk})
+	}
 	return append(cs,
-		doctorCheck{"approvers (APPROVERS)", []string{checkBotToken}, d.approvers},
 		doctorCheck{"audit channel (AUDIT_CHANNEL)", []string{checkBotToken}, d.auditChannel})
 }
 
@@ -333,6 +336,19 @@ func (d *doctorRun) approvers(ctx context.Context) (string, string, error) {
 		return "", "use Slack user IDs (profile -> ... -> Copy member ID) and user-group IDs (S...)", errors.New(strings.Join(problems, "; "))
 	}
 	return fmt.Sprintf("%d approver(s) found", n), "", nil
+}
+
+// helpdesk looks the helpdesk members (HELPDESK) up as approvers are.
+func (d *doctorRun) helpdesk(ctx context.Context) (string, string, error) {
+	list, ok := d.b.helpdesk.(*slackapp.StaticApprovers)
+	if !ok {
+		return "", "", errors.New("HELPDESK is set but was not wired")
+	}
+	n, problems := list.Check(ctx, d.b.identity)
+	if len(problems) > 0 {
+		return "", "use Slack user IDs (profile -> ... -> Copy member ID) and user-group IDs (S...)", errors.New(strings.Join(problems, "; "))
+	}
+	return fmt.Sprintf("%d member(s) may ask on an employee's behalf", n), "", nil
 }
 
 // auditChannel checks that the bot may post in AUDIT_CHANNEL: Slack shows

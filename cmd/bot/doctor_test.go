@@ -19,12 +19,14 @@ import (
 
 func TestDoctorAllGood(t *testing.T) {
 	w := newWorld(t)
+	w.vars["HELPDESK"] = approver2 + ",S0HELPDESK"
 	var out syncBuffer
 	if err := run(context.Background(), []string{"bot", "doctor"}, func(k string) string { return w.vars[k] }, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"ok    Slack bot token", "ok    Slack bot scopes", "ok    Slack app token", "ok    store: Redis at",
 		"ok    directory " + testDirectory + ": corp.example.com (MicrosoftAD, NetBIOS CORP, Active)", "ok    approvers (APPROVERS): 3 approver(s)",
+		"ok    helpdesk (HELPDESK): 3 member(s) may ask on an employee's behalf",
 		"ok    audit channel (AUDIT_CHANNEL): #resetbot-audit (C0AUDIT, private): the bot is a member and may post there", "everything works, but read the warnings above",
 		// The world runs without LDAP, by explicit choice: doctor says what that means.
 		"WARN  no LDAP (ALLOW_UNCHECKED_ACCOUNTS=true): accounts are not checked against the directory"} {
@@ -130,7 +132,9 @@ func TestManifestAsksForExactlyTheScopesUsed(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("manifest scopes %v, the bot uses %v", got, want)
 	}
-	for _, must := range []string{"socket_mode_enabled: true", "command: /reset-password", "interactivity:\n    is_enabled: true"} {
+	// should_escape: a mention reaches the bot as the user ID, which
+	// requests on an employee's behalf need.
+	for _, must := range []string{"socket_mode_enabled: true", "command: /reset-password", "interactivity:\n    is_enabled: true", "should_escape: true"} {
 		if !strings.Contains(string(b), must) {
 			t.Errorf("manifest lacks %q", must)
 		}

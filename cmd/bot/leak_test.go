@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/example/resetbot/internal/dstest"
+	"github.com/example/resetbot/internal/sambatest"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
 	redisstore "github.com/example/resetbot/store/redisstore"
@@ -52,8 +54,25 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 	if len(calls) != 4 {
 		t.Fatalf("%d reset calls", len(calls))
 	}
-	logs := bot.logs.String()
-	if !strings.Contains(logs, `"level":"DEBUG"`) {
+	seen := checkPasswordsShownOnlyTo(t, w, bot.logs, calls, func(int) string { return employee })
+	for i := range calls {
+		// 3: the click's response_url refused it (nothing shown), then chat.postEphemeral.
+		want := map[int][]string{2: {"response_url"}, 3: {"response_url", "chat.postEphemeral"}}[i]
+		if !slices.Equal(seen[i], want) {
+			t.Errorf("password %d in the Slack calls %v, want %v", i, seen[i], want)
+		}
+	}
+}
+
+// checkPasswordsShownOnlyTo fails when a password of calls is in the bot's
+// logs (which must be at debug level), any Redis key or value, the audit
+// export, or any Slack call but the ephemeral answer to its recipient's
+// own click (to(i), in their DM), or chat.postEphemeral to them there. It
+// returns, for each password, the Slack methods that carried it.
+func checkPasswordsShownOnlyTo(t *testing.T, w *world, logs *syncBuffer, calls []dstest.Call, to func(i int) string) map[int][]string {
+	t.Helper()
+	all := logs.String()
+	if !strings.Contains(all, `"level":"DEBUG"`) {
 		t.Fatal("debug logging was not on")
 	}
 	ctx := context.Background()
@@ -76,6 +95,8 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 			for k, v := range w.redis.HGetAll(ctx, key).Val() {
 				store.WriteString(k + v)
 			}
+		case "set":
+			store.WriteString(strings.Join(w.redis.SMembers(ctx, key).Val(), "\n"))
 		case "stream":
 			for _, m := range w.redis.XRange(ctx, key, "-", "+").Val() {
 				for k, v := range m.Values {
@@ -89,18 +110,19 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 	if err := run(ctx, []string{"bot", "audit"}, func(k string) string { return w.vars[k] }, &export); err != nil {
 		t.Fatalf("bot audit: %v", err)
 	}
-	if n := strings.Count(export.String(), "\n"); n < 8 {
+	if n := strings.Count(export.String(), "\n"); n < 2*len(calls) {
 		t.Fatalf("bot audit printed %d records:\n%s", n, export.String())
 	}
 	if store.Len() == 0 {
 		t.Fatal("nothing in Redis to check")
 	}
+	seen := map[int][]string{}
 	for i, c := range calls {
-		pw := c.NewPassword
+		pw, who := c.NewPassword, to(i)
 		if len(pw) < 20 {
 			t.Fatalf("password %d too short to search for: %d", i, len(pw))
 		}
-		if strings.Contains(logs, pw) {
+		if strings.Contains(all, pw) {
 			t.Errorf("password %d in the logs", i)
 		}
 		if strings.Contains(store.String(), pw) {
@@ -109,16 +131,15 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 		if strings.Contains(export.String(), pw) {
 			t.Errorf("password %d in the audit export", i)
 		}
-		var seen []string
 		for _, call := range w.slack.Calls("") {
 			if !callContains(call, pw) {
 				continue
 			}
-			seen = append(seen, call.Method)
+			seen[i] = append(seen[i], call.Method)
 			switch call.Method {
 			case "chat.postEphemeral":
-				if call.Params.Get("user") != employee || call.Params.Get("channel") != slacktest.DMChannel(employee) {
-					t.Errorf("password %d sent with chat.postEphemeral to %s in %s", i, call.Params.Get("user"), call.Params.Get("channel"))
+				if call.Params.Get("user") != who || call.Params.Get("channel") != slacktest.DMChannel(who) {
+					t.Errorf("password %d sent with chat.postEphemeral to %s in %s, want %s", i, call.Params.Get("user"), call.Params.Get("channel"), who)
 				}
 			case "response_url":
 				// Checked below, with whose click the URL answered.
@@ -127,17 +148,13 @@ func TestPasswordLeaksNowhere(t *testing.T) {
 			}
 		}
 		for _, p := range w.slack.ResponsePosts() {
-			if bytes.Contains(p.Raw, []byte(pw)) && (p.User != employee || p.Channel != slacktest.DMChannel(employee) ||
+			if bytes.Contains(p.Raw, []byte(pw)) && (p.User != who || p.Channel != slacktest.DMChannel(who) ||
 				p.ResponseType != "ephemeral" || p.ReplaceOriginal || p.DeleteOriginal) {
-				t.Errorf("password %d posted to a response URL of %s in %s as %q (replace %v)", i, p.User, p.Channel, p.ResponseType, p.ReplaceOriginal)
+				t.Errorf("password %d posted to a response URL of %s in %s as %q (replace %v), want %s", i, p.User, p.Channel, p.ResponseType, p.ReplaceOriginal, who)
 			}
 		}
-		// 3: the click's response_url refused it (nothing shown), then chat.postEphemeral.
-		want := map[int][]string{2: {"response_url"}, 3: {"response_url", "chat.postEphemeral"}}[i]
-		if !slices.Equal(seen, want) {
-			t.Errorf("password %d in the Slack calls %v, want %v", i, seen, want)
-		}
 	}
+	return seen
 }
 
 // callContains reports whether s appears anywhere in a recorded Slack call:
@@ -154,4 +171,50 @@ func callContains(c slacktest.Call, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestADPasswordLeaksNowhereOnBehalf: the new ways a password is made
+// leak it nowhere either: a reset asked by helpdesk on the employee's
+// behalf, of a locked account (the reset also unlocks it), shown to the
+// employee only; and a reset for an employee with no Slack account
+// (HELPDESK_DELIVERY), shown to the agent only, must-change-at-logon.
+func TestADPasswordLeaksNowhereOnBehalf(t *testing.T) {
+	w := newLockoutWorld(t, false)
+	w.admin.DelegateWrite(w.ou.DN, w.ou.Operator, sambatest.AttrPwdLastSet)
+	w.vars["HELPDESK"] = agent
+	w.vars["HELPDESK_DELIVERY"] = "true"
+	empID, emp := w.lockable("lkp")
+	nobody := sambatest.User{Name: sambatest.Unique("lkn"), GivenName: "No", Surname: "Slack"}
+	nobody.Mail = sambatest.Mail(nobody.Name)
+	w.admin.CreateLockableUser(w.ou, nobody)
+	bot := w.start()
+
+	w.admin.LockOut(emp, 3)
+	id := idRe.FindString(w.command(agent, "<@"+empID+">"))
+	dm := w.messageFor(slacktest.DMChannel(approver1), id, slackapp.ActionApprove)
+	w.clickAcked(approver1, slackapp.ActionApprove, id, dm)
+	w.waitStatus(id, workflow.StatusApproved)
+	w.clickAcked(empID, slackapp.ActionReveal, id, w.messageFor(slacktest.DMChannel(empID), id, slackapp.ActionReveal))
+	if r := w.waitStatus(id, workflow.StatusCompleted); !r.Unlocked {
+		t.Fatalf("the reset did not unlock: %+v", r)
+	}
+
+	id = idRe.FindString(w.command(agent, "for "+nobody.Mail))
+	dm = w.messageFor(slacktest.DMChannel(approver1), id, slackapp.ActionApprove)
+	w.clickAcked(approver1, slackapp.ActionApprove, id, dm)
+	w.waitStatus(id, workflow.StatusApproved)
+	w.clickAcked(agent, slackapp.ActionReveal, id, w.messageFor(slacktest.DMChannel(agent), id, slackapp.ActionReveal))
+	w.waitStatus(id, workflow.StatusCompleted)
+	bot.stop()
+
+	calls := w.ds.ResetCalls()
+	if len(calls) != 2 {
+		t.Fatalf("%d reset calls", len(calls))
+	}
+	seen := checkPasswordsShownOnlyTo(t, w.world, bot.logs, calls, func(i int) string { return []string{empID, agent}[i] })
+	for i := range calls {
+		if !slices.Equal(seen[i], []string{"response_url"}) {
+			t.Errorf("password %d in the Slack calls %v, want the one answer to the click", i, seen[i])
+		}
+	}
 }

@@ -31,7 +31,7 @@ func TestProbingTheGuardsIsLimited(t *testing.T) {
 	if n := len(w.slack.Calls("users.info")) - usersInfo; n != 0 {
 		t.Errorf("the attempts past the limit asked Slack about the user %d times: the guards ran", n)
 	}
-	_, n, err := w.store.Standing(t.Context(), "UADMIN", time.Now().Add(-24*time.Hour))
+	_, n, err := w.store.Standing(t.Context(), "UADMIN", workflow.ActionReset, time.Now().Add(-24*time.Hour))
 	if err != nil || n != 2 {
 		t.Errorf("Standing counts %d attempts (%v), want the 2 refusals", n, err)
 	}

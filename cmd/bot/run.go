@@ -337,6 +337,7 @@ type bot struct {
 	http      *http.Client        // for response_url posts and the Slack Web API
 	identity  *slackapp.Identity
 	approvers *slackapp.StaticApprovers
+	helpdesk  workflow.Helpdesk  // HELPDESK; nil when unset: nobody asks on another's behalf
 	fatal     chan error         // a Slack token refused for good
 	throttles slackapp.Throttles // shared Retry-After windows; nil for the embedded store
 	accounts  *accounts.Accounts
@@ -383,6 +384,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		ForceChangeAtLogon: cfg.ForceChange,
 		Owner:              owner,
 		ResetLease:         cfg.WorkLease,
+		Unlock:             cfg.LDAPURL != "",
+		UnlockApproval:     cfg.UnlockApproval,
+		UnlockLimit:        workflow.Limit{Max: cfg.UnlockLimit, Window: cfg.RequestWindow},
+		HelpdeskApproves:   cfg.HelpdeskApproves,
+		HelpdeskDelivery:   cfg.HelpdeskDelivery,
 	}, workflow.Deps{
 		Store:     b.store,
 		Directory: b.dir,
@@ -390,6 +396,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Identity:  b.identity,
 		Accounts:  b.accounts,
 		Approvers: b.approvers,
+		Helpdesk:  b.helpdesk,
 		Notifier:  lanes,
 		Watcher:   b.engine,
 		Metrics:   b.metrics,
@@ -454,6 +461,10 @@ func (b *bot) openSlack(context.Context) error {
 	b.identity = &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate}
 	b.approvers = &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups,
 		Log: b.log.With("component", "approvers"), Gate: b.gate}
+	if len(cfg.Helpdesk)+len(cfg.HelpdeskGroups) > 0 {
+		b.helpdesk = &slackapp.StaticApprovers{API: b.api, Users: cfg.Helpdesk, Groups: cfg.HelpdeskGroups,
+			Log: b.log.With("component", "helpdesk"), Gate: b.gate}
+	}
 	return nil
 }
 

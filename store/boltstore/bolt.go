@@ -11,7 +11,8 @@
 //	open        requester -> id of the open request
 //	due         deadline (unix ms, 8 bytes big-endian) + id -> nothing
 //	due_by_id   id -> its key in due, so that a new deadline replaces the old
-//	rate        one bucket per requester, its attempts that count against the limit:
+//	rate        one bucket per requester and action (workflow.Counter), its attempts that count against
+//	            that action's limit:
 //	            time (unix ms, 8 bytes) + request id (a creation) or "refused:<id>" -> nothing
 //	claims      key -> expiry (unix ns, 8 bytes)
 //	audit       record time (unix ms, 8 bytes) + sequence (8 bytes) -> workflow.AuditRecord JSON,
@@ -107,8 +108,8 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Create implements workflow.Store. A Limit with Max or Window <= 0 means no limit.
 func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Limit) error {
-	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status != workflow.StatusPending {
-		return workflow.Errorf(workflow.CodeInvalidInput, "only a new pending request with an ID and a requester can be created")
+	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status.Terminal() || r.Status == "" {
+		return workflow.Errorf(workflow.CodeInvalidInput, "only a new open request with an ID and a requester can be created")
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketOpen).Get([]byte(r.Requester)) != nil {
@@ -118,14 +119,14 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 			return workflow.Errorf(workflow.CodeConflict, "request %s already exists", r.ID)
 		}
 		if limit.Max > 0 && limit.Window > 0 {
-			rate, err := tx.Bucket(bucketRate).CreateBucketIfNotExists([]byte(r.Requester))
+			rate, err := tx.Bucket(bucketRate).CreateBucketIfNotExists([]byte(workflow.Counter(r.Requester, r.Action)))
 			if err != nil {
 				return err
 			}
 			if n, err := trim(rate, r.CreatedAt.Add(-limit.Window)); err != nil {
 				return err
 			} else if n >= limit.Max {
-				return workflow.Errorf(workflow.CodeRateLimited, "%s created %d requests in the last %s", r.Requester, n, limit.Window)
+				return workflow.Errorf(workflow.CodeRateLimited, "%s made %d %s attempts in the last %s", r.Requester, n, r.Action.Name(), limit.Window)
 			}
 			if err := rate.Put(timeKey(r.CreatedAt, r.ID), nil); err != nil {
 				return err
@@ -156,7 +157,7 @@ func (s *Store) Watched(context.Context) (int, error) {
 }
 
 // Standing implements workflow.Store, in one read transaction.
-func (s *Store) Standing(_ context.Context, requester string, since time.Time) (*workflow.Request, int, error) {
+func (s *Store) Standing(_ context.Context, requester string, action workflow.Action, since time.Time) (*workflow.Request, int, error) {
 	var open *workflow.Request
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -169,7 +170,7 @@ func (s *Store) Standing(_ context.Context, requester string, since time.Time) (
 				open = r
 			}
 		}
-		rate := tx.Bucket(bucketRate).Bucket([]byte(requester))
+		rate := tx.Bucket(bucketRate).Bucket([]byte(workflow.Counter(requester, action)))
 		if rate == nil {
 			return nil
 		}
@@ -480,7 +481,7 @@ func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord, limit workf
 	}
 	return storeErr("audit", s.db.Update(func(tx *bolt.Tx) error {
 		if counted {
-			rate, err := tx.Bucket(bucketRate).CreateBucketIfNotExists([]byte(rec.User))
+			rate, err := tx.Bucket(bucketRate).CreateBucketIfNotExists([]byte(workflow.Counter(rec.User, rec.Action)))
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,7 @@ type Store struct {
 	tampered map[string][]byte      // id -> a record that failed verification, moved aside
 	open     map[string]string      // requester -> id of the open request
 	due      map[string]time.Time   // id -> NextDeadline
-	rate     map[string][]time.Time // requester -> attempts that count against the limit
+	rate     map[string][]time.Time // workflow.Counter(requester, action) -> attempts that count against the limit
 	claims   map[string]time.Time   // key -> expiry
 	audit    []workflow.AuditRecord
 	lanes    map[string]*lane // by delivery.Lane.String()
@@ -122,8 +122,8 @@ func (s *Store) checkLocked() error {
 // Create implements workflow.Store. A Limit with Max or Window <= 0 means
 // no limit.
 func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Limit) error {
-	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status != workflow.StatusPending {
-		return workflow.Errorf(workflow.CodeInvalidInput, "only a new pending request with an ID and a requester can be created")
+	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status.Terminal() || r.Status == "" {
+		return workflow.Errorf(workflow.CodeInvalidInput, "only a new open request with an ID and a requester can be created")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -141,10 +141,11 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 		return err
 	}
 	if limit.Max > 0 && limit.Window > 0 {
-		if n := s.trimLocked(r.Requester, r.CreatedAt.Add(-limit.Window)); n >= limit.Max {
-			return workflow.Errorf(workflow.CodeRateLimited, "%s made %d attempts in the last %s", r.Requester, n, limit.Window)
+		counter := workflow.Counter(r.Requester, r.Action)
+		if n := s.trimLocked(counter, r.CreatedAt.Add(-limit.Window)); n >= limit.Max {
+			return workflow.Errorf(workflow.CodeRateLimited, "%s made %d %s attempts in the last %s", r.Requester, n, r.Action.Name(), limit.Window)
 		}
-		s.rate[r.Requester] = append(s.rate[r.Requester], r.CreatedAt)
+		s.rate[counter] = append(s.rate[counter], r.CreatedAt)
 	}
 	s.open[r.Requester] = r.ID
 	s.putLocked(r, data)
@@ -153,11 +154,11 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 	return nil
 }
 
-// trimLocked forgets requester's attempts at or before cutoff and returns
-// how many are left.
-func (s *Store) trimLocked(requester string, cutoff time.Time) int {
-	s.rate[requester] = slices.DeleteFunc(s.rate[requester], func(at time.Time) bool { return !at.After(cutoff) })
-	return len(s.rate[requester])
+// trimLocked forgets the attempts counted under counter
+// (workflow.Counter) at or before cutoff and returns how many are left.
+func (s *Store) trimLocked(counter string, cutoff time.Time) int {
+	s.rate[counter] = slices.DeleteFunc(s.rate[counter], func(at time.Time) bool { return !at.After(cutoff) })
+	return len(s.rate[counter])
 }
 
 // putLocked stores r, sealed as data, and moves its deadline.
@@ -193,7 +194,7 @@ func (s *Store) getLocked(id string) (*workflow.Request, error) {
 }
 
 // Standing implements workflow.Store.
-func (s *Store) Standing(_ context.Context, requester string, since time.Time) (*workflow.Request, int, error) {
+func (s *Store) Standing(_ context.Context, requester string, action workflow.Action, since time.Time) (*workflow.Request, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkLocked(); err != nil {
@@ -211,7 +212,7 @@ func (s *Store) Standing(_ context.Context, requester string, since time.Time) (
 		}
 	}
 	n := 0
-	for _, at := range s.rate[requester] {
+	for _, at := range s.rate[workflow.Counter(requester, action)] {
 		if at.After(since) {
 			n++
 		}
@@ -353,8 +354,9 @@ func (s *Store) Refused(_ context.Context, rec workflow.AuditRecord, limit workf
 		return err
 	}
 	if counted {
-		s.trimLocked(rec.User, rec.At.Add(-limit.Window))
-		s.rate[rec.User] = append(s.rate[rec.User], rec.At)
+		counter := workflow.Counter(rec.User, rec.Action)
+		s.trimLocked(counter, rec.At.Add(-limit.Window))
+		s.rate[counter] = append(s.rate[counter], rec.At)
 	}
 	s.audit = append(s.audit, rec)
 	return nil

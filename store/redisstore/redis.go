@@ -25,8 +25,9 @@
 //	                    the retention); no index points at it
 //	open:<requester>    ID of the requester's open request
 //	due                 sorted set of request IDs by NextDeadline (unix ms)
-//	rate:<requester>    sorted set of the requester's attempts that count against the limit, by time
-//	                    (unix ms): request IDs of creations, "refused:<id>" of refusals they caused
+//	rate:<counter>      sorted set of a requester's attempts of one action that count against its limit
+//	                    (workflow.Counter: the requester for resets, "unlock:<requester>" for unlocks), by
+//	                    time (unix ms): request IDs of creations, "refused:<id>" of refusals they caused
 //	claim:<key>         claims of Claim, with their ttl
 //	audit               stream of the audit log (workflow.AuditRecord JSON in field "r"),
 //	                    written in the same script as the change; trimmed to the audit retention
@@ -225,8 +226,8 @@ func (s *Store) key(parts ...string) string {
 
 // Create implements workflow.Store. A Limit with Max or Window <= 0 means no limit.
 func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.Limit) error {
-	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status != workflow.StatusPending {
-		return workflow.Errorf(workflow.CodeInvalidInput, "only a new pending request with an ID and a requester can be created")
+	if !workflow.ValidID(r.ID) || r.Requester == "" || r.Status.Terminal() || r.Status == "" {
+		return workflow.Errorf(workflow.CodeInvalidInput, "only a new open request with an ID and a requester can be created")
 	}
 	data, err := s.seal.Seal(r)
 	if err != nil {
@@ -238,7 +239,7 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 		cutoff = ms(created - limit.Window.Milliseconds())
 		window = ms(max(limit.Window.Milliseconds(), 1))
 	}
-	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", r.Requester), s.key("due"), s.key("audit"), s.key("lanes-due")}
+	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", workflow.Counter(r.Requester, r.Action)), s.key("due"), s.key("audit"), s.key("lanes-due")}
 	args := []any{data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r), s.auditCutoff()}
 	keys, args = s.changeArgs(keys, args, r, 0)
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
@@ -254,7 +255,7 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 	case "open":
 		return workflow.Errorf(workflow.CodeOpenRequest, "%s already has an open request", r.Requester)
 	case "rate":
-		return workflow.Errorf(workflow.CodeRateLimited, "%s created %d requests in the last %s", r.Requester, limit.Max, limit.Window)
+		return workflow.Errorf(workflow.CodeRateLimited, "%s made %d %s attempts in the last %s", r.Requester, limit.Max, r.Action.Name(), limit.Window)
 	case "exists":
 		return workflow.Errorf(workflow.CodeConflict, "request %s already exists", r.ID)
 	}
@@ -293,12 +294,12 @@ func (s *Store) Watched(ctx context.Context) (int, error) {
 // Standing implements workflow.Store: one round trip (a pipeline of the
 // open-request index and the rate count), and one more to read an open
 // request.
-func (s *Store) Standing(ctx context.Context, requester string, since time.Time) (*workflow.Request, int, error) {
+func (s *Store) Standing(ctx context.Context, requester string, action workflow.Action, since time.Time) (*workflow.Request, int, error) {
 	var id *redis.StringCmd
 	var n *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		id = p.Get(ctx, s.key("open:", requester))
-		n = p.ZCount(ctx, s.key("rate:", requester), "("+ms(since.UnixMilli()), "+inf")
+		n = p.ZCount(ctx, s.key("rate:", workflow.Counter(requester, action)), "("+ms(since.UnixMilli()), "+inf")
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -694,7 +695,7 @@ func (s *Store) Refused(ctx context.Context, rec workflow.AuditRecord, limit wor
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAdd(ctx, &redis.XAddArgs{Stream: s.key("audit"), MinID: s.auditCutoff(), Approx: true, Values: []any{"r", b}})
 		if counted {
-			rate, at := s.key("rate:", rec.User), rec.At.UnixMilli()
+			rate, at := s.key("rate:", workflow.Counter(rec.User, rec.Action)), rec.At.UnixMilli()
 			p.ZRemRangeByScore(ctx, rate, "-inf", ms(at-limit.Window.Milliseconds()))
 			p.ZAdd(ctx, rate, redis.Z{Score: float64(at), Member: "refused:" + workflow.NewID()})
 			p.PExpire(ctx, rate, max(limit.Window, time.Millisecond))

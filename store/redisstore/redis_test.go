@@ -621,11 +621,11 @@ func TestRoundTrips(t *testing.T) {
 	cost("Put a lane", 1, func() error { return s.Put(ctx, tk, "replica-1", []byte(`{"n":1}`), nil, time.Time{}, true) })
 	// The first pipeline of this client cost 3 turns here (go-redis dialled
 	// a connection for it: a HELLO first); count from the second.
-	if _, _, err := s.Standing(ctx, "UNOBODY", time.Now()); err != nil {
+	if _, _, err := s.Standing(ctx, "UNOBODY", workflow.ActionReset, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	cost("Standing of someone without an open request", 1, func() error {
-		_, _, err := s.Standing(ctx, "UNOBODY", time.Now().Add(-time.Hour))
+		_, _, err := s.Standing(ctx, "UNOBODY", workflow.ActionReset, time.Now().Add(-time.Hour))
 		return err
 	})
 	if saved.RevealTries != 2 {

@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"RateLimit", testRateLimit},
 		{"RefusalsCount", testRefusalsCount},
+		{"LimitPerAction", testLimitPerAction},
+		{"CreateStarted", testCreateStarted},
 		{"UpdateFnError", testUpdateFnError},
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"RacingDecisions", testRacingDecisions},
@@ -83,6 +85,9 @@ func fullRequest(t *testing.T) *workflow.Request {
 	r.Account.GUID = "a8b4cf38-c9f2-48b3-96f8-0123456789ab"
 	r.Account.Unchecked = true
 	r.AskedAs = workflow.AskedNoManager
+	r.Action, r.Agent = workflow.ActionUnlock, "UAGENT"
+	r.Unlocked = true
+	r.StillLocked = &workflow.Lockout{Known: true, Locked: true, Since: base.Add(-time.Hour), Until: base.Add(time.Hour), Forever: true}
 	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
 		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
 	checkAllSet(t, "Request", reflect.ValueOf(*r))
@@ -151,7 +156,7 @@ func testOpenRequest(t *testing.T, s workflow.Store) {
 			if err != nil || got.ID != r.ID || got.Status != st {
 				t.Fatalf("Open with a %s request = %v, %v; want %s", st, got, err, r.ID)
 			}
-			if got, n, err := s.Standing(ctx, user, r.CreatedAt.Add(-time.Minute)); err != nil || got == nil || got.ID != r.ID || n != 1 {
+			if got, n, err := s.Standing(ctx, user, workflow.ActionReset, r.CreatedAt.Add(-time.Minute)); err != nil || got == nil || got.ID != r.ID || n != 1 {
 				t.Fatalf("Standing with a %s request = %v, %d, %v; want %s, created once since", st, got, n, err, r.ID)
 			}
 			other := NewRequest(user, r.CreatedAt.Add(time.Minute))
@@ -166,7 +171,7 @@ func testOpenRequest(t *testing.T, s workflow.Store) {
 		if got, err := s.Open(ctx, user); workflow.ErrorCode(err) != workflow.CodeNoOpenRequest {
 			t.Fatalf("Open after the request became %s = %v, %v; want code %s", end, got, err, workflow.CodeNoOpenRequest)
 		}
-		if got, _, err := s.Standing(ctx, user, base); got != nil || err != nil {
+		if got, _, err := s.Standing(ctx, user, workflow.ActionUnlock, base); got != nil || err != nil {
 			t.Fatalf("Standing after the request became %s = %v, %v; want no open request", end, got, err)
 		}
 	}
@@ -243,6 +248,108 @@ func testRateLimit(t *testing.T, s workflow.Store) {
 	}
 	if _, err := create(base.Add(24*time.Hour + 2*time.Minute)); workflow.ErrorCode(err) != workflow.CodeRateLimited {
 		t.Errorf("a 4th request in the moved window: error = %v, want code %s", err, workflow.CodeRateLimited)
+	}
+}
+
+// testLimitPerAction: each action has its own count (Counter): unlocks
+// and their refusals count against the unlock limit only, resets against
+// the reset limit only; an open request of one action blocks the other.
+func testLimitPerAction(t *testing.T, s workflow.Store) {
+	ctx, user := t.Context(), "UEMPLOYEE"
+	limit := workflow.Limit{Max: 2, Window: 24 * time.Hour}
+	count := func(a workflow.Action) int {
+		t.Helper()
+		open, n, err := s.Standing(ctx, user, a, base.Add(-time.Hour))
+		if err != nil || open != nil {
+			t.Fatalf("Standing(%s) = %v, %d, %v", a, open, n, err)
+		}
+		return n
+	}
+	ask := func(a workflow.Action, at time.Time) error {
+		r := NewRequest(user, at)
+		r.Action = a
+		if err := s.Create(ctx, r, limit); err != nil {
+			return err
+		}
+		mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+			if err := r.Cancel(user, at); err != nil {
+				t.Fatal(err)
+			}
+		})
+		return nil
+	}
+	if err := ask(workflow.ActionUnlock, base); err != nil {
+		t.Fatal(err)
+	}
+	rec := workflow.AuditRecord{At: base.Add(time.Minute), Event: workflow.EventRefused, User: user, Action: workflow.ActionUnlock,
+		Actor: user, Code: workflow.CodeNotLocked}
+	if err := s.Refused(ctx, rec, limit); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(workflow.ActionUnlock); n != 2 {
+		t.Fatalf("unlock attempts = %d, want 2 (a request and a refusal)", n)
+	}
+	if n := count(workflow.ActionReset); n != 0 {
+		t.Fatalf("reset attempts = %d after unlocks only, want 0", n)
+	}
+	if err := ask(workflow.ActionUnlock, base.Add(2*time.Minute)); workflow.ErrorCode(err) != workflow.CodeRateLimited {
+		t.Fatalf("a 3rd unlock: %v, want code %s", err, workflow.CodeRateLimited)
+	}
+	for i := range 2 {
+		if err := ask(workflow.ActionReset, base.Add(time.Duration(3+i)*time.Minute)); err != nil {
+			t.Fatalf("reset %d while unlocks are limited: %v", i+1, err)
+		}
+	}
+	if n := count(workflow.ActionUnlock); n != 2 {
+		t.Fatalf("unlock attempts = %d after resets, want 2", n)
+	}
+	// The empty action of records stored before actions counts as a reset.
+	if err := ask("", base.Add(5*time.Minute)); workflow.ErrorCode(err) != workflow.CodeRateLimited {
+		t.Fatalf("a 3rd reset (no action): %v, want code %s", err, workflow.CodeRateLimited)
+	}
+	// One open request per employee, whatever its action.
+	open := NewRequest(user, base.Add(6*time.Minute))
+	if err := s.Create(ctx, open, noLimit); err != nil {
+		t.Fatal(err)
+	}
+	other := NewRequest(user, base.Add(7*time.Minute))
+	other.Action = workflow.ActionUnlock
+	if err := s.Create(ctx, other, noLimit); workflow.ErrorCode(err) != workflow.CodeOpenRequest {
+		t.Fatalf("an unlock while a reset is open: %v, want code %s", err, workflow.CodeOpenRequest)
+	}
+}
+
+// testCreateStarted: a request whose first steps need nobody else is
+// created approved or resetting (a lease), is open, and is due at its
+// deadline; an ended one is refused.
+func testCreateStarted(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	unlock := NewRequest("UEMPLOYEE", base)
+	unlock.Action, unlock.Approvers = workflow.ActionUnlock, nil
+	if err := unlock.BeginUnlock("replica-1", base, base.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	approved := NewRequest("UOTHER", base)
+	approved.Agent, approved.Approvers = "UAGENT", []string{"UAGENT"}
+	if err := approved.Decide("UAGENT", true, base, 15*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*workflow.Request{unlock, approved} {
+		if err := s.Create(ctx, r, noLimit); err != nil {
+			t.Fatalf("Create a %s request: %v", r.Status, err)
+		}
+		if got, err := s.Open(ctx, r.Requester); err != nil || !reflect.DeepEqual(got, r) {
+			t.Fatalf("Open = %s, %v; want\n%s", dump(got), err, dump(r))
+		}
+		deadline, _ := r.NextDeadline()
+		if ids, err := s.Due(ctx, deadline, 100); err != nil || !slices.Contains(ids, r.ID) {
+			t.Errorf("a %s request is not due at its deadline: %v, %v", r.Status, ids, err)
+		}
+	}
+	ended := NewRequest("UTHIRD", base)
+	ended.Status = workflow.StatusCompleted
+	if err := s.Create(ctx, ended, noLimit); workflow.ErrorCode(err) != workflow.CodeInvalidInput {
+		t.Errorf("Create an ended request: %v, want code %s", err, workflow.CodeInvalidInput)
 	}
 }
 
@@ -476,7 +583,7 @@ func mustUpdate(t *testing.T, s workflow.Store, id string, set func(*workflow.Re
 // created returns Standing's count of requests, for a requester whose
 // requests have all ended.
 func created(ctx context.Context, s workflow.Store, requester string, since time.Time) (int, error) {
-	open, n, err := s.Standing(ctx, requester, since)
+	open, n, err := s.Standing(ctx, requester, workflow.ActionReset, since)
 	if err == nil && open != nil {
 		err = fmt.Errorf("Standing found open request %s", open.ID)
 	}

@@ -90,7 +90,7 @@ func testTampered(t *testing.T, s workflow.Store, tamper Tamper, edit func(*test
 
 	// The first read refuses it, whichever read it is; the record is
 	// then out of every index.
-	_, _, err := s.Standing(ctx, user, base.Add(-time.Hour))
+	_, _, err := s.Standing(ctx, user, workflow.ActionReset, base.Add(-time.Hour))
 	checkTampered(t, "Standing", err, r.ID)
 	if got, err := s.Get(ctx, r.ID); workflow.ErrorCode(err) != workflow.CodeNotFound {
 		t.Errorf("Get after the refusal = %v, %v; want code %s (moved aside)", got, err, workflow.CodeNotFound)
