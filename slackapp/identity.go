@@ -49,9 +49,12 @@ func memberOf(u *slack.User) member {
 
 var _ workflow.Identity = (*Identity)(nil)
 
-// Person implements workflow.Identity.
+// Person implements workflow.Identity. Its users.info waits behind a
+// click's (PriorityNext): in a burst of commands, the approver's check at
+// their first click clears the way for every request they decide, and
+// must not queue behind the employees' lookups.
 func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, error) {
-	u, err := i.user(ctx, userID)
+	u, err := i.user(ctx, userID, PriorityNext)
 	if err != nil {
 		if slackError(err, "user_not_found", "users_not_found") {
 			return workflow.Person{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
@@ -106,9 +109,10 @@ func (i *Identity) ours(u member) error {
 	return workflow.Errorf(workflow.CodeForeignUser, "Slack user %s belongs to workspace %q (organisation %q), not this one (%q, %q)", u.id, u.team, u.enterprise, i.Team, i.Enterprise)
 }
 
-// Approver implements workflow.Identity.
+// Approver implements workflow.Identity: at the click, whose answer the
+// approver waits for (PriorityNow).
 func (i *Identity) Approver(ctx context.Context, userID string) (workflow.Person, error) {
-	u, err := i.user(ctx, userID)
+	u, err := i.user(ctx, userID, PriorityNow)
 	if err != nil {
 		if slackError(err, "user_not_found", "users_not_found") {
 			return workflow.Person{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
@@ -122,8 +126,8 @@ func (i *Identity) Approver(ctx context.Context, userID string) (workflow.Person
 }
 
 // user returns users.info of userID, from the cache when fresh.
-func (i *Identity) user(ctx context.Context, userID string) (member, error) {
-	return lookup(ctx, &i.users, i.Gate, "users.info", userID, func() (member, error) {
+func (i *Identity) user(ctx context.Context, userID string, prio Priority) (member, error) {
+	return lookup(ctx, &i.users, i.Gate, "users.info", prio, userID, func() (member, error) {
 		u, err := i.API.GetUserInfoContext(ctx, userID)
 		if err != nil {
 			return member{}, err
@@ -136,7 +140,7 @@ func (i *Identity) user(ctx context.Context, userID string) (member, error) {
 // answer it reuses for a minute (Tier 3: a burst of employees asks about
 // the same few managers).
 func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, bool, error) {
-	m, err := lookup(ctx, &i.byEmail, i.Gate, "users.lookupByEmail", strings.ToLower(email), func() (member, error) {
+	m, err := lookup(ctx, &i.byEmail, i.Gate, "users.lookupByEmail", PriorityNext, strings.ToLower(email), func() (member, error) {
 		u, err := i.API.GetUserByEmailContext(ctx, email)
 		if err != nil {
 			return member{}, err
@@ -224,7 +228,7 @@ func (a *StaticApprovers) For(ctx context.Context, _ string, _ workflow.Account)
 // groupMembers returns the members of user group g, from the cache when
 // fresh.
 func (a *StaticApprovers) groupMembers(ctx context.Context, g string) ([]string, error) {
-	return lookup(ctx, &a.members, a.Gate, "usergroups.users.list", g, func() ([]string, error) {
+	return lookup(ctx, &a.members, a.Gate, "usergroups.users.list", PriorityNext, g, func() ([]string, error) {
 		return a.API.GetUserGroupMembersContext(ctx, g)
 	})
 }
@@ -237,7 +241,7 @@ func (a *StaticApprovers) Check(ctx context.Context, people *Identity) (int, []s
 	var problems []string
 	n := 0
 	for _, u := range a.Users {
-		usr, err := people.user(ctx, u)
+		usr, err := people.user(ctx, u, PriorityNow)
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("user %s: %v", u, err))

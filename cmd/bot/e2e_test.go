@@ -367,20 +367,14 @@ func TestDoubleClicks(t *testing.T) {
 			}
 		}
 		// One click won; the three others were told why nothing changed.
-		// Each approver's clicked message is redrawn through the response_url
-		// of a click on it (not chat.update): both show the decision.
-		return answered == 3 && replaced == 2
+		// The winner's message is redrawn through the response_url of a
+		// click on it; the other approver's too when their click came
+		// before the decision was drawn (else with chat.update).
+		return answered == 3 && replaced >= 1
 	})
-	for _, a := range []string{approver1, approver2} {
-		if m := w.message(dms[a]); hasButton(m, slackapp.ActionApprove) {
-			t.Errorf("%s's message still shows the buttons: %s", a, blocksText(m))
-		}
-	}
-	for _, c := range w.slack.Calls("chat.update") {
-		if ch := c.Params.Get("channel"); ch != auditChannel {
-			t.Errorf("chat.update of a message in %s: the clicked messages were not redrawn through their clicks", ch)
-		}
-	}
+	w.wait("both approvers' messages to show the decision", func() bool {
+		return !hasButton(w.message(dms[approver1]), slackapp.ActionApprove) && !hasButton(w.message(dms[approver2]), slackapp.ActionApprove)
+	})
 	got := w.get(r.ID)
 	decisions := 0
 	for _, ev := range got.Events {
