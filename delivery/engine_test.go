@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -434,5 +435,46 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Audit lanes held up (a throttled audit channel) take at most
+// AuditWorkers workers: the employees' and approvers' lanes still run.
+func TestAuditLanesLeaveWorkersForPeople(t *testing.T) {
+	w := newWorld(t, delivery.Config{Workers: 4})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	auditIn, auditPeak := 0, 0
+	w.sender.do = func(wk delivery.Work) (delivery.Result, error) {
+		if wk.Lane.Kind == delivery.KindAudit {
+			mu.Lock()
+			auditIn++
+			auditPeak = max(auditPeak, auditIn)
+			mu.Unlock()
+			<-release
+			mu.Lock()
+			auditIn--
+			mu.Unlock()
+		}
+		return delivery.Result{Handled: wk.Inbox}, nil
+	}
+	w.run()
+	for i := range 8 {
+		w.request(fmt.Sprintf("U%d", i), fmt.Sprintf("UAPP%d", i))
+	}
+	// Every people and queue lane runs while the audit lanes are stuck.
+	waitFor(t, func() bool {
+		n := 0
+		for _, l := range w.sender.ran() {
+			if !strings.HasPrefix(l, "audit:") {
+				n++
+			}
+		}
+		return n == 16
+	})
+	close(release)
+	w.idle()
+	if auditPeak != 1 {
+		t.Errorf("%d audit lanes ran at once, want 1 (a quarter of 4 workers)", auditPeak)
 	}
 }
