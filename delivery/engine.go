@@ -21,8 +21,8 @@ type Config struct {
 	// quarter of Workers): a throttled audit channel never takes the
 	// workers that people's messages need.
 	AuditWorkers int
-	Poll    time.Duration // how often the store is asked for due lanes another replica left (default 5s)
-	Retry   time.Duration // how long after a failure a lane is tried again (default 10s)
+	Poll         time.Duration // how often the store is asked for due lanes another replica left (default 5s)
+	Retry        time.Duration // how long after a failure a lane is tried again (default 10s)
 }
 
 func (c Config) withDefaults() Config {
