@@ -95,7 +95,8 @@ func ItemRequest(item string) string {
 }
 
 // Marks returns the lanes the change of r that added r.Events[before:]
-// concerns: the employee's and the audit channel's, and each approver's
+// concerns: the audit channel's; the employee's unless the request was
+// only made (the answer to their command told them); and each approver's
 // queue when the request joins it (requested) or leaves it (decided, or
 // expired or cancelled before anyone decided), with the request in the
 // queue's inbox. A reveal alone marks nothing: its outcome follows within
@@ -108,7 +109,10 @@ func Marks(r *workflow.Request, before int) []Mark {
 	if !slices.ContainsFunc(added, func(ev workflow.Event) bool { return ev.Kind != workflow.EventRevealed }) {
 		return nil
 	}
-	marks := []Mark{{Lane: People(r.ID)}, {Lane: Audit(r.ID)}}
+	marks := []Mark{{Lane: Audit(r.ID)}}
+	if slices.ContainsFunc(added, func(ev workflow.Event) bool { return ev.Kind != workflow.EventRequested }) {
+		marks = append(marks, Mark{Lane: People(r.ID)})
+	}
 	queue := false
 	for _, ev := range added {
 		switch ev.Kind {
