@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -137,26 +136,6 @@ func (i *Identity) user(ctx context.Context, userID string, prio Priority) (memb
 	})
 }
 
-// Warm looks the users up in the background (users.info, PriorityNow)
-// unless their answer is in the cache: the approvers of a request, so that
-// the check at their click does not queue behind a burst of commands'
-// lookups. A nil Identity does nothing.
-func (i *Identity) Warm(users []string) {
-	if i == nil {
-		return
-	}
-	for _, u := range users {
-		if _, ok := i.users.get(u); ok {
-			continue
-		}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_, _ = i.user(ctx, u, PriorityNow)
-		}()
-	}
-}
-
 // ByEmail implements workflow.Identity with users.lookupByEmail, whose
 // answer it reuses for a minute (Tier 3: a burst of employees asks about
 // the same few managers).
@@ -218,10 +197,6 @@ type StaticApprovers struct {
 	Groups []string
 	Log    *slog.Logger
 	Gate   *Gate
-	// Identity, when set, is asked about the approvers when a request is
-	// made (Identity.Warm), so that the check at their click finds the
-	// answer ready.
-	Identity *Identity
 
 	members cache[[]string]
 }
@@ -247,7 +222,6 @@ func (a *StaticApprovers) For(ctx context.Context, _ string, _ workflow.Account)
 		}
 		a.Log.Warn("leaving out approver groups Slack could not list", "error", errors.Join(errs...))
 	}
-	a.Identity.Warm(a.Users)
 	return out, nil
 }
 

@@ -49,11 +49,6 @@ type Lanes struct {
 	// Window is how long after posting to an approver new requests wait
 	// to share one message (QueueWindow when zero; negative: none).
 	Window time.Duration
-	// Identity, when set, is asked about an approver when requests are
-	// posted to them, so that the check at their click (users.info, kept
-	// a minute) finds the answer ready instead of queueing behind a burst
-	// of commands.
-	Identity *Identity
 }
 
 var _ delivery.Sender = (*Lanes)(nil)
@@ -471,7 +466,6 @@ func (s *send) postRows(ctx context.Context, rec *queueRecord, fresh []*workflow
 			return err
 		}
 		rec.Posted = time.Now()
-		s.n.Identity.Warm([]string{approver})
 		if m.TS == "" {
 			continue // refused for good (a deactivated approver): nothing to update later
 		}

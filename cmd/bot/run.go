@@ -257,7 +257,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 	}
 	owner := workflow.NewID() // this replica, in leases
 	lanes := &slackapp.Lanes{API: b.api, HTTP: b.http, AuditChannel: cfg.AuditChannel, Requests: b.store,
-		Gate: b.gate, Identity: b.identity, Log: log.With("component", "delivery")}
+		Gate: b.gate, Log: log.With("component", "delivery")}
 	b.engine = delivery.New(b.lanes, lanes, delivery.Config{Owner: owner, Lease: cfg.WorkLease, Poll: cfg.SweepInterval},
 		nil, log.With("component", "delivery"))
 	b.engine.OnTampered = b.laneTampered
@@ -338,7 +338,7 @@ func (b *bot) openSlack(context.Context) error {
 	}
 	b.identity = &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate}
 	b.approvers = &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups,
-		Log: b.log.With("component", "approvers"), Gate: b.gate, Identity: b.identity}
+		Log: b.log.With("component", "approvers"), Gate: b.gate}
 	return nil
 }
 
