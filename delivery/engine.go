@@ -312,7 +312,7 @@ func (e *Engine) run(l Lane, replies []Reply) (waiting bool, unused []Reply) {
 		return false, nil // another replica holds it, and will see the mark
 	}
 	sctx, cancel := context.WithDeadline(ctx, until.Add(-e.cfg.Lease/4))
-	res, serr := e.sender.Send(sctx, Work{Lane: l, Data: t.Data, Inbox: t.Inbox, Replies: live(replies, now)})
+	res, serr := e.sender.Send(sctx, Work{Lane: l, Data: t.Data, Inbox: t.Inbox, Replies: live(replies, now), Request: t.Request})
 	cancel()
 	next, release := res.Next, res.Wait == nil
 	if !release && (next.IsZero() || next.After(until)) {
@@ -345,7 +345,27 @@ func (e *Engine) run(l Lane, replies []Reply) (waiting bool, unused []Reply) {
 		res.Wait(func() { e.Wake(l) })
 		return true, unused
 	}
+	if release && !next.IsZero() {
+		e.wakeAt(l, next)
+	}
 	return false, unused
+}
+
+// wakeAt runs lane l again at t here (a coalescing window's end, a
+// failure's retry), unless t is further than the poller's next look: the
+// store's due time is the record, for whichever replica comes first.
+func (e *Engine) wakeAt(l Lane, t time.Time) {
+	d := t.Sub(e.clock.Now())
+	if d > e.cfg.Poll {
+		return
+	}
+	time.AfterFunc(max(d, 0), func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if !e.closing {
+			e.wakeLocked(l, e.localLocked(l))
+		}
+	})
 }
 
 // live returns the replies that have not expired at now.

@@ -491,3 +491,28 @@ func TestAuditLanesLeaveWorkersForPeople(t *testing.T) {
 		t.Errorf("%d audit lanes ran at once, want 1 (a quarter of 4 workers)", auditPeak)
 	}
 }
+
+// A lane that asks to run again soon (an approver's coalescing window)
+// runs again then, here, without waiting for the poller.
+func TestLaneRunsAgainAtItsNextTime(t *testing.T) {
+	w := newWorld(t, delivery.Config{Poll: time.Second})
+	var mu sync.Mutex
+	asked := false
+	w.sender.do = func(wk delivery.Work) (delivery.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if wk.Lane.Kind == delivery.KindQueue && !asked {
+			asked = true
+			return delivery.Result{Next: w.clock.Now().Add(50 * time.Millisecond)}, nil // inbox left for then
+		}
+		return delivery.Result{Handled: wk.Inbox}, nil
+	}
+	w.run()
+	w.request("UEMP", "UAPP1")
+	q := delivery.Queue("UAPP1").String()
+	waitFor(t, func() bool { return countRuns(w.sender.ran(), q) == 2 })
+	w.idle()
+	if due := w.due(24 * time.Hour); len(due) != 0 {
+		t.Errorf("lanes left due: %v", due)
+	}
+}

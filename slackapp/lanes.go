@@ -134,6 +134,15 @@ func (s *send) request(ctx context.Context, id string) (*workflow.Request, bool,
 	return nil, false, err
 }
 
+// subject returns the request of a request's lane: as Take read it, or
+// read now.
+func (s *send) subject(ctx context.Context) (*workflow.Request, bool, error) {
+	if r := s.w.Request; r != nil && r.ID == s.w.Lane.Subject {
+		return r, true, nil
+	}
+	return s.request(ctx, s.w.Lane.Subject)
+}
+
 // reply returns the reply of a click on message m, if any.
 func (s *send) reply(m ref) (delivery.Reply, bool) {
 	for _, r := range s.w.Replies {
@@ -247,7 +256,7 @@ func (s *send) people(ctx context.Context) error {
 		return err
 	}
 	defer s.encode(&rec)
-	r, ok, err := s.request(ctx, s.w.Lane.Subject)
+	r, ok, err := s.subject(ctx)
 	if !ok || err != nil {
 		return err
 	}
@@ -296,7 +305,7 @@ func (s *send) audit(ctx context.Context) error {
 		return err
 	}
 	defer s.encode(&rec)
-	r, ok, err := s.request(ctx, s.w.Lane.Subject)
+	r, ok, err := s.subject(ctx)
 	if !ok || err != nil {
 		return err
 	}
@@ -373,6 +382,13 @@ func (s *send) queue(ctx context.Context) error {
 	approver := s.w.Lane.Subject
 	var fresh []*workflow.Request
 	byID := map[string]*workflow.Request{}
+	var ids []string
+	for _, item := range s.w.Inbox {
+		ids = append(ids, delivery.ItemRequest(item))
+	}
+	if err := s.prefetch(ctx, ids, byID); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, item := range s.w.Inbox {
 		id := delivery.ItemRequest(item)
@@ -381,11 +397,17 @@ func (s *send) queue(ctx context.Context) error {
 			continue
 		}
 		seen[id] = true
-		r, ok, err := s.request(ctx, id)
-		if err != nil {
-			return err
+		r := byID[id]
+		if r == nil {
+			var ok bool
+			var err error
+			if r, ok, err = s.request(ctx, id); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
 		}
-		if !ok || !r.IsApprover(approver) {
+		if !r.IsApprover(approver) {
 			continue
 		}
 		byID[id] = r
@@ -478,27 +500,39 @@ func (s *send) postRows(ctx context.Context, rec *queueRecord, fresh []*workflow
 	return nil
 }
 
+// prefetch reads the requests ids not in byID into it, in one round trip
+// when the store can (manyRequests); those it cannot read are left out.
+func (s *send) prefetch(ctx context.Context, ids []string, byID map[string]*workflow.Request) error {
+	many, ok := s.n.Requests.(manyRequests)
+	if !ok {
+		return nil
+	}
+	var missing []string
+	for _, id := range ids {
+		if byID[id] == nil && workflow.ValidID(id) && !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) < 2 {
+		return nil
+	}
+	rs, err := many.GetMany(ctx, missing)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r != nil {
+			byID[r.ID] = r
+		}
+	}
+	return nil
+}
+
 // rows reads the requests ids, those in byID from there; a request that
 // is gone or not the approver's is left out.
 func (s *send) rows(ctx context.Context, ids []string, byID map[string]*workflow.Request) ([]*workflow.Request, error) {
-	if many, ok := s.n.Requests.(manyRequests); ok {
-		var missing []string
-		for _, id := range ids {
-			if byID[id] == nil {
-				missing = append(missing, id)
-			}
-		}
-		if len(missing) > 1 {
-			rs, err := many.GetMany(ctx, missing)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range rs {
-				if r != nil {
-					byID[r.ID] = r
-				}
-			}
-		}
+	if err := s.prefetch(ctx, ids, byID); err != nil {
+		return nil, err
 	}
 	var out []*workflow.Request
 	for _, id := range ids {

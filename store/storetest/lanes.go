@@ -105,6 +105,10 @@ func testChangesMarkTheirLanes(t *testing.T, s LaneStore) {
 		if !slices.Equal(tk.Inbox, want) || tk.Data != nil {
 			t.Errorf("%s taken with inbox %v and data %q, want inbox %v and no data", l, tk.Inbox, tk.Data, want)
 		}
+		// A request's lane is taken with its request; an approver's without.
+		if wantReq := l.Kind != delivery.KindQueue; (tk.Request != nil) != wantReq || wantReq && (tk.Request.ID != r.ID || tk.Request.Requester != r.Requester || tk.Request.Status != r.Status) {
+			t.Errorf("%s taken with request %+v, want %v", l, tk.Request, wantReq)
+		}
 		if err := s.Put(ctx, tk, "replica-1", []byte(`{"told":"`+l.String()+`"}`), tk.Inbox, time.Time{}, true); err != nil {
 			t.Fatalf("Put(%s): %v", l, err)
 		}
