@@ -569,7 +569,7 @@ func TestHealthReadinessMetrics(t *testing.T) {
 		"resetbot_time_to_decision_seconds_count 2", "resetbot_time_to_reveal_seconds_count 1", "resetbot_time_to_completion_seconds_count 1",
 		`resetbot_directory_calls_total{result="ok"} 1`, `resetbot_slack_calls_total{method="chat.postMessage",result="ok"}`,
 		`resetbot_slack_calls_total{method="users.info",result="ok"}`, "resetbot_slack_connections_total 1",
-		"resetbot_requests_open 0", "resetbot_chat_calls_waiting 0", "go_goroutines",
+		"resetbot_requests_open 0", "resetbot_chat_calls_waiting 0", "resetbot_chat_lanes_pending 0", "go_goroutines",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
