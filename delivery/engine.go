@@ -17,8 +17,12 @@ type Config struct {
 	Owner   string        // this replica's name in leases (default: a random one)
 	Lease   time.Duration // how long a worker owns a lane (default 2m); it stops sending at 3/4 of it
 	Workers int           // lanes worked on at once (default 16)
-	Poll    time.Duration // how often the store is asked for due lanes another replica left (default 5s)
-	Retry   time.Duration // how long after a failure a lane is tried again (default 10s)
+	// AuditWorkers bounds the workers on audit lanes at once (default a
+	// quarter of Workers): a throttled audit channel never takes the
+	// workers that people's messages need.
+	AuditWorkers int
+	Poll         time.Duration // how often the store is asked for due lanes another replica left (default 5s)
+	Retry        time.Duration // how long after a failure a lane is tried again (default 10s)
 }
 
 func (c Config) withDefaults() Config {
@@ -30,6 +34,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 16
+	}
+	if c.AuditWorkers <= 0 || c.AuditWorkers > c.Workers {
+		c.AuditWorkers = max(1, c.Workers/4)
 	}
 	if c.Poll <= 0 {
 		c.Poll = 5 * time.Second
@@ -59,7 +66,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	lanes   map[Lane]*local // lanes queued, running or waiting here
-	ready   readyQueue
+	ready   readyQueue      // people's lanes: the employees' and the approvers'
+	audit   readyQueue      // the audit channel's lanes
+	auditOn int             // workers on audit lanes
 	seq     uint64
 	signal  chan struct{} // a worker may have something to do
 	closing bool
@@ -143,7 +152,7 @@ func (e *Engine) Expect(l Lane, r Reply) {
 	}
 	if lc.queued && lc.prio != 0 {
 		lc.prio = 0 // a click to answer: to the front
-		heap.Fix(&e.ready, lc.index)
+		heap.Fix(e.queueOf(l), lc.index)
 	}
 }
 
@@ -188,13 +197,34 @@ func (e *Engine) wakeLocked(l Lane, lc *local) {
 	case !lc.queued:
 		e.seq++
 		lc.queued, lc.seq, lc.prio = true, e.seq, priority(l, lc)
-		heap.Push(&e.ready, readyLane{l, lc})
+		heap.Push(e.queueOf(l), readyLane{l, lc})
 		e.kick()
 	case len(lc.replies) > 0 && lc.prio != 0:
 		// A click to answer: to the front.
 		lc.prio = 0
-		heap.Fix(&e.ready, lc.index)
+		heap.Fix(e.queueOf(l), lc.index)
 	}
+}
+
+// queueOf is the ready queue of lane l.
+func (e *Engine) queueOf(l Lane) *readyQueue {
+	if l.Kind == KindAudit {
+		return &e.audit
+	}
+	return &e.ready
+}
+
+// nextLocked takes the lane a free worker runs next: people's lanes
+// first, then an audit lane if fewer than AuditWorkers run.
+func (e *Engine) nextLocked() (readyLane, bool) {
+	switch {
+	case e.ready.Len() > 0:
+		return heap.Pop(&e.ready).(readyLane), true
+	case e.audit.Len() > 0 && e.auditOn < e.cfg.AuditWorkers:
+		e.auditOn++
+		return heap.Pop(&e.audit).(readyLane), true
+	}
+	return readyLane{}, false
 }
 
 // priority orders the queue: lanes with a click to answer, then by kind.
@@ -217,7 +247,12 @@ func (e *Engine) kick() {
 func (e *Engine) worker() {
 	for {
 		e.mu.Lock()
-		for e.ready.Len() == 0 && !e.closing {
+		var rl readyLane
+		var ok bool
+		for !e.closing {
+			if rl, ok = e.nextLocked(); ok {
+				break
+			}
 			e.mu.Unlock()
 			<-e.signal
 			e.mu.Lock()
@@ -227,12 +262,11 @@ func (e *Engine) worker() {
 			e.kick() // the next worker ends too
 			return
 		}
-		rl := heap.Pop(&e.ready).(readyLane)
 		lc := rl.lc
 		lc.queued, lc.running, lc.again = false, true, false
 		replies := lc.replies
 		lc.replies = nil
-		if e.ready.Len() > 0 {
+		if e.ready.Len() > 0 || e.audit.Len() > 0 {
 			e.kick()
 		}
 		e.mu.Unlock()
@@ -240,6 +274,10 @@ func (e *Engine) worker() {
 		waiting, unused := e.run(rl.lane, replies)
 
 		e.mu.Lock()
+		if rl.lane.Kind == KindAudit {
+			e.auditOn--
+			e.kick() // an audit lane may go now
+		}
 		lc.running, lc.waiting = false, waiting
 		lc.replies = append(unused, lc.replies...)
 		switch {
@@ -274,7 +312,7 @@ func (e *Engine) run(l Lane, replies []Reply) (waiting bool, unused []Reply) {
 		return false, nil // another replica holds it, and will see the mark
 	}
 	sctx, cancel := context.WithDeadline(ctx, until.Add(-e.cfg.Lease/4))
-	res, serr := e.sender.Send(sctx, Work{Lane: l, Data: t.Data, Inbox: t.Inbox, Replies: live(replies, now)})
+	res, serr := e.sender.Send(sctx, Work{Lane: l, Data: t.Data, Inbox: t.Inbox, Replies: live(replies, now), Request: t.Request})
 	cancel()
 	next, release := res.Next, res.Wait == nil
 	if !release && (next.IsZero() || next.After(until)) {
@@ -307,7 +345,27 @@ func (e *Engine) run(l Lane, replies []Reply) (waiting bool, unused []Reply) {
 		res.Wait(func() { e.Wake(l) })
 		return true, unused
 	}
+	if release && !next.IsZero() {
+		e.wakeAt(l, next)
+	}
 	return false, unused
+}
+
+// wakeAt runs lane l again at t here (a coalescing window's end, a
+// failure's retry), unless t is further than the poller's next look: the
+// store's due time is the record, for whichever replica comes first.
+func (e *Engine) wakeAt(l Lane, t time.Time) {
+	d := t.Sub(e.clock.Now())
+	if d > e.cfg.Poll {
+		return
+	}
+	time.AfterFunc(max(d, 0), func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if !e.closing {
+			e.wakeLocked(l, e.localLocked(l))
+		}
+	})
 }
 
 // live returns the replies that have not expired at now.

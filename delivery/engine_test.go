@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,7 +139,7 @@ func TestChangesRunTheirLanesOnce(t *testing.T) {
 	w.run()
 	r := w.request("UEMP", "UAPP1", "UAPP2")
 	w.idle()
-	want := []string{delivery.People(r.ID).String(), delivery.Audit(r.ID).String(), delivery.Queue("UAPP1").String(), delivery.Queue("UAPP2").String()}
+	want := []string{delivery.Audit(r.ID).String(), delivery.Queue("UAPP1").String(), delivery.Queue("UAPP2").String()}
 	if got := w.sender.ran(); !sameSet(got, want) {
 		t.Fatalf("lanes run %v, want each of %v once", got, want)
 	}
@@ -160,13 +161,17 @@ func TestChangesRunTheirLanesOnce(t *testing.T) {
 	r, _ = w.store.Get(context.Background(), r.ID)
 	w.engine.Changed(r, 1)
 	w.idle()
-	for _, run := range w.sender.runs[4:] {
-		if string(run.Data) != `"told"` {
+	for _, run := range w.sender.runs[3:] {
+		if want := `"told"`; run.Lane.Kind == delivery.KindPeople {
+			if run.Data != nil {
+				t.Errorf("the employee's lane ran first with %q, want nothing", run.Data)
+			}
+		} else if string(run.Data) != want {
 			t.Errorf("%s ran with %q, want what it saved", run.Lane, run.Data)
 		}
 	}
-	if n := len(w.sender.runs); n != 8 {
-		t.Errorf("%d runs after two changes, want 8", n)
+	if n := len(w.sender.runs); n != 7 {
+		t.Errorf("%d runs after two changes, want 7 (3 for the request, 4 for the decision)", n)
 	}
 }
 
@@ -176,6 +181,8 @@ func TestChangesRunTheirLanesOnce(t *testing.T) {
 func TestLanesWaitInTheOrderPeopleWaitForThem(t *testing.T) {
 	w := newWorld(t, delivery.Config{Workers: 1})
 	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
 	w.sender.release = release
 	w.run()
 	blocker := w.request("UBLOCK", "UAPPB") // its first lane holds the only worker
@@ -184,21 +191,20 @@ func TestLanesWaitInTheOrderPeopleWaitForThem(t *testing.T) {
 	b := w.request("UB", "UAPPB2")
 	// A click on UAPPA's message: its queue goes first.
 	w.engine.Expect(delivery.Queue("UAPPA"), delivery.Reply{Message: "DUAPPA/1.1", URL: "https://x/1", Expires: t0.Add(time.Hour)})
-	close(release)
+	unblock()
 	w.idle()
 	got := w.sender.ran()[1:]
-	// The blocker's remaining lanes were queued before the others.
+	// The queues before the audit channel; a queue with a click first.
+	// (The blocker's first lane took the worker; its other one waited.)
 	wantOrder := []string{
-		delivery.Queue("UAPPA").String(),
-		delivery.People(a.ID).String(), delivery.People(b.ID).String(),
-		delivery.Queue("UAPPB").String(), delivery.Queue("UAPPB2").String(),
+		delivery.Queue("UAPPA").String(), delivery.Queue("UAPPB").String(), delivery.Queue("UAPPB2").String(),
 		delivery.Audit(blocker.ID).String(), delivery.Audit(a.ID).String(), delivery.Audit(b.ID).String(),
 	}
 	first := w.sender.ran()[0]
-	wantOrder = slices.DeleteFunc(wantOrder, func(l string) bool { return l == first })
-	if first != delivery.People(blocker.ID).String() {
-		t.Fatalf("the first lane run was %s, want the blocker's people lane", first)
+	if first != delivery.Queue("UAPPB").String() && first != delivery.Audit(blocker.ID).String() {
+		t.Fatalf("the first lane run was %s, want one of the blocker's", first)
 	}
+	wantOrder = slices.DeleteFunc(wantOrder, func(l string) bool { return l == first })
 	if !slices.Equal(got, wantOrder) {
 		t.Errorf("lanes ran in the order\n%v\nwant\n%v", got, wantOrder)
 	}
@@ -209,21 +215,23 @@ func TestLanesWaitInTheOrderPeopleWaitForThem(t *testing.T) {
 func TestWorkersBoundTheLanesAtOnce(t *testing.T) {
 	w := newWorld(t, delivery.Config{Workers: 3})
 	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
 	w.sender.release = release
 	w.run()
 	for i := range 12 {
-		w.request(fmt.Sprintf("U%d", i), "UAPP")
+		w.request(fmt.Sprintf("U%d", i), fmt.Sprintf("UAPP%d", i))
 	}
 	waitFor(t, func() bool { return len(w.sender.ran()) == 3 })
-	if n := w.engine.Pending(); n != 12*2+1 {
-		t.Errorf("%d lanes pending, want %d", n, 12*2+1)
+	if n := w.engine.Pending(); n != 24 {
+		t.Errorf("%d lanes pending, want 24 (each request's audit lane and approver's queue)", n)
 	}
-	close(release)
+	unblock()
 	w.idle()
 	if w.sender.peak != 3 {
 		t.Errorf("%d lanes ran at once, want 3", w.sender.peak)
 	}
-	if n := len(w.sender.ran()); n < 12*2+1 {
+	if n := len(w.sender.ran()); n < 24 {
 		t.Errorf("%d runs, want every lane run", n)
 	}
 }
@@ -281,33 +289,37 @@ func TestWaitingLaneRunsWhenWoken(t *testing.T) {
 	}
 }
 
-// A lane whose Send fails is tried again Retry later, by the poller.
+// A lane whose Send fails is tried again Retry later, by the poller, not
+// before.
 func TestFailedLaneIsTriedAgain(t *testing.T) {
 	w := newWorld(t, delivery.Config{Retry: 10 * time.Second, Poll: 5 * time.Millisecond})
-	fails := 1
+	failing := true
 	var mu sync.Mutex
 	w.sender.do = func(wk delivery.Work) (delivery.Result, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if wk.Lane.Kind == delivery.KindPeople && fails > 0 {
-			fails--
+		if wk.Lane.Kind == delivery.KindAudit && failing {
 			return delivery.Result{}, errors.New("slack is down")
 		}
 		return delivery.Result{Handled: wk.Inbox}, nil
 	}
 	w.run()
 	r := w.request("UEMP", "UAPP1")
-	l := delivery.People(r.ID)
+	l := delivery.Audit(r.ID)
 	w.idle()
 	if !slices.Contains(w.due(10*time.Second), l.String()) || slices.Contains(w.due(9*time.Second), l.String()) {
 		t.Fatalf("after a failure the lane is due at %v, want 10s later", w.due(time.Hour))
 	}
+	runs := countRuns(w.sender.ran(), l.String())
 	time.Sleep(30 * time.Millisecond) // polls: nothing due yet
-	if n := countRuns(w.sender.ran(), l.String()); n != 1 {
-		t.Fatalf("the failed lane ran %d times before its retry time", n)
+	if n := countRuns(w.sender.ran(), l.String()); n != runs {
+		t.Fatalf("the failed lane ran again before its retry time")
 	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
 	w.clock.Add(10 * time.Second)
-	waitFor(t, func() bool { return countRuns(w.sender.ran(), l.String()) == 2 })
+	waitFor(t, func() bool { return countRuns(w.sender.ran(), l.String()) == runs+1 })
 	w.idle()
 	if due := w.due(24 * time.Hour); len(due) != 0 {
 		t.Errorf("lanes left due after the retry: %v", due)
@@ -320,7 +332,7 @@ func TestFailedLaneIsTriedAgain(t *testing.T) {
 func TestLeaseEndHandsTheLaneOver(t *testing.T) {
 	w := newWorld(t, delivery.Config{Owner: "replica-2", Poll: 5 * time.Millisecond})
 	r := w.request("UEMP", "UAPP1")
-	l := delivery.People(r.ID)
+	l := delivery.Audit(r.ID)
 	tk, ok, err := w.store.Take(context.Background(), l, "replica-1", w.clock.Now(), w.clock.Now().Add(time.Minute))
 	if err != nil || !ok {
 		t.Fatal(ok, err)
@@ -329,7 +341,7 @@ func TestLeaseEndHandsTheLaneOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.run()                                                     // replica-2; its own lanes of r run at once, except l
-	waitFor(t, func() bool { return len(w.sender.ran()) >= 2 }) // audit and queue
+	waitFor(t, func() bool { return len(w.sender.ran()) >= 1 }) // the queue
 	time.Sleep(20 * time.Millisecond)
 	if countRuns(w.sender.ran(), l.String()) != 0 {
 		t.Fatal("a lane leased by another replica ran")
@@ -434,5 +446,73 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Audit lanes held up (a throttled audit channel) take at most
+// AuditWorkers workers: the employees' and approvers' lanes still run.
+func TestAuditLanesLeaveWorkersForPeople(t *testing.T) {
+	w := newWorld(t, delivery.Config{Workers: 4})
+	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	var mu sync.Mutex
+	auditIn, auditPeak := 0, 0
+	w.sender.do = func(wk delivery.Work) (delivery.Result, error) {
+		if wk.Lane.Kind == delivery.KindAudit {
+			mu.Lock()
+			auditIn++
+			auditPeak = max(auditPeak, auditIn)
+			mu.Unlock()
+			<-release
+			mu.Lock()
+			auditIn--
+			mu.Unlock()
+		}
+		return delivery.Result{Handled: wk.Inbox}, nil
+	}
+	w.run()
+	for i := range 8 {
+		w.request(fmt.Sprintf("U%d", i), fmt.Sprintf("UAPP%d", i))
+	}
+	// Every people and queue lane runs while the audit lanes are stuck.
+	waitFor(t, func() bool {
+		n := 0
+		for _, l := range w.sender.ran() {
+			if !strings.HasPrefix(l, "audit:") {
+				n++
+			}
+		}
+		return n == 8 // the queues
+	})
+	unblock()
+	w.idle()
+	if auditPeak != 1 {
+		t.Errorf("%d audit lanes ran at once, want 1 (a quarter of 4 workers)", auditPeak)
+	}
+}
+
+// A lane that asks to run again soon (an approver's coalescing window)
+// runs again then, here, without waiting for the poller.
+func TestLaneRunsAgainAtItsNextTime(t *testing.T) {
+	w := newWorld(t, delivery.Config{Poll: time.Second})
+	var mu sync.Mutex
+	asked := false
+	w.sender.do = func(wk delivery.Work) (delivery.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if wk.Lane.Kind == delivery.KindQueue && !asked {
+			asked = true
+			return delivery.Result{Next: w.clock.Now().Add(50 * time.Millisecond)}, nil // inbox left for then
+		}
+		return delivery.Result{Handled: wk.Inbox}, nil
+	}
+	w.run()
+	w.request("UEMP", "UAPP1")
+	q := delivery.Queue("UAPP1").String()
+	waitFor(t, func() bool { return countRuns(w.sender.ran(), q) == 2 })
+	w.idle()
+	if due := w.due(24 * time.Hour); len(due) != 0 {
+		t.Errorf("lanes left due: %v", due)
 	}
 }

@@ -95,7 +95,8 @@ func ItemRequest(item string) string {
 }
 
 // Marks returns the lanes the change of r that added r.Events[before:]
-// concerns: the employee's and the audit channel's, and each approver's
+// concerns: the audit channel's; the employee's unless the request was
+// only made (the answer to their command told them); and each approver's
 // queue when the request joins it (requested) or leaves it (decided, or
 // expired or cancelled before anyone decided), with the request in the
 // queue's inbox. A reveal alone marks nothing: its outcome follows within
@@ -108,7 +109,12 @@ func Marks(r *workflow.Request, before int) []Mark {
 	if !slices.ContainsFunc(added, func(ev workflow.Event) bool { return ev.Kind != workflow.EventRevealed }) {
 		return nil
 	}
-	marks := []Mark{{Lane: People(r.ID)}, {Lane: Audit(r.ID)}}
+	marks := []Mark{{Lane: Audit(r.ID)}}
+	// A request the employee made themselves needs no DM (their command's
+	// answer told them); one a helpdesk agent made on their behalf does.
+	if r.Agent != "" || slices.ContainsFunc(added, func(ev workflow.Event) bool { return ev.Kind != workflow.EventRequested }) {
+		marks = append(marks, Mark{Lane: People(r.ID)})
+	}
 	queue := false
 	for _, ev := range added {
 		switch ev.Kind {
@@ -132,6 +138,19 @@ type Taken struct {
 	Data  []byte    // the record's data (what the lane told so far); nil for a lane never saved
 	Inbox []string  // items marked for the lane and not yet handled
 	Due   time.Time // the lane's due time as Take left it (its lease end, or later); zero when it was not due
+	// Request is the request a request's lane tells about, read with the
+	// lane (verified as Store.Get does); nil for an approver's lane, and
+	// for a request that is gone or failed verification.
+	Request *workflow.Request
+}
+
+// Request returns the ID of the request lane l tells about, or "" for
+// an approver's lane.
+func (l Lane) Request() string {
+	if l.Kind == KindQueue {
+		return ""
+	}
+	return l.Subject
 }
 
 // Store keeps the lanes' records, leases, due times and inboxes. The
@@ -149,7 +168,8 @@ type Store interface {
 	// Take leases lane l to owner until until, unless another owner
 	// holds its lease; ok is false then, and nothing changes. A lane due
 	// at or before now becomes due at until, so that another replica
-	// takes it over if owner stops. Errors: workflow.CodeUnavailable,
+	// takes it over if owner stops. It reads the lane's request with it
+	// (Taken.Request). Errors: workflow.CodeUnavailable,
 	// workflow.CodeTampered (the record was moved aside; Take again).
 	Take(ctx context.Context, l Lane, owner string, now, until time.Time) (t Taken, ok bool, err error)
 
@@ -179,6 +199,9 @@ type Work struct {
 	Data    []byte   // what the lane told so far (nil: nothing yet)
 	Inbox   []string // items marked for the lane since
 	Replies []Reply  // clicks on the lane's messages whose answer may replace them
+	// Request is the request of a request's lane as Take read it; nil
+	// when the Sender must read it itself.
+	Request *workflow.Request
 }
 
 // Result is what a Sender did.

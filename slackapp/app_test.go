@@ -179,7 +179,7 @@ func (h *appHarness) answer(id string) webhookPost {
 
 // settle waits until every event dispatched so far has been handled: a
 // help command dispatched after them is answered, and then App.Wait
-// returns. The service's background syncs are waited for too.
+// returns. The service's background work is waited for too.
 func (h *appHarness) settle() {
 	h.t.Helper()
 	h.answer(h.command(employeeID, "help"))

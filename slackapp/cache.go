@@ -62,11 +62,11 @@ func (c *cache[V]) put(key string, v V) {
 }
 
 // lookup returns the value of key from c when fresh, else asks Slack with
-// call through the gate under method (a command's lookups: PriorityNow)
-// and keeps the answer. Lookups of the same key at the same time make one
-// call (a burst of employees with the same manager asks Slack about the
-// manager once), under the context of the first of them.
-func lookup[V any](ctx context.Context, c *cache[V], g *Gate, method, key string, call func() (V, error)) (V, error) {
+// call through the gate under method with priority prio, and keeps the
+// answer. Lookups of the same key at the same time make one call (a burst
+// of employees with the same manager asks Slack about the manager once),
+// under the context of the first of them.
+func lookup[V any](ctx context.Context, c *cache[V], g *Gate, method string, prio Priority, key string, call func() (V, error)) (V, error) {
 	if v, ok := c.get(key); ok {
 		return v, nil
 	}
@@ -75,7 +75,7 @@ func lookup[V any](ctx context.Context, c *cache[V], g *Gate, method, key string
 			return v, nil
 		}
 		var v V
-		err := g.Do(ctx, method, PriorityNow, func() error {
+		err := g.Do(ctx, method, prio, func() error {
 			var err error
 			v, err = call()
 			return err

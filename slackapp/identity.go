@@ -49,9 +49,12 @@ func memberOf(u *slack.User) member {
 
 var _ workflow.Identity = (*Identity)(nil)
 
-// Person implements workflow.Identity.
+// Person implements workflow.Identity. Its users.info waits behind a
+// click's (PriorityNext): in a burst of commands, the approver's check at
+// their first click clears the way for every request they decide, and
+// must not queue behind the employees' lookups.
 func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, error) {
-	u, err := i.member(ctx, userID)
+	u, err := i.member(ctx, userID, PriorityNext)
 	if err != nil {
 		return workflow.Person{}, err
 	}
@@ -100,9 +103,10 @@ func (i *Identity) ours(u member) error {
 	return workflow.Errorf(workflow.CodeForeignUser, "Slack user %s belongs to workspace %q (organisation %q), not this one (%q, %q)", u.id, u.team, u.enterprise, i.Team, i.Enterprise)
 }
 
-// Approver implements workflow.Identity.
+// Approver implements workflow.Identity: at the click, whose answer the
+// approver waits for (PriorityNow).
 func (i *Identity) Approver(ctx context.Context, userID string) (workflow.Person, error) {
-	u, err := i.member(ctx, userID)
+	u, err := i.member(ctx, userID, PriorityNow)
 	if err != nil {
 		return workflow.Person{}, err
 	}
@@ -111,8 +115,8 @@ func (i *Identity) Approver(ctx context.Context, userID string) (workflow.Person
 
 // member returns userID's users.info once it passed ours.
 // Errors: CodeUnknownUser, CodeInternal (chat unreachable), and ours'.
-func (i *Identity) member(ctx context.Context, userID string) (member, error) {
-	u, err := i.user(ctx, userID)
+func (i *Identity) member(ctx context.Context, userID string, prio Priority) (member, error) {
+	u, err := i.user(ctx, userID, prio)
 	if err != nil {
 		if slackError(err, "user_not_found", "users_not_found") {
 			return member{}, workflow.Errorf(workflow.CodeUnknownUser, "Slack does not know user %s", userID)
@@ -123,8 +127,8 @@ func (i *Identity) member(ctx context.Context, userID string) (member, error) {
 }
 
 // user returns users.info of userID, from the cache when fresh.
-func (i *Identity) user(ctx context.Context, userID string) (member, error) {
-	return lookup(ctx, &i.users, i.Gate, "users.info", userID, func() (member, error) {
+func (i *Identity) user(ctx context.Context, userID string, prio Priority) (member, error) {
+	return lookup(ctx, &i.users, i.Gate, "users.info", prio, userID, func() (member, error) {
 		u, err := i.API.GetUserInfoContext(ctx, userID)
 		if err != nil {
 			return member{}, err
@@ -133,22 +137,11 @@ func (i *Identity) user(ctx context.Context, userID string) (member, error) {
 	})
 }
 
-// ByEmail implements workflow.Identity with users.lookupByEmail, whose
-// answer it reuses for a minute (Tier 3: a burst of employees asks about
-// the same few managers).
+// ByEmail implements workflow.Identity with users.lookupByEmail.
 func (i *Identity) ByEmail(ctx context.Context, email string) (workflow.Person, bool, error) {
-	m, err := lookup(ctx, &i.byEmail, i.Gate, "users.lookupByEmail", strings.ToLower(email), func() (member, error) {
-		u, err := i.API.GetUserByEmailContext(ctx, email)
-		if err != nil {
-			return member{}, err
-		}
-		return memberOf(u), nil
-	})
-	if err != nil {
-		if slackError(err, "users_not_found", "user_not_found") {
-			return workflow.Person{}, false, nil
-		}
-		return workflow.Person{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
+	m, ok, err := i.byEmailMember(ctx, email)
+	if err != nil || !ok {
+		return workflow.Person{}, false, err
 	}
 	if i.ours(m) != nil || i.email(m) != nil {
 		// Not asked: deactivated, a guest or bot, another organisation's,
@@ -168,18 +161,9 @@ func (i *Identity) Employee(ctx context.Context, email string) (workflow.Person,
 	if err := i.email(member{id: "named by email", email: email, confirmed: true}); err != nil {
 		return workflow.Person{}, false, err
 	}
-	m, err := lookup(ctx, &i.byEmail, i.Gate, "users.lookupByEmail", strings.ToLower(email), func() (member, error) {
-		u, err := i.API.GetUserByEmailContext(ctx, email)
-		if err != nil {
-			return member{}, err
-		}
-		return memberOf(u), nil
-	})
-	if err != nil {
-		if slackError(err, "users_not_found", "user_not_found") {
-			return workflow.Person{}, false, nil
-		}
-		return workflow.Person{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
+	m, ok, err := i.byEmailMember(ctx, email)
+	if err != nil || !ok {
+		return workflow.Person{}, false, err
 	}
 	if err := i.ours(m); err != nil {
 		return workflow.Person{}, false, err
@@ -188,6 +172,27 @@ func (i *Identity) Employee(ctx context.Context, email string) (workflow.Person,
 		return workflow.Person{}, false, err
 	}
 	return workflow.Person{ID: m.id, Email: m.email, Name: m.name}, true, nil
+}
+
+// byEmailMember returns users.lookupByEmail of email, reused for a minute
+// (Tier 3: a burst of employees asks about the same few managers); ok is
+// false when Slack has no member with it.
+// Errors: CodeInternal (chat unreachable).
+func (i *Identity) byEmailMember(ctx context.Context, email string) (member, bool, error) {
+	m, err := lookup(ctx, &i.byEmail, i.Gate, "users.lookupByEmail", PriorityNext, strings.ToLower(email), func() (member, error) {
+		u, err := i.API.GetUserByEmailContext(ctx, email)
+		if err != nil {
+			return member{}, err
+		}
+		return memberOf(u), nil
+	})
+	switch {
+	case slackError(err, "users_not_found", "user_not_found"):
+		return member{}, false, nil
+	case err != nil:
+		return member{}, false, workflow.Wrap(workflow.CodeInternal, err, "users.lookupByEmail")
+	}
+	return m, true, nil
 }
 
 // eligible refuses deactivated users, bots and guests.
@@ -278,7 +283,7 @@ func (a *StaticApprovers) For(ctx context.Context, _ string, _ workflow.Account)
 // groupMembers returns the members of user group g, from the cache when
 // fresh.
 func (a *StaticApprovers) groupMembers(ctx context.Context, g string) ([]string, error) {
-	return lookup(ctx, &a.members, a.Gate, "usergroups.users.list", g, func() ([]string, error) {
+	return lookup(ctx, &a.members, a.Gate, "usergroups.users.list", PriorityNext, g, func() ([]string, error) {
 		return a.API.GetUserGroupMembersContext(ctx, g)
 	})
 }
@@ -291,7 +296,7 @@ func (a *StaticApprovers) Check(ctx context.Context, people *Identity) (int, []s
 	var problems []string
 	n := 0
 	for _, u := range a.Users {
-		usr, err := people.user(ctx, u)
+		usr, err := people.user(ctx, u, PriorityNow)
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("user %s: %v", u, err))

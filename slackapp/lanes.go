@@ -134,6 +134,15 @@ func (s *send) request(ctx context.Context, id string) (*workflow.Request, bool,
 	return nil, false, err
 }
 
+// subject returns the request of a request's lane: as Take read it, or
+// read now.
+func (s *send) subject(ctx context.Context) (*workflow.Request, bool, error) {
+	if r := s.w.Request; r != nil && r.ID == s.w.Lane.Subject {
+		return r, true, nil
+	}
+	return s.request(ctx, s.w.Lane.Subject)
+}
+
 // reply returns the reply of a click on message m, if any.
 func (s *send) reply(m ref) (delivery.Reply, bool) {
 	for _, r := range s.w.Replies {
@@ -247,7 +256,7 @@ func (s *send) people(ctx context.Context) error {
 		return err
 	}
 	defer s.encode(&rec)
-	r, ok, err := s.request(ctx, s.w.Lane.Subject)
+	r, ok, err := s.subject(ctx)
 	if !ok || err != nil {
 		return err
 	}
@@ -299,7 +308,7 @@ func (s *send) audit(ctx context.Context) error {
 		return err
 	}
 	defer s.encode(&rec)
-	r, ok, err := s.request(ctx, s.w.Lane.Subject)
+	r, ok, err := s.subject(ctx)
 	if !ok || err != nil {
 		return err
 	}
@@ -351,73 +360,116 @@ type queueRecord struct {
 // queueMessage is one message of an approver's queue and its rows.
 type queueMessage struct {
 	ref
-	Rows []string `json:"rows"` // request IDs, in the order shown
+	Rows  []string `json:"rows"`            // request IDs, in the order shown
+	Stale bool     `json:"stale,omitempty"` // a row's request changed since it was drawn
 }
 
-// queue brings an approver's messages up to date: the requests that
-// joined their queue (the lane's inbox) are listed in new messages, those
-// of one window together; the messages with a request that left the
-// queue are redrawn (through the reply of a click on them when there is
-// one). A request lists only if the approver is one of its approvers.
+// queue brings an approver's messages up to date, in the order people
+// wait for them: first the messages someone clicked (redrawn through the
+// click's reply, which costs no chat.update), then the requests that
+// joined the queue (the lane's inbox) in new messages, those of one
+// window together, and last the other messages whose requests left the
+// queue (another approver decided, or they expired), with chat.update. A
+// request lists only if the approver is one of its approvers. Which
+// messages are stale is saved with the record, so that a lane left
+// waiting for a rate-limited key redraws them when it runs again.
 func (s *send) queue(ctx context.Context) error {
 	var rec queueRecord
 	if err := s.decode(&rec); err != nil {
 		return err
 	}
 	defer s.encode(&rec)
+	defer func() {
+		rec.Messages = slices.DeleteFunc(rec.Messages, func(m queueMessage) bool { return m.Rows == nil })
+	}()
 	approver := s.w.Lane.Subject
-	changed := map[int]bool{} // messages to redraw
 	var fresh []*workflow.Request
 	byID := map[string]*workflow.Request{}
+	var ids []string
+	for _, item := range s.w.Inbox {
+		ids = append(ids, delivery.ItemRequest(item))
+	}
+	if err := s.prefetch(ctx, ids, byID); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, item := range s.w.Inbox {
 		id := delivery.ItemRequest(item)
+		s.res.Handled = append(s.res.Handled, item)
 		if seen[id] {
-			s.res.Handled = append(s.res.Handled, item)
 			continue
 		}
-		r, ok, err := s.request(ctx, id)
-		if err != nil {
-			return err
-		}
 		seen[id] = true
-		s.res.Handled = append(s.res.Handled, item)
-		if !ok || !r.IsApprover(approver) {
+		r := byID[id]
+		if r == nil {
+			var ok bool
+			var err error
+			if r, ok, err = s.request(ctx, id); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
+		}
+		if !r.IsApprover(approver) {
 			continue
 		}
 		byID[id] = r
 		if i := slices.IndexFunc(rec.Messages, func(m queueMessage) bool { return slices.Contains(m.Rows, id) }); i >= 0 {
-			changed[i] = true
+			rec.Messages[i].Stale = true
 		} else if r.Status == workflow.StatusPending {
 			fresh = append(fresh, r)
 		}
 	}
-	for i, m := range rec.Messages {
-		if _, ok := s.reply(m.ref); ok {
-			changed[i] = true
-		}
-	}
-	// Redraw first: it answers clicks.
+	// The clicked messages: the answer someone waits for.
 	for i := range rec.Messages {
-		if !changed[i] {
-			continue
-		}
-		rows, err := s.rows(ctx, rec.Messages[i].Rows, byID)
-		if err != nil {
-			return err
-		}
-		h, err := s.replace(ctx, rec.Messages[i].ref, QueueMessage(approver, rows), PriorityOthers)
-		rec.Messages[i].Hash = h
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(rows, func(r *workflow.Request) bool { return r.Status == workflow.StatusPending }) {
-			rec.Messages[i].Rows = nil // all decided and shown: done with it
+		if _, ok := s.reply(rec.Messages[i].ref); ok {
+			if err := s.redraw(ctx, &rec.Messages[i], byID); err != nil {
+				return err
+			}
 		}
 	}
-	rec.Messages = slices.DeleteFunc(rec.Messages, func(m queueMessage) bool { return m.Rows == nil })
+	if err := s.postRows(ctx, &rec, fresh); err != nil {
+		return err
+	}
+	for i := range rec.Messages {
+		if rec.Messages[i].Stale {
+			if err := s.redraw(ctx, &rec.Messages[i], byID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// redraw makes message m show its rows as they are now.
+func (s *send) redraw(ctx context.Context, m *queueMessage, byID map[string]*workflow.Request) error {
+	rows, err := s.rows(ctx, m.Rows, byID)
+	if err != nil {
+		return err
+	}
+	h, err := s.replace(ctx, m.ref, QueueMessage(s.w.Lane.Subject, rows), PriorityOthers)
+	m.Hash = h
+	if err != nil {
+		return err
+	}
+	m.Stale = false
+	if !slices.ContainsFunc(rows, func(r *workflow.Request) bool { return r.Status == workflow.StatusPending }) {
+		m.Rows = nil // all decided and shown: done with it
+	}
+	return nil
+}
+
+// postRows lists the requests fresh in new messages, oldest first,
+// maxQueueRows to a message; within the window after the last post it
+// leaves them (in the inbox) for one post at the window's end.
+func (s *send) postRows(ctx context.Context, rec *queueRecord, fresh []*workflow.Request) error {
 	if len(fresh) == 0 {
 		return nil
+	}
+	unhandle := func(rs []*workflow.Request) {
+		s.res.Handled = slices.DeleteFunc(s.res.Handled, func(item string) bool {
+			return slices.ContainsFunc(rs, func(r *workflow.Request) bool { return r.ID == delivery.ItemRequest(item) })
+		})
 	}
 	window := s.n.Window
 	if window == 0 {
@@ -426,21 +478,16 @@ func (s *send) queue(ctx context.Context) error {
 	if next := rec.Posted.Add(window); window > 0 && time.Now().Before(next) {
 		// Others may join these in a moment: one post for them all.
 		s.res.Next = next
-		s.res.Handled = slices.DeleteFunc(s.res.Handled, func(item string) bool {
-			return slices.ContainsFunc(fresh, func(r *workflow.Request) bool { return r.ID == delivery.ItemRequest(item) })
-		})
+		unhandle(fresh)
 		return nil
 	}
 	slices.SortStableFunc(fresh, func(a, b *workflow.Request) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	for rows := range slices.Chunk(fresh, maxQueueRows) {
+	approver := s.w.Lane.Subject
+	for start := 0; start < len(fresh); start += maxQueueRows {
+		rows := fresh[start:min(start+maxQueueRows, len(fresh))]
 		m, err := s.post(ctx, approver, QueueMessage(approver, rows), PriorityNext)
 		if err != nil {
-			// Not posted: those rows stay in the inbox for the next round.
-			s.res.Handled = slices.DeleteFunc(s.res.Handled, func(item string) bool {
-				return slices.ContainsFunc(fresh, func(r *workflow.Request) bool {
-					return r.ID == delivery.ItemRequest(item) && !slices.ContainsFunc(rec.Messages, func(m queueMessage) bool { return slices.Contains(m.Rows, r.ID) })
-				})
-			})
+			unhandle(fresh[start:]) // not posted: they stay in the inbox for the next round
 			return err
 		}
 		rec.Posted = time.Now()
@@ -456,27 +503,39 @@ func (s *send) queue(ctx context.Context) error {
 	return nil
 }
 
+// prefetch reads the requests ids not in byID into it, in one round trip
+// when the store can (manyRequests); those it cannot read are left out.
+func (s *send) prefetch(ctx context.Context, ids []string, byID map[string]*workflow.Request) error {
+	many, ok := s.n.Requests.(manyRequests)
+	if !ok {
+		return nil
+	}
+	var missing []string
+	for _, id := range ids {
+		if byID[id] == nil && workflow.ValidID(id) && !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) < 2 {
+		return nil
+	}
+	rs, err := many.GetMany(ctx, missing)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r != nil {
+			byID[r.ID] = r
+		}
+	}
+	return nil
+}
+
 // rows reads the requests ids, those in byID from there; a request that
 // is gone or not the approver's is left out.
 func (s *send) rows(ctx context.Context, ids []string, byID map[string]*workflow.Request) ([]*workflow.Request, error) {
-	if many, ok := s.n.Requests.(manyRequests); ok {
-		var missing []string
-		for _, id := range ids {
-			if byID[id] == nil {
-				missing = append(missing, id)
-			}
-		}
-		if len(missing) > 1 {
-			rs, err := many.GetMany(ctx, missing)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range rs {
-				if r != nil {
-					byID[r.ID] = r
-				}
-			}
-		}
+	if err := s.prefetch(ctx, ids, byID); err != nil {
+		return nil, err
 	}
 	var out []*workflow.Request
 	for _, id := range ids {

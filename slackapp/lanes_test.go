@@ -302,3 +302,44 @@ func TestQueueLaneListsABurstTogether(t *testing.T) {
 		t.Errorf("%d chat.update calls for a clicked message", n)
 	}
 }
+
+// A message whose request another approver decided is redrawn with
+// chat.update; when that waits for a rate limit, the lane parks and
+// remembers the message is stale, and redraws it when it runs again,
+// although nothing new is in its inbox. New requests are not held up
+// behind it.
+func TestQueueLaneRemembersStaleMessages(t *testing.T) {
+	h := newLaneHarness(t)
+	r := h.request(approver1ID, approver2ID)
+	q := delivery.Queue(approver1ID)
+	h.send(q, []string{delivery.Item(r.ID, 1)})
+	h.change(r.ID, func(r *workflow.Request, now time.Time) error { return r.Decide(approver2ID, true, now, time.Hour) })
+	h.srv.ThrottleMethod("chat.update", 1500*time.Millisecond)                                               // answered with Retry-After: 2, longer than a lane waits
+	h.lanes.Gate.DoWithin(context.Background(), "chat.update", PriorityNow, time.Millisecond, func() error { // the gate learns the Retry-After
+		_, _, _, err := h.lanes.API.UpdateMessageContext(context.Background(), "D0", "1.1", slack.MsgOptionText("x", false))
+		return err
+	})
+	late := h.requestOf(employee2ID, approver1ID)
+	res := h.send(q, []string{delivery.Item(r.ID, 2), delivery.Item(late.ID, 1)})
+	if res.Wait == nil {
+		t.Fatal("the redraw behind a throttled chat.update did not park")
+	}
+	msgs := h.srv.Messages(slacktest.DMChannel(approver1ID))
+	if len(msgs) != 2 || !strings.Contains(string(msgs[1].Blocks), late.ID) {
+		t.Fatalf("the new request was held up behind the redraw: %d messages", len(msgs))
+	}
+	var rec queueRecord
+	if err := json.Unmarshal(h.data[q], &rec); err != nil || len(rec.Messages) != 2 || !rec.Messages[0].Stale {
+		t.Fatalf("record %s (%v): want the first message stale", h.data[q], err)
+	}
+	time.Sleep(2100 * time.Millisecond) // the window ends
+	h.send(q, nil)
+	got, _ := h.srv.Message(msgs[0].Channel, msgs[0].TS)
+	if hasAction(got, ActionApprove) || !strings.Contains(blocksOf(got), "Approved by \\u003c@"+approver2ID) {
+		t.Errorf("the stale message after the window: %s", blocksOf(got))
+	}
+}
+
+func hasAction(m slacktest.Message, action string) bool {
+	return strings.Contains(string(m.Blocks), `"action_id":"`+action+`"`)
+}

@@ -367,20 +367,14 @@ func TestDoubleClicks(t *testing.T) {
 			}
 		}
 		// One click won; the three others were told why nothing changed.
-		// Each approver's clicked message is redrawn through the response_url
-		// of a click on it (not chat.update): both show the decision.
-		return answered == 3 && replaced == 2
+		// The winner's message is redrawn through the response_url of a
+		// click on it; the other approver's too when their click came
+		// before the decision was drawn (else with chat.update).
+		return answered == 3 && replaced >= 1
 	})
-	for _, a := range []string{approver1, approver2} {
-		if m := w.message(dms[a]); hasButton(m, slackapp.ActionApprove) {
-			t.Errorf("%s's message still shows the buttons: %s", a, blocksText(m))
-		}
-	}
-	for _, c := range w.slack.Calls("chat.update") {
-		if ch := c.Params.Get("channel"); ch != auditChannel {
-			t.Errorf("chat.update of a message in %s: the clicked messages were not redrawn through their clicks", ch)
-		}
-	}
+	w.wait("both approvers' messages to show the decision", func() bool {
+		return !hasButton(w.message(dms[approver1]), slackapp.ActionApprove) && !hasButton(w.message(dms[approver2]), slackapp.ActionApprove)
+	})
 	got := w.get(r.ID)
 	decisions := 0
 	for _, ev := range got.Events {
@@ -575,7 +569,7 @@ func TestHealthReadinessMetrics(t *testing.T) {
 		"resetbot_time_to_decision_seconds_count 2", "resetbot_time_to_reveal_seconds_count 1", "resetbot_time_to_completion_seconds_count 1",
 		`resetbot_directory_calls_total{result="ok"} 1`, `resetbot_slack_calls_total{method="chat.postMessage",result="ok"}`,
 		`resetbot_slack_calls_total{method="users.info",result="ok"}`, "resetbot_slack_connections_total 1",
-		"resetbot_requests_open 0", "resetbot_chat_calls_waiting 0", "go_goroutines",
+		"resetbot_requests_open 0", "resetbot_chat_calls_waiting 0", "resetbot_chat_lanes_pending 0", "go_goroutines",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

@@ -939,7 +939,7 @@ func runOpenRequests(b *testing.B) {
 	if err != nil {
 		b.Fatalf("timed out after %v: %d commands answered, %d requests shown to the approver, %d audit parents of %d", *loadTimeout, answered(), len(shown), audit, n)
 	}
-	time.Sleep(2 * time.Second) // let the last syncs save their bookkeeping
+	time.Sleep(2 * time.Second) // let the last lanes save their records
 	settled, err := readProc(pid)
 	if err != nil {
 		b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
 	redisstore "github.com/example/resetbot/store/redisstore"
@@ -160,4 +161,68 @@ func TestTamperedEmbeddedStore(t *testing.T) {
 		}
 		return recs
 	})
+}
+
+// TestTamperedLaneRecordTellsNobodyElse: whoever can write the bot's Redis
+// puts another employee's Reveal DM in the record of this employee's chat
+// lane (the record of the stranger's lane copied over, or an edited one).
+// The bot refuses the record (its seal binds it to its lane), audits it,
+// and tells the employee from the request itself: the stranger's message
+// is never touched, the password goes to the employee only.
+func TestTamperedLaneRecordTellsNobodyElse(t *testing.T) {
+	for _, how := range []string{"copied from the stranger's lane", "edited to the stranger's message"} {
+		t.Run(how, func(t *testing.T) {
+			w := newWorld(t)
+			w.start()
+			// The stranger's request, approved: their Reveal DM.
+			sid := idRe.FindString(w.command(stranger, ""))
+			w.clickAcked(approver1, slackapp.ActionApprove, sid, w.messageFor(slacktest.DMChannel(approver1), sid, slackapp.ActionApprove))
+			theirs := w.messageFor(slacktest.DMChannel(stranger), sid, slackapp.ActionReveal)
+			w.waitStatus(sid, workflow.StatusApproved)
+			// The employee's, approved.
+			r, dms := w.request()
+			reveal := w.approve(r, dms)
+			ctx := context.Background()
+			mine := redisstore.KeyPrefix(w.prefix) + "lane:" + delivery.People(r.ID).String()
+			stored, err := w.redis.Get(ctx, mine).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			forged := bytes.ReplaceAll(stored, []byte(reveal.Channel), []byte(theirs.Channel))
+			forged = bytes.ReplaceAll(forged, []byte(reveal.TS), []byte(theirs.TS))
+			if how == "copied from the stranger's lane" {
+				if forged, err = w.redis.Get(ctx, redisstore.KeyPrefix(w.prefix)+"lane:"+delivery.People(sid).String()).Bytes(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.redis.Set(ctx, mine, forged, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			before := len(w.slack.Messages(slacktest.DMChannel(stranger)))
+			w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
+			w.waitStatus(r.ID, workflow.StatusCompleted)
+
+			if got := w.message(theirs); got.Updates != 0 || !hasButton(got, slackapp.ActionReveal) {
+				t.Errorf("the stranger's Reveal DM was changed: %d updates, %s", got.Updates, blocksText(got))
+			}
+			if n := len(w.slack.Messages(slacktest.DMChannel(stranger))); n != before {
+				t.Errorf("%d messages posted to the stranger", n-before)
+			}
+			eph := w.passwordMessages()
+			if len(eph) != 1 || eph[0].User != employee {
+				t.Errorf("password messages %+v, want one to the employee", eph)
+			}
+			// The employee was told, from the request: their Reveal DM shows
+			// the reset (through their click, or posted again).
+			w.wait("the employee told of the reset", func() bool { return strings.Contains(w.dmTexts(employee), "Password reset at") })
+			w.wait("the tampered record in the audit log", func() bool {
+				for _, rec := range w.auditLog() {
+					if rec.Event == workflow.EventTampered && rec.RequestID == r.ID && strings.Contains(rec.Detail, "delivery record") {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
 }

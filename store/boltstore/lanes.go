@@ -151,6 +151,9 @@ func (s *Store) Take(_ context.Context, l delivery.Lane, owner string, now, unti
 			st.Due = until
 		}
 		t = delivery.Taken{Lane: l, Data: t.Data, Inbox: slices.Clone(st.Inbox), Due: st.Due}
+		if id := l.Request(); id != "" {
+			t.Request, _ = s.get(tx, id) // nil when gone or refused (moved aside by whoever reads it next)
+		}
 		taken = true
 		return saveLane(tx, name, old, st)
 	})

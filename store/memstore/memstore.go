@@ -460,7 +460,11 @@ func (s *Store) Take(_ context.Context, l delivery.Lane, owner string, now, unti
 	if !ln.due.IsZero() && !ln.due.After(now) {
 		ln.due = until
 	}
-	return delivery.Taken{Lane: l, Data: data, Inbox: sortedKeys(ln.inbox), Due: ln.due}, true, nil
+	t := delivery.Taken{Lane: l, Data: data, Inbox: sortedKeys(ln.inbox), Due: ln.due}
+	if id := l.Request(); id != "" {
+		t.Request, _ = s.getLocked(id) // nil when gone or refused
+	}
+	return t, true, nil
 }
 
 // Put implements delivery.Store.

@@ -23,8 +23,10 @@ import (
 
 // takeScript leases a lane unless another owner holds it, moves its due
 // time to the lease's end when it was due, and answers the record, the due
-// time and the inbox. It answers {0} when another owner holds it.
-// KEYS: lease, lane, lanes-due, inbox. ARGV: owner, lease ms, lane, until ms, now ms.
+// time, the inbox and the lane's request. It answers {0} when another
+// owner holds it.
+// KEYS: lease, lane, lanes-due, inbox, req (the lane's request; any key of the store for an
+// approver's lane). ARGV: owner, lease ms, lane, until ms, now ms, "1" to read the request.
 var takeScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return {0} end
@@ -34,7 +36,9 @@ if due and tonumber(due) <= tonumber(ARGV[5]) then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
   due = ARGV[4]
 end
-return {1, redis.call('GET', KEYS[2]), due or '', redis.call('SMEMBERS', KEYS[4])}
+local req = false
+if ARGV[6] == '1' then req = redis.call('GET', KEYS[5]) end
+return {1, redis.call('GET', KEYS[2]), due or '', redis.call('SMEMBERS', KEYS[4]), req}
 `)
 
 // putScript saves a lane's record for its lease holder, removes the
@@ -92,14 +96,20 @@ func (s *Store) DueLanes(ctx context.Context, now time.Time, limit int) ([]deliv
 	return out, nil
 }
 
-// Take implements delivery.Store: one round trip.
+// Take implements delivery.Store: one round trip, the lane's request
+// included.
 func (s *Store) Take(ctx context.Context, l delivery.Lane, owner string, now, until time.Time) (delivery.Taken, bool, error) {
 	lease := max(until.Sub(now).Milliseconds(), 1)
-	res, err := takeScript.Run(ctx, s.rdb, s.laneKeys(l), owner, lease, l.String(), ms(until.UnixMilli()), ms(now.UnixMilli())).Slice()
+	id, readReq := l.Request(), "0"
+	keys := append(s.laneKeys(l), s.key("due"))
+	if workflow.ValidID(id) {
+		keys[4], readReq = s.key("req:", id), "1"
+	}
+	res, err := takeScript.Run(ctx, s.rdb, keys, owner, lease, l.String(), ms(until.UnixMilli()), ms(now.UnixMilli()), readReq).Slice()
 	if err != nil {
 		return delivery.Taken{}, false, unavailable("take lane", err)
 	}
-	if len(res) < 4 || res[0] != int64(1) {
+	if len(res) < 5 || res[0] != int64(1) {
 		return delivery.Taken{}, false, nil
 	}
 	t := delivery.Taken{Lane: l}
@@ -127,6 +137,9 @@ func (s *Store) Take(ctx context.Context, l delivery.Lane, owner string, now, un
 			return delivery.Taken{}, false, err
 		}
 		t.Data = data
+	}
+	if req, ok := res[4].(string); ok {
+		t.Request, _ = s.open(ctx, id, []byte(req)) // nil when refused (moved aside)
 	}
 	return t, true, nil
 }

@@ -88,10 +88,11 @@ func testChangesMarkTheirLanes(t *testing.T, s LaneStore) {
 		t.Fatal(err)
 	}
 	far := time.Now().Add(time.Hour)
-	all := laneNames(delivery.People(r.ID), delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2"))
-	if got := due(t, s, far); !slices.Equal(got, all) {
-		t.Fatalf("after Create, due lanes %v, want %v", got, all)
+	created := laneNames(delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2"))
+	if got := due(t, s, far); !slices.Equal(got, created) {
+		t.Fatalf("after Create, due lanes %v, want %v", got, created)
 	}
+	all := laneNames(delivery.People(r.ID), delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2"))
 	if got := due(t, s, time.Now().Add(-time.Hour)); len(got) != 0 {
 		t.Errorf("lanes due an hour before the change: %v", got)
 	}
@@ -103,6 +104,10 @@ func testChangesMarkTheirLanes(t *testing.T, s LaneStore) {
 		}
 		if !slices.Equal(tk.Inbox, want) || tk.Data != nil {
 			t.Errorf("%s taken with inbox %v and data %q, want inbox %v and no data", l, tk.Inbox, tk.Data, want)
+		}
+		// A request's lane is taken with its request; an approver's without.
+		if wantReq := l.Kind != delivery.KindQueue; (tk.Request != nil) != wantReq || wantReq && (tk.Request.ID != r.ID || tk.Request.Requester != r.Requester || tk.Request.Status != r.Status) {
+			t.Errorf("%s taken with request %+v, want %v", l, tk.Request, wantReq)
 		}
 		if err := s.Put(ctx, tk, "replica-1", []byte(`{"told":"`+l.String()+`"}`), tk.Inbox, time.Time{}, true); err != nil {
 			t.Fatalf("Put(%s): %v", l, err)
@@ -253,7 +258,7 @@ func testLeaseEnds(t *testing.T, s LaneStore) {
 	if err := s.Create(ctx, r, noLimit); err != nil {
 		t.Fatal(err)
 	}
-	l := delivery.People(r.ID)
+	l := delivery.Audit(r.ID)
 	now := time.Now()
 	tk, ok, err := s.Take(ctx, l, "replica-1", now, now.Add(200*time.Millisecond))
 	if err != nil || !ok {
