@@ -62,7 +62,8 @@ fi
 # Redis Sentinel and Redis Cluster: the store's conformance suite and a
 # failover test run against real ones too.
 if [ -z "${REDIS_HA_ENV_FILE:-}" ]; then
-  redis_ha_dir="${TMPDIR:-/tmp}/resetbot-test-redis-ha"
+  # A folder of this run's own: two runs on one machine never share one.
+  redis_ha_dir=$(mktemp -d "${TMPDIR:-/tmp}/resetbot-test-redis-ha.XXXXXX")
   echo "test.sh: starting Redis Sentinel and Cluster in $redis_ha_dir"
   scripts/redis-ha.sh start "$redis_ha_dir"
   export REDIS_HA_ENV_FILE="$redis_ha_dir/env"
@@ -73,7 +74,7 @@ fi
 # first when missing (once per machine, about 2 minutes), and stopped when
 # this script ends, however it ends.
 if [ -z "${MAILPIT_ENV_FILE:-}" ]; then
-  mailpit_dir="${TMPDIR:-/tmp}/resetbot-test-mailpit"
+  mailpit_dir=$(mktemp -d "${TMPDIR:-/tmp}/resetbot-test-mailpit.XXXXXX")
   trap 'scripts/mailpit.sh stop "$mailpit_dir" >/dev/null 2>&1 || true; stop_services' EXIT
   echo "test.sh: starting Mailpit in $mailpit_dir"
   scripts/mailpit.sh start "$mailpit_dir"
