@@ -116,13 +116,29 @@ func (a *Accounts) Lockout(ctx context.Context, acct workflow.Account) (workflow
 	if err != nil {
 		return workflow.Lockout{}, err
 	}
-	l := f.Lockout
-	out := workflow.Lockout{Known: l.Known, Locked: l.Known && l.Locked, Since: l.Since}
-	if out.Locked && l.End.Known {
-		out.Forever = l.End.UntilUnlocked
-		if !out.Forever {
-			out.Until = l.End.At
-		}
+	return f.Lockout.workflow(), nil
+}
+
+// Mailboxes returns where acct's owner is told by email about what the
+// bot did to the account (the notice email): its mail and otherMailbox
+// values as the directory holds them now, read again by objectGUID (the
+// caller checks each value). Errors: those of Facts.
+func (a *Accounts) Mailboxes(ctx context.Context, acct workflow.Account) (mail string, other []string, err error) {
+	e, err := a.current(ctx, acct, "read the mailboxes")
+	if err != nil {
+		return "", nil, err
 	}
-	return out, nil
+	return e.Email, e.Other, nil
+}
+
+var _ workflow.FactSource = (*Accounts)(nil)
+
+// SignIn implements workflow.FactSource: Facts, each fact that could not
+// be read left out (nil).
+func (a *Accounts) SignIn(ctx context.Context, acct workflow.Account) (workflow.SignIn, error) {
+	f, err := a.Facts(ctx, acct)
+	if err != nil {
+		return workflow.SignIn{}, err
+	}
+	return f.SignIn(), nil
 }

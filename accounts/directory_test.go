@@ -15,7 +15,7 @@ import (
 func TestWritesByIdentity(t *testing.T) {
 	locked := Facts{Lockout: Lockout{Known: true, Locked: true}, BadPasswords: BadPasswords{Known: true, Count: 3}}
 	f := &fakeLookup{entries: map[string]Entry{
-		"alice":  entry("alice", "alice@corp", func(e *Entry) { e.Facts = locked }),
+		"alice":  entry("alice", "alice@corp", func(e *Entry) { e.Facts, e.Other = locked, []string{"alice@home.example"} }),
 		"bob":    entry("bob", "bob@corp", nil),
 		"dadmin": entry("dadmin", "dadmin@corp", nil),
 		"off":    entry("off", "off@corp", func(e *Entry) { e.Disabled = true }),
@@ -44,7 +44,9 @@ func TestWritesByIdentity(t *testing.T) {
 		err := a.Unlock(ctx, tc.acct)
 		_, derr := a.Disable(ctx, tc.acct)
 		_, ferr := a.Facts(ctx, tc.acct)
-		for what, err := range map[string]error{"Unlock": err, "Disable": derr, "Facts": ferr} {
+		_, serr := a.SignIn(ctx, tc.acct)
+		_, _, merr := a.Mailboxes(ctx, tc.acct)
+		for what, err := range map[string]error{"Unlock": err, "Disable": derr, "Facts": ferr, "SignIn": serr, "Mailboxes": merr} {
 			if got := workflow.ErrorCode(err); got != tc.want {
 				t.Errorf("%s: %s = %q (%v), want %q", tc.name, what, got, err, tc.want)
 			}
@@ -80,6 +82,12 @@ func TestWritesByIdentity(t *testing.T) {
 	facts, err := a.Facts(ctx, alice)
 	if err != nil || facts != locked {
 		t.Errorf("Facts(alice) = %+v, %v; want %+v", facts, err, locked)
+	}
+	if in, err := a.SignIn(ctx, alice); err != nil || in.Lockout == nil || !in.Lockout.Locked || *in.BadPasswords != 3 || in.PasswordSet != nil {
+		t.Errorf("SignIn(alice) = %+v, %v", in, err)
+	}
+	if mail, other, err := a.Mailboxes(ctx, alice); err != nil || mail != "alice@corp" || !slices.Equal(other, []string{"alice@home.example"}) {
+		t.Errorf("Mailboxes(alice) = %q, %q, %v", mail, other, err)
 	}
 
 	// The directory's refusal comes back as it is.

@@ -3,6 +3,8 @@ package accounts
 import (
 	"math"
 	"time"
+
+	"github.com/example/resetbot/workflow"
 )
 
 // Facts are what the directory says about an account's sign-in state, for
@@ -112,4 +114,39 @@ func LockoutEnd(lockoutTime, duration int64) LockEnd {
 	}
 	at, _ := FileTime(lockoutTime + ticks)
 	return LockEnd{Known: true, At: at}
+}
+
+// workflow is l in the workflow's terms: the start and end only when
+// locked and known.
+func (l Lockout) workflow() workflow.Lockout {
+	out := workflow.Lockout{Known: l.Known, Locked: l.Known && l.Locked}
+	if !out.Locked {
+		return out
+	}
+	out.Since = l.Since
+	if l.End.Known {
+		out.Forever = l.End.UntilUnlocked
+		if !out.Forever {
+			out.Until = l.End.At
+		}
+	}
+	return out
+}
+
+// SignIn returns the facts for the workflow, each unknown one nil. The
+// lockout's start and end are given only when known.
+func (f Facts) SignIn() workflow.SignIn {
+	var in workflow.SignIn
+	if f.Lockout.Known {
+		l := f.Lockout.workflow()
+		in.Lockout = &l
+	}
+	if f.BadPasswords.Known {
+		n := f.BadPasswords.Count
+		in.BadPasswords = &n
+	}
+	if p := f.PasswordSet; p.Known {
+		in.PasswordSet = &workflow.PasswordSet{At: p.At, MustChange: p.MustChange}
+	}
+	return in
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/example/resetbot/workflow"
 )
 
 // ft is the FILETIME of t.
@@ -74,5 +76,37 @@ func TestLockoutEnd(t *testing.T) {
 		if got := LockoutEnd(tc.lockoutTime, tc.duration); got != tc.want {
 			t.Errorf("%s: LockoutEnd(%d, %d) = %+v, want %+v", tc.name, tc.lockoutTime, tc.duration, got, tc.want)
 		}
+	}
+}
+
+// TestSignInLeavesOutWhatIsUnknown: the workflow gets a fact only when it
+// was read; a lockout's start and end only when locked and known.
+func TestSignInLeavesOutWhatIsUnknown(t *testing.T) {
+	since, until := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC)
+	set := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	if in := (Facts{}).SignIn(); in.Lockout != nil || in.BadPasswords != nil || in.PasswordSet != nil {
+		t.Errorf("nothing known: %+v", in)
+	}
+	in := Facts{
+		Lockout:      Lockout{Known: true, Locked: true, Since: since, End: LockEnd{Known: true, At: until}},
+		BadPasswords: BadPasswords{Known: true, Count: 0},
+		PasswordSet:  PasswordSet{Known: true, At: set},
+	}.SignIn()
+	if *in.Lockout != (workflow.Lockout{Known: true, Locked: true, Since: since, Until: until}) || in.BadPasswords == nil || *in.BadPasswords != 0 ||
+		*in.PasswordSet != (workflow.PasswordSet{At: set}) {
+		t.Errorf("all known: %+v %+v %+v", in.Lockout, in.BadPasswords, in.PasswordSet)
+	}
+	in = Facts{Lockout: Lockout{Known: true, Locked: true, Since: since, End: LockEnd{Known: true, UntilUnlocked: true}}}.SignIn()
+	if *in.Lockout != (workflow.Lockout{Known: true, Locked: true, Since: since, Forever: true}) {
+		t.Errorf("locked for good: %+v", in.Lockout)
+	}
+	in = Facts{Lockout: Lockout{Known: true, Locked: true}, PasswordSet: PasswordSet{Known: true, MustChange: true}}.SignIn()
+	if *in.Lockout != (workflow.Lockout{Known: true, Locked: true}) || *in.PasswordSet != (workflow.PasswordSet{MustChange: true}) {
+		t.Errorf("locked, since and end unknown; must change: %+v %+v", in.Lockout, in.PasswordSet)
+	}
+	// Not locked: a stale lockoutTime is not shown.
+	in = Facts{Lockout: Lockout{Known: true, Since: since}}.SignIn()
+	if *in.Lockout != (workflow.Lockout{Known: true}) {
+		t.Errorf("not locked: %+v", in.Lockout)
 	}
 }

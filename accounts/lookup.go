@@ -8,12 +8,13 @@ import (
 // Entry is what the directory (LDAP) says about one account. It holds
 // facts, not judgements: the rules in this package decide what they mean.
 type Entry struct {
-	DN          string // distinguished name
-	UserName    string // sAMAccountName: the ResetUserPassword UserName
-	Email       string // mail
-	UPN         string // userPrincipalName
-	DisplayName string // displayName, else cn
-	ManagerDN   string // manager, "" when none
+	DN          string   // distinguished name
+	UserName    string   // sAMAccountName: the ResetUserPassword UserName
+	Email       string   // mail
+	Other       []string // otherMailbox: the owner's other addresses, as the directory holds them (free text)
+	UPN         string   // userPrincipalName
+	DisplayName string   // displayName, else cn
+	ManagerDN   string   // manager, "" when none
 	// GUID is objectGUID in its dashed string form (the first three fields
 	// little-endian, as Windows shows it): the one identity of the object
 	// that never changes, not even on a rename or a move.

@@ -109,6 +109,8 @@ type Config struct {
 	SMTPCAFile      string // SMTP_CA_FILE: PEM bundle that signs the server's certificate; empty: system roots
 	HelpdeskContact string // HELPDESK_CONTACT: how to reach helpdesk, shown in the notices
 
+	Oversight // reminders, escalation, reasons, work hours, "This wasn't me" (oversight.go)
+
 	RequestTTL    time.Duration // REQUEST_TTL
 	RevealTTL     time.Duration // REVEAL_TTL
 	RequestLimit  int           // REQUEST_LIMIT per RequestWindow
@@ -174,6 +176,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	l.helpdesk(c)
 	l.mail(c)
 	l.timings(c)
+	l.oversight(c)
 	l.listeners(c)
 	l.insecureRedis(c)
 	if len(l.problems) > 0 {
@@ -674,6 +677,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("smtp_password_set", c.SMTPPassword != ""),
 		slog.String("smtp_ca_file", c.SMTPCAFile),
 		slog.String("helpdesk_contact", c.HelpdeskContact),
+		slog.Group("oversight", c.Oversight.oversightLog()...),
 		slog.String("request_ttl", c.RequestTTL.String()),
 		slog.String("reveal_ttl", c.RevealTTL.String()),
 		slog.Int("request_limit", c.RequestLimit),

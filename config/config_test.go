@@ -290,6 +290,7 @@ func TestAllSettings(t *testing.T) {
 	m["ALLOWED_EMAIL_DOMAINS"] = "Corp.Example.com,@example.org"
 	m["AUDIT_CHANNEL"] = "C0AUDIT"
 	m["REQUEST_TTL"] = "10m"
+	m["REMIND_AFTER"] = "5m" // shorter than REQUEST_TTL
 	m["REVEAL_TTL"] = "5m"
 	m["HTTP_ADDR"] = "127.0.0.1:0"
 	m["LOG_LEVEL"] = "DEBUG"

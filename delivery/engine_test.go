@@ -139,12 +139,13 @@ func TestChangesRunTheirLanesOnce(t *testing.T) {
 	w.run()
 	r := w.request("UEMP", "UAPP1", "UAPP2")
 	w.idle()
-	want := []string{delivery.Audit(r.ID).String(), delivery.Queue("UAPP1").String(), delivery.Queue("UAPP2").String()}
+	want := []string{delivery.Audit(r.ID).String(), delivery.Queue("UAPP1").String(), delivery.Queue("UAPP2").String(),
+		delivery.Home("UEMP").String(), delivery.Home("UAPP1").String(), delivery.Home("UAPP2").String()}
 	if got := w.sender.ran(); !sameSet(got, want) {
 		t.Fatalf("lanes run %v, want each of %v once", got, want)
 	}
 	for _, run := range w.sender.runs {
-		if run.Lane.Kind == delivery.KindQueue && !slices.Equal(run.Inbox, []string{delivery.Item(r.ID, 1)}) {
+		if (run.Lane.Kind == delivery.KindQueue || run.Lane.Kind == delivery.KindHome) && !slices.Equal(run.Inbox, []string{delivery.Item(r.ID, 1)}) {
 			t.Errorf("%s ran with inbox %v, want the new request", run.Lane, run.Inbox)
 		}
 	}
@@ -161,7 +162,7 @@ func TestChangesRunTheirLanesOnce(t *testing.T) {
 	r, _ = w.store.Get(context.Background(), r.ID)
 	w.engine.Changed(r, 1)
 	w.idle()
-	for _, run := range w.sender.runs[3:] {
+	for _, run := range w.sender.runs[6:] {
 		if want := `"told"`; run.Lane.Kind == delivery.KindPeople {
 			if run.Data != nil {
 				t.Errorf("the employee's lane ran first with %q, want nothing", run.Data)
@@ -170,14 +171,14 @@ func TestChangesRunTheirLanesOnce(t *testing.T) {
 			t.Errorf("%s ran with %q, want what it saved", run.Lane, run.Data)
 		}
 	}
-	if n := len(w.sender.runs); n != 7 {
-		t.Errorf("%d runs after two changes, want 7 (3 for the request, 4 for the decision)", n)
+	if n := len(w.sender.runs); n != 13 {
+		t.Errorf("%d runs after two changes, want 13 (6 for the request, 7 for the decision)", n)
 	}
 }
 
 // Lanes wait for a worker in the order people wait for them: a lane with
 // a click to answer first, then the employees' DMs, the approvers'
-// queues, the audit channel; in arrival order within each.
+// queues, the Home tabs, the audit channel; in arrival order within each.
 func TestLanesWaitInTheOrderPeopleWaitForThem(t *testing.T) {
 	w := newWorld(t, delivery.Config{Workers: 1})
 	release := make(chan struct{})
@@ -198,10 +199,13 @@ func TestLanesWaitInTheOrderPeopleWaitForThem(t *testing.T) {
 	// (The blocker's first lane took the worker; its other one waited.)
 	wantOrder := []string{
 		delivery.Queue("UAPPA").String(), delivery.Queue("UAPPB").String(), delivery.Queue("UAPPB2").String(),
+		delivery.Home("UBLOCK").String(), delivery.Home("UAPPB").String(), delivery.Home("UA").String(), delivery.Home("UAPPA").String(),
+		delivery.Home("UB").String(), delivery.Home("UAPPB2").String(),
 		delivery.Audit(blocker.ID).String(), delivery.Audit(a.ID).String(), delivery.Audit(b.ID).String(),
 	}
 	first := w.sender.ran()[0]
-	if first != delivery.Queue("UAPPB").String() && first != delivery.Audit(blocker.ID).String() {
+	if first != delivery.Queue("UAPPB").String() && first != delivery.Audit(blocker.ID).String() &&
+		first != delivery.Home("UBLOCK").String() && first != delivery.Home("UAPPB").String() {
 		t.Fatalf("the first lane run was %s, want one of the blocker's", first)
 	}
 	wantOrder = slices.DeleteFunc(wantOrder, func(l string) bool { return l == first })
@@ -223,15 +227,17 @@ func TestWorkersBoundTheLanesAtOnce(t *testing.T) {
 		w.request(fmt.Sprintf("U%d", i), fmt.Sprintf("UAPP%d", i))
 	}
 	waitFor(t, func() bool { return len(w.sender.ran()) == 3 })
-	if n := w.engine.Pending(); n != 24 {
-		t.Errorf("%d lanes pending, want 24 (each request's audit lane and approver's queue)", n)
+	// Each request: its audit lane and its employee's Home; the one
+	// approver's queue and Home.
+	if n := w.engine.Pending(); n != 12*4 {
+		t.Errorf("%d lanes pending, want %d", n, 12*4)
 	}
 	unblock()
 	w.idle()
 	if w.sender.peak != 3 {
 		t.Errorf("%d lanes ran at once, want 3", w.sender.peak)
 	}
-	if n := len(w.sender.ran()); n < 24 {
+	if n := len(w.sender.ran()); n < 12*4 {
 		t.Errorf("%d runs, want every lane run", n)
 	}
 }

@@ -43,6 +43,11 @@ const (
 	// asked to decide. Subject: the approver's chat user ID. Its inbox
 	// holds the IDs of the requests that joined or left their queue.
 	KindQueue Kind = "queue"
+	// KindHome: one person's Home tab in the app: the requests they are
+	// asked to decide, their recent decisions, their own requests (and
+	// for helpdesk the latest requests). Subject: their chat user ID. Its
+	// inbox holds the IDs of the requests that changed for them.
+	KindHome Kind = "home"
 	// KindAudit: the audit channel's thread of a request. Subject: the
 	// request ID.
 	KindAudit Kind = "audit"
@@ -50,7 +55,7 @@ const (
 
 // Kinds are the lane kinds, the most urgent first: the order in which a
 // worker takes lanes that are due at the same time.
-var Kinds = []Kind{KindPeople, KindQueue, KindAudit}
+var Kinds = []Kind{KindPeople, KindQueue, KindHome, KindAudit}
 
 // Lane names one stream of chat work and its record.
 type Lane struct {
@@ -75,6 +80,9 @@ func People(requestID string) Lane { return Lane{KindPeople, requestID} }
 func Queue(approver string) Lane   { return Lane{KindQueue, approver} }
 func Audit(requestID string) Lane  { return Lane{KindAudit, requestID} }
 
+// Home returns the lane of a person's Home tab.
+func Home(user string) Lane { return Lane{KindHome, user} }
+
 // Mark is a lane made due by a change, with an item for its inbox ("" for
 // none).
 type Mark struct {
@@ -96,10 +104,14 @@ func ItemRequest(item string) string {
 
 // Marks returns the lanes the change of r that added r.Events[before:]
 // concerns: the audit channel's; the employee's unless the request was
-// only made (the answer to their command told them); and each approver's
-// queue when the request joins it (requested) or leaves it (decided, or
+// only made by the employee themselves (the answer to their command told
+// them); and each approver's queue when the request joins it (requested,
+// or escalated to them), is reminded or escalated (its card changes), or
+// leaves it (decided, or
 // expired or cancelled before anyone decided), with the request in the
-// queue's inbox. A reveal alone marks nothing: its outcome follows within
+// queue's inbox; and the Home lanes of the employee (at every change)
+// and of the approvers (when their queue is marked), with the request in
+// their inbox. A reveal alone marks nothing: its outcome follows within
 // the reset's lease (or the sweeper's recovery does), and tells both the
 // reveal and the outcome at once. The stores write these marks in the
 // same atomic step as the change (see Store); the engine also runs them
@@ -115,10 +127,15 @@ func Marks(r *workflow.Request, before int) []Mark {
 	if r.Agent != "" || slices.ContainsFunc(added, func(ev workflow.Event) bool { return ev.Kind != workflow.EventRequested }) {
 		marks = append(marks, Mark{Lane: People(r.ID)})
 	}
+	item := Item(r.ID, len(r.Events))
+	if r.InChat() {
+		marks = append(marks, Mark{Lane: Home(r.Requester), Item: item})
+	}
 	queue := false
 	for _, ev := range added {
 		switch ev.Kind {
-		case workflow.EventRequested, workflow.EventApproved, workflow.EventDenied:
+		case workflow.EventRequested, workflow.EventApproved, workflow.EventDenied,
+			workflow.EventReminded, workflow.EventEscalated:
 			queue = true
 		case workflow.EventExpired, workflow.EventCancelled:
 			queue = queue || r.DecidedBy == ""
@@ -126,7 +143,7 @@ func Marks(r *workflow.Request, before int) []Mark {
 	}
 	if queue {
 		for _, a := range r.Approvers {
-			marks = append(marks, Mark{Lane: Queue(a), Item: Item(r.ID, len(r.Events))})
+			marks = append(marks, Mark{Lane: Queue(a), Item: item}, Mark{Lane: Home(a), Item: item})
 		}
 	}
 	return marks
@@ -145,9 +162,9 @@ type Taken struct {
 }
 
 // Request returns the ID of the request lane l tells about, or "" for
-// an approver's lane.
+// a person's lane (an approver's queue, a Home tab).
 func (l Lane) Request() string {
-	if l.Kind == KindQueue {
+	if l.Kind == KindQueue || l.Kind == KindHome {
 		return ""
 	}
 	return l.Subject

@@ -30,19 +30,20 @@ func TestMarks(t *testing.T) {
 	}
 	audit, people := delivery.Audit(r.ID).String()+"=", delivery.People(r.ID).String()+"="
 	q := func(a string, n int) string { return delivery.Queue(a).String() + "=" + delivery.Item(r.ID, n) }
+	h := func(a string, n int) string { return delivery.Home(a).String() + "=" + delivery.Item(r.ID, n) }
 	// Made: the audit channel and the approvers' queues; the employee
 	// was answered by the command.
-	check("requested", delivery.Marks(r, 0), audit, q("UAPP1", 1), q("UAPP2", 1))
+	check("requested", delivery.Marks(r, 0), audit, h("UEMP", 1), q("UAPP1", 1), h("UAPP1", 1), q("UAPP2", 1), h("UAPP2", 1))
 	check("nothing new", delivery.Marks(r, 1))
 	// Made by a helpdesk agent on the employee's behalf: the employee did
 	// not type the command, so their DM says who asked.
 	onBehalf := *r
 	onBehalf.Agent = "UAGENT"
-	check("requested on behalf", delivery.Marks(&onBehalf, 0), audit, people, q("UAPP1", 1), q("UAPP2", 1))
+	check("requested on behalf", delivery.Marks(&onBehalf, 0), audit, people, h("UEMP", 1), q("UAPP1", 1), h("UAPP1", 1), q("UAPP2", 1), h("UAPP2", 1))
 	if err := r.Decide("UAPP1", true, t0.Add(time.Minute), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	check("approved", delivery.Marks(r, 1), audit, people, q("UAPP1", 2), q("UAPP2", 2))
+	check("approved", delivery.Marks(r, 1), audit, people, h("UEMP", 2), q("UAPP1", 2), h("UAPP1", 2), q("UAPP2", 2), h("UAPP2", 2))
 	if err := r.BeginReset("UEMP", "replica", t0.Add(2*time.Minute), t0.Add(4*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestMarks(t *testing.T) {
 	if err := r.Complete("replica", t0.Add(3*time.Minute), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	check("completed (after the reveal)", delivery.Marks(r, 2), audit, people)
+	check("completed (after the reveal)", delivery.Marks(r, 2), audit, people, h("UEMP", 4))
 	// Expired after an approval: the queues showed the approval already.
 	a := &workflow.Request{ID: workflow.NewID(), Requester: "UEMP", Approvers: []string{"UAPP1"}, Status: workflow.StatusPending,
 		CreatedAt: t0, DecideBy: t0.Add(time.Hour), Events: []workflow.Event{{At: t0, Kind: workflow.EventRequested}}}
@@ -78,6 +79,72 @@ func TestMarks(t *testing.T) {
 	for _, s := range []string{"", "people:", "other:R1", "people"} {
 		if _, ok := delivery.ParseLane(s); ok {
 			t.Errorf("ParseLane(%q) accepted", s)
+		}
+	}
+}
+
+// TestMarksOfRemindersAndEscalation: every change marks the audit thread
+// and the employee's Home, and, but for the employee's own request, their
+// DMs; the approvers' queues and Homes when the request joins, is reminded
+// or escalated (their cards change, a reminder is due), or leaves them; a
+// reveal alone nothing.
+func TestMarksOfRemindersAndEscalation(t *testing.T) {
+	at := time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)
+	r := &workflow.Request{ID: workflow.NewID(), Requester: "UEMP", Approvers: []string{"UMGR"}, Status: workflow.StatusPending,
+		CreatedAt: at, DecideBy: at.Add(time.Hour), RemindAt: at.Add(10 * time.Minute), EscalateAt: at.Add(15 * time.Minute),
+		AskedAs: workflow.AskedManager, Events: []workflow.Event{{At: at, Kind: workflow.EventRequested, Actor: "UEMP"}}}
+	lanes := func(before int) []string {
+		var out []string
+		for _, m := range delivery.Marks(r, before) {
+			out = append(out, m.Lane.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	base := []string{delivery.Audit(r.ID).String(), delivery.Home("UEMP").String(), delivery.People(r.ID).String()}
+	withQueues := func(approvers ...string) []string {
+		out := slices.Clone(base)
+		for _, a := range approvers {
+			out = append(out, delivery.Queue(a).String(), delivery.Home(a).String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	requested := slices.DeleteFunc(withQueues("UMGR"), func(l string) bool { return l == delivery.People(r.ID).String() })
+	if got := lanes(0); !slices.Equal(got, requested) {
+		t.Errorf("requested: %v, want %v", got, requested)
+	}
+	r.RemindIfDue(r.RemindAt)
+	if got, want := lanes(1), withQueues("UMGR"); !slices.Equal(got, want) {
+		t.Errorf("reminded: %v, want %v", got, want)
+	}
+	if err := r.Escalate(r.EscalateAt, []string{"UAPP1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lanes(2), withQueues("UMGR", "UAPP1"); !slices.Equal(got, want) {
+		t.Errorf("escalated: %v, want %v", got, want)
+	}
+	if err := r.Decide("UAPP1", true, at.Add(16*time.Minute), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.BeginReset("UEMP", "replica", at.Add(17*time.Minute), at.Add(20*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := lanes(4); got != nil {
+		t.Errorf("a reveal alone marked %v", got)
+	}
+	if err := r.Complete("replica", at.Add(18*time.Minute), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Report("UEMP", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lanes(6), base; !slices.Equal(got, want) {
+		t.Errorf("reported: %v, want %v", got, want)
+	}
+	for _, m := range delivery.Marks(r, 0) {
+		if (m.Lane.Kind == delivery.KindQueue || m.Lane.Kind == delivery.KindHome) && m.Item != delivery.Item(r.ID, len(r.Events)) {
+			t.Errorf("%s marked with item %q", m.Lane, m.Item)
 		}
 	}
 }

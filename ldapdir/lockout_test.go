@@ -3,6 +3,7 @@ package ldapdir
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -355,12 +356,19 @@ func TestByGUID(t *testing.T) {
 	c, _ := newClient(t, baseOptions(env))
 	ctx := context.Background()
 	name := sambatest.Unique("byguid")
-	admin.CreateUser(sambatest.User{Name: name})
+	admin.CreateUser(sambatest.User{Name: name, Mail: sambatest.Mail(name)})
+	// otherMailbox is free text: the entry carries it as the directory has it.
+	other := []string{name + "@home.example", "Name <x@y.example>"}
+	admin.Replace(name, "otherMailbox", other...)
 	e := userEntry(t, c, name)
 	moved := admin.Rename(e.DN, "CN=Moved "+name, sambatest.OUElsewhere)
 	got, ok, err := c.ByGUID(ctx, strings.ToUpper(e.GUID))
 	if err != nil || !ok || got.DN != moved || got.UserName != name || got.GUID != e.GUID || !got.Facts.Lockout.Known {
 		t.Fatalf("ByGUID = %+v, %v, %v; want %s at %s", got, ok, err, name, moved)
+	}
+	slices.Sort(got.Other)
+	if got.Email != sambatest.Mail(name) || !slices.Equal(got.Other, []string{"Name <x@y.example>", other[0]}) {
+		t.Fatalf("mail %q, otherMailbox %q", got.Email, got.Other)
 	}
 	for _, guid := range []string{"00000000-0000-0000-0000-000000000001", "", "not-a-guid", e.GUID + ">,CN=x", "<GUID=" + e.GUID + ">"} {
 		if _, ok, err := c.ByGUID(ctx, guid); ok || err != nil {

@@ -19,11 +19,13 @@ import (
 // userAttributes are the attributes read for an accounts.Entry. The bind
 // account must be able to read the first line's for the guards; the
 // second line's are the accounts.Facts, left unknown when hidden (facts.go);
+// otherMailbox is where the owner's notice email also goes;
 // tokenGroups is read on its own (base scope only).
 var userAttributes = []string{
 	"sAMAccountName", "mail", "userPrincipalName", "displayName", "cn", "manager",
 	"userAccountControl", "objectClass", "distinguishedName", "objectSid", "objectGUID", "adminCount",
 	attrUACComputed, "lockoutTime", "msDS-ResultantPSO", "badPwdCount", "pwdLastSet",
+	"otherMailbox",
 }
 
 // userAccountControl bits.
@@ -243,10 +245,15 @@ func (c *Client) entry(ctx context.Context, e *ldap.Entry) accounts.Entry {
 		display = get("cn")
 	}
 	adminCount, _ := strconv.ParseInt(get("adminCount"), 10, 64)
+	other := e.GetEqualFoldAttributeValues("otherMailbox")
+	if len(other) == 0 {
+		other = nil
+	}
 	return accounts.Entry{
 		DN:          e.DN,
 		UserName:    name,
 		Email:       get("mail"),
+		Other:       other,
 		UPN:         get("userPrincipalName"),
 		DisplayName: display,
 		ManagerDN:   get("manager"),

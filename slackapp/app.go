@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/example/resetbot/delivery"
@@ -41,10 +42,14 @@ type Claimer interface {
 // else of the domain, so that a test can hand it any implementation.
 type Flows interface {
 	Ask(ctx context.Context, a workflow.Ask) (*workflow.Request, error)
+	SubmitWithReason(ctx context.Context, user, reason string) (*workflow.Request, error)
+	Get(ctx context.Context, id string) (*workflow.Request, error)
 	Status(ctx context.Context, user string) (*workflow.Request, error)
 	Cancel(ctx context.Context, user string) (*workflow.Request, error)
 	Decide(ctx context.Context, id, actor string, approve bool) (*workflow.Request, error)
+	Deny(ctx context.Context, id, actor, reason string) (*workflow.Request, error)
 	Reveal(ctx context.Context, id, actor string, display workflow.Display) (*workflow.Request, error)
+	Report(ctx context.Context, id, actor string) (*workflow.Request, error)
 }
 
 var _ Flows = (*workflow.Service)(nil)
@@ -54,6 +59,12 @@ var _ Flows = (*workflow.Service)(nil)
 // (*delivery.Engine).
 type Replies interface {
 	Expect(l delivery.Lane, r delivery.Reply)
+}
+
+// Homes runs people's Home lanes.
+type Homes interface {
+	Expect(l delivery.Lane, r delivery.Reply)
+	Wake(l delivery.Lane)
 }
 
 // App receives Socket Mode envelopes and turns them into workflow calls. Every
@@ -74,6 +85,12 @@ type App struct {
 	// the Socket client's), so that a reconnection's warning says why the
 	// connection ended.
 	Watch *ConnWatch
+	// AskReason makes the command open a modal that asks the employee for
+	// a reason, whose submission makes the request (REQUIRE_REASON).
+	AskReason bool
+	// Homes, when set, keeps people's Home tabs current
+	// (*delivery.Engine): a person opening the tab runs their Home lane.
+	Homes Homes
 
 	hooks     testHooks // empty unless built with -tags resetbot_testhooks
 	connected atomic.Bool
@@ -115,6 +132,9 @@ func (a *App) Run(ctx context.Context) error {
 	for _, b := range a.buttons() {
 		h.HandleInteractionBlockAction(b.action, a.handle(a.onClick(b)))
 	}
+	h.HandleViewSubmission(CallbackReason, a.submitted(checkReason, a.onReason))
+	h.HandleViewSubmission(CallbackDeny, a.submitted(nil, a.onDeny))
+	h.HandleEvents(slackevents.AppHomeOpened, a.handle(a.onHomeOpened))
 	h.HandleDefault(a.counted(a.onOther))
 	// The handler runs every handler in its own goroutine, so connection
 	// events could be seen out of order; track the connection state here,
@@ -211,22 +231,29 @@ func (a *App) handle(work func(ctx context.Context, log *slog.Logger, evt *socke
 			return
 		}
 		a.ack(c, evt.Request)
-		ctx, cancel := context.WithTimeout(a.base, a.Timeout)
-		defer cancel()
-		log := a.Log.With("envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
-		log.Debug("envelope received", "retry_attempt", evt.Request.RetryAttempt)
-		if a.Claims != nil {
-			first, err := a.Claims.Claim(ctx, "envelope:"+evt.Request.EnvelopeID, time.Hour)
-			switch {
-			case err != nil:
-				log.Warn("could not check for redelivery; handling the envelope anyway", "error", err)
-			case !first:
-				log.Info("ignoring a redelivered envelope")
-				return
-			}
-		}
-		work(ctx, log, evt)
+		a.process(evt, work)
 	})
+}
+
+// process runs work for an acked envelope, once however often Slack
+// delivers it, under a deadline that survives shutdown so that a started
+// change ends cleanly.
+func (a *App) process(evt *socketmode.Event, work func(ctx context.Context, log *slog.Logger, evt *socketmode.Event)) {
+	ctx, cancel := context.WithTimeout(a.base, a.Timeout)
+	defer cancel()
+	log := a.Log.With("envelope_id", evt.Request.EnvelopeID, "envelope_type", evt.Request.Type)
+	log.Debug("envelope received", "retry_attempt", evt.Request.RetryAttempt)
+	if a.Claims != nil {
+		first, err := a.Claims.Claim(ctx, "envelope:"+evt.Request.EnvelopeID, time.Hour)
+		switch {
+		case err != nil:
+			log.Warn("could not check for redelivery; handling the envelope anyway", "error", err)
+		case !first:
+			log.Info("ignoring a redelivered envelope")
+			return
+		}
+	}
+	work(ctx, log, evt)
 }
 
 // ack acknowledges an envelope, giving up after a few seconds (the
@@ -311,17 +338,22 @@ func (a *App) onCommand(ctx context.Context, log *slog.Logger, evt *socketmode.E
 		return
 	}
 	log = log.With("user", cmd.UserID)
-	msg := a.command(ctx, log, cmd)
-	a.reply(ctx, log, cmd.ResponseURL, cmd.ChannelID, cmd.UserID, msg)
+	if msg, ok := a.command(ctx, log, cmd); ok {
+		a.reply(ctx, log, cmd.ResponseURL, cmd.ChannelID, cmd.UserID, msg)
+	}
 }
 
-// command runs one /reset-password and returns the answer.
-func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashCommand) Msg {
+// command runs one /reset-password and returns the answer; ok is false
+// when a modal answered it (REQUIRE_REASON: its submission is answered).
+func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashCommand) (msg Msg, ok bool) {
 	text := strings.TrimSpace(cmd.Text)
 	a.commandHook(text)
 	line, problem := parseCommand(text)
 	if problem != "" {
-		return HelpMessage(DefaultCommand, problem)
+		return HelpMessage(DefaultCommand, problem), true
+	}
+	if line.own() && line.action == workflow.ActionReset && a.AskReason {
+		return a.askReason(ctx, log, cmd)
 	}
 	subcommands := map[string]struct {
 		run    func(context.Context, string) (*workflow.Request, error)
@@ -331,15 +363,15 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 		"cancel": {a.Flows.Cancel, CancelReply},
 	}
 	if line.sub == "help" {
-		return HelpMessage(DefaultCommand, "")
+		return HelpMessage(DefaultCommand, ""), true
 	}
 	if sub, ok := subcommands[line.sub]; ok {
 		r, err := sub.run(ctx, cmd.UserID)
 		if err != nil {
 			a.logError(log.With("subcommand", line.sub), "command refused", err)
-			return TextMessage(ErrorText(err, r))
+			return TextMessage(ErrorText(err, r)), true
 		}
-		return sub.answer(r)
+		return sub.answer(r), true
 	}
 	ask := workflow.Ask{By: cmd.UserID, Action: line.action, For: line.user, ForEmail: line.email}
 	r, err := a.Flows.Ask(ctx, ask)
@@ -347,15 +379,15 @@ func (a *App) command(ctx context.Context, log *slog.Logger, cmd slack.SlashComm
 		a.logError(log.With("action", line.action, "for", cmp.Or(line.user, line.email)), "command refused", err)
 		onBehalf := (line.user != "" && line.user != cmd.UserID) || line.email != ""
 		if !onBehalf || workflow.ErrorCode(err) == workflow.CodeNotHelpdesk {
-			return TextMessage(ActionErrorText(err, line.action, r))
+			return TextMessage(ActionErrorText(err, line.action, r)), true
 		}
 		who := code(line.email)
 		if line.user != "" {
 			who = user(line.user)
 		}
-		return TextMessage(OnBehalfErrorText(err, line.action, who, r))
+		return TextMessage(OnBehalfErrorText(err, line.action, who, r)), true
 	}
-	return AskReply(r, cmd.UserID)
+	return AskReply(r, cmd.UserID), true
 }
 
 // commandLine is what the text of /reset-password asks for.
@@ -365,6 +397,10 @@ type commandLine struct {
 	user   string          // the employee named by a mention (chat user ID)
 	email  string          // the employee named by "for <email>"
 }
+
+// own reports whether the line asks for a request for the caller's own
+// account (no subcommand, nobody named).
+func (l commandLine) own() bool { return l.sub == "" && l.user == "" && l.email == "" }
 
 // mentionRe is a user mention as Slack escapes it in command text
 // (should_escape): <@U123> or <@U123|name>.
@@ -451,13 +487,19 @@ func (a *App) buttons() []clickable {
 	}
 	return []clickable{
 		{ActionApprove, decide(true)},
-		{ActionDeny, decide(false)},
+		{ActionDeny, a.denyClick},
 		{ActionReveal, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
 			if workflow.ValidID(id) {
 				a.expect(delivery.People(id), cb)
 			}
 			return a.Flows.Reveal(ctx, id, cb.User.ID, PasswordReply{API: a.API, Gate: a.Gate, Log: a.Log,
 				User: cb.User.ID, Channel: clickChannel(cb), Message: clickedMessage(cb), URL: cb.ResponseURL})
+		}},
+		{ActionReport, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
+			if workflow.ValidID(id) {
+				a.expect(delivery.People(id), cb) // the DM then says what the report did
+			}
+			return a.Flows.Report(ctx, id, cb.User.ID)
 		}},
 	}
 }
@@ -524,7 +566,14 @@ func (a *App) reply(ctx context.Context, log *slog.Logger, responseURL, channel,
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
 	defer cancel()
 	var err error
-	if responseURL != "" {
+	if responseURL == "" && channel == "" {
+		// A click in the app's Home: no response URL, no channel. The
+		// answer goes to the DM with the bot.
+		err = a.Gate.Do(ctx, "chat.postMessage:"+user, PriorityNow, func() error {
+			_, _, err := a.API.PostMessageContext(ctx, user, msg.Options()...)
+			return err
+		})
+	} else if responseURL != "" {
 		client := a.HTTP
 		if client == nil {
 			client = http.DefaultClient

@@ -151,7 +151,11 @@ func (h *appHarness) envelope() string { return fmt.Sprintf("test-envelope-%d", 
 func (h *appHarness) command(user, text string) string {
 	h.t.Helper()
 	id := h.envelope()
-	h.dispatch(commandEvent(id, user, text, h.answers.url(id)))
+	evt := commandEvent(id, user, text, h.answers.url(id))
+	cmd := evt.Data.(slack.SlashCommand)
+	cmd.TriggerID = h.srv.NewTrigger(user)
+	evt.Data = cmd
+	h.dispatch(evt)
 	return id
 }
 
@@ -159,7 +163,41 @@ func (h *appHarness) command(user, text string) string {
 func (h *appHarness) click(user, actionID, value string) string {
 	h.t.Helper()
 	id := h.envelope()
-	h.dispatch(clickEvent(id, user, h.answers.url(id), &slack.BlockAction{ActionID: actionID, Value: value}))
+	evt := clickEvent(id, user, h.answers.url(id), &slack.BlockAction{ActionID: actionID, Value: value})
+	cb := evt.Data.(slack.InteractionCallback)
+	cb.TriggerID = h.srv.NewTrigger(user)
+	evt.Data = cb
+	h.dispatch(evt)
+	return id
+}
+
+// modal waits for the newest modal opened for user, of callback.
+func (h *appHarness) modal(user, callback string) slacktest.View {
+	h.t.Helper()
+	var v slacktest.View
+	h.waitUntil("a "+callback+" modal for "+user, func() bool {
+		vs := h.srv.Views(user)
+		if len(vs) > 0 {
+			v = vs[len(vs)-1]
+		}
+		return v.CallbackID == callback
+	})
+	return v
+}
+
+// submitView dispatches the submission of modal v with reason typed in
+// its reason input, and returns the envelope ID; the App's ack payload is
+// then the server's Ack of it.
+func (h *appHarness) submitView(v slacktest.View, reason string) string {
+	h.t.Helper()
+	id := h.envelope()
+	h.dispatch(socketmode.Event{
+		Type: socketmode.EventTypeInteractive,
+		Data: slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: v.User},
+			View: slack.View{ID: v.ID, Type: slack.VTModal, CallbackID: v.CallbackID, PrivateMetadata: v.PrivateMetadata,
+				State: &slack.ViewState{Values: map[string]map[string]slack.BlockAction{inputReason: {actionReason: {Value: reason}}}}}},
+		Request: &socketmode.Request{Type: "interactive", EnvelopeID: id},
+	})
 	return id
 }
 
@@ -408,6 +446,11 @@ func TestClickDecisions(t *testing.T) {
 	// Deny works the same way.
 	r2 := h.submit(employee2ID)
 	deny := h.click(approver2ID, ActionDeny, r2.ID)
+	h.settle()
+	if got := h.request(r2.ID); got.Status != workflow.StatusPending {
+		t.Fatalf("Deny decided before its modal was submitted: %s", got.Status)
+	}
+	h.submitView(h.modal(approver2ID, CallbackDeny), "")
 	denied := h.waitStatus(r2.ID, workflow.StatusDenied)
 	if denied.DecidedBy != approver2ID {
 		t.Errorf("denied by %q", denied.DecidedBy)

@@ -168,6 +168,11 @@ var texts = map[workflow.Code]codeText{
 	workflow.CodeConflict:               {employee: genericText},
 	workflow.CodeInvalidInput:           {employee: genericText},
 	workflow.CodeDirectoryMisconfigured: {employee: genericText},
+	workflow.CodeAlreadyReported:        {employee: "You already reported this reset; helpdesk was alerted then. Call helpdesk if you have not heard from them."},
+	workflow.CodeNoticeFailed: {
+		employee: "Your password was reset, but the notice email to your directory address could not be sent.",
+		helpdesk: "Helpdesk: the account's owner was not told by email; tell them another way that their password was reset.",
+	},
 }
 
 // text returns the words for code, with the slash command filled in.

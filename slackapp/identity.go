@@ -38,13 +38,15 @@ type member struct {
 	team, enterprise    string
 	deleted, bot, guest bool
 	stranger, confirmed bool
+	tz                  string // the user's time zone (an IANA name), "" when Slack gave none
+	tzOffset            int    // its offset from UTC now, in seconds
 }
 
 func memberOf(u *slack.User) member {
 	return member{id: u.ID, email: strings.TrimSpace(u.Profile.Email), name: displayName(u),
 		team: u.TeamID, enterprise: u.Enterprise.EnterpriseID,
 		deleted: u.Deleted, bot: u.IsBot || u.IsAppUser, guest: u.IsRestricted || u.IsUltraRestricted,
-		stranger: u.IsStranger, confirmed: u.IsEmailConfirmed}
+		stranger: u.IsStranger, confirmed: u.IsEmailConfirmed, tz: u.TZ, tzOffset: u.TZOffset}
 }
 
 var _ workflow.Identity = (*Identity)(nil)
@@ -61,7 +63,7 @@ func (i *Identity) Person(ctx context.Context, userID string) (workflow.Person, 
 	if err := i.email(u); err != nil {
 		return workflow.Person{}, err
 	}
-	return workflow.Person{ID: u.id, Email: u.email, Name: u.name}, nil
+	return workflow.Person{ID: u.id, Email: u.email, Name: u.name, TZ: u.tz, TZOffset: u.tzOffset}, nil
 }
 
 // email checks that u's email is one the bot may trust to name an
@@ -319,3 +321,4 @@ func (a *StaticApprovers) Check(ctx context.Context, people *Identity) (int, []s
 	}
 	return n, problems
 }
+

@@ -152,3 +152,21 @@ func TestWhoMayUseTheBot(t *testing.T) {
 		}
 	}
 }
+
+// Person carries the time zone users.info gives (for the working-hours
+// flag), and none when Slack gives none.
+func TestPersonTimeZone(t *testing.T) {
+	srv := slacktest.New()
+	t.Cleanup(srv.Close)
+	srv.AddUser(slacktest.User{ID: "UTZ", Name: "tz", Email: "tz@corp.example.com", TZ: "Asia/Kolkata"})
+	srv.AddUser(slacktest.User{ID: "UNOTZ", Name: "notz", Email: "notz@corp.example.com"})
+	id := &Identity{API: slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.APIURL())), Gate: NewGate(),
+		Domains: []string{"corp.example.com"}, Team: slacktest.TeamID}
+	p, err := id.Person(context.Background(), "UTZ")
+	if err != nil || p.TZ != "Asia/Kolkata" || p.TZOffset != 5*3600+1800 {
+		t.Fatalf("Person = %+v, %v", p, err)
+	}
+	if p, err := id.Person(context.Background(), "UNOTZ"); err != nil || p.TZ != "" {
+		t.Fatalf("Person without a zone = %+v, %v", p, err)
+	}
+}

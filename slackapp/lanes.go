@@ -49,6 +49,19 @@ type Lanes struct {
 	// Window is how long after posting to an approver new requests wait
 	// to share one message (QueueWindow when zero; negative: none).
 	Window time.Duration
+	// Helpdesk are the user and user-group IDs the audit channel's alert
+	// mentions when an owner reports a reset they did not ask for.
+	Helpdesk []string
+	// OnTampered, when set, is told about a request whose stored record
+	// failed verification when a lane read it (the store moved it aside),
+	// so that it is reported as the workflow reports those it meets.
+	OnTampered func(ctx context.Context, err error)
+	// IsHelpdesk, when set, says whether a person is helpdesk (their Home
+	// lists the latest requests, read from Recent).
+	IsHelpdesk func(ctx context.Context, user string) (bool, error)
+	Recent     interface {
+		Recent(ctx context.Context, max int) ([]string, error)
+	}
 }
 
 var _ delivery.Sender = (*Lanes)(nil)
@@ -78,6 +91,8 @@ func (n *Lanes) Send(ctx context.Context, w delivery.Work) (delivery.Result, err
 		err = s.audit(ctx)
 	case delivery.KindQueue:
 		err = s.queue(ctx)
+	case delivery.KindHome:
+		err = s.home(ctx)
 	default:
 		return delivery.Result{}, workflow.Errorf(workflow.CodeInternal, "no such lane kind %q", w.Lane.Kind)
 	}
@@ -129,6 +144,9 @@ func (s *send) request(ctx context.Context, id string) (*workflow.Request, bool,
 		return r, true, nil
 	case workflow.CodeNotFound, workflow.CodeTampered:
 		s.n.Log.Warn("a chat lane's request is gone or was refused; nothing told", "lane", s.w.Lane.String(), "error", err)
+		if workflow.ErrorCode(err) == workflow.CodeTampered && s.n.OnTampered != nil {
+			s.n.OnTampered(ctx, err)
+		}
 		return nil, false, nil
 	}
 	return nil, false, err
@@ -290,15 +308,17 @@ func (s *send) people(ctx context.Context) error {
 	return err
 }
 
-// auditRecord is what the audit lane told: the parent message and the
-// events in its thread.
+// auditRecord is what the audit lane told: the parent message, the
+// events in its thread, and whether the owner's report was alerted.
 type auditRecord struct {
-	Parent  ref `json:"parent"`
-	Audited int `json:"audited"`
+	Parent  ref  `json:"parent"`
+	Audited int  `json:"audited"`
+	Alerted bool `json:"alerted,omitempty"`
 }
 
-// audit brings the request's thread in the audit channel up to date: the
-// parent message first (posted once, then updated to the latest state:
+// audit brings the request's thread in the audit channel up to date: an
+// owner's report ("This wasn't me") first, as an alert of its own; the
+// parent message then (posted once, then updated to the latest state:
 // it shows the state at a glance, and chat.update's limit is not the
 // channel's, where the replies of a burst queue up), then one reply for
 // all the events not in the thread yet.
@@ -315,6 +335,14 @@ func (s *send) audit(ctx context.Context) error {
 	if s.n.AuditChannel == "" {
 		rec.Audited = len(r.Events)
 		return nil
+	}
+	if r.Reported() && !rec.Alerted {
+		// Helpdesk is told at once, in a message of its own that mentions
+		// them, ahead of the thread.
+		if _, err := s.post(ctx, s.n.AuditChannel, ReportAlert(r, s.n.Helpdesk), PriorityNow); err != nil {
+			return err
+		}
+		rec.Alerted = true
 	}
 	if rec.Parent.Channel == "" {
 		m, err := s.post(ctx, s.n.AuditChannel, AuditParent(r), PriorityAudit)
@@ -351,26 +379,40 @@ const maxQueueRows = (50 - 2) / 2
 
 // queueRecord is what an approver's lane told: the messages that list
 // requests not all decided yet (or whose last state is not shown yet),
-// and when the last one was posted.
+// when the last one was posted, and the requests whose reminder was
+// posted (or needed none: listed for the first time after it).
 type queueRecord struct {
 	Messages []queueMessage `json:"messages,omitempty"`
 	Posted   time.Time      `json:"posted,omitzero"`
+	Reminded []string       `json:"reminded,omitempty"`
 }
 
 // queueMessage is one message of an approver's queue and its rows.
 type queueMessage struct {
 	ref
-	Rows  []string `json:"rows"`            // request IDs, in the order shown
-	Stale bool     `json:"stale,omitempty"` // a row's request changed since it was drawn
+	Rows     []string `json:"rows"`               // request IDs, in the order shown
+	Stale    bool     `json:"stale,omitempty"`    // a row's request changed since it was drawn
+	Reminder bool     `json:"reminder,omitempty"` // a reminder (ReminderMessage)
+}
+
+// draw is m's message with rows.
+func (m queueMessage) draw(approver string, rows []*workflow.Request) Msg {
+	if m.Reminder {
+		return ReminderMessage(approver, rows)
+	}
+	return QueueMessage(approver, rows)
 }
 
 // queue brings an approver's messages up to date, in the order people
 // wait for them: first the messages someone clicked (redrawn through the
-// click's reply, which costs no chat.update), then the requests that
+// click's reply, which costs no chat.update); then the requests that
 // joined the queue (the lane's inbox) in new messages, those of one
-// window together, and last the other messages whose requests left the
-// queue (another approver decided, or they expired), with chat.update. A
-// request lists only if the approver is one of its approvers. Which
+// window together, and the requests whose reminder is due and not yet
+// posted in a reminder, a new message (so that Slack notifies), those of
+// one window together; last the other messages whose requests changed
+// (another approver decided, they expired, they were reminded), with
+// chat.update. A request lists only if the approver is one of its
+// approvers. Items whose post did not happen stay in the inbox. Which
 // messages are stale is saved with the record, so that a lane left
 // waiting for a rate-limited key redraws them when it runs again.
 func (s *send) queue(ctx context.Context) error {
@@ -381,43 +423,52 @@ func (s *send) queue(ctx context.Context) error {
 	defer s.encode(&rec)
 	defer func() {
 		rec.Messages = slices.DeleteFunc(rec.Messages, func(m queueMessage) bool { return m.Rows == nil })
+		rec.Reminded = slices.DeleteFunc(rec.Reminded, func(id string) bool {
+			return !slices.ContainsFunc(rec.Messages, func(m queueMessage) bool { return slices.Contains(m.Rows, id) })
+		})
 	}()
 	approver := s.w.Lane.Subject
-	var fresh []*workflow.Request
-	byID := map[string]*workflow.Request{}
 	var ids []string
 	for _, item := range s.w.Inbox {
 		ids = append(ids, delivery.ItemRequest(item))
 	}
-	if err := s.prefetch(ctx, ids, byID); err != nil {
-		return err
+	byID := map[string]*workflow.Request{}
+	if err := s.readInto(ctx, ids, byID); err != nil {
+		return err // nothing handled: the inbox waits for the next round
 	}
+	keep := map[string]bool{} // requests whose items stay in the inbox: not posted yet
+	defer func() {
+		for _, item := range s.w.Inbox {
+			if !keep[delivery.ItemRequest(item)] {
+				s.res.Handled = append(s.res.Handled, item)
+			}
+		}
+	}()
+	var fresh, remind []*workflow.Request
 	seen := map[string]bool{}
-	for _, item := range s.w.Inbox {
-		id := delivery.ItemRequest(item)
-		s.res.Handled = append(s.res.Handled, item)
+	for _, id := range ids {
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
 		r := byID[id]
-		if r == nil {
-			var ok bool
-			var err error
-			if r, ok, err = s.request(ctx, id); err != nil {
-				return err
-			} else if !ok {
-				continue
-			}
-		}
-		if !r.IsApprover(approver) {
+		if r == nil || !r.IsApprover(approver) {
 			continue
 		}
-		byID[id] = r
-		if i := slices.IndexFunc(rec.Messages, func(m queueMessage) bool { return slices.Contains(m.Rows, id) }); i >= 0 {
-			rec.Messages[i].Stale = true
-		} else if r.Status == workflow.StatusPending {
+		listed := false
+		for i := range rec.Messages {
+			if slices.Contains(rec.Messages[i].Rows, id) {
+				rec.Messages[i].Stale, listed = true, true
+			}
+		}
+		switch {
+		case r.Status != workflow.StatusPending:
+		case !listed:
 			fresh = append(fresh, r)
+			keep[id] = true
+		case r.Reminded() && !slices.Contains(rec.Reminded, id):
+			remind = append(remind, r)
+			keep[id] = true
 		}
 	}
 	// The clicked messages: the answer someone waits for.
@@ -428,7 +479,7 @@ func (s *send) queue(ctx context.Context) error {
 			}
 		}
 	}
-	if err := s.postRows(ctx, &rec, fresh); err != nil {
+	if err := s.postRows(ctx, &rec, fresh, remind, keep); err != nil {
 		return err
 	}
 	for i := range rec.Messages {
@@ -447,7 +498,7 @@ func (s *send) redraw(ctx context.Context, m *queueMessage, byID map[string]*wor
 	if err != nil {
 		return err
 	}
-	h, err := s.replace(ctx, m.ref, QueueMessage(s.w.Lane.Subject, rows), PriorityOthers)
+	h, err := s.replace(ctx, m.ref, m.draw(s.w.Lane.Subject, rows), PriorityOthers)
 	m.Hash = h
 	if err != nil {
 		return err
@@ -459,17 +510,14 @@ func (s *send) redraw(ctx context.Context, m *queueMessage, byID map[string]*wor
 	return nil
 }
 
-// postRows lists the requests fresh in new messages, oldest first,
-// maxQueueRows to a message; within the window after the last post it
-// leaves them (in the inbox) for one post at the window's end.
-func (s *send) postRows(ctx context.Context, rec *queueRecord, fresh []*workflow.Request) error {
-	if len(fresh) == 0 {
+// postRows lists the requests fresh in new messages and the requests
+// remind in reminders, oldest first, as many to a message as Block Kit
+// allows; within the window after the last post it leaves them for one
+// post at the window's end. What it posts it takes out of keep; the
+// rest stays in the inbox for the next round.
+func (s *send) postRows(ctx context.Context, rec *queueRecord, fresh, remind []*workflow.Request, keep map[string]bool) error {
+	if len(fresh)+len(remind) == 0 {
 		return nil
-	}
-	unhandle := func(rs []*workflow.Request) {
-		s.res.Handled = slices.DeleteFunc(s.res.Handled, func(item string) bool {
-			return slices.ContainsFunc(rs, func(r *workflow.Request) bool { return r.ID == delivery.ItemRequest(item) })
-		})
 	}
 	window := s.n.Window
 	if window == 0 {
@@ -478,78 +526,93 @@ func (s *send) postRows(ctx context.Context, rec *queueRecord, fresh []*workflow
 	if next := rec.Posted.Add(window); window > 0 && time.Now().Before(next) {
 		// Others may join these in a moment: one post for them all.
 		s.res.Next = next
-		unhandle(fresh)
 		return nil
 	}
-	slices.SortStableFunc(fresh, func(a, b *workflow.Request) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	approver := s.w.Lane.Subject
-	for start := 0; start < len(fresh); start += maxQueueRows {
-		rows := fresh[start:min(start+maxQueueRows, len(fresh))]
-		m, err := s.post(ctx, approver, QueueMessage(approver, rows), PriorityNext)
-		if err != nil {
-			unhandle(fresh[start:]) // not posted: they stay in the inbox for the next round
-			return err
+	for _, batch := range []struct {
+		rows     []*workflow.Request
+		reminder bool
+		size     int
+	}{{fresh, false, maxQueueRows}, {remind, true, maxQueueRows - 1}} {
+		slices.SortStableFunc(batch.rows, func(a, b *workflow.Request) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		for rows := range slices.Chunk(batch.rows, batch.size) {
+			m := queueMessage{Reminder: batch.reminder}
+			posted, err := s.post(ctx, approver, m.draw(approver, rows), PriorityNext)
+			if err != nil {
+				return err // not posted: these rows and those after them stay in the inbox
+			}
+			rec.Posted = time.Now()
+			for _, r := range rows {
+				delete(keep, r.ID)
+				if r.Reminded() {
+					rec.Reminded = append(rec.Reminded, r.ID)
+				}
+			}
+			if posted.TS == "" {
+				continue // refused for good (a deactivated approver): nothing to update later
+			}
+			m.ref = posted
+			for _, r := range rows {
+				m.Rows = append(m.Rows, r.ID)
+			}
+			rec.Messages = append(rec.Messages, m)
 		}
-		rec.Posted = time.Now()
-		if m.TS == "" {
-			continue // refused for good (a deactivated approver): nothing to update later
-		}
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		rec.Messages = append(rec.Messages, queueMessage{ref: m, Rows: ids})
 	}
 	return nil
 }
 
-// prefetch reads the requests ids not in byID into it, in one round trip
-// when the store can (manyRequests); those it cannot read are left out.
-func (s *send) prefetch(ctx context.Context, ids []string, byID map[string]*workflow.Request) error {
-	many, ok := s.n.Requests.(manyRequests)
-	if !ok {
-		return nil
-	}
-	var missing []string
+// readInto reads the requests ids not in byID into it: in one round trip
+// when the store can (manyRequests), and one by one those it did not
+// return (so that a refused one is reported as request does). A request
+// that is gone or was refused is left out.
+func (s *send) readInto(ctx context.Context, ids []string, byID map[string]*workflow.Request) error {
+	var want []string
 	for _, id := range ids {
-		if byID[id] == nil && workflow.ValidID(id) && !slices.Contains(missing, id) {
-			missing = append(missing, id)
+		if byID[id] == nil && !slices.Contains(want, id) {
+			want = append(want, id)
 		}
 	}
-	if len(missing) < 2 {
-		return nil
+	if many, ok := s.n.Requests.(manyRequests); ok && len(want) > 1 {
+		rs, err := many.GetMany(ctx, want)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r != nil {
+				byID[r.ID] = r
+			}
+		}
 	}
-	rs, err := many.GetMany(ctx, missing)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r != nil {
-			byID[r.ID] = r
+	for _, id := range want {
+		if byID[id] != nil {
+			continue
+		}
+		r, ok, err := s.request(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			byID[id] = r
 		}
 	}
 	return nil
+}
+
+// many reads the requests ids (see readInto).
+func (s *send) many(ctx context.Context, ids []string) (map[string]*workflow.Request, error) {
+	out := map[string]*workflow.Request{}
+	return out, s.readInto(ctx, ids, out)
 }
 
 // rows reads the requests ids, those in byID from there; a request that
 // is gone or not the approver's is left out.
 func (s *send) rows(ctx context.Context, ids []string, byID map[string]*workflow.Request) ([]*workflow.Request, error) {
-	if err := s.prefetch(ctx, ids, byID); err != nil {
+	if err := s.readInto(ctx, ids, byID); err != nil {
 		return nil, err
 	}
 	var out []*workflow.Request
 	for _, id := range ids {
-		r := byID[id]
-		if r == nil {
-			var ok bool
-			var err error
-			if r, ok, err = s.request(ctx, id); err != nil {
-				return nil, err
-			} else if !ok {
-				continue
-			}
-		}
-		if r.IsApprover(s.w.Lane.Subject) {
+		if r := byID[id]; r != nil && r.IsApprover(s.w.Lane.Subject) {
 			out = append(out, r)
 		}
 	}

@@ -343,3 +343,21 @@ func TestQueueLaneRemembersStaleMessages(t *testing.T) {
 func hasAction(m slacktest.Message, action string) bool {
 	return strings.Contains(string(m.Blocks), `"action_id":"`+action+`"`)
 }
+
+// A lane that meets a request whose record failed verification tells
+// nobody about the request, and reports the record (OnTampered), as the
+// workflow does for what it meets: whichever reads it first, it is told.
+func TestLaneReportsATamperedRequest(t *testing.T) {
+	h := newLaneHarness(t)
+	var reported []error
+	h.lanes.OnTampered = func(_ context.Context, err error) { reported = append(reported, err) }
+	r := h.request(approver1ID)
+	h.store.Tamper(r.ID, func(stored []byte) []byte { return []byte(strings.Replace(string(stored), `"emp"`, `"root"`, 1)) })
+	h.send(delivery.Audit(r.ID), nil)
+	if len(reported) != 1 || workflow.ErrorCode(reported[0]) != workflow.CodeTampered {
+		t.Fatalf("reported %v", reported)
+	}
+	if msgs := h.srv.Messages(""); len(msgs) != 0 {
+		t.Fatalf("a tampered request was told: %+v", msgs)
+	}
+}

@@ -17,6 +17,7 @@ const (
 	ActionApprove = "approve"
 	ActionDeny    = "deny"
 	ActionReveal  = "reveal"
+	ActionReport  = "report" // "This wasn't me", on the employee's completed reset
 )
 
 // Msg is a message to post or to update: the notification text and the
@@ -67,6 +68,12 @@ func escape(s string) string {
 
 func section(text string) *slack.SectionBlock {
 	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)
+}
+
+// plainSection shows text as plain text: no formatting, links or
+// mentions, whatever it holds (what people wrote).
+func plainSection(text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)
 }
 
 func contextLine(text string) *slack.ContextBlock {
@@ -134,17 +141,32 @@ func requestTitle(r *workflow.Request) string {
 	return noun + " from " + asker(r) + " for " + code(r.Account.UserName)
 }
 
-// ApprovalMessage is the DM to an approver: the request and, while it is
-// pending, Approve and Deny buttons; afterwards the outcome.
-func ApprovalMessage(r *workflow.Request) Msg {
+// ApprovalMessage is the DM to an approver: the request, what the bot
+// knows that helps decide (the employee's reason, the account's facts)
+// and, while it is pending, Approve and Deny buttons; afterwards the
+// outcome.
+func ApprovalMessage(r *workflow.Request) Msg { return approvalFor("", r) }
+
+// approvalFor is ApprovalMessage as approver sees it: a fallback
+// approver asked when the manager did not answer is told so.
+func approvalFor(approver string, r *workflow.Request) Msg {
 	text := requestTitle(r)
 	details := fmt.Sprintf("*Requested:* %s\n*Decide by:* %s\n*Request:* %s", when(r.CreatedAt), when(r.DecideBy), code(r.ID))
 	if r.Account.Email != "" {
 		details = fmt.Sprintf("*Email:* %s\n", escape(r.Account.Email)) + details
 	}
 	blocks := []slack.Block{section(":key: " + summary(r)), section(details)}
-	if why := askedAs(r); why != "" {
+	if why := askedAs(r); why != "" && !slices.Contains(r.Escalated, approver) {
 		blocks = append(blocks, contextLine(why))
+	}
+	if why := escalatedNote(approver, r); why != "" {
+		blocks = append(blocks, contextLine(why))
+	}
+	if reason := r.Reason(); reason != "" {
+		blocks = append(blocks, plainSection("Reason given: "+reason))
+	}
+	if lines := factLines(r.Facts); len(lines) > 0 {
+		blocks = append(blocks, section(strings.Join(lines, "\n")))
 	}
 	if r.Status == workflow.StatusPending {
 		blocks = append(blocks,
@@ -169,7 +191,7 @@ func ApprovalMessage(r *workflow.Request) Msg {
 // the heading).
 func QueueMessage(approver string, rows []*workflow.Request) Msg {
 	if len(rows) == 1 {
-		return ApprovalMessage(rows[0])
+		return approvalFor(approver, rows[0])
 	}
 	open := 0
 	var who []string
@@ -192,28 +214,51 @@ func QueueMessage(approver string, rows []*workflow.Request) Msg {
 	blocks := []slack.Block{section(head),
 		contextLine("Approve only the requests you know are genuine, for example because the person asked you in person or on a call.")}
 	for _, r := range rows {
-		line := fmt.Sprintf("%s · %s · since %s", employee(r), code(r.Account.UserName), when(r.CreatedAt))
-		if r.IsUnlock() {
-			line += " · *unlock*"
-		}
-		if r.Agent != "" {
-			line += " · asked by " + user(r.Agent) + " (helpdesk)"
-		}
-		if !r.InChat() {
-			line += " · the password goes to " + user(r.Agent)
-		}
 		if r.Status != workflow.StatusPending {
-			blocks = append(blocks, section("~"+line+"~\n"+outcome(r)))
+			blocks = append(blocks, section("~"+rowHead(r)+"~\n"+outcome(r)))
 			continue
 		}
-		if r.Account.Email != "" {
-			line += " · " + escape(r.Account.Email)
-		}
-		blocks = append(blocks, section(line), slack.NewActionBlock("decide:"+r.ID,
+		blocks = append(blocks, section(queueRow(approver, r)), slack.NewActionBlock("decide:"+r.ID,
 			button(ActionApprove, "Approve", r.ID, slack.StylePrimary),
 			button(ActionDeny, "Deny", r.ID, slack.StyleDanger)))
 	}
 	return Msg{Text: text, Blocks: blocks}
+}
+
+// queueRow is a pending request as a row of approver's queue (and Home):
+// who, which account, since when, the facts in brief, the reason, and why
+// a fallback approver was asked.
+func queueRow(approver string, r *workflow.Request) string {
+	line := rowHead(r)
+	if r.Account.Email != "" {
+		line += " · " + escape(r.Account.Email)
+	}
+	if facts := factsInBrief(r.Facts); facts != "" {
+		line += "\n" + facts
+	}
+	if reason := r.Reason(); reason != "" {
+		line += "\nReason: " + code(reason)
+	}
+	if slices.Contains(r.Escalated, approver) {
+		line += "\n" + escalatedNote(approver, r)
+	}
+	return line
+}
+
+// rowHead is the first line of a request's row: who, which account,
+// since when, and whether it is an unlock or asked by helpdesk.
+func rowHead(r *workflow.Request) string {
+	line := fmt.Sprintf("%s · %s · since %s", employee(r), code(r.Account.UserName), when(r.CreatedAt))
+	if r.IsUnlock() {
+		line += " · *unlock*"
+	}
+	if r.Agent != "" {
+		line += " · asked by " + user(r.Agent) + " (helpdesk)"
+	}
+	if !r.InChat() {
+		line += " · the password goes to " + user(r.Agent)
+	}
+	return line
 }
 
 // outcome says how a request that left pending was decided or ended.
@@ -277,6 +322,10 @@ func RevealMessage(r *workflow.Request) Msg {
 			section(fmt.Sprintf(":lock: Password reset at %s. The temporary password was shown to you once and is not stored anywhere. If you lost it, %s.", when(r.EndedAt), again))}
 		if lock := lockLine(r.Unlocked, r.StillLocked); lock != "" {
 			blocks = append(blocks, section(lock))
+		}
+		if r.InChat() {
+			// Only the account's owner can say the reset was not theirs.
+			blocks = append(blocks, reportBlocks(r)...)
 		}
 		return Msg{Text: "Your password was reset", Blocks: blocks}
 	case workflow.StatusFailed:
@@ -397,7 +446,7 @@ func AuditParent(r *workflow.Request) Msg {
 		slack.NewTextBlockObject(slack.MarkdownType, "*Employee:* "+employee(r), false, false),
 		slack.NewTextBlockObject(slack.MarkdownType, "*Account:* "+code(r.Account.UserName), false, false),
 		slack.NewTextBlockObject(slack.MarkdownType, "*Directory:* "+code(r.DirectoryID), false, false),
-		slack.NewTextBlockObject(slack.MarkdownType, "*Status:* "+statusLabel(r.Status), false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, "*Status:* "+statusLabel(r.Status)+reportedMark(r), false, false),
 		slack.NewTextBlockObject(slack.MarkdownType, "*Approvers:* "+users(r.Approvers), false, false),
 		slack.NewTextBlockObject(slack.MarkdownType, "*Requested:* "+when(r.CreatedAt), false, false),
 	}
@@ -496,10 +545,19 @@ func AuditReply(r *workflow.Request, ev workflow.Event) Msg {
 				s += " " + strings.Replace(why, "You were", "They were", 1)
 			}
 		}
+		if ev.Reason != "" {
+			s += " Reason: " + code(ev.Reason)
+		}
+		if brief := factsInBrief(r.Facts); brief != "" {
+			s += "\nKnown then: " + brief
+		}
 	case workflow.EventApproved:
 		s = fmt.Sprintf("Approved by %s.", user(ev.Actor))
 	case workflow.EventDenied:
 		s = fmt.Sprintf("Denied by %s.", user(ev.Actor))
+		if ev.Reason != "" {
+			s += " Reason: " + code(ev.Reason)
+		}
 	case workflow.EventRevealed:
 		s = fmt.Sprintf("%s clicked Reveal; resetting the password.", user(ev.Actor))
 	case workflow.EventUnlocking:
@@ -542,7 +600,9 @@ func AuditReply(r *workflow.Request, ev workflow.Event) Msg {
 	case workflow.EventCancelled:
 		s = fmt.Sprintf("Cancelled by %s.", user(ev.Actor))
 	default:
-		s = string(ev.Kind)
+		if s = oversightAudit(r, ev); s == "" {
+			s = string(ev.Kind)
+		}
 	}
 	line := fmt.Sprintf("%s · %s", when(ev.At), s)
 	if r.Account.Unchecked {
@@ -576,6 +636,11 @@ func EmployeeNotice(r *workflow.Request, ev workflow.Event) (Msg, bool) {
 		s = onBehalfNotice(r)
 	case workflow.EventDenied:
 		s = fmt.Sprintf(":no_entry: %s denied your request to reset the password of %s. Your password was not changed. If you think this is a mistake, talk to them or to helpdesk.", user(ev.Actor), code(r.Account.UserName))
+		if ev.Reason != "" {
+			return Msg{Text: s, Blocks: []slack.Block{section(s), plainSection("Their reason: " + ev.Reason)}}, true
+		}
+	case workflow.EventEscalated:
+		s = escalatedNotice(r)
 	case workflow.EventExpired:
 		if r.DecidedBy == "" {
 			s = fmt.Sprintf(":hourglass: Nobody approved your request to reset the password of %s in time, so it expired. Your password was not changed. Run `/reset-password` to try again, or contact helpdesk.", code(r.Account.UserName))

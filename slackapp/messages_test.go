@@ -210,7 +210,8 @@ func TestQueueMessageFitsBlockKit(t *testing.T) {
 
 // TestButtonsCarryOnlyTheRequestID: a button's value is the opaque request
 // ID and nothing else; only pending requests have decision buttons and only
-// approved ones a Reveal button.
+// approved ones a Reveal button; completed ones a "This wasn't me" button
+// until it is pressed.
 func TestButtonsCarryOnlyTheRequestID(t *testing.T) {
 	for _, st := range []workflow.Status{workflow.StatusPending, workflow.StatusApproved, workflow.StatusResetting, workflow.StatusCompleted, workflow.StatusDenied, workflow.StatusExpired, workflow.StatusFailed, workflow.StatusCancelled} {
 		r := sample(st)
@@ -222,7 +223,7 @@ func TestButtonsCarryOnlyTheRequestID(t *testing.T) {
 			switch {
 			case name == "approval" && st == workflow.StatusPending:
 				want = 2
-			case name == "reveal" && st == workflow.StatusApproved:
+			case name == "reveal" && (st == workflow.StatusApproved || st == workflow.StatusCompleted):
 				want = 1
 			}
 			if buttons != want {
@@ -232,6 +233,11 @@ func TestButtonsCarryOnlyTheRequestID(t *testing.T) {
 				t.Errorf("%s buttons do not carry the request ID: %s", name, s)
 			}
 		}
+	}
+	r := sample(workflow.StatusCompleted)
+	r.Events = append(r.Events, workflow.Event{At: t0.Add(time.Hour), Kind: workflow.EventReported, Actor: r.Requester})
+	if js, _ := json.Marshal(RevealMessage(r)); strings.Contains(string(js), `"type":"button"`) {
+		t.Errorf("a reported reset still offers the button: %s", js)
 	}
 }
 

@@ -23,6 +23,7 @@ type AuditRecord struct {
 	Approver    string    `json:"approver,omitempty"`  // who decided, once someone has
 	Code        Code      `json:"code,omitempty"`      // why: a failure, a refusal, a warning
 	Detail      string    `json:"detail,omitempty"`    // operator detail
+	Reason      string    `json:"reason,omitempty"`    // what a person wrote: the employee's reason (requested), the approver's (denied)
 	Unchecked   bool      `json:"unchecked,omitempty"` // the account was not checked against the directory (ALLOW_UNCHECKED_ACCOUNTS)
 }
 
@@ -37,7 +38,7 @@ func AuditRecords(r *Request, from int) []AuditRecord {
 		out = append(out, AuditRecord{
 			At: ev.At, Event: string(ev.Kind), RequestID: r.ID, User: r.Requester, Action: r.Action.Name(), Agent: r.Agent,
 			Account: r.Account.UserName, DirectoryID: r.DirectoryID, Actor: ev.Actor,
-			Status: r.Status, Approver: r.DecidedBy, Code: ev.Code, Detail: ev.Detail, Unchecked: r.Account.Unchecked,
+			Status: r.Status, Approver: r.DecidedBy, Code: ev.Code, Detail: ev.Detail, Reason: ev.Reason, Unchecked: r.Account.Unchecked,
 		})
 	}
 	return out

@@ -82,6 +82,10 @@ const (
 	CodeConflict               Code = "conflict" // a concurrent change won; retry
 	CodeInvalidInput           Code = "invalid_input"
 	CodeDirectoryMisconfigured Code = "directory_misconfigured"
+
+	// After a reset (oversight.go).
+	CodeAlreadyReported Code = "already_reported" // "This wasn't me" pressed again
+	CodeNoticeFailed    Code = "notice_failed"    // the owner's notice email did not reach every address
 )
 
 // Codes are all the codes, for tables keyed by code to be checked against.
@@ -98,6 +102,7 @@ var Codes = []Code{
 	CodeDirectoryClient, CodeDirectoryService, CodeDirectoryThrottled, CodeDirectoryAccessDenied, CodeDirectoryUncertain,
 	CodeInterrupted, CodeDeliveryFailed, CodeForceChangeFailed, CodeUnavailable, CodeInternal, CodeConflict, CodeInvalidInput,
 	CodeDirectoryMisconfigured,
+	CodeAlreadyReported, CodeNoticeFailed,
 }
 
 // Error is the error type of this package and its adapters. Message is for

@@ -65,6 +65,19 @@ type Store interface {
 	// Ping checks that the store answers. Errors: CodeUnavailable.
 	Ping(ctx context.Context) error
 
+	// Recent returns the IDs of the latest requests created, newest
+	// first, at most max; the store keeps at least the last RecentKept.
+	// Create records each in the same atomic step. Errors:
+	// CodeUnavailable.
+	Recent(ctx context.Context, max int) ([]string, error)
+
+	// Resets returns how many times the bot completed a reset of the
+	// account acct (by AccountKey) since since, and when it last did (to the millisecond).
+	// Update records each completion in the same atomic step as the
+	// change; the store may forget those older than ResetHistoryWindow.
+	// Errors: CodeUnavailable.
+	Resets(ctx context.Context, acct Account, since time.Time) (ResetHistory, error)
+
 	// Refused appends the record of a refused attempt to the audit log.
 	// With a limit (Max and Window > 0) the attempt, for rec.User at
 	// rec.At, also counts against the limit of rec.Action (under
@@ -212,6 +225,11 @@ type Person struct {
 	ID    string // chat user ID
 	Email string
 	Name  string // real name, for messages and the password rule
+	// TZ is the person's time zone as chat has it (an IANA name such as
+	// Europe/Berlin), "" when unknown; TZOffset its offset from UTC now,
+	// in seconds, for when the name is not one this system knows.
+	TZ       string
+	TZOffset int
 }
 
 // Manager is an account's manager as the directory describes them.
@@ -256,6 +274,34 @@ type Watcher interface {
 	// Changed is called with r as saved, r.Events[before:] new. It must
 	// not block.
 	Changed(r *Request, before int)
+}
+
+// FactSource reads what the directory says about an account's sign-in
+// state, for the approvers (Facts).
+type FactSource interface {
+	// SignIn returns acct's sign-in facts as the directory has them now;
+	// each is nil when it could not be read. An error means none could.
+	SignIn(ctx context.Context, acct Account) (SignIn, error)
+}
+
+// Disabler turns a directory account off, for an owner who reports a
+// reset they did not ask for (REPORT_DISABLES).
+type Disabler interface {
+	// Disable disables acct's directory account, the very object the
+	// request was made for; changed is false when it already was.
+	// Errors: CodeDirectoryMisconfigured (the bind account may not),
+	// CodeAccountChanged, CodeNoAccount, CodeUncheckable,
+	// CodeLookupUnavailable, CodeConflict, CodeInternal.
+	Disable(ctx context.Context, acct Account) (changed bool, err error)
+}
+
+// OwnerNotices tells an account's owner, outside chat, about a completed
+// reset: the notice email.
+type OwnerNotices interface {
+	// Completed is told about r, just completed, once, by the replica
+	// that recorded the completion. It must not block; how the notice
+	// went it records with Service.RecordNotice.
+	Completed(r *Request)
 }
 
 // Delivery is what the employee (or, for an employee with no chat
@@ -308,3 +354,7 @@ type Metrics interface {
 	// code of its error, "" for success.
 	Unlock(during Action, code Code)
 }
+
+// RecentKept is how many of the latest requests a store keeps listed for
+// Recent.
+const RecentKept = 100

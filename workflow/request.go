@@ -68,6 +68,13 @@ const (
 	EventFailed      EventKind = "failed"
 	EventExpired     EventKind = "expired"
 	EventCancelled   EventKind = "cancelled"
+
+	// Events that change no status (oversight.go).
+	EventReminded  EventKind = "reminded"  // the approvers who had not decided were reminded
+	EventEscalated EventKind = "escalated" // the fallback approvers were asked as well (manager approval)
+	EventReported  EventKind = "reported"  // the owner pressed "This wasn't me" after the reset
+	EventDisabled  EventKind = "disabled"  // after a report, the directory account was disabled (Code set: it could not be)
+	EventNotified  EventKind = "notified"  // the owner's notice email went out (Code set: it did not)
 )
 
 // Event is one step of a request's history. It never holds a secret.
@@ -77,6 +84,9 @@ type Event struct {
 	Actor  string    `json:"actor,omitempty"`  // Slack user ID, empty for the bot itself
 	Code   Code      `json:"code,omitempty"`   // why, for failed, interrupted and postponed events; a warning on completed
 	Detail string    `json:"detail,omitempty"` // operator detail for helpdesk
+	// Reason is what a person wrote: the employee's reason on requested,
+	// the approver's on denied (CleanReason). Untrusted text.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Request is one employee's request to reset their own password, or to
@@ -103,6 +113,17 @@ type Request struct {
 	DecidedAt   time.Time `json:"decided_at,omitzero"`
 	EndedAt     time.Time `json:"ended_at,omitzero"`
 	Failure     Code      `json:"failure,omitempty"` // why a failed request failed
+
+	// What helps the approvers decide, read once when the request was
+	// made; nil when nothing could be read.
+	Facts *Facts `json:"facts,omitempty"`
+	// RemindAt is when the approvers who have not decided get one
+	// reminder; EscalateAt when, with manager approval, the fallback
+	// approvers are asked as well (Escalated: the approvers so added).
+	// Zero: never.
+	RemindAt   time.Time `json:"remind_at,omitzero"`
+	EscalateAt time.Time `json:"escalate_at,omitzero"`
+	Escalated  []string  `json:"escalated,omitempty"`
 
 	// In-flight reset: the replica that moved the request to resetting owns it
 	// until ResetLease; after that the sweeper recovers it.
@@ -478,13 +499,19 @@ func (r *Request) ExpireIfDue(now time.Time) bool {
 }
 
 // NextDeadline is when the sweeper must next look at r: the end of the
-// decision or reveal window, or the end of a reset lease. ok is false when
-// r has ended. (What chat must still be told is not the request's
-// concern: package delivery keeps it.)
+// decision or reveal window, a reminder or escalation still to come, or
+// the end of a reset lease. ok is false when r has ended. (What chat must
+// still be told is not the request's concern: package delivery keeps it.)
 func (r *Request) NextDeadline() (t time.Time, ok bool) {
 	switch r.Status {
 	case StatusPending:
-		return r.DecideBy, true
+		t = r.DecideBy
+		for _, at := range []time.Time{r.remindAt(), r.escalateAt()} {
+			if !at.IsZero() && at.Before(t) {
+				t = at
+			}
+		}
+		return t, true
 	case StatusApproved:
 		return r.RevealBy, true
 	case StatusResetting:

@@ -50,6 +50,12 @@ type Config struct {
 	Owner      string        // this replica's identity for leases
 	ResetLease time.Duration // how long a replica owns an in-flight reset
 	MaxReveals int           // reveal attempts before an interrupted reset fails
+
+	// Oversight (service_oversight.go). Zero durations: none.
+	RemindAfter   time.Duration // approvers who have not decided are reminded once
+	EscalateAfter time.Duration // with ManagerApproval, the fallback approvers are asked as well
+	RequireReason bool          // a request needs the employee's reason
+	WorkHours     WorkHours     // requests outside them are flagged
 }
 
 // withDefaults fills zero fields with the product defaults (README.md,
@@ -97,9 +103,12 @@ type Deps struct {
 	Approvers Approvers
 	Helpdesk  Helpdesk // nil: nobody may ask on another's behalf
 	Notifier  Notifier
-	Watcher   Watcher // nil: nobody is told about changes here (the store's marks still are)
-	Clock     Clock   // nil: the system clock
-	Metrics   Metrics // nil: none
+	Watcher   Watcher      // nil: nobody is told about changes here (the store's marks still are)
+	Facts     FactSource   // nil: no directory facts for the approvers
+	Disabler  Disabler     // nil: "This wasn't me" disables nothing (REPORT_DISABLES off)
+	Notices   OwnerNotices // nil: no notice email
+	Clock     Clock        // nil: the system clock
+	Metrics   Metrics      // nil: none
 	Log       *slog.Logger
 }
 
@@ -153,6 +162,12 @@ func (s *Service) Submit(ctx context.Context, user string) (*Request, error) {
 	return s.Ask(ctx, Ask{By: user, Action: ActionReset})
 }
 
+// SubmitWithReason is Submit with the employee's reason for the
+// approvers (see Ask).
+func (s *Service) SubmitWithReason(ctx context.Context, user, reason string) (*Request, error) {
+	return s.Ask(ctx, Ask{By: user, Action: ActionReset, Reason: reason})
+}
+
 // Ask is what someone asked for with the command: an action, for
 // themselves or, for a helpdesk member, on an employee's behalf.
 type Ask struct {
@@ -163,6 +178,9 @@ type Ask struct {
 	// account.
 	For      string
 	ForEmail string
+	// Reason is the employee's reason for the approvers, cleaned by
+	// CleanReason; with RequireReason a request without one is refused.
+	Reason string
 }
 
 // limit returns the per-employee limit of action a.
@@ -183,9 +201,14 @@ func (s *Service) limit(a Action) Limit {
 //
 // Errors: CodeOpenRequest (with that open request), CodeRateLimited,
 // CodeNotHelpdesk, CodeNotInChat, CodeNotLocked, CodeUnlockDisabled,
-// the Identity and Accounts errors, CodeNoApprovers, CodeUnavailable.
+// CodeInvalidInput (no reason when one is required), the Identity and
+// Accounts errors, CodeNoApprovers, CodeUnavailable.
 func (s *Service) Ask(ctx context.Context, a Ask) (*Request, error) {
 	a.Action = a.Action.Name()
+	a.Reason = CleanReason(a.Reason)
+	if s.cfg.RequireReason && a.Reason == "" {
+		return nil, Errorf(CodeInvalidInput, "%s gave no reason, and REQUIRE_REASON is on", a.By)
+	}
 	at, err := s.attempt(ctx, a)
 	if err != nil {
 		return nil, err
@@ -325,7 +348,7 @@ func (s *Service) newRequest(ctx context.Context, at attempt) (*Request, error) 
 		Status:      StatusPending,
 		CreatedAt:   now,
 		DecideBy:    now.Add(s.cfg.RequestTTL),
-		Events:      []Event{{At: now, Kind: EventRequested, Actor: at.By}},
+		Events:      []Event{{At: now, Kind: EventRequested, Actor: at.By, Reason: at.Reason}},
 	}
 	if r.Account, err = s.deps.Accounts.Check(ctx, acct); err != nil {
 		r.Account = acct
@@ -365,6 +388,8 @@ func (s *Service) newRequest(ctx context.Context, at attempt) (*Request, error) 
 	if r.Approvers, r.AskedAs, err = s.approvers(ctx, r); err != nil {
 		return r, err
 	}
+	s.schedule(r)
+	r.Facts = s.facts(ctx, p, r)
 	return r, nil
 }
 
@@ -520,6 +545,11 @@ const noteTimeout = 2 * time.Minute
 // replica, this one, writes once however many clicks came), and Decide
 // returns after the unlock ended.
 func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (*Request, error) {
+	return s.decide(ctx, id, actor, approve, "")
+}
+
+// decide is Decide with the reason of a denial ("" for none).
+func (s *Service) decide(ctx context.Context, id, actor string, approve bool, reason string) (*Request, error) {
 	if err := s.approverNow(ctx, actor); err != nil {
 		s.deps.Log.Warn("an approver's click was refused: their own account may not decide now", "request_id", id, "approver", actor, "code", ErrorCode(err), "error", err)
 		return nil, err
@@ -528,6 +558,7 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (*
 		if err := r.Decide(actor, approve, now, s.cfg.RevealTTL); err != nil {
 			return err
 		}
+		r.Events[len(r.Events)-1].Reason = reason
 		if approve && r.IsUnlock() {
 			return r.BeginUnlock(s.cfg.Owner, now, now.Add(s.cfg.ResetLease))
 		}
@@ -654,6 +685,11 @@ func (s *Service) Reveal(ctx context.Context, id, actor string, display Display)
 	if err != nil {
 		s.log(r).Error("could not record the end of a reset", "error", err)
 		return r, err
+	}
+	if ended.Status == StatusCompleted && s.deps.Notices != nil {
+		// This replica recorded the completion: it, and only it, tells
+		// the owner.
+		s.deps.Notices.Completed(ended)
 	}
 	return ended, nil
 }
@@ -954,19 +990,36 @@ func (s *Service) Sweep(ctx context.Context) error {
 // sweep is Sweep for request id.
 func (s *Service) sweep(ctx context.Context, id string) error {
 	var before int
-	r, err := s.deps.Store.Update(ctx, id, func(r *Request) error {
-		now := s.deps.Clock.Now()
-		before = len(r.Events)
-		changed := r.ExpireIfDue(now)
-		if r.Status == StatusResetting && !now.Before(r.ResetLease) {
-			changed = r.Interrupt("", now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeInterrupted,
-				"the replica doing the reset stopped before it finished") == nil
+	var esc escalation
+	var r *Request
+	var err error
+	for range 2 { // again once the fallback approvers are known
+		r, err = s.deps.Store.Update(ctx, id, func(r *Request) error {
+			now := s.deps.Clock.Now()
+			before = len(r.Events)
+			changed := r.ExpireIfDue(now)
+			if r.Status == StatusResetting && !now.Before(r.ResetLease) {
+				changed = r.Interrupt("", now, s.cfg.RevealTTL, s.cfg.MaxReveals, CodeInterrupted,
+					"the replica doing the reset stopped before it finished") == nil
+			}
+			changed = r.RemindIfDue(now) || changed
+			if r.EscalationDue(now) {
+				if !esc.resolved {
+					esc.requester, esc.account = r.Requester, r.Account
+					return errNeedFallback
+				}
+				changed = esc.apply(r, now) || changed
+			}
+			if !changed {
+				return errNothingToDo
+			}
+			return nil
+		})
+		if !errors.Is(err, errNeedFallback) {
+			break
 		}
-		if !changed {
-			return errNothingToDo
-		}
-		return nil
-	})
+		esc.resolve(ctx, s)
+	}
 	switch {
 	case errors.Is(err, errNothingToDo), ErrorCode(err) == CodeNotFound:
 		return nil

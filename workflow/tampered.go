@@ -54,6 +54,17 @@ func (w watchedStore) Update(ctx context.Context, id string, fn func(*Request) e
 	return r, err
 }
 
+// ReportTampered reports err when it is a stored request that failed
+// verification (CodeTampered), met outside the service (the chat lanes
+// read the store too), as the service reports those it meets; other
+// errors are left alone.
+func (s *Service) ReportTampered(ctx context.Context, err error) {
+	var t *Tampered
+	if ErrorCode(err) == CodeTampered && errors.As(err, &t) {
+		s.tampered(ctx, t, err)
+	}
+}
+
 // tampered reports a stored request that failed verification: an error
 // log line at once, then, in the background, a record in the audit log
 // and (once per request) a line in the audit channel that alerts helpdesk.

@@ -57,7 +57,7 @@ func TestAuditExport(t *testing.T) {
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
 	denied, dms := w.request()
-	w.clickAcked(approver2, slackapp.ActionDeny, denied.ID, dms[approver2])
+	w.deny(approver2, denied.ID, dms[approver2], "")
 	w.waitStatus(denied.ID, workflow.StatusDenied)
 	if ans := w.command("UADMIN", ""); !strings.Contains(ans, "protected") {
 		t.Fatalf("admin request: %s", ans)
@@ -115,7 +115,7 @@ func TestAuditExportEmbedded(t *testing.T) {
 	bot := w.start()
 	id := idRe.FindString(w.command(employee, ""))
 	m := w.buttonMessage(slacktest.DMChannel(approver2), slackapp.ActionDeny)
-	w.clickAcked(approver2, slackapp.ActionDeny, id, m)
+	w.deny(approver2, id, m, "")
 	w.wait("the employee to be told", func() bool { return strings.Contains(w.dmTexts(employee), "denied your request") })
 	w.command("UADMIN", "")
 	w.wait("the refusal in the audit channel", func() bool {

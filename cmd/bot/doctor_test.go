@@ -134,7 +134,8 @@ func TestManifestAsksForExactlyTheScopesUsed(t *testing.T) {
 	}
 	// should_escape: a mention reaches the bot as the user ID, which
 	// requests on an employee's behalf need.
-	for _, must := range []string{"socket_mode_enabled: true", "command: /reset-password", "interactivity:\n    is_enabled: true", "should_escape: true"} {
+	for _, must := range []string{"socket_mode_enabled: true", "command: /reset-password", "interactivity:\n    is_enabled: true", "should_escape: true",
+		"home_tab_enabled: true", "bot_events:\n      - app_home_opened"} {
 		if !strings.Contains(string(b), must) {
 			t.Errorf("manifest lacks %q", must)
 		}

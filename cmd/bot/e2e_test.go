@@ -115,7 +115,7 @@ func TestDeny(t *testing.T) {
 	w := newWorld(t)
 	w.start()
 	r, dms := w.request()
-	w.clickAcked(approver2, slackapp.ActionDeny, r.ID, dms[approver2])
+	w.deny(approver2, r.ID, dms[approver2], "")
 	w.waitStatus(r.ID, workflow.StatusDenied)
 	if txt := w.dmTexts(employee); !strings.Contains(txt, "denied your request") {
 		t.Fatalf("employee not told: %s", txt)
@@ -140,6 +140,7 @@ func TestDeny(t *testing.T) {
 func TestExpiryOfTheDecisionWindow(t *testing.T) {
 	w := newWorld(t)
 	w.vars["REQUEST_TTL"] = "1500ms"
+	w.vars["REMIND_AFTER"] = "off" // it must be shorter than REQUEST_TTL
 	w.start()
 	r, dms := w.request()
 	w.waitStatus(r.ID, workflow.StatusExpired)
@@ -332,22 +333,28 @@ func TestClicksThatChangeNothing(t *testing.T) {
 	}
 }
 
-// TestDoubleClicks: two approvers at once and a double click give one
-// decision; a double Reveal gives one reset.
+// TestDoubleClicks: two approvers at once (one approving, twice, the
+// other denying through the deny modal and approving) and a double click
+// give one decision; a double Reveal gives one reset.
 func TestDoubleClicks(t *testing.T) {
 	w := newWorld(t)
 	w.start()
 	r, dms := w.request()
-	var envs []string
+	denial, denyClick := w.denyModal(approver2, r.ID, dms[approver2])
+	envs := []string{denyClick} // the denial is answered through its click's response_url
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, c := range []struct{ user, action string }{
 		{approver1, slackapp.ActionApprove}, {approver1, slackapp.ActionApprove},
-		{approver2, slackapp.ActionDeny}, {approver2, slackapp.ActionApprove},
+		{approver2, "submit the deny modal"}, {approver2, slackapp.ActionApprove},
 	} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if c.action != slackapp.ActionApprove {
+				w.slack.SubmitView(denial, map[string]map[string]string{"reason": {"reason": "not now"}})
+				return
+			}
 			e := w.click(c.user, c.action, r.ID, dms[c.user])
 			mu.Lock()
 			envs = append(envs, e)
@@ -556,7 +563,7 @@ func TestHealthReadinessMetrics(t *testing.T) {
 		t.Fatalf("readyz %d %q", code, body)
 	}
 	r, dms := w.request()
-	w.clickAcked(approver2, slackapp.ActionDeny, r.ID, dms[approver2])
+	w.deny(approver2, r.ID, dms[approver2], "")
 	w.waitStatus(r.ID, workflow.StatusDenied)
 	r, dms = w.request()
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, w.approve(r, dms))

@@ -18,6 +18,7 @@ import (
 	"github.com/example/resetbot/delivery"
 	"github.com/example/resetbot/internal/dstest"
 	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/slackapp"
 	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/store/seal"
 	"github.com/example/resetbot/workflow"
@@ -438,8 +439,10 @@ func (w *world) auditThread(id string) (slacktest.Message, []slacktest.Message) 
 	var parent slacktest.Message
 	var replies []slacktest.Message
 	for _, m := range w.slack.Messages(auditChannel) {
+		// The first: an alert about the request (This wasn't me) comes later.
 		if m.ThreadTS == "" && strings.Contains(blocksText(m), id) {
 			parent = m
+			break
 		}
 	}
 	if parent.TS == "" {
@@ -465,4 +468,44 @@ func auditSteps(replies []slacktest.Message) int {
 		}
 	}
 	return n
+}
+
+// denyModal has approver press Deny on msg and returns the modal that
+// opened (deny, with its optional reason) and the click's envelope.
+func (w *world) denyModal(approver, id string, msg slacktest.Message) (slacktest.View, string) {
+	w.t.Helper()
+	before := len(w.slack.Views(approver))
+	env := w.click(approver, slackapp.ActionDeny, id, msg)
+	var v slacktest.View
+	w.wait("the deny modal of "+approver, func() bool {
+		vs := w.slack.Views(approver)
+		if len(vs) > before {
+			v = vs[len(vs)-1]
+		}
+		return v.CallbackID == slackapp.CallbackDeny
+	})
+	return v, env
+}
+
+// submit submits modal v with reason in its reason input and waits for
+// the ack; it returns the ack's payload.
+func (w *world) submit(v slacktest.View, reason string) string {
+	w.t.Helper()
+	env := w.slack.SubmitView(v, map[string]map[string]string{"reason": {"reason": reason}})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	payload, err := w.slack.WaitAck(ctx, env)
+	if err != nil {
+		w.t.Fatalf("view submission not acked")
+	}
+	return string(payload)
+}
+
+// deny has approver deny request id from msg, with reason ("" for none).
+func (w *world) deny(approver, id string, msg slacktest.Message, reason string) {
+	w.t.Helper()
+	v, _ := w.denyModal(approver, id, msg)
+	if ack := w.submit(v, reason); ack != "" && ack != "null" {
+		w.t.Fatalf("the deny modal stayed open: %s", ack)
+	}
 }

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/example/resetbot/internal/dstest"
+	"github.com/example/resetbot/internal/mailpittest"
 	"github.com/example/resetbot/internal/sambatest"
 	"github.com/example/resetbot/internal/slacktest"
 	"github.com/example/resetbot/slackapp"
@@ -19,40 +21,112 @@ import (
 )
 
 // TestPasswordLeaksNowhere: with debug logging on, the temporary password
-// appears in no log line, no Redis key or value, and no Slack call except
-// the one ephemeral message to the employee (the answer to their Reveal
-// click through its response_url, or chat.postEphemeral when that URL
-// fails), including on a reset that fails after the password was
-// generated.
+// appears in no log line, no Redis key or value, no notice email, no
+// modal, no Home view, and no Slack call except the one ephemeral message
+// to the employee (the answer to their Reveal click through its
+// response_url, or chat.postEphemeral when that URL fails), including on
+// a reset that fails after the password was generated. Every request goes
+// through the reason modal, one is denied through the deny modal, and the
+// employee, an approver and helpdesk have their Home tabs open throughout.
 func TestPasswordLeaksNowhere(t *testing.T) {
+	mp := mailpittest.Require(t)
 	w := newWorld(t)
 	w.ds.EchoPassword(true) // a directory that puts the password in its error messages
+	w.smtpVars(mp)
+	w.vars["REQUIRE_REASON"] = "true"
+	w.vars["REQUEST_LIMIT"] = "10"
+	w.vars["HELPDESK"] = approver2
+	started := time.Now()
 	bot := w.start()
+	for _, u := range []string{employee, approver1, approver2} {
+		w.slack.OpenHome(u)
+	}
+	w.wait("the Home tabs", func() bool {
+		for _, u := range []string{employee, approver1, approver2} {
+			if _, ok := w.slack.Home(u); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	// Requests go through the reason modal.
+	requests := 0
+	request := func() (*workflow.Request, map[string]slacktest.Message) {
+		t.Helper()
+		requests++
+		cmd := w.slack.SlashCommand(employee, "")
+		var v slacktest.View
+		w.wait("the reason modal", func() bool {
+			n := 0
+			for _, view := range w.slack.Views(employee) {
+				if view.CallbackID == slackapp.CallbackReason {
+					n, v = n+1, view
+				}
+			}
+			return n == requests
+		})
+		w.submit(v, "forgot it")
+		id := idRe.FindString(w.reply(cmd))
+		dms := map[string]slacktest.Message{}
+		for _, a := range []string{approver1, approver2} {
+			dms[a] = w.messageFor(slacktest.DMChannel(a), id, slackapp.ActionApprove)
+		}
+		return w.waitStatus(id, workflow.StatusPending), dms
+	}
 
 	// One reset that fails after a password was sent (and echoed back).
 	w.ds.FailNext("InvalidPasswordException", 2)
-	r, dms := w.request()
+	r, dms := request()
 	reveal := w.approve(r, dms)
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusFailed)
 
 	// One that succeeds: the answer to the click.
-	r, dms = w.request()
+	r, dms = request()
 	reveal = w.approve(r, dms)
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
 
 	// One whose click's response_url fails: chat.postEphemeral.
-	r, dms = w.request()
+	r, dms = request()
 	reveal = w.approve(r, dms)
 	w.slack.FailResponses(http.StatusNotFound, "expired_url", 1)
 	w.clickAcked(employee, slackapp.ActionReveal, r.ID, reveal)
 	w.waitStatus(r.ID, workflow.StatusCompleted)
+
+	// One denied through the deny modal, after the resets.
+	r, dms = request()
+	w.deny(approver2, r.ID, dms[approver2], "no")
+	w.waitStatus(r.ID, workflow.StatusDenied)
+	for _, u := range []string{employee, approver1, approver2} {
+		w.slack.OpenHome(u)
+	}
+	w.homeText(employee, "denied by <@"+approver2+">")
+	w.wait("the two notice emails", func() bool { return len(sentSince(t, mp, "alice@corp.example.com", started)) == 2 })
 	bot.stop()
+	var mails strings.Builder
+	for _, m := range sentSince(t, mp, "alice@corp.example.com", started) {
+		mails.WriteString(mp.STARTTLS.Raw(t, m.ID))
+	}
+	var views strings.Builder
+	for _, v := range w.slack.Views("") {
+		views.Write(v.Raw)
+	}
+	if n := len(w.slack.Views("")); n < 8 || !strings.Contains(views.String(), `"callback_id":"deny"`) || !strings.Contains(views.String(), `"type":"home"`) {
+		t.Fatalf("%d views: the test did not open the modals and Home tabs it checks", n)
+	}
 
 	calls := w.ds.ResetCalls()
 	if len(calls) != 4 {
 		t.Fatalf("%d reset calls", len(calls))
+	}
+	for i, c := range calls {
+		if strings.Contains(mails.String(), c.NewPassword) {
+			t.Errorf("password %d in a notice email", i)
+		}
+		if strings.Contains(views.String(), c.NewPassword) {
+			t.Errorf("password %d in a modal or Home view", i)
+		}
 	}
 	seen := checkPasswordsShownOnlyTo(t, w, bot.logs, calls, func(int) string { return employee })
 	for i := range calls {
@@ -217,4 +291,16 @@ func TestADPasswordLeaksNowhereOnBehalf(t *testing.T) {
 			t.Errorf("password %d in the Slack calls %v, want the one answer to the click", i, seen[i])
 		}
 	}
+}
+
+// sentSince returns the messages to addr on the STARTTLS server that
+// arrived after since.
+func sentSince(t *testing.T, mp *mailpittest.Env, addr string, since time.Time) []mailpittest.Message {
+	var out []mailpittest.Message
+	for _, m := range mp.STARTTLS.To(t, addr) {
+		if m.Created.After(since.Add(-time.Second)) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -278,10 +278,15 @@ func httpServer(h http.Handler, lim httpLimits) *http.Server {
 // next start, take it over.
 func (b *bot) drain() {
 	done := make(chan struct{})
+	deadline := time.Now().Add(b.cfg.ShutdownTimeout)
 	go func() {
 		b.app.Wait()
 		b.svc.Wait()
 		b.engine.Wait()
+		// The notice emails queued by now get what is left of the time.
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		b.notices.close(ctx)
+		cancel()
 		close(done)
 	}()
 	t := time.NewTimer(b.cfg.ShutdownTimeout)
@@ -341,6 +346,7 @@ type bot struct {
 	fatal     chan error         // a Slack token refused for good
 	throttles slackapp.Throttles // shared Retry-After windows; nil for the embedded store
 	accounts  *accounts.Accounts
+	notices   *ownerNotices // nil without SMTP_URL
 	metrics   *metrics.Metrics
 	closers   []func() error
 }
@@ -369,27 +375,25 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 			return nil, err
 		}
 	}
+	notices, err := newOwnerNotices(cfg, b.accounts, b.ldap != nil, b.identity, log.With("component", "mail"))
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	b.notices = notices
 	owner := workflow.NewID() // this replica, in leases
 	lanes := &slackapp.Lanes{API: b.api, HTTP: b.http, AuditChannel: cfg.AuditChannel, Requests: b.store,
-		Gate: b.gate, Log: log.With("component", "delivery")}
+		Gate: b.gate, Log: log.With("component", "delivery"),
+		Helpdesk: slices.Concat(cfg.Helpdesk, cfg.HelpdeskGroups), Recent: b.store}
+	if len(cfg.Helpdesk)+len(cfg.HelpdeskGroups) > 0 {
+		helpdesk := &slackapp.StaticApprovers{API: b.api, Users: cfg.Helpdesk, Groups: cfg.HelpdeskGroups,
+			Log: log.With("component", "helpdesk"), Gate: b.gate}
+		lanes.IsHelpdesk = helpdesk.Includes
+	}
 	b.engine = delivery.New(b.lanes, lanes, delivery.Config{Owner: owner, Lease: cfg.WorkLease, Poll: cfg.SweepInterval},
 		nil, log.With("component", "delivery"))
 	b.engine.OnTampered = b.laneTampered
-	b.svc = workflow.New(workflow.Config{
-		DirectoryID:        cfg.DirectoryID,
-		RequestTTL:         cfg.RequestTTL,
-		RevealTTL:          cfg.RevealTTL,
-		Limit:              workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
-		ManagerApproval:    cfg.ManagerApproval,
-		ForceChangeAtLogon: cfg.ForceChange,
-		Owner:              owner,
-		ResetLease:         cfg.WorkLease,
-		Unlock:             cfg.LDAPURL != "",
-		UnlockApproval:     cfg.UnlockApproval,
-		UnlockLimit:        workflow.Limit{Max: cfg.UnlockLimit, Window: cfg.RequestWindow},
-		HelpdeskApproves:   cfg.HelpdeskApproves,
-		HelpdeskDelivery:   cfg.HelpdeskDelivery,
-	}, workflow.Deps{
+	deps := workflow.Deps{
 		Store:     b.store,
 		Directory: b.dir,
 		Passwords: directory.NewPasswords(),
@@ -401,9 +405,42 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bot, err
 		Watcher:   b.engine,
 		Metrics:   b.metrics,
 		Log:       log.With("component", "workflow"),
-	})
+	}
+	if b.ldap != nil {
+		deps.Facts = b.accounts // the sign-in facts the approvers see
+	}
+	if cfg.ReportDisables {
+		deps.Disabler = b.accounts
+	}
+	if notices != nil {
+		deps.Notices = notices
+	}
+	b.svc = workflow.New(workflow.Config{
+		DirectoryID:        cfg.DirectoryID,
+		RequestTTL:         cfg.RequestTTL,
+		RevealTTL:          cfg.RevealTTL,
+		Limit:              workflow.Limit{Max: cfg.RequestLimit, Window: cfg.RequestWindow},
+		ManagerApproval:    cfg.ManagerApproval,
+		ForceChangeAtLogon: cfg.ForceChange,
+		Owner:              owner,
+		ResetLease:         cfg.WorkLease,
+		RemindAfter:        cfg.RemindAfter,
+		EscalateAfter:      cfg.EscalateAfter,
+		RequireReason:      cfg.RequireReason,
+		WorkHours:          cfg.WorkHours,
+		Unlock:             cfg.LDAPURL != "",
+		UnlockApproval:     cfg.UnlockApproval,
+		UnlockLimit:        workflow.Limit{Max: cfg.UnlockLimit, Window: cfg.RequestWindow},
+		HelpdeskApproves:   cfg.HelpdeskApproves,
+		HelpdeskDelivery:   cfg.HelpdeskDelivery,
+	}, deps)
+	if notices != nil {
+		notices.svc = b.svc
+	}
+	lanes.OnTampered = b.svc.ReportTampered
 	b.app = &slackapp.App{API: b.api, Socket: b.socket, Flows: b.svc, Claims: b.store, Replies: b.engine, Gate: b.gate,
-		HTTP: b.http, Log: log.With("component", "slack"), OnConnect: b.metrics.Connected, Watch: b.watch}
+		HTTP: b.http, Log: log.With("component", "slack"), OnConnect: b.metrics.Connected, Watch: b.watch,
+		AskReason: cfg.RequireReason, Homes: b.engine}
 	b.gauges()
 	return b, nil
 }
@@ -528,9 +565,7 @@ func (b *bot) laneTampered(l delivery.Lane, err error) {
 	rec := workflow.AuditRecord{At: time.Now(), Event: workflow.EventTampered, Code: workflow.CodeTampered,
 		Detail:      "stored chat delivery record " + l.String() + " failed its signature check (" + err.Error() + "); it was moved aside and not used",
 		DirectoryID: b.cfg.DirectoryID}
-	if l.Kind != delivery.KindQueue {
-		rec.RequestID = l.Subject
-	}
+	rec.RequestID = l.Request()
 	if aerr := b.store.Refused(ctx, rec, workflow.Limit{}); aerr != nil {
 		b.log.Error("could not write a tampered chat delivery record to the audit log", "lane", l.String(), "error", aerr)
 	}

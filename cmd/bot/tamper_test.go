@@ -127,6 +127,14 @@ func TestTamperedEmbeddedStore(t *testing.T) {
 	id := idRe.FindString(string(m.Blocks))
 	w.clickAcked(approver1, slackapp.ActionApprove, id, m)
 	reveal := w.buttonMessage(slacktest.DMChannel(employee), slackapp.ActionReveal)
+	// Every chat lane the approval marked is done before the bot stops, so
+	// that the Reveal click below is the first to read the tampered record.
+	// (A lane that read it first would report it all the same, and the
+	// click would then find no request: TestLaneReportsATamperedRequest.)
+	w.wait("the bot's chat lanes to be done", func() bool {
+		_, metrics := getURL(t, bot, "/metrics")
+		return strings.Contains(metrics, "\nresetbot_chat_lanes_pending 0\n")
+	})
 	bot.stop()
 
 	db, err := bolt.Open(filepath.Join(w.vars["DATA_DIR"], "resetbot.db"), 0o600, nil)

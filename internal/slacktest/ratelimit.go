@@ -117,6 +117,8 @@ func SlackLimits() Limits {
 			"chat.postEphemeral":    tier4,
 			"users.info":            tier4,
 			"conversations.info":    tier3,
+			"views.open":            tier4,
+			"views.publish":         tier4,
 		},
 		Scale: 1,
 	}

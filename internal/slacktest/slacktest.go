@@ -67,6 +67,10 @@ type User struct {
 	Deleted, IsBot, IsRestricted, IsUltraRestricted bool
 	Unconfirmed, IsStranger                         bool
 	EnterpriseID                                    string
+	// TZ is the user's time zone (an IANA name; users.info's tz, with
+	// tz_label and tz_offset as Slack computes them for now); "" sends
+	// none.
+	TZ string
 }
 
 // Channel is a conversation conversations.info knows, other than the DMs
@@ -195,6 +199,9 @@ type Server struct {
 	sentAt           map[string]time.Time
 	acks             map[string]ack
 	changes          []Change
+	triggers         map[string]*trigger // trigger_id -> who got it, when, whether used (views.go)
+	views            []View              // every view opened or published, in order
+	homes            map[string]View     // user -> the Home view published last
 
 	// Rate limits: see ratelimit.go.
 	limits    Limits

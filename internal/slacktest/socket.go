@@ -274,7 +274,7 @@ func (s *Server) SlashCommand(user, text string) string {
 		"channel_id": DMChannel(user), "channel_name": "directmessage", "user_id": user,
 		"user_name": name, "command": Command, "text": text, "api_app_id": AppID,
 		"is_enterprise_install": "false", "response_url": responseURL,
-		"trigger_id": s.newTriggerLocked()}
+		"trigger_id": s.newTriggerLocked(user)}
 	s.mu.Unlock()
 	id := s.Send("slash_commands", payload)
 	s.mu.Lock()
@@ -318,7 +318,7 @@ func (s *Server) ClickOn(conn int, c Click) string {
 		"team":         obj{"id": TeamID, "domain": "slacktest"},
 		"channel":      obj{"id": ch, "name": "directmessage"},
 		"container":    obj{"type": "message", "message_ts": c.MessageTS, "channel_id": ch, "is_ephemeral": ephemeral},
-		"response_url": responseURL, "trigger_id": s.newTriggerLocked(),
+		"response_url": responseURL, "trigger_id": s.newTriggerLocked(c.User),
 		"state": obj{"values": obj{}},
 		"actions": []obj{{"action_id": c.ActionID, "block_id": cmp.Or(findBlockID(blocks, c.ActionID), "slacktest_block"),
 			"type": "button", "value": c.Value, "action_ts": fmt.Sprintf("%.6f", float64(time.Now().UnixMicro())/1e6),
@@ -493,7 +493,14 @@ func (s *Server) DropConnections() {
 	}
 }
 
-func (s *Server) newTriggerLocked() string {
+// newTriggerLocked returns a new trigger_id of user's, which views.open
+// takes once within TriggerLife.
+func (s *Server) newTriggerLocked(user string) string {
 	s.seqTrigger++
-	return fmt.Sprintf("%d.%d.trigger", 1700000000+s.seqTrigger, s.seqTrigger)
+	id := fmt.Sprintf("%d.%d.trigger", 1700000000+s.seqTrigger, s.seqTrigger)
+	if s.triggers == nil {
+		s.triggers = map[string]*trigger{}
+	}
+	s.triggers[id] = &trigger{user: user, at: s.clock()}
+	return id
 }

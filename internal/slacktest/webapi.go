@@ -35,6 +35,8 @@ var apiMethods = map[string]apiMethod{
 	"users.info":            {BotToken, (*Server).usersInfo},
 	"users.lookupByEmail":   {BotToken, (*Server).usersLookupByEmail},
 	"usergroups.users.list": {BotToken, (*Server).usergroupsUsersList},
+	"views.open":            {BotToken, (*Server).viewsOpen},
+	"views.publish":         {BotToken, (*Server).viewsPublish},
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
@@ -383,15 +385,20 @@ func (s *Server) handleOther(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseParams returns the query values plus the form values of a
-// form-encoded body or the top-level string fields of a JSON body.
+// form-encoded body or the top-level fields of a JSON body (an object or
+// array field as its JSON, as Slack takes "view" in either form).
 func parseParams(r *http.Request, body []byte) url.Values {
 	p := r.URL.Query()
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		var m map[string]any
 		if json.Unmarshal(body, &m) == nil {
 			for k, v := range m {
-				if str, ok := v.(string); ok {
-					p.Add(k, str)
+				switch v := v.(type) {
+				case string:
+					p.Add(k, v)
+				case map[string]any, []any:
+					b, _ := json.Marshal(v)
+					p.Add(k, string(b))
 				}
 			}
 		}
@@ -448,6 +455,12 @@ func userObj(u User) obj {
 		"is_email_confirmed": !u.Unconfirmed,
 		"profile": obj{"email": u.Email, "real_name": u.RealName, "real_name_normalized": u.RealName,
 			"display_name": u.Name, "display_name_normalized": u.Name}}
+	if u.TZ != "" {
+		if loc, err := time.LoadLocation(u.TZ); err == nil {
+			name, off := time.Now().In(loc).Zone()
+			o["tz"], o["tz_label"], o["tz_offset"] = u.TZ, name, off
+		}
+	}
 	if u.EnterpriseID != "" {
 		o["enterprise_user"] = obj{"id": u.ID, "enterprise_id": u.EnterpriseID, "enterprise_name": "Test Org", "teams": []string{u.TeamID}}
 	}

@@ -17,6 +17,10 @@
 //	claims      key -> expiry (unix ns, 8 bytes)
 //	audit       record time (unix ms, 8 bytes) + sequence (8 bytes) -> workflow.AuditRecord JSON,
 //	            written in the same transaction as the change; trimmed to the audit retention
+//	recent      created (unix ms, 8 bytes) + id -> nothing: the latest workflow.RecentKept requests
+//	resets      one bucket per account (workflow.Account.AccountKey), the bot's completed resets of it:
+//	            time (unix ms, 8 bytes) + request id -> nothing; those older than
+//	            workflow.ResetHistoryWindow are dropped at the next one
 package boltstore
 
 import (
@@ -47,6 +51,8 @@ var (
 	bucketClaims   = []byte("claims")
 	bucketAudit    = []byte("audit")
 	bucketTamper   = []byte("tampered")
+	bucketResets   = []byte("resets")
+	bucketRecent   = []byte("recent")
 )
 
 // Store is a workflow.Store in a bbolt file.
@@ -85,7 +91,7 @@ func Open(path string, key seal.Key, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range append([][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims, bucketAudit, bucketTamper}, laneBuckets...) {
+		for _, b := range append([][]byte{bucketRequests, bucketOpen, bucketDue, bucketDueByID, bucketRate, bucketClaims, bucketAudit, bucketTamper, bucketResets, bucketRecent}, laneBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -139,6 +145,9 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 			return err
 		}
 		if err := s.mark(tx, delivery.Marks(r, 0)); err != nil {
+			return err
+		}
+		if err := listRecent(tx.Bucket(bucketRecent), r); err != nil {
 			return err
 		}
 		return s.put(tx, r)
@@ -263,6 +272,11 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 		}
 		if err := s.mark(tx, delivery.Marks(r, before)); err != nil {
 			return err
+		}
+		if at, ok := workflow.CompletedAt(r, before); ok {
+			if err := s.completed(tx, r, at); err != nil {
+				return err
+			}
 		}
 		return s.put(tx, r)
 	})
@@ -554,4 +568,76 @@ func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery, each func(work
 			return nil
 		}
 	}
+}
+
+// completed adds the reset of r completed at to its account's history,
+// and drops what is older than the history keeps.
+func (s *Store) completed(tx *bolt.Tx, r *workflow.Request, at time.Time) error {
+	b, err := tx.Bucket(bucketResets).CreateBucketIfNotExists([]byte(r.Account.AccountKey()))
+	if err != nil {
+		return err
+	}
+	cutoff := timeKey(at.Add(-workflow.ResetHistoryWindow), "")
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return b.Put(timeKey(at, r.ID), nil)
+}
+
+// Resets implements workflow.Store.
+func (s *Store) Resets(_ context.Context, acct workflow.Account, since time.Time) (workflow.ResetHistory, error) {
+	var done []time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketResets).Bucket([]byte(acct.AccountKey()))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, _ := c.Seek(timeKey(since, "")); k != nil; k, _ = c.Next() {
+			done = append(done, time.UnixMilli(int64(binary.BigEndian.Uint64(k[:8]))).UTC())
+		}
+		return nil
+	})
+	if err != nil {
+		return workflow.ResetHistory{}, storeErr("resets", err)
+	}
+	return workflow.Tally(done, since), nil
+}
+
+// listRecent adds r to the latest requests and forgets the oldest beyond
+// workflow.RecentKept.
+func listRecent(b *bolt.Bucket, r *workflow.Request) error {
+	if err := b.Put(timeKey(r.CreatedAt, r.ID), nil); err != nil {
+		return err
+	}
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	for ; n > workflow.RecentKept; n-- {
+		if k, _ := c.First(); k == nil {
+			break
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Recent implements workflow.Store.
+func (s *Store) Recent(_ context.Context, max int) ([]string, error) {
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecent).Cursor()
+		for k, _ := c.Last(); k != nil && len(ids) < max; k, _ = c.Prev() {
+			ids = append(ids, string(k[8:]))
+		}
+		return nil
+	})
+	return ids, storeErr("recent", err)
 }

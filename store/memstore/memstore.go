@@ -41,7 +41,9 @@ type Store struct {
 	rate     map[string][]time.Time // workflow.Counter(requester, action) -> attempts that count against the limit
 	claims   map[string]time.Time   // key -> expiry
 	audit    []workflow.AuditRecord
-	lanes    map[string]*lane // by delivery.Lane.String()
+	resets   map[string][]time.Time // account key -> the bot's completed resets
+	recent   []string               // the latest requests created, oldest first
+	lanes    map[string]*lane       // by delivery.Lane.String()
 	down     bool
 }
 
@@ -64,7 +66,7 @@ func WithClock(c workflow.Clock) Option { return func(s *Store) { s.clock = c } 
 // New returns an empty store that seals requests with key.
 func New(key seal.Key, opts ...Option) *Store {
 	s := &Store{seal: key, clock: workflow.SystemClock{}, reqs: map[string][]byte{}, tampered: map[string][]byte{},
-		open: map[string]string{}, due: map[string]time.Time{}, rate: map[string][]time.Time{}, claims: map[string]time.Time{},
+		open: map[string]string{}, due: map[string]time.Time{}, rate: map[string][]time.Time{}, claims: map[string]time.Time{}, resets: map[string][]time.Time{},
 		lanes: map[string]*lane{}}
 	for _, o := range opts {
 		o(s)
@@ -151,6 +153,10 @@ func (s *Store) Create(_ context.Context, r *workflow.Request, limit workflow.Li
 	s.putLocked(r, data)
 	s.audit = append(s.audit, workflow.AuditRecords(r, 0)...)
 	s.markLocked(delivery.Marks(r, 0))
+	s.recent = append(s.recent, r.ID)
+	if len(s.recent) > workflow.RecentKept {
+		s.recent = slices.Clone(s.recent[len(s.recent)-workflow.RecentKept:])
+	}
 	return nil
 }
 
@@ -278,6 +284,10 @@ func (s *Store) Update(_ context.Context, id string, fn func(*workflow.Request) 
 	s.putLocked(r, data)
 	s.audit = append(s.audit, workflow.AuditRecords(r, before)...)
 	s.markLocked(delivery.Marks(r, before))
+	if at, ok := workflow.CompletedAt(r, before); ok {
+		key := r.Account.AccountKey()
+		s.resets[key] = append(s.resets[key], at)
+	}
 	// The caller gets its own copy, as from the other stores.
 	return s.seal.Open(id, data)
 }
@@ -516,4 +526,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// Resets implements workflow.Store.
+func (s *Store) Resets(_ context.Context, acct workflow.Account, since time.Time) (workflow.ResetHistory, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkLocked(); err != nil {
+		return workflow.ResetHistory{}, err
+	}
+	return workflow.Tally(s.resets[acct.AccountKey()], since), nil
+}
+
+// Recent implements workflow.Store.
+func (s *Store) Recent(_ context.Context, max int) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkLocked(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := len(s.recent) - 1; i >= 0 && len(out) < max; i-- {
+		out = append(out, s.recent[i])
+	}
+	return out, nil
 }

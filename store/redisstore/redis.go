@@ -31,6 +31,11 @@
 //	claim:<key>         claims of Claim, with their ttl
 //	audit               stream of the audit log (workflow.AuditRecord JSON in field "r"),
 //	                    written in the same script as the change; trimmed to the audit retention
+//	recent              sorted set of the latest workflow.RecentKept request IDs, by creation (unix ms)
+//	resets:<account>    sorted set of the bot's completed resets of an account (workflow.Account.AccountKey):
+//	                    request IDs by completion time (unix ms), written in the same script as the
+//	                    completion; entries older than workflow.ResetHistoryWindow dropped then, and
+//	                    the key expires that long after the last
 //	slack-throttle      hash of Slack keys -> end of their Retry-After (unix ms), shared by replicas;
 //	                    also the Pub/Sub channel on which Throttle announces each (Watch)
 //
@@ -161,7 +166,7 @@ end
 `
 
 // createScript is Create's atomic step.
-// KEYS: req, open, rate, due, audit, lanes-due, then one inbox per mark.
+// KEYS: req, open, rate, due, audit, lanes-due, recent, then one inbox per mark.
 // ARGV: json, id, created ms, rate cutoff ms ("" for no limit), max, window ms, deadline ms ("" for none),
 // audit cutoff id, the number n of audit records, n audit record JSONs, the time (ms), then the marks
 // (lane, item) of markLua.
@@ -179,7 +184,9 @@ redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[4], ARGV[7], ARGV[2]) end
 local n = tonumber(ARGV[9])
 for i = 10, 9 + n do redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[8], '*', 'r', ARGV[i]) end
-local d, first, a = KEYS[6], 7, 10 + n
+redis.call('ZADD', KEYS[7], ARGV[3], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -` + strconv.Itoa(workflow.RecentKept+1) + `)
+local d, first, a = KEYS[6], 8, 10 + n
 ` + markLua + `
 return 'ok'
 `)
@@ -189,16 +196,24 @@ return 'ok'
 // writes the change's audit records and delivery marks. It answers 1 when
 // it wrote, the stored JSON when that differs (so that a retry needs no
 // GET), and nil when the request is gone.
-// KEYS: req, due, open, audit, lanes-due, then one inbox per mark.
+// A change that completes a reset also adds it to the account's reset
+// history.
+// KEYS: req, due, open, audit, lanes-due, resets, then one inbox per mark.
 // ARGV: old json, new json, id, deadline ms ("" for none), "1" if ended, retention ms ("" for none),
-// audit cutoff id, the number n of audit records, n audit record JSONs, the time (ms), then the marks
+// audit cutoff id, completion ms ("" when the change completes no reset), history window ms,
+// the number n of audit records, n audit record JSONs, the time (ms), then the marks
 // (lane, item) of markLua.
 var updateScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur ~= ARGV[1] then return cur end
-local n = tonumber(ARGV[8])
-for i = 9, 8 + n do redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[7], '*', 'r', ARGV[i]) end
-local d, first, a = KEYS[5], 6, 9 + n
+if ARGV[8] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (tonumber(ARGV[8]) - tonumber(ARGV[9])))
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[3])
+  redis.call('PEXPIRE', KEYS[6], ARGV[9])
+end
+local n = tonumber(ARGV[10])
+for i = 11, 10 + n do redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[7], '*', 'r', ARGV[i]) end
+local d, first, a = KEYS[5], 7, 11 + n
 ` + markLua + `
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] == '' then
@@ -239,7 +254,7 @@ func (s *Store) Create(ctx context.Context, r *workflow.Request, limit workflow.
 		cutoff = ms(created - limit.Window.Milliseconds())
 		window = ms(max(limit.Window.Milliseconds(), 1))
 	}
-	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", workflow.Counter(r.Requester, r.Action)), s.key("due"), s.key("audit"), s.key("lanes-due")}
+	keys := []string{s.key("req:", r.ID), s.key("open:", r.Requester), s.key("rate:", workflow.Counter(r.Requester, r.Action)), s.key("due"), s.key("audit"), s.key("lanes-due"), s.key("recent")}
 	args := []any{data, r.ID, ms(created), cutoff, limit.Max, window, deadline(r), s.auditCutoff()}
 	keys, args = s.changeArgs(keys, args, r, 0)
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
@@ -471,8 +486,13 @@ func (s *Store) update(ctx context.Context, id string, old []byte, fn func(*work
 				retention = ms(max(s.retention.Milliseconds(), 1))
 			}
 		}
-		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester), s.key("audit"), s.key("lanes-due")}
-		args := []any{old, data, id, deadline(r), ended, retention, s.auditCutoff()}
+		completed := ""
+		if at, ok := workflow.CompletedAt(r, before); ok {
+			completed = ms(at.UnixMilli())
+		}
+		keys := []string{s.key("req:", id), s.key("due"), s.key("open:", requester), s.key("audit"), s.key("lanes-due"),
+			s.key("resets:", r.Account.AccountKey())}
+		args := []any{old, data, id, deadline(r), ended, retention, s.auditCutoff(), completed, ms(workflow.ResetHistoryWindow.Milliseconds())}
 		keys, args = s.changeArgs(keys, args, r, before)
 		res, err := updateScript.Run(ctx, s.rdb, keys, args...).Result()
 		switch cur, stored := res.(string); {
@@ -737,4 +757,30 @@ func (s *Store) Audit(ctx context.Context, q workflow.AuditQuery, each func(work
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}
+}
+
+// Resets implements workflow.Store: one ZRANGE.
+func (s *Store) Resets(ctx context.Context, acct workflow.Account, since time.Time) (workflow.ResetHistory, error) {
+	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.key("resets:", acct.AccountKey()),
+		&redis.ZRangeBy{Min: ms(since.UnixMilli()), Max: "+inf"}).Result()
+	if err != nil {
+		return workflow.ResetHistory{}, unavailable("resets", err)
+	}
+	done := make([]time.Time, len(zs))
+	for i, z := range zs {
+		done[i] = time.UnixMilli(int64(z.Score)).UTC()
+	}
+	return workflow.Tally(done, since), nil
+}
+
+// Recent implements workflow.Store: one ZREVRANGE.
+func (s *Store) Recent(ctx context.Context, max int) ([]string, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	ids, err := s.rdb.ZRevRange(ctx, s.key("recent"), 0, int64(max-1)).Result()
+	if err != nil {
+		return nil, unavailable("recent", err)
+	}
+	return ids, nil
 }

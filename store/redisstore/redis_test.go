@@ -183,9 +183,10 @@ func testKeysUnderPrefix(t *testing.T, c redis.UniversalClient) []string {
 	}
 	tagged := "{" + strings.TrimSuffix(prefix, ":") + "}:"
 	want := []string{tagged + "audit", tagged + "claim:envelope", tagged + "due",
+		tagged + "inbox:home:UAPPROVER1", tagged + "inbox:home:UAPPROVER2", tagged + "inbox:home:UEMPLOYEE",
 		tagged + "inbox:queue:UAPPROVER1", tagged + "inbox:queue:UAPPROVER2",
 		tagged + "lane:people:" + r.ID, tagged + "lanes-due", tagged + "lease:people:" + r.ID, tagged + "open:UEMPLOYEE",
-		tagged + "rate:UEMPLOYEE", tagged + "req:" + r.ID, tagged + "slack-throttle"}
+		tagged + "rate:UEMPLOYEE", tagged + "recent", tagged + "req:" + r.ID, tagged + "slack-throttle"}
 	got := keys(t, c, prefix)
 	if !slices.Equal(got, want) {
 		t.Errorf("keys of the store:\n%q\nwant\n%q", got, want)

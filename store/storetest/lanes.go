@@ -77,8 +77,9 @@ func take(t *testing.T, s LaneStore, l delivery.Lane, owner string) delivery.Tak
 	return tk
 }
 
-// testChangesMarkTheirLanes: Create marks the request's lanes and its
-// approvers' queues (with the request in their inboxes), in the same
+// testChangesMarkTheirLanes: Create marks the request's lanes, its
+// approvers' queues and the Homes of the employee and the approvers (with
+// the request in their inboxes), in the same
 // write; a decision marks them again; a reveal alone marks nothing; a
 // refused Create or a failed Update marks nothing.
 func testChangesMarkTheirLanes(t *testing.T, s LaneStore) {
@@ -88,25 +89,27 @@ func testChangesMarkTheirLanes(t *testing.T, s LaneStore) {
 		t.Fatal(err)
 	}
 	far := time.Now().Add(time.Hour)
-	created := laneNames(delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2"))
+	homes := []delivery.Lane{delivery.Home("UEMPLOYEE"), delivery.Home("UAPPROVER1"), delivery.Home("UAPPROVER2")}
+	created := laneNames(append([]delivery.Lane{delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2")}, homes...)...)
 	if got := due(t, s, far); !slices.Equal(got, created) {
 		t.Fatalf("after Create, due lanes %v, want %v", got, created)
 	}
-	all := laneNames(delivery.People(r.ID), delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2"))
+	lanes := append([]delivery.Lane{delivery.People(r.ID), delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2")}, homes...)
+	all := laneNames(lanes...)
 	if got := due(t, s, time.Now().Add(-time.Hour)); len(got) != 0 {
 		t.Errorf("lanes due an hour before the change: %v", got)
 	}
-	for _, l := range []delivery.Lane{delivery.People(r.ID), delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2")} {
+	for _, l := range lanes {
 		tk := take(t, s, l, "replica-1")
 		want := []string(nil)
-		if l.Kind == delivery.KindQueue {
+		if l.Kind == delivery.KindQueue || l.Kind == delivery.KindHome {
 			want = []string{delivery.Item(r.ID, 1)}
 		}
 		if !slices.Equal(tk.Inbox, want) || tk.Data != nil {
 			t.Errorf("%s taken with inbox %v and data %q, want inbox %v and no data", l, tk.Inbox, tk.Data, want)
 		}
-		// A request's lane is taken with its request; an approver's without.
-		if wantReq := l.Kind != delivery.KindQueue; (tk.Request != nil) != wantReq || wantReq && (tk.Request.ID != r.ID || tk.Request.Requester != r.Requester || tk.Request.Status != r.Status) {
+		// A request's lane is taken with its request; a person's without.
+		if wantReq := l.Request() != ""; (tk.Request != nil) != wantReq || wantReq && (tk.Request.ID != r.ID || tk.Request.Requester != r.Requester || tk.Request.Status != r.Status) {
 			t.Errorf("%s taken with request %+v, want %v", l, tk.Request, wantReq)
 		}
 		if err := s.Put(ctx, tk, "replica-1", []byte(`{"told":"`+l.String()+`"}`), tk.Inbox, time.Time{}, true); err != nil {
@@ -143,7 +146,7 @@ func testChangesMarkTheirLanes(t *testing.T, s LaneStore) {
 	if want := `{"told":"queue:UAPPROVER1"}`; string(tk.Data) != want || !slices.Equal(tk.Inbox, []string{delivery.Item(r.ID, 2)}) {
 		t.Errorf("queue record %q with inbox %v, want %s and the request again", tk.Data, tk.Inbox, want)
 	}
-	for _, l := range []delivery.Lane{delivery.People(r.ID), delivery.Audit(r.ID), delivery.Queue("UAPPROVER1"), delivery.Queue("UAPPROVER2")} {
+	for _, l := range lanes {
 		tk := take(t, s, l, "replica-2")
 		if err := s.Put(ctx, tk, "replica-2", nil, tk.Inbox, time.Time{}, true); err != nil {
 			t.Fatal(err)

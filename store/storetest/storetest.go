@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) workflow.Store) {
 		{"Ping", testPing},
 		{"Audit", testAudit},
 		{"AuditPages", testAuditPages},
+		{"Resets", testResets},
+		{"Recent", testRecent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,9 +91,26 @@ func fullRequest(t *testing.T) *workflow.Request {
 	r.Action, r.Agent = workflow.ActionUnlock, "UAGENT"
 	r.Unlocked = true
 	r.StillLocked = &workflow.Lockout{Known: true, Locked: true, Since: base.Add(-time.Hour), Until: base.Add(time.Hour), Forever: true}
-	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed,
-		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode"})
+	r.Events = append(r.Events, workflow.Event{At: base.Add(time.Second), Kind: workflow.EventFailed, Actor: "UAPPROVER2",
+		Code: workflow.CodeDirectoryThrottled, Detail: "throttled, then \"quoted\" ünïcode", Reason: "locked out <again> & \"stuck\""})
+	bad := 4
+	r.Facts = &workflow.Facts{
+		SignIn: workflow.SignIn{
+			Lockout:      &workflow.Lockout{Locked: true, Since: base.Add(-time.Hour), Until: base.Add(time.Hour), Forever: true},
+			BadPasswords: &bad,
+			PasswordSet:  &workflow.PasswordSet{At: base.Add(-24 * time.Hour), MustChange: true},
+		},
+		Resets: &workflow.ResetHistory{Count: 2, Last: base.Add(-48 * time.Hour)},
+		Hours:  &workflow.LocalTime{Zone: "Europe/Berlin", Clock: "Sat 22:14", Outside: true},
+	}
+	r.RemindAt, r.EscalateAt, r.Escalated = base.Add(10*time.Minute), base.Add(15*time.Minute), []string{"UFALLBACK"}
 	checkAllSet(t, "Request", reflect.ValueOf(*r))
+	checkAllSet(t, "Event", reflect.ValueOf(r.Events[1]))
+	checkAllSet(t, "Facts", reflect.ValueOf(*r.Facts))
+	checkAllSet(t, "Lockout", reflect.ValueOf(*r.Facts.Lockout))
+	checkAllSet(t, "PasswordSet", reflect.ValueOf(*r.Facts.PasswordSet))
+	checkAllSet(t, "ResetHistory", reflect.ValueOf(*r.Facts.Resets))
+	checkAllSet(t, "LocalTime", reflect.ValueOf(*r.Facts.Hours))
 	return r
 }
 
@@ -814,5 +834,87 @@ func testRefusalsCount(t *testing.T, s workflow.Store) {
 	}
 	if recs, _ := auditRecords(ctx, s, workflow.AuditQuery{Status: workflow.EventRefused}); len(recs) != 3 {
 		t.Errorf("the refusal without a user was written: %d refusals", len(recs))
+	}
+}
+
+// testResets: a change that completes a reset adds it to the account's
+// history (by objectGUID when known, so that a rename keeps it; else by
+// name, in any case); nothing else does.
+func testResets(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	guid := "0c1d2e3f-aaaa-4bbb-8ccc-" + strconv.FormatInt(time.Now().UnixNano()%1e12, 10)
+	run := func(requester string, acct workflow.Account, at time.Time, end workflow.EventKind) {
+		t.Helper()
+		r := NewRequest(requester, at)
+		r.Account = acct
+		if err := s.Create(ctx, r, noLimit); err != nil {
+			t.Fatal(err)
+		}
+		mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+			r.Status = workflow.StatusResetting
+			r.Events = append(r.Events, workflow.Event{At: at.Add(time.Minute), Kind: workflow.EventRevealed})
+		})
+		mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+			r.Status = map[workflow.EventKind]workflow.Status{workflow.EventCompleted: workflow.StatusCompleted, workflow.EventFailed: workflow.StatusFailed}[end]
+			r.Events = append(r.Events, workflow.Event{At: at.Add(2 * time.Minute), Kind: end})
+		})
+		// A later change of the completed request adds nothing.
+		mustUpdate(t, s, r.ID, func(r *workflow.Request) {
+			r.Events = append(r.Events, workflow.Event{At: at.Add(3 * time.Minute), Kind: workflow.EventNotified})
+		})
+	}
+	acct := workflow.Account{UserName: "jdoe", GUID: guid}
+	if h, err := s.Resets(ctx, acct, base.Add(-time.Hour)); err != nil || h != (workflow.ResetHistory{}) {
+		t.Fatalf("Resets of an account never reset = %+v, %v", h, err)
+	}
+	run("UEMP1", acct, base, workflow.EventCompleted)
+	run("UEMP2", acct, base.Add(time.Hour), workflow.EventFailed)
+	renamed := workflow.Account{UserName: "jane.doe", GUID: strings.ToUpper(guid)}
+	run("UEMP3", renamed, base.Add(2*time.Hour), workflow.EventCompleted)
+	run("UEMP4", workflow.Account{UserName: "jdoe"}, base.Add(3*time.Hour), workflow.EventCompleted) // no GUID: another key
+	run("UEMP5", workflow.Account{UserName: "JDoe"}, base.Add(4*time.Hour), workflow.EventCompleted)
+
+	for _, c := range []struct {
+		acct  workflow.Account
+		since time.Time
+		want  workflow.ResetHistory
+	}{
+		{acct, base.Add(-time.Hour), workflow.ResetHistory{Count: 2, Last: base.Add(2*time.Hour + 2*time.Minute)}},
+		{renamed, base.Add(-time.Hour), workflow.ResetHistory{Count: 2, Last: base.Add(2*time.Hour + 2*time.Minute)}},
+		{acct, base.Add(30 * time.Minute), workflow.ResetHistory{Count: 1, Last: base.Add(2*time.Hour + 2*time.Minute)}},
+		{acct, base.Add(3 * time.Hour), workflow.ResetHistory{}},
+		{workflow.Account{UserName: "JDOE"}, base, workflow.ResetHistory{Count: 2, Last: base.Add(4*time.Hour + 2*time.Minute)}},
+	} {
+		h, err := s.Resets(ctx, c.acct, c.since)
+		// The stores keep the times to the millisecond.
+		if err != nil || !h.Last.Truncate(time.Millisecond).Equal(c.want.Last.Truncate(time.Millisecond)) || h.Count != c.want.Count {
+			t.Errorf("Resets(%s since %s) = %+v, %v; want %+v", c.acct.AccountKey(), c.since.Format(time.Kitchen), h, err, c.want)
+		}
+	}
+}
+
+// testRecent: the latest requests created, newest first, the store
+// keeping at least RecentKept.
+func testRecent(t *testing.T, s workflow.Store) {
+	ctx := t.Context()
+	if ids, err := s.Recent(ctx, 10); err != nil || len(ids) != 0 {
+		t.Fatalf("Recent of an empty store = %v, %v", ids, err)
+	}
+	var ids []string
+	for i := range workflow.RecentKept + 5 {
+		r := NewRequest("UEMP"+strconv.Itoa(i), base.Add(time.Duration(i)*time.Second))
+		if err := s.Create(ctx, r, noLimit); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	slices.Reverse(ids)
+	got, err := s.Recent(ctx, 3)
+	if err != nil || !slices.Equal(got, ids[:3]) {
+		t.Fatalf("Recent(3) = %v, %v; want %v", got, err, ids[:3])
+	}
+	got, err = s.Recent(ctx, 1000)
+	if err != nil || len(got) < workflow.RecentKept || !slices.Equal(got[:workflow.RecentKept], ids[:workflow.RecentKept]) {
+		t.Fatalf("Recent(1000) = %d IDs, %v", len(got), err)
 	}
 }
