@@ -461,7 +461,6 @@ func TestAuditLanesLeaveWorkersForPeople(t *testing.T) {
 	w := newWorld(t, delivery.Config{Workers: 4})
 	release := make(chan struct{})
 	unblock := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(unblock)
 	var mu sync.Mutex
 	auditIn, auditPeak := 0, 0
 	w.sender.do = func(wk delivery.Work) (delivery.Result, error) {
@@ -478,10 +477,11 @@ func TestAuditLanesLeaveWorkersForPeople(t *testing.T) {
 		return delivery.Result{Handled: wk.Inbox}, nil
 	}
 	w.run()
+	t.Cleanup(unblock) // before the engine stops: its workers wait for it
 	for i := range 8 {
 		w.request(fmt.Sprintf("U%d", i), fmt.Sprintf("UAPP%d", i))
 	}
-	// Every people and queue lane runs while the audit lanes are stuck.
+	// Every other lane runs while the audit lanes are stuck.
 	waitFor(t, func() bool {
 		n := 0
 		for _, l := range w.sender.ran() {
@@ -489,7 +489,7 @@ func TestAuditLanesLeaveWorkersForPeople(t *testing.T) {
 				n++
 			}
 		}
-		return n == 8 // the queues
+		return n == 8*3 // the queues, and the Homes of the employees and the approvers
 	})
 	unblock()
 	w.idle()

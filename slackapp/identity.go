@@ -321,4 +321,3 @@ func (a *StaticApprovers) Check(ctx context.Context, people *Identity) (int, []s
 	}
 	return n, problems
 }
-

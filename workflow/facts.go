@@ -120,8 +120,12 @@ func (r *Request) reasonOf(kind EventKind) string {
 
 // CompletedAt returns when the change of r that added r.Events[before:]
 // completed a reset, for the stores to add to the account's reset
-// history in the same atomic step; ok is false when it did not.
+// history in the same atomic step; ok is false when it did not (an
+// unlock completes no reset: it is not in the history).
 func CompletedAt(r *Request, before int) (at time.Time, ok bool) {
+	if r.IsUnlock() {
+		return time.Time{}, false
+	}
 	for _, ev := range r.Events[min(max(before, 0), len(r.Events)):] {
 		if ev.Kind == EventCompleted {
 			return ev.At, true

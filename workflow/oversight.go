@@ -92,8 +92,8 @@ func (r *Request) Report(actor string, now time.Time) error {
 	switch {
 	case actor != r.Requester:
 		return Errorf(CodeNotRequester, "%s is not the requester of %s", actor, r.ID)
-	case r.Status != StatusCompleted:
-		return Errorf(CodeWrongState, "request %s is %s: there is no reset to report", r.ID, r.Status)
+	case r.Status != StatusCompleted || r.IsUnlock():
+		return Errorf(CodeWrongState, "request %s is %s %s: there is no reset to report", r.ID, r.Action, r.Status)
 	case r.Reported():
 		return Errorf(CodeAlreadyReported, "request %s was already reported", r.ID)
 	}

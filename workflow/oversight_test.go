@@ -243,11 +243,27 @@ func TestFactsReadOnceAtTheRequest(t *testing.T) {
 
 // TestReasons: the employee's reason and the approver's reason for a
 // denial are cleaned (one line, no invisible characters, at most 300
-// characters) and kept on their events; with REQUIRE_REASON a request
-// without one is refused.
+// characters) and kept on their events; with REQUIRE_REASON an
+// employee's own reset without one is refused (the command's form asks
+// for it), while an unlock or a helpdesk agent's request needs none.
 func TestReasons(t *testing.T) {
-	h := newHarness(t, func(c *workflow.Config, _ *workflow.Deps) { c.RequireReason = true })
+	var desk *fakeHelpdesk
+	h := newHarness(t, withHelpdesk(&desk), withUnlock(false), func(c *workflow.Config, _ *workflow.Deps) { c.RequireReason = true })
 	ctx := context.Background()
+	if _, err := h.ask(workflow.Ask{By: "UEMP", For: "UEMP"}); workflow.ErrorCode(err) != workflow.CodeInvalidInput {
+		t.Fatalf("naming oneself, no reason: %v", err)
+	}
+	onBehalf, err := h.ask(workflow.Ask{By: "UDESK", For: "UEMP"})
+	if err != nil || onBehalf.Reason() != "" {
+		t.Fatalf("a helpdesk request without a reason: %v", err)
+	}
+	if _, err := h.svc.Cancel(ctx, "UEMP"); err != nil {
+		t.Fatal(err)
+	}
+	h.lock("alice", workflow.Lockout{Known: true, Locked: true})
+	if u, err := h.ask(workflow.Ask{By: "UEMP", Action: workflow.ActionUnlock}); err != nil || u.Status != workflow.StatusCompleted {
+		t.Fatalf("an unlock without a reason: %v", err)
+	}
 	if _, err := h.svc.Submit(ctx, "UEMP"); workflow.ErrorCode(err) != workflow.CodeInvalidInput {
 		t.Fatalf("no reason with REQUIRE_REASON: %v", err)
 	}
@@ -269,7 +285,8 @@ func TestReasons(t *testing.T) {
 	if got := denied.DenialReason(); got != strings.Repeat("é", workflow.MaxReason) || denied.Status != workflow.StatusDenied {
 		t.Fatalf("denial reason of %d characters, status %s", len([]rune(got)), denied.Status)
 	}
-	recs, _ := h.records(workflow.AuditQuery{})
+	all, _ := h.records(workflow.AuditQuery{})
+	recs := slices.DeleteFunc(all, func(rec workflow.AuditRecord) bool { return rec.RequestID != r.ID })
 	if len(recs) != 2 || recs[0].Event != "requested" || recs[1].Event != "denied" || recs[0].Reason != r.Reason() || recs[1].Reason != denied.DenialReason() {
 		t.Fatalf("audit %+v", recs)
 	}

@@ -268,6 +268,37 @@ func TestBeginUnlock(t *testing.T) {
 	}
 }
 
+// TestCompletedUnlock: a completed unlock is no reset: it is not added to
+// the account's reset history, and "This wasn't me" (a reset's) refuses it.
+func TestCompletedUnlock(t *testing.T) {
+	at := t0.Add(time.Minute)
+	r := unlockRequest()
+	if err := r.BeginUnlock("me", at, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before := len(r.Events)
+	if err := r.Complete("me", at, "", ""); err != nil || r.Status != StatusCompleted {
+		t.Fatalf("complete: %v %s", err, r.Status)
+	}
+	if _, ok := CompletedAt(r, before); ok {
+		t.Error("a completed unlock counts as a reset")
+	}
+	if err := r.Report("UEMP", at); ErrorCode(err) != CodeWrongState {
+		t.Errorf("report of an unlock: %v", err)
+	}
+	reset := approved()
+	if err := reset.BeginReset("UEMP", "me", at, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before = len(reset.Events)
+	if err := reset.Complete("me", at, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := CompletedAt(reset, before); !ok || !got.Equal(at) {
+		t.Errorf("a completed reset: %v %v", got, ok)
+	}
+}
+
 // TestRecipient: the employee reveals their own reset; for an employee
 // with no chat account, only the agent who asked may, and the employee's
 // key is never a chat user.

@@ -179,8 +179,17 @@ type Ask struct {
 	For      string
 	ForEmail string
 	// Reason is the employee's reason for the approvers, cleaned by
-	// CleanReason; with RequireReason a request without one is refused.
+	// CleanReason; with RequireReason an employee's reset of their own
+	// account without one is refused.
 	Reason string
+}
+
+// needsReason reports whether a must carry a reason under RequireReason:
+// an employee's reset of their own account. An unlock (no secret, and
+// no approval by default) and a helpdesk agent's request (the agent is
+// named in every message and audit line) need none.
+func (a Ask) needsReason() bool {
+	return a.Action == ActionReset && (a.For == "" || a.For == a.By) && a.ForEmail == ""
 }
 
 // limit returns the per-employee limit of action a.
@@ -206,8 +215,8 @@ func (s *Service) limit(a Action) Limit {
 func (s *Service) Ask(ctx context.Context, a Ask) (*Request, error) {
 	a.Action = a.Action.Name()
 	a.Reason = CleanReason(a.Reason)
-	if s.cfg.RequireReason && a.Reason == "" {
-		return nil, Errorf(CodeInvalidInput, "%s gave no reason, and REQUIRE_REASON is on", a.By)
+	if s.cfg.RequireReason && a.Reason == "" && a.needsReason() {
+		return nil, Errorf(CodeInvalidInput, "%s gave no reason for a reset of their own account, and REQUIRE_REASON is on", a.By)
 	}
 	at, err := s.attempt(ctx, a)
 	if err != nil {
@@ -913,6 +922,9 @@ func (s *Service) runUnlock(ctx context.Context, r *Request) (*Request, error) {
 	if err != nil {
 		s.log(r).Error("could not record the end of an unlock", "error", err)
 		return r, err
+	}
+	if ended.Status == StatusCompleted && s.deps.Notices != nil {
+		s.deps.Notices.Completed(ended) // as for a reset: this replica recorded it
 	}
 	return ended, nil
 }

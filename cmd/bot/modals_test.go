@@ -75,3 +75,26 @@ func TestReasonAndDenyModals(t *testing.T) {
 		t.Fatalf("audit of the request: %q", lines)
 	}
 }
+
+// TestReasonNotAskedOfHelpdesk: with REQUIRE_REASON, only an employee's
+// reset of their own account opens the form; a helpdesk agent's request
+// on an employee's behalf is made at once (the agent is named in every
+// message and audit line), and reaches the employee's approvers.
+func TestReasonNotAskedOfHelpdesk(t *testing.T) {
+	w := newWorld(t)
+	w.vars["REQUIRE_REASON"] = "true"
+	w.vars["HELPDESK"] = agent
+	w.start()
+	answer := w.command(agent, "<@"+employee+">")
+	id := idRe.FindString(answer)
+	if id == "" {
+		t.Fatalf("answer: %s", answer)
+	}
+	r := w.waitStatus(id, workflow.StatusPending)
+	if r.Agent != agent || r.Requester != employee || r.Reason() != "" || len(r.Approvers) == 0 {
+		t.Fatalf("request %+v", r)
+	}
+	if vs := w.slack.Views(agent); len(vs) != 0 {
+		t.Fatalf("a form opened for the agent: %+v", vs)
+	}
+}

@@ -70,7 +70,7 @@ func (n *ownerNotices) Completed(r *workflow.Request) {
 		ctx, cancel := context.WithTimeout(n.base, noticeTimeout)
 		defer cancel()
 		notice := mailnotice.Notice{Kind: kind, At: r.EndedAt, RequestID: r.ID, UserName: r.Account.UserName,
-			DisplayName: r.Account.DisplayName, ApprovedBy: n.approver(ctx, r.DecidedBy)}
+			DisplayName: r.Account.DisplayName, ApprovedBy: n.name(ctx, r.DecidedBy), Agent: n.name(ctx, r.Agent)}
 		if err := n.addresses(ctx, r, &notice); err != nil {
 			n.record(r.ID, workflow.CodeNoticeFailed, "the account's addresses could not be read, so no notice email was sent: "+err.Error())
 			return
@@ -83,11 +83,12 @@ func (n *ownerNotices) Completed(r *workflow.Request) {
 
 // noticeKind is the notice a completed request's owner gets, by what the
 // request did: every kind of action that changes an account sends one.
-// (A request is a password reset, which also unlocks; an unlock request
-// would send mailnotice.KindUnlock.)
 func noticeKind(r *workflow.Request) (mailnotice.Kind, bool) {
-	if r.Status != workflow.StatusCompleted {
+	switch {
+	case r.Status != workflow.StatusCompleted:
 		return "", false
+	case r.IsUnlock():
+		return mailnotice.KindUnlock, true
 	}
 	return mailnotice.KindReset, true
 }
@@ -105,9 +106,10 @@ func (n *ownerNotices) addresses(ctx context.Context, r *workflow.Request, notic
 	return err
 }
 
-// approver names who approved, for the email: their Slack name, else
+// name names a person for the email (who approved, who asked on the
+// owner's behalf): their Slack name, else
 // their Slack ID.
-func (n *ownerNotices) approver(ctx context.Context, id string) string {
+func (n *ownerNotices) name(ctx context.Context, id string) string {
 	if id == "" || n.identity == nil {
 		return id
 	}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/example/resetbot/internal/mailpittest"
 	"github.com/example/resetbot/internal/sambatest"
 	"github.com/example/resetbot/internal/slacktest"
+	"github.com/example/resetbot/mailnotice"
 	"github.com/example/resetbot/slackapp"
 	redisstore "github.com/example/resetbot/store/redisstore"
 	"github.com/example/resetbot/workflow"
@@ -226,9 +229,13 @@ func TestADOnBehalfNoSlackAccount(t *testing.T) {
 
 // TestADUnlockOnBehalf: a helpdesk member unlocks an employee's locked
 // account by mention; the employee is told who asked and that it is
-// unlocked.
+// unlocked, in Slack and in the notice email to the account's mail (an
+// unlock's email, naming the agent); the unlock is not in the account's
+// reset history.
 func TestADUnlockOnBehalf(t *testing.T) {
+	mp := mailpittest.Require(t)
 	w := newLockoutWorld(t, false)
+	w.smtpVars(mp)
 	w.vars["HELPDESK"] = agent
 	id, name := w.lockable("obu")
 	w.start()
@@ -244,6 +251,21 @@ func TestADUnlockOnBehalf(t *testing.T) {
 		txt := w.dmTexts(id)
 		return strings.Contains(txt, "asked to unlock your account") && strings.Contains(txt, "is unlocked")
 	})
+	got := mp.STARTTLS.WaitTo(t, sambatest.Mail(name), 1, waitLong)
+	if len(got) != 1 || got[0].Subject != mailnotice.SubjectUnlock {
+		t.Fatalf("emails: %+v", got)
+	}
+	if d := mp.STARTTLS.Detail(t, got[0].ID); !strings.Contains(d.Text, "account unlocked (the password did not change)") ||
+		!strings.Contains(d.Text, "from helpdesk, on your behalf") || strings.Contains(d.Text, "Asked by:      you") {
+		t.Errorf("the email:\n%s", d.Text)
+	}
+	r := w.waitStatus(idRe.FindString(w.slack.Messages(auditChannel)[0].Text), workflow.StatusCompleted)
+	if !r.IsUnlock() || r.Agent != agent {
+		t.Fatalf("request %+v", r)
+	}
+	if h, err := w.store.Resets(context.Background(), r.Account, time.Now().Add(-time.Hour)); err != nil || h.Count != 0 {
+		t.Errorf("the unlock is in the reset history: %+v, %v", h, err)
+	}
 }
 
 // grepLines returns the lines of s that contain sub.

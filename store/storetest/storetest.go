@@ -96,7 +96,7 @@ func fullRequest(t *testing.T) *workflow.Request {
 	bad := 4
 	r.Facts = &workflow.Facts{
 		SignIn: workflow.SignIn{
-			Lockout:      &workflow.Lockout{Locked: true, Since: base.Add(-time.Hour), Until: base.Add(time.Hour), Forever: true},
+			Lockout:      &workflow.Lockout{Known: true, Locked: true, Since: base.Add(-time.Hour), Until: base.Add(time.Hour), Forever: true},
 			BadPasswords: &bad,
 			PasswordSet:  &workflow.PasswordSet{At: base.Add(-24 * time.Hour), MustChange: true},
 		},
