@@ -145,7 +145,7 @@ func (e *Engine) Expect(l Lane, r Reply) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	lc := e.localLocked(l)
-	lc.replies = slices.DeleteFunc(lc.replies, func(old Reply) bool { return old.Message == r.Message })
+	lc.replies = slices.DeleteFunc(lc.replies, func(old Reply) bool { return old.Message == r.Message && old.Request == r.Request })
 	lc.replies = append(lc.replies, r)
 	if len(lc.replies) > maxReplies {
 		lc.replies = lc.replies[len(lc.replies)-maxReplies:]

@@ -208,6 +208,9 @@ type Reply struct {
 	Message string    // channel "/" ts of the clicked message
 	URL     string    // where to post the replacement
 	Expires time.Time // not used after this
+	// Request is the request the click was on ("" when unknown): a lane
+	// may keep the reply until the message shows the click's outcome.
+	Request string
 }
 
 // Work is what a Sender gets to bring a lane up to date.

@@ -481,7 +481,7 @@ type clickable struct {
 func (a *App) buttons() []clickable {
 	decide := func(approve bool) func(context.Context, slack.InteractionCallback, string) (*workflow.Request, error) {
 		return func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
-			a.expect(delivery.Queue(cb.User.ID), cb)
+			a.expect(delivery.Queue(cb.User.ID), cb, id)
 			return a.Flows.Decide(ctx, id, cb.User.ID, approve)
 		}
 	}
@@ -490,26 +490,27 @@ func (a *App) buttons() []clickable {
 		{ActionDeny, a.denyClick},
 		{ActionReveal, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
 			if workflow.ValidID(id) {
-				a.expect(delivery.People(id), cb)
+				a.expect(delivery.People(id), cb, id)
 			}
 			return a.Flows.Reveal(ctx, id, cb.User.ID, PasswordReply{API: a.API, Gate: a.Gate, Log: a.Log,
 				User: cb.User.ID, Channel: clickChannel(cb), Message: clickedMessage(cb), URL: cb.ResponseURL})
 		}},
 		{ActionReport, func(ctx context.Context, cb slack.InteractionCallback, id string) (*workflow.Request, error) {
 			if workflow.ValidID(id) {
-				a.expect(delivery.People(id), cb) // the DM then says what the report did
+				a.expect(delivery.People(id), cb, id) // the DM then says what the report did
 			}
 			return a.Flows.Report(ctx, id, cb.User.ID)
 		}},
 	}
 }
 
-// expect hands the reply of click cb to lane l.
-func (a *App) expect(l delivery.Lane, cb slack.InteractionCallback) {
+// expect hands the reply of click cb on request id to lane l.
+func (a *App) expect(l delivery.Lane, cb slack.InteractionCallback, id string) {
 	if a.Replies == nil {
 		return
 	}
 	if r, ok := clickReply(cb, time.Now()); ok {
+		r.Request = id
 		a.Replies.Expect(l, r)
 	}
 }

@@ -67,6 +67,13 @@ func (c *cache[V]) put(key string, v V) {
 // of employees with the same manager asks Slack about the manager once),
 // under the context of the first of them.
 func lookup[V any](ctx context.Context, c *cache[V], g *Gate, method string, prio Priority, key string, call func() (V, error)) (V, error) {
+	return lookupWithin(ctx, c, g, method, prio, 0, key, call)
+}
+
+// lookupWithin is lookup for a call that may wait at most maxWait (0: no
+// bound) for a rate-limited method: past that it returns ErrThrottled
+// (Gate.DoWithin), and the caller may find the answer another way.
+func lookupWithin[V any](ctx context.Context, c *cache[V], g *Gate, method string, prio Priority, maxWait time.Duration, key string, call func() (V, error)) (V, error) {
 	if v, ok := c.get(key); ok {
 		return v, nil
 	}
@@ -75,7 +82,7 @@ func lookup[V any](ctx context.Context, c *cache[V], g *Gate, method string, pri
 			return v, nil
 		}
 		var v V
-		err := g.Do(ctx, method, prio, func() error {
+		err := g.DoWithin(ctx, method, prio, maxWait, func() error {
 			var err error
 			v, err = call()
 			return err

@@ -455,7 +455,7 @@ const maxIgnoredLogged = 100
 // The keys Gate.Do is called with: the methods limited as a whole, and the
 // prefixes of the ones limited per channel or per message.
 var (
-	methodKeys = []string{"users.info", "users.lookupByEmail", "usergroups.users.list",
+	methodKeys = []string{"users.info", "users.list", "users.lookupByEmail", "usergroups.users.list",
 		"chat.postEphemeral", "conversations.open", "chat.update", "views.open", "views.publish"}
 	channelIDShape = regexp.MustCompile(`^[CDG][A-Z0-9]{2,20}$`)
 	messageTSShape = regexp.MustCompile(`^[0-9]{1,12}\.[0-9]{1,9}$`)

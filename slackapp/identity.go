@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/example/resetbot/workflow"
 )
@@ -27,8 +30,19 @@ type Identity struct {
 	Team       string // this workspace's ID (auth.test team_id)
 	Enterprise string // the Enterprise Grid organisation's ID (auth.test enterprise_id), "" outside Grid
 
+	// RosterPages is how many pages of users.list (RosterPageSize members
+	// each) the bot reads when users.info is rate-limited (a burst); 0
+	// reads none. See readRoster.
+	RosterPages    int
+	RosterPageSize int // 0: 1000, the most Slack gives in one page
+	Log            *slog.Logger
+
 	users   cache[member] // by user ID
 	byEmail cache[member] // by lower-case email
+
+	rosterMu     sync.Mutex
+	rosterAt     time.Time // when the roster was last read (or tried)
+	rosterFlight singleflight.Group
 }
 
 // member is what the bot keeps of a Slack user: a few strings, not the
@@ -128,14 +142,99 @@ func (i *Identity) member(ctx context.Context, userID string, prio Priority) (me
 	return u, i.ours(u)
 }
 
-// user returns users.info of userID, from the cache when fresh.
+// user returns users.info of userID, from the cache when fresh. When
+// users.info is rate-limited (a burst) and the bot may read the roster,
+// it reads it, and asks users.info only about someone the roster did not
+// answer for.
 func (i *Identity) user(ctx context.Context, userID string, prio Priority) (member, error) {
-	return lookup(ctx, &i.users, i.Gate, "users.info", prio, userID, func() (member, error) {
+	info := func() (member, error) {
 		u, err := i.API.GetUserInfoContext(ctx, userID)
 		if err != nil {
 			return member{}, err
 		}
 		return memberOf(u), nil
+	}
+	if i.RosterPages <= 0 {
+		return lookup(ctx, &i.users, i.Gate, "users.info", prio, userID, info)
+	}
+	m, err := lookupWithin(ctx, &i.users, i.Gate, "users.info", prio, rosterAfter, userID, info)
+	if !errors.Is(err, ErrThrottled) {
+		return m, err
+	}
+	i.readRoster(ctx, prio)
+	return lookup(ctx, &i.users, i.Gate, "users.info", prio, userID, info)
+}
+
+// RosterPages is how many pages of users.list the bot reads in a burst:
+// up to 5,000 members, within Tier 2's first calls.
+const RosterPages = 5
+
+// rosterAfter is how long a users.info lookup may wait for its rate
+// limit before the roster is read instead.
+const rosterAfter = 500 * time.Millisecond
+
+// rosterEvery is how often the roster is read at most: a long burst
+// reads it again when what it read leaves the cache.
+const rosterEvery = cacheTTL / 2
+
+// readRoster reads up to RosterPages pages of the workspace's members
+// with users.list into the cache users.info's answers go to. On a Monday
+// morning users.info (Tier 4, one person a call) is the floor of every
+// request: each employee's profile is needed before anything else. One
+// page of users.list (Tier 2, another budget) answers for up to 1000
+// people at once. The members read are kept, like users.info's answers,
+// for cacheTTL, and pass the same checks (ours, email); a member whose
+// email Slack's list does not say is confirmed is not kept, so that they
+// are asked about with users.info rather than refused. A roster that
+// cannot be read leaves users.info to answer.
+func (i *Identity) readRoster(ctx context.Context, prio Priority) {
+	_, _, _ = i.rosterFlight.Do("roster", func() (any, error) {
+		i.rosterMu.Lock()
+		if time.Since(i.rosterAt) < rosterEvery {
+			i.rosterMu.Unlock()
+			return nil, nil
+		}
+		i.rosterAt = time.Now()
+		i.rosterMu.Unlock()
+		size := i.RosterPageSize
+		if size <= 0 {
+			size = 1000
+		}
+		opts := []slack.GetUsersOption{slack.GetUsersOptionLimit(size), slack.GetUsersOptionIncludeLocale(false)}
+		if i.Enterprise != "" {
+			opts = append(opts, slack.GetUsersOptionTeamID(i.Team))
+		}
+		p := i.API.GetUsersPaginated(opts...)
+		kept := 0
+		for range i.RosterPages {
+			err := i.Gate.Do(ctx, "users.list", prio, func() error {
+				var err error
+				p, err = p.Next(ctx)
+				return err
+			})
+			if p.Done(err) {
+				break
+			}
+			if err != nil {
+				if i.Log != nil {
+					i.Log.Warn("could not read the workspace's members with users.list; users.info answers alone", "error", err)
+				}
+				break
+			}
+			for k := range p.Users {
+				if m := memberOf(&p.Users[k]); m.id != "" && m.confirmed {
+					i.users.put(m.id, m)
+					kept++
+				}
+			}
+			if p.Cursor == "" {
+				break
+			}
+		}
+		if i.Log != nil {
+			i.Log.Info("users.info is rate-limited: read the workspace's members with users.list", "members", kept)
+		}
+		return nil, nil
 	})
 }
 

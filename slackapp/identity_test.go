@@ -170,3 +170,58 @@ func TestPersonTimeZone(t *testing.T) {
 		t.Fatalf("Person without a zone = %+v, %v", p, err)
 	}
 }
+
+// In a burst, when users.info is rate-limited, the roster answers:
+// users.list is read (RosterPages pages) into the cache and a lookup
+// waits no longer for users.info; a member the roster shows deactivated
+// is refused as users.info would refuse them; a member whose email the
+// list does not show confirmed, or who is beyond the pages read, is asked
+// about with users.info once its limit allows. Without a burst the
+// roster is never read.
+func TestRosterAnswersABurst(t *testing.T) {
+	srv := slacktest.New()
+	t.Cleanup(srv.Close)
+	addPeople(srv) // 5 members
+	srv.AddUser(slacktest.User{ID: "UGONE", Name: "gone", Email: "gone@corp.example.com", Deleted: true})
+	srv.AddUser(slacktest.User{ID: "UUNCONF", Name: "unconf", Email: "unconf@corp.example.com", Unconfirmed: true})
+	srv.AddUser(slacktest.User{ID: "ULATE", Name: "late", Email: "late@corp.example.com"}) // 8th: beyond 2 pages of 3
+	id := &Identity{API: slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.APIURL())), Gate: NewGate(),
+		Domains: []string{"corp.example.com"}, Team: slacktest.TeamID, RosterPages: 2, RosterPageSize: 3}
+	ctx := context.Background()
+
+	if p, err := id.Person(ctx, employeeID); err != nil || p.Email != "emp@corp.example.com" {
+		t.Fatalf("Person without a burst: %+v, %v", p, err)
+	}
+	if n := len(srv.Calls("users.list")); n != 0 {
+		t.Fatalf("users.list read %d times without a burst", n)
+	}
+
+	srv.ThrottleMethod("users.info", 1500*time.Millisecond) // Retry-After: 2
+	start := time.Now()
+	p, err := id.Person(ctx, approver2ID)
+	if err != nil || p.Email != "app2@corp.example.com" || p.Name != "Abe Approver" {
+		t.Fatalf("Person in a burst: %+v, %v", p, err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("the lookup waited %s for users.info's limit", waited)
+	}
+	if _, err := id.Person(ctx, "UGONE"); workflow.ErrorCode(err) != workflow.CodeIneligibleUser {
+		t.Errorf("a deactivated member from the roster: %v", err)
+	}
+	if n := len(srv.Calls("users.list")); n != 2 {
+		t.Errorf("users.list read %d times, want 2 pages once", n)
+	}
+	infos := len(srv.Calls("users.info"))
+	if _, err := id.Person(ctx, "UUNCONF"); workflow.ErrorCode(err) != workflow.CodeEmailUnconfirmed {
+		t.Errorf("a member with an unconfirmed email: %v", err)
+	}
+	if p, err := id.Person(ctx, "ULATE"); err != nil || p.Email != "late@corp.example.com" {
+		t.Errorf("a member beyond the pages read: %+v, %v", p, err)
+	}
+	if got := len(srv.Calls("users.info")) - infos; got < 2 {
+		t.Errorf("%d users.info calls for the two the roster did not answer, want at least 2", got)
+	}
+	if n := len(srv.Calls("users.list")); n != 2 {
+		t.Errorf("users.list read again within %s: %d calls", rosterEvery, n)
+	}
+}

@@ -117,6 +117,7 @@ type send struct {
 	res      delivery.Result
 	parkKey  string
 	parkPrio Priority
+	failed   []delivery.Reply // replies whose post failed: not used again
 }
 
 // errParked stops a lane whose next call waits for a rate-limited key.
@@ -192,6 +193,7 @@ func (s *send) replace(ctx context.Context, m ref, msg Msg, prio Priority) (stri
 		if err == nil {
 			return h, nil
 		}
+		s.failed = append(s.failed, r)
 		s.n.Log.Warn("could not replace the clicked message through its response_url; updating it instead", "lane", s.w.Lane.String(), "error", err)
 	}
 	err := s.call(ctx, "chat.update", prio, func() error {
@@ -504,10 +506,35 @@ func (s *send) redraw(ctx context.Context, m *queueMessage, byID map[string]*wor
 		return err
 	}
 	m.Stale = false
+	s.settle(m.ref, rows)
 	if !slices.ContainsFunc(rows, func(r *workflow.Request) bool { return r.Status == workflow.StatusPending }) {
 		m.Rows = nil // all decided and shown: done with it
 	}
 	return nil
+}
+
+// settle sorts the replies of the clicks on message m, now drawn with
+// rows: a reply whose request the message still shows pending (the
+// click's change was not saved yet when it was drawn) is kept for the
+// next run, which then shows the click's outcome through it rather than
+// with chat.update; a reply whose request it shows decided has nothing
+// more to show, and is used. A reply whose post failed is not used again.
+func (s *send) settle(m ref, rows []*workflow.Request) {
+	pending := func(id string) bool {
+		return slices.ContainsFunc(rows, func(r *workflow.Request) bool { return r.ID == id && r.Status == workflow.StatusPending })
+	}
+	for _, r := range s.w.Replies {
+		if r.Message != m.id() || r.Request == "" || slices.Contains(s.failed, r) {
+			continue
+		}
+		used := slices.Contains(s.res.UsedReplies, r)
+		switch {
+		case used && pending(r.Request):
+			s.res.UsedReplies = slices.DeleteFunc(s.res.UsedReplies, func(u delivery.Reply) bool { return u == r })
+		case !used && !pending(r.Request):
+			s.res.UsedReplies = append(s.res.UsedReplies, r)
+		}
+	}
 }
 
 // postRows lists the requests fresh in new messages and the requests

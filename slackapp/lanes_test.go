@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +360,46 @@ func TestLaneReportsATamperedRequest(t *testing.T) {
 	}
 	if msgs := h.srv.Messages(""); len(msgs) != 0 {
 		t.Fatalf("a tampered request was told: %+v", msgs)
+	}
+}
+
+// Two clicks on one queue message, the second's change saved after the
+// lane drew the first's: the second click's reply is not spent on a
+// message that still shows its request pending. It is kept, and the next
+// run shows the second decision through it, not with chat.update; a
+// reply whose request the message shows decided is used up.
+func TestQueueReplyKeptUntilItsClickIsShown(t *testing.T) {
+	h := newLaneHarness(t)
+	a, b := h.request(approver1ID), h.requestOf(employee2ID, approver1ID)
+	q := delivery.Queue(approver1ID)
+	h.send(q, []string{delivery.Item(a.ID, 1), delivery.Item(b.ID, 1)})
+	msgs := h.srv.Messages(slacktest.DMChannel(approver1ID))
+	if len(msgs) != 1 {
+		t.Fatalf("%d queue messages, want one listing both", len(msgs))
+	}
+	m := msgs[0]
+	reply := func(id string) delivery.Reply {
+		click := h.srv.Click(slacktest.Click{User: approver1ID, ActionID: ActionApprove, Value: id, MessageTS: m.TS})
+		return delivery.Reply{Message: m.Channel + "/" + m.TS, URL: h.srv.ResponseURL(click), Expires: time.Now().Add(time.Minute), Request: id}
+	}
+	ra, rb := reply(a.ID), reply(b.ID)
+	h.change(a.ID, func(r *workflow.Request, now time.Time) error { return r.Decide(approver1ID, true, now, time.Hour) })
+	res := h.send(q, []string{delivery.Item(a.ID, 2)}, rb, ra) // b's change is not saved yet; its reply comes first
+	if !slices.Contains(res.UsedReplies, ra) || slices.Contains(res.UsedReplies, rb) {
+		t.Fatalf("used replies %+v: want a's used and b's kept", res.UsedReplies)
+	}
+	h.change(b.ID, func(r *workflow.Request, now time.Time) error { return r.Decide(approver1ID, true, now, time.Hour) })
+	res = h.send(q, []string{delivery.Item(b.ID, 2)}, rb)
+	if !slices.Contains(res.UsedReplies, rb) {
+		t.Fatalf("used replies %+v: want b's", res.UsedReplies)
+	}
+	if got, _ := h.srv.Message(m.Channel, m.TS); hasAction(got, ActionApprove) {
+		t.Errorf("the message after both decisions: %s", blocksOf(got))
+	}
+	if n := len(h.srv.Calls("chat.update")); n != 0 {
+		t.Errorf("%d chat.update calls: a click's reply went unused", n)
+	}
+	if n := len(h.srv.ResponsePosts()); n != 2 {
+		t.Errorf("%d response_url posts, want one a run", n)
 	}
 }

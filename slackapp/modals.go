@@ -151,7 +151,7 @@ func (a *App) onDeny(ctx context.Context, log *slog.Logger, cb slack.Interaction
 	meta := readMeta(cb.View.PrivateMetadata)
 	log = log.With("request_id", meta.ID)
 	if a.Replies != nil && meta.Message != "" && meta.URL != "" {
-		a.Replies.Expect(delivery.Queue(cb.User.ID), delivery.Reply{Message: meta.Message, URL: meta.URL, Expires: time.Now().Add(replyUntil)})
+		a.Replies.Expect(delivery.Queue(cb.User.ID), delivery.Reply{Message: meta.Message, URL: meta.URL, Expires: time.Now().Add(replyUntil), Request: meta.ID})
 	}
 	r, err := a.Flows.Deny(ctx, meta.ID, cb.User.ID, submittedReason(cb))
 	if err != nil {

@@ -495,7 +495,8 @@ func (b *bot) openSlack(context.Context) error {
 		default:
 		}
 	}
-	b.identity = &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate}
+	b.identity = &slackapp.Identity{API: b.api, Domains: cfg.EmailDomains, Gate: b.gate,
+		RosterPages: slackapp.RosterPages, Log: b.log.With("component", "identity")}
 	b.approvers = &slackapp.StaticApprovers{API: b.api, Users: cfg.Approvers, Groups: cfg.ApproverGroups,
 		Log: b.log.With("component", "approvers"), Gate: b.gate}
 	if len(cfg.Helpdesk)+len(cfg.HelpdeskGroups) > 0 {

@@ -98,7 +98,7 @@ const InFlightMargin = 20 * time.Millisecond
 
 // SlackLimits returns Slack's published limits: chat.postMessage about one
 // message a second per channel, with bursts of about 25 (observed); Tier 2
-// (20 a minute) usergroups.users.list; Tier 3 (50 a minute) chat.update,
+// (20 a minute) usergroups.users.list and users.list; Tier 3 (50 a minute) chat.update,
 // chat.delete, conversations.open, conversations.info and
 // users.lookupByEmail; Tier 4 (100 a minute) chat.postEphemeral and
 // users.info. Slack does not publish the
@@ -110,6 +110,7 @@ func SlackLimits() Limits {
 		PostPerChannel: Rate{Every: time.Second, Burst: 25},
 		Methods: map[string]Rate{
 			"usergroups.users.list": tier2,
+			"users.list":            tier2,
 			"chat.update":           tier3,
 			"chat.delete":           tier3,
 			"conversations.open":    tier3,

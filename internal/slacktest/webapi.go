@@ -34,6 +34,7 @@ var apiMethods = map[string]apiMethod{
 	"conversations.info":    {BotToken, (*Server).conversationsInfo},
 	"users.info":            {BotToken, (*Server).usersInfo},
 	"users.lookupByEmail":   {BotToken, (*Server).usersLookupByEmail},
+	"users.list":            {BotToken, (*Server).usersList},
 	"usergroups.users.list": {BotToken, (*Server).usergroupsUsersList},
 	"views.open":            {BotToken, (*Server).viewsOpen},
 	"views.publish":         {BotToken, (*Server).viewsPublish},
@@ -281,6 +282,37 @@ func (s *Server) usersLookupByEmail(p url.Values, _ time.Time) obj {
 		}
 	}
 	return errObj("users_not_found")
+}
+
+// usersList pages through the users in the order they were added: limit
+// a page (Slack's default 100 when absent, at most 1000), the cursor an
+// opaque position.
+func (s *Server) usersList(p url.Values, _ time.Time) obj {
+	limit, err := strconv.Atoi(p.Get("limit"))
+	if p.Get("limit") == "" {
+		limit, err = 100, nil
+	}
+	if err != nil || limit < 1 {
+		return errObj("invalid_limit")
+	}
+	limit = min(limit, 1000)
+	from := 0
+	if c := p.Get("cursor"); c != "" {
+		n, ok := strings.CutPrefix(c, "dXNlcjo")
+		if from, err = strconv.Atoi(n); !ok || err != nil || from < 0 || from > len(s.userOrder) {
+			return errObj("invalid_cursor")
+		}
+	}
+	end := min(from+limit, len(s.userOrder))
+	members := []obj{}
+	for _, id := range s.userOrder[from:end] {
+		members = append(members, userObj(s.users[id]))
+	}
+	next := ""
+	if end < len(s.userOrder) {
+		next = "dXNlcjo" + strconv.Itoa(end)
+	}
+	return obj{"ok": true, "members": members, "cache_ts": 0, "response_metadata": obj{"next_cursor": next}}
 }
 
 func (s *Server) usergroupsUsersList(p url.Values, _ time.Time) obj {
