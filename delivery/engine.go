@@ -156,8 +156,12 @@ func (e *Engine) Expect(l Lane, r Reply) {
 	}
 }
 
-// maxReplies bounds the replies kept per lane.
-const maxReplies = 8
+// maxReplies bounds the replies kept per lane: enough for every row an
+// approver may click before their queue lane runs (two messages of
+// rows), so that each click is answered through its own reply rather
+// than with chat.update (Tier 3, shared with the audit channel's
+// updates); a Reply is a few hundred bytes.
+const maxReplies = 64
 
 // Wake runs lane l: at once when a worker is free, else when its turn
 // comes; again once it ends if it is running.
