@@ -3,8 +3,9 @@ package mailnotice
 import (
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/example/resetbot/workflow"
 )
 
 // Message is the content of a notice email. The headers that carry it
@@ -89,28 +90,10 @@ func Render(n Notice, helpdesk string) (Message, error) {
 	return Message{Subject: subject, Text: b.String()}, nil
 }
 
-// oneLine returns v on one line: every run of spaces, line breaks and
-// control characters becomes one space, invisible format characters
-// (Unicode Cf: bidirectional overrides, zero-width spaces, soft hyphens)
-// and invalid bytes are dropped, and the rest is cut to max characters.
+// oneLine returns v on one line (workflow.OneLine), cut to max
+// characters with "..." when it was longer.
 func oneLine(v string, max int) string {
-	var b strings.Builder
-	space := false
-	for _, r := range v {
-		switch {
-		case r == utf8.RuneError || unicode.Is(unicode.Cf, r):
-			continue
-		case unicode.IsSpace(r) || unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-	}
-	s := b.String()
+	s := workflow.OneLine(v, max+1)
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max]) + "..."
 	}

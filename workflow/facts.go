@@ -69,12 +69,15 @@ func (a Account) AccountKey() string {
 // MaxReason is the longest reason a person may give, in characters.
 const MaxReason = 300
 
-// CleanReason returns s as it may be stored and shown: on one line (runs
-// of spaces, line breaks and control characters become one space),
-// without invisible format characters (bidirectional overrides,
-// zero-width spaces) or invalid bytes, trimmed, and cut to MaxReason
-// characters. Messages still escape it: it is untrusted text.
-func CleanReason(s string) string {
+// CleanReason returns s as it may be stored and shown: OneLine, cut to
+// MaxReason characters. Messages still escape it: it is untrusted text.
+func CleanReason(s string) string { return OneLine(s, MaxReason) }
+
+// OneLine returns s on one line (runs of spaces, line breaks and control
+// characters become one space), without invisible format characters
+// (Unicode Cf: bidirectional overrides, zero-width spaces, soft hyphens)
+// or invalid bytes, trimmed, and cut to max characters.
+func OneLine(s string, max int) string {
 	var b strings.Builder
 	space := false
 	n := 0
@@ -86,11 +89,11 @@ func CleanReason(s string) string {
 			space = true
 			continue
 		}
-		if n == MaxReason {
+		if n == max {
 			break
 		}
 		if space && b.Len() > 0 {
-			if n+1 == MaxReason {
+			if n+1 == max {
 				break
 			}
 			b.WriteByte(' ')
