@@ -186,7 +186,8 @@ const rosterEvery = cacheTTL / 2
 // for cacheTTL, and pass the same checks (ours, email); a member whose
 // email Slack's list does not say is confirmed is not kept, so that they
 // are asked about with users.info rather than refused. A roster that
-// cannot be read leaves users.info to answer.
+// cannot be read, or whose next page would wait for users.list's limit,
+// leaves users.info to answer for the rest.
 func (i *Identity) readRoster(ctx context.Context, prio Priority) {
 	_, _, _ = i.rosterFlight.Do("roster", func() (any, error) {
 		i.rosterMu.Lock()
@@ -207,7 +208,10 @@ func (i *Identity) readRoster(ctx context.Context, prio Priority) {
 		p := i.API.GetUsersPaginated(opts...)
 		kept := 0
 		for range i.RosterPages {
-			err := i.Gate.Do(ctx, "users.list", prio, func() error {
+			// Every lookup of the burst waits for this read: a page that
+			// would wait for users.list's own limit is not read, and those
+			// it would have answered are asked about with users.info.
+			err := i.Gate.DoWithin(ctx, "users.list", prio, rosterAfter, func() error {
 				var err error
 				p, err = p.Next(ctx)
 				return err
@@ -216,8 +220,8 @@ func (i *Identity) readRoster(ctx context.Context, prio Priority) {
 				break
 			}
 			if err != nil {
-				if i.Log != nil {
-					i.Log.Warn("could not read the workspace's members with users.list; users.info answers alone", "error", err)
+				if i.Log != nil && !errors.Is(err, ErrThrottled) {
+					i.Log.Warn("could not read the workspace's members with users.list; users.info answers for the rest", "error", err)
 				}
 				break
 			}

@@ -225,3 +225,22 @@ func TestRosterAnswersABurst(t *testing.T) {
 		t.Errorf("users.list read again within %s: %d calls", rosterEvery, n)
 	}
 }
+
+// A roster read never makes the burst wait for users.list's own limit:
+// a page that would wait is not read, and users.info answers.
+func TestRosterDoesNotWaitForItsLimit(t *testing.T) {
+	srv := slacktest.New()
+	t.Cleanup(srv.Close)
+	addPeople(srv)
+	id := &Identity{API: slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.APIURL())), Gate: NewGate(),
+		Domains: []string{"corp.example.com"}, Team: slacktest.TeamID, RosterPages: 2, RosterPageSize: 3}
+	srv.ThrottleMethod("users.info", 1500*time.Millisecond) // Retry-After: 2
+	srv.ThrottleMethod("users.list", 3500*time.Millisecond) // Retry-After: 4
+	p, err := id.Person(context.Background(), approver2ID)
+	if err != nil || p.Email != "app2@corp.example.com" {
+		t.Fatalf("Person while both are limited: %+v, %v", p, err)
+	}
+	if n := len(srv.Calls("users.list")); n != 1 {
+		t.Errorf("%d users.list calls, want the one answered 429 and no wait for another", n)
+	}
+}
