@@ -7,101 +7,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/example/resetbot/internal/dotenv"
 )
 
 func noEnv(string) (string, bool) { return "", false }
-
-// TestParseEnvComposeRules: the rules of Docker Compose's .env files (its
-// documentation's "env file syntax" examples), one line each.
-func TestParseEnvComposeRules(t *testing.T) {
-	for _, tc := range []struct{ line, want string }{
-		{`VAR=VAL`, "VAL"},
-		{`VAR="VAL"`, "VAL"},
-		{`VAR='VAL'`, "VAL"},
-		{`VAR=VAL # comment`, "VAL"},
-		{`VAR=VAL# not a comment`, "VAL# not a comment"},
-		{`VAR="VAL # not a comment"`, "VAL # not a comment"},
-		{`VAR="VAL" # comment`, "VAL"},
-		{`VAR='$OTHER'`, "$OTHER"},
-		{`VAR='${OTHER}'`, "${OTHER}"},
-		{`VAR='Let\'s go!'`, "Let's go!"},
-		{`VAR="{\"hello\": \"json\"}"`, `{"hello": "json"}`},
-		{`VAR="some\tvalue"`, "some\tvalue"},
-		{`VAR='some\tvalue'`, `some\tvalue`},
-		{`VAR=some\tvalue`, `some\tvalue`},
-		{`VAR="a\\b\nc"`, "a\\b\nc"},
-		{"VAR='SOME\nVALUE'", "SOME\nVALUE"},
-		{"VAR=\"SOME\nVALUE\"", "SOME\nVALUE"},
-		{`export VAR=VAL`, "VAL"},
-		{`VAR: VAL`, "VAL"},
-		{`  VAR  =  VAL  `, "VAL"},
-		{`VAR=`, ""},
-		{`VAR=""`, ""},
-		{`VAR=a=b=c`, "a=b=c"},
-		{`VAR=one two;three,four`, "one two;three,four"},
-		{`VAR=pa$$word`, "pa$word"},
-		{`VAR="pa$$word"`, "pa$word"},
-		{`VAR='pa$$word'`, "pa$$word"},
-		{`VAR=${UNSET:-fallback}`, "fallback"},
-		{`VAR=${SET:-fallback}`, "from-env"},
-		{`VAR=${SET:+alt}`, "alt"},
-		{`VAR=${UNSET:+alt}`, ""},
-		{`VAR=$SET/x`, "from-env/x"},
-		{`VAR="${SET}-${UNSET}"`, "from-env-"},
-		{"VAR=a\r\n", "a"},
-	} {
-		got, err := ParseEnv([]byte(tc.line), func(k string) (string, bool) {
-			if k == "SET" {
-				return "from-env", true
-			}
-			return "", false
-		})
-		if err != nil {
-			t.Errorf("%q: %v", tc.line, err)
-			continue
-		}
-		if got["VAR"] != tc.want || len(got) != 1 {
-			t.Errorf("%q: got %q (%v), want %q", tc.line, got["VAR"], got, tc.want)
-		}
-	}
-}
-
-// TestParseEnvFile: a whole file: comments, blank lines, a key alone,
-// references to the lines above, and the environment first.
-func TestParseEnvFile(t *testing.T) {
-	src := "\xef\xbb\xbf# settings\n\nA=1\n  # indented comment\nB=${A}2\nINHERITED\nC='multi\nline' # comment\nD=\"x\" \nHOME_DIR=$HOME/data\n"
-	got, err := ParseEnv([]byte(src), func(k string) (string, bool) {
-		if k == "HOME" {
-			return "/home/u", true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"A": "1", "B": "12", "C": "multi\nline", "D": "x", "HOME_DIR": "/home/u/data"}
-	if !maps.Equal(got, want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-}
-
-// TestParseEnvErrors: what Compose refuses is refused, with the line.
-func TestParseEnvErrors(t *testing.T) {
-	for _, tc := range []struct{ src, want string }{
-		{"A=1\nB='open\nC=3\n", "line 2: B: the quoted value 'open is never closed"},
-		{"A=1\n\nB=\"x\" y\n", `line 3: B: unexpected "y" after the closing quote`},
-		{"A B=1\n", `line 1: unexpected character ' ' in variable name "A B"`},
-		{"=1\n", "line 1: no variable name"},
-		{"A=1\nB=${NEEDED:?set NEEDED first}\n", "line 2: B: NEEDED: set NEEDED first"},
-		{"A=cost $ 5\n", `line 1: A: "$ " is not a variable reference`},
-		{"A='x'\nB=\"multi\nline\"\nC=\"${D:?missing}\"\n", "line 4: C: D: missing"},
-	} {
-		_, err := ParseEnv([]byte(tc.src), noEnv)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
-		}
-	}
-}
 
 // TestEnvExample parses .env.example with every commented setting turned
 // on: the values mean what the comments say (a DN with spaces and commas
@@ -112,7 +22,7 @@ func TestEnvExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	on := regexp.MustCompile(`(?m)^# ([A-Z][A-Z0-9_]*=)`).ReplaceAll(b, []byte("$1"))
-	vars, err := ParseEnv(on, noEnv)
+	vars, err := dotenv.Parse(on, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +38,7 @@ func TestEnvExample(t *testing.T) {
 		}
 	}
 	// As the bot would read the file as it is (commented lines off).
-	plain, err := ParseEnv(b, noEnv)
+	plain, err := dotenv.Parse(b, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +92,7 @@ func TestREADMEEnvExample(t *testing.T) {
 	if m == nil {
 		t.Fatal("README.md has no .env example under \"### The `.env` file\"")
 	}
-	got, err := ParseEnv(m[1], func(k string) (string, bool) {
+	got, err := dotenv.Parse(m[1], func(k string) (string, bool) {
 		if k == "REDIS_PASSWORD" {
 			return "p4ss", true
 		}

@@ -100,13 +100,14 @@ random_password() {
   printf 'Rb7-%s' "${r:0:20}"
 }
 
-# quote prints $1 as is when it is safe in a shell KEY=value line, else
-# single-quoted.
+# quote prints $1 as is when it is plain, else single-quoted, the way the
+# bot's .env files are read (internal/dotenv, Docker Compose's rules: an
+# embedded quote is \').
 quote() {
   if [[ $1 =~ ^[A-Za-z0-9_@%+=:,./-]*$ ]]; then
     printf '%s' "$1"
   else
-    printf "'%s'" "${1//\'/\'\\\'\'}"
+    printf "'%s'" "${1//\'/\\\'}"
   fi
 }
 

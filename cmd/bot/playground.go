@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/example/resetbot/config"
+	"github.com/example/resetbot/internal/dotenv"
 	"github.com/example/resetbot/internal/dstest"
 	"github.com/example/resetbot/internal/playground"
 	"github.com/example/resetbot/internal/slacktest"
@@ -198,7 +198,7 @@ func sambaSettings(path string, vars map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("SAMBA_ENV_FILE: %w", err)
 	}
-	env, err := config.ParseEnv(b, nil)
+	env, err := dotenv.Parse(b, nil)
 	if err != nil {
 		return fmt.Errorf("SAMBA_ENV_FILE %s: %w", path, err)
 	}

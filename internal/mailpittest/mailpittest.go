@@ -12,7 +12,6 @@
 package mailpittest
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/example/resetbot/internal/dotenv"
 )
 
 // EnvFileVar names the environment variable that holds the path of the env
@@ -104,26 +105,15 @@ func Require(tb testing.TB) *Env {
 	return e
 }
 
-// LoadEnv reads an env file written by scripts/mailpit.sh: NAME=value
-// lines; blank lines and # comments are ignored.
+// LoadEnv reads an env file written by scripts/mailpit.sh, in the bot's
+// .env dialect (internal/dotenv).
 func LoadEnv(path string) (*Env, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			vars[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	if err := sc.Err(); err != nil {
+	vars, err := dotenv.Parse(data, nil)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	e := &Env{

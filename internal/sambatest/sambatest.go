@@ -16,7 +16,6 @@
 package sambatest
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -33,6 +32,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/example/resetbot/internal/dotenv"
 )
 
 // The seeded domain.
@@ -175,29 +176,15 @@ func Require(tb testing.TB) *Env {
 	return e
 }
 
-// LoadEnv reads an env file written by scripts/samba.sh: KEY=value lines,
-// values possibly in single or double quotes; blank lines and # comments are
-// ignored.
+// LoadEnv reads an env file written by scripts/samba.sh, in the bot's .env
+// dialect (internal/dotenv).
 func LoadEnv(path string) (*Env, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		vars[strings.TrimSpace(k)] = unquote(v)
-	}
-	if err := sc.Err(); err != nil {
+	vars, err := dotenv.Parse(data, nil)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	e := &Env{
@@ -228,23 +215,6 @@ func LoadEnv(path string) (*Env, error) {
 		e.SeedPassword = SeedPassword
 	}
 	return e, nil
-}
-
-// unquote undoes the quoting of a shell value: single quotes (an embedded
-// quote written as quote, backslash, quote, quote) or double quotes; anything
-// else is taken as is.
-func unquote(v string) string {
-	v = strings.TrimSpace(v)
-	if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-		return strings.ReplaceAll(v[1:len(v)-1], `'\''`, `'`)
-	}
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		if s, err := strconv.Unquote(v); err == nil {
-			return s
-		}
-		return v[1 : len(v)-1]
-	}
-	return v
 }
 
 // TLSConfig returns a TLS configuration that trusts only CAFile, with the

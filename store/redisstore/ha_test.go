@@ -25,9 +25,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/example/resetbot/internal/dotenv"
 	"github.com/example/resetbot/store/storetest"
 	"github.com/example/resetbot/workflow"
-	"github.com/redis/go-redis/v9"
 )
 
 // haSetting returns setting name of scripts/redis-ha.sh: from the
@@ -44,16 +46,14 @@ func haSetting(tb testing.TB, name string) string {
 	if err != nil {
 		tb.Fatalf("REDIS_HA_ENV_FILE: %v", err)
 	}
-	return envFile(data)[name]
+	return envFile(tb, data)[name]
 }
 
-// envFile parses the NAME=value lines of scripts/redis-ha.sh's env file.
-func envFile(data []byte) map[string]string {
-	env := map[string]string{}
-	for line := range strings.Lines(string(data)) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
-			env[k] = v
-		}
+// envFile parses scripts/redis-ha.sh's env file (the bot's .env dialect).
+func envFile(tb testing.TB, data []byte) map[string]string {
+	env, err := dotenv.Parse(data, nil)
+	if err != nil {
+		tb.Fatalf("REDIS_HA_ENV_FILE: %v", err)
 	}
 	return env
 }
@@ -171,7 +171,7 @@ func startSentinelSet(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return envFile(data)
+	return envFile(t, data)
 }
 
 // TestSentinelFailover kills the primary with SIGKILL while a flow of
