@@ -44,12 +44,14 @@ func names(entries []*ldap.Entry) []string {
 	return out
 }
 
+// The env file is in the bot's .env dialect (internal/dotenv), as
+// scripts/samba.sh quotes it: an embedded quote is \'.
 func TestLoadEnvQuoting(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "env")
 	content := "# comment\n\nSAMBA_LDAPS_URL=ldaps://127.0.0.1:636\nSAMBA_LDAP_URL=ldap://127.0.0.1:389\n" +
 		"SAMBA_CA_FILE='/tmp/a dir/ca.pem'\nSAMBA_BASE_DN=DC=corp,DC=example,DC=com\n" +
 		"SAMBA_ADMIN_DN=CN=Administrator,CN=Users,DC=corp,DC=example,DC=com\n" +
-		"SAMBA_ADMIN_PASSWORD='it'\\''s'\nSAMBA_BIND_DN=\"CN=svc,CN=Users\"\nSAMBA_BIND_PASSWORD=p=w\n"
+		"SAMBA_ADMIN_PASSWORD='it\\'s'\nSAMBA_BIND_DN=\"CN=svc,CN=Users\"\nSAMBA_BIND_PASSWORD=p=w\n"
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
