@@ -54,6 +54,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	s.stats.Calls[method]++
 	status, retryAfter, opened, resp := s.dispatchLocked(method, token, params, at)
 	s.recordLocked(method, params, body, status, at)
+	// The 429 counts as answered now, before it is written: once the
+	// client has it, any call it makes is one it was told to hold back
+	// (recording it after the write raced with the client's next call).
+	s.answeredLocked(opened, s.clock())
 	s.mu.Unlock()
 
 	if retryAfter != "" {
@@ -67,11 +71,6 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, resp)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
-	}
-	if opened != "" {
-		s.mu.Lock()
-		s.answeredLocked(opened, s.clock())
-		s.mu.Unlock()
 	}
 }
 
