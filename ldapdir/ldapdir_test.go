@@ -1195,3 +1195,28 @@ func TestCancelledContext(t *testing.T) {
 	_, _, err = c.ByName(context.Background(), sambatest.UserAlice)
 	requireCode(t, err)
 }
+
+// TestWholeSecondTimeLimit: AD and Samba count a search's time limit in
+// whole seconds from the second it arrived in (Samba's deadline is
+// starttime+limit at .000), so a limit of 1 second ends a search that
+// arrives at x.998 two milliseconds later with "Time Limit Exceeded". The
+// bot's own deadline bounds the wait; the limit it sends must never be
+// the reason a quick search fails.
+func TestWholeSecondTimeLimit(t *testing.T) {
+	env := sambatest.Require(t)
+	o := baseOptions(env)
+	o.Timeout = time.Second
+	c, _ := newClient(t, o)
+	ctx := context.Background()
+	if _, err := c.ByEmail(ctx, sambatest.Mail(sambatest.UserAlice)); err != nil {
+		t.Fatal(err) // connected and bound before the timed tries
+	}
+	for i := range 5 {
+		now := time.Now()
+		next := now.Truncate(time.Second).Add(time.Second)
+		time.Sleep(time.Until(next.Add(-3 * time.Millisecond)))
+		if _, err := c.ByEmail(ctx, sambatest.Mail(sambatest.UserAlice)); err != nil {
+			t.Fatalf("search %d, sent just before a second began: %v", i, err)
+		}
+	}
+}

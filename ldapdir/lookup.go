@@ -47,11 +47,16 @@ var machineClasses = []string{"computer", "msDS-ManagedServiceAccount", "msDS-Gr
 // ignored.
 func (c *Client) search(ctx context.Context, step string, req *ldap.SearchRequest) ([]*ldap.Entry, error) {
 	start := time.Now()
+	limit := c.timeout
 	if d, ok := ctx.Deadline(); ok {
-		req.TimeLimit = int(math.Ceil(min(time.Until(d), c.timeout).Seconds()))
-	} else {
-		req.TimeLimit = int(math.Ceil(c.timeout.Seconds()))
+		limit = min(time.Until(d), limit)
 	}
+	// The server counts the limit in whole seconds from the second the
+	// search arrived in (Samba's deadline is that second + limit, at .000),
+	// so a limit of 1 can end a quick search a millisecond after it
+	// arrives. One more second keeps the server from cutting a search
+	// short; the bot's own deadline (do) still bounds how long it waits.
+	req.TimeLimit = int(math.Ceil(limit.Seconds())) + 1
 	res, err := do(ctx, c, step, func(conn *ldap.Conn) (*ldap.SearchResult, error) {
 		return conn.Search(req)
 	})
