@@ -76,9 +76,10 @@ type Throttles interface {
 	// Throttled returns the keys that must not be called yet, with their ends.
 	Throttled(ctx context.Context) (map[string]time.Time, error)
 	// Watch calls learn with each window Throttle announces, from any
-	// replica, until ctx ends. Announcements may be lost (a reconnection):
-	// Throttled is the record.
-	Watch(ctx context.Context, learn func(key string, until time.Time))
+	// replica, until ctx ends, and subscribed once every later
+	// announcement will reach it. Announcements may be lost (a
+	// reconnection): Throttled is the record.
+	Watch(ctx context.Context, subscribed func(), learn func(key string, until time.Time))
 }
 
 type gateKey struct {
@@ -533,17 +534,29 @@ func (g *Gate) ignore(key, msg string, args ...any) {
 
 // Follow learns other replicas' Retry-After windows as they announce them,
 // and reads them all every interval in case an announcement was lost, until
-// ctx ends. It does nothing without Shared.
+// ctx ends. The first read waits for the subscription (at most an
+// interval), so that a window announced at start-up is either heard or
+// read. It does nothing without Shared.
 func (g *Gate) Follow(ctx context.Context, interval time.Duration) {
 	if g == nil || g.Shared == nil {
 		return
 	}
-	watching := make(chan struct{})
+	watching, subscribed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	go func() {
 		defer close(watching)
-		g.Shared.Watch(ctx, func(key string, until time.Time) { g.learn(map[string]time.Time{key: until}) })
+		g.Shared.Watch(ctx, func() { once.Do(func() { close(subscribed) }) },
+			func(key string, until time.Time) { g.learn(map[string]time.Time{key: until}) })
 	}()
 	defer func() { <-watching }()
+	wait := time.NewTimer(interval)
+	select {
+	case <-subscribed:
+	case <-watching:
+	case <-ctx.Done():
+	case <-wait.C:
+	}
+	wait.Stop()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

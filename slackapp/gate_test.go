@@ -332,10 +332,11 @@ func (f *fakeThrottles) Throttle(_ context.Context, key string, until time.Time)
 	return nil
 }
 
-func (f *fakeThrottles) Watch(ctx context.Context, learn func(string, time.Time)) {
+func (f *fakeThrottles) Watch(ctx context.Context, subscribed func(), learn func(string, time.Time)) {
 	f.mu.Lock()
 	f.watchers = append(f.watchers, learn)
 	f.mu.Unlock()
+	subscribed()
 	<-ctx.Done()
 }
 

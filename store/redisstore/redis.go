@@ -642,13 +642,17 @@ func (s *Store) Throttled(ctx context.Context) (map[string]time.Time, error) {
 }
 
 // Watch calls learn with each window Throttle announces (Redis Pub/Sub on
-// the channel named like the hash) until ctx ends (slackapp.Throttles). A
-// subscriber costs no round trip while nothing happens; go-redis
-// resubscribes after a reconnection, and what was announced meanwhile is
-// in the hash.
-func (s *Store) Watch(ctx context.Context, learn func(key string, until time.Time)) {
+// the channel named like the hash) until ctx ends (slackapp.Throttles). It
+// calls subscribed once Redis has confirmed the subscription (or could not:
+// then go-redis keeps trying), so that a read of the hash after it misses
+// nothing announced before. A subscriber costs no round trip while nothing
+// happens; go-redis resubscribes after a reconnection, and what was
+// announced meanwhile is in the hash.
+func (s *Store) Watch(ctx context.Context, subscribed func(), learn func(key string, until time.Time)) {
 	ps := s.rdb.Subscribe(ctx, s.key("slack-throttle"))
 	defer ps.Close()
+	ps.Receive(ctx) // the confirmation; an error is retried by Channel
+	subscribed()
 	ch := ps.Channel()
 	for {
 		select {

@@ -216,8 +216,9 @@ func TestThrottles(t *testing.T) {
 	}
 }
 
-// TestThrottleAnnounced: a window one replica records reaches another's
-// Watch, which is how replicas learn it at once.
+// TestThrottleAnnounced: a window one replica records after another's
+// Watch said it was subscribed reaches that Watch, which is how replicas
+// learn it at once.
 func TestThrottleAnnounced(t *testing.T) { testThrottleAnnounced(t, client(t)) }
 
 func testThrottleAnnounced(t *testing.T, c redis.UniversalClient) {
@@ -226,30 +227,28 @@ func testThrottleAnnounced(t *testing.T, c redis.UniversalClient) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	learned := make(chan string, 100)
-	done := make(chan struct{})
+	done, subscribed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		other.Watch(ctx, func(key string, until time.Time) { learned <- fmt.Sprint(key, " ", until.UnixMilli()) })
+		other.Watch(ctx, func() { close(subscribed) }, func(key string, until time.Time) { learned <- fmt.Sprint(key, " ", until.UnixMilli()) })
 	}()
+	select {
+	case <-subscribed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch never said it was subscribed")
+	}
 	until := time.Now().Add(30 * time.Second)
 	want := fmt.Sprint("chat.update ", until.UnixMilli())
-	// The subscription starts in the background: announce until heard.
-	deadline := time.Now().Add(5 * time.Second)
-	for heard := false; !heard; {
-		if time.Now().After(deadline) {
-			t.Fatal("the announcement never reached the other replica's Watch")
+	if err := s.Throttle(ctx, "chat.update", until); err != nil { // announced once
+		t.Fatal(err)
+	}
+	select {
+	case got := <-learned:
+		if got != want {
+			t.Fatalf("learned %q, want %q", got, want)
 		}
-		if err := s.Throttle(ctx, "chat.update", until); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case got := <-learned:
-			if got != want {
-				t.Fatalf("learned %q, want %q", got, want)
-			}
-			heard = true
-		case <-time.After(50 * time.Millisecond):
-		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the announcement never reached the other replica's Watch")
 	}
 	cancel()
 	<-done // Watch returns when ctx ends
