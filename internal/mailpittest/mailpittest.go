@@ -186,17 +186,25 @@ type Detail struct {
 	HTML string
 }
 
-// Messages returns every message the server holds, newest first.
+// Messages returns every message the server holds, newest first, each
+// once: a message that arrives while the pages are read moves the older
+// ones down a place, so a page may repeat the previous page's last.
 func (s Server) Messages(tb testing.TB) []Message {
 	tb.Helper()
 	var out []Message
+	seen := map[string]bool{}
 	for start := 0; ; {
 		var page struct {
 			Total    int
 			Messages []Message
 		}
 		s.getJSON(tb, fmt.Sprintf("/api/v1/messages?start=%d&limit=500", start), &page)
-		out = append(out, page.Messages...)
+		for _, m := range page.Messages {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				out = append(out, m)
+			}
+		}
 		start += len(page.Messages)
 		if len(page.Messages) == 0 || start >= page.Total {
 			return out
