@@ -27,6 +27,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -742,7 +743,11 @@ func (res *loadResult) print(w io.Writer) {
 	total := slacktest.Total(res.slack.Calls)
 	b.WriteString("\n| Slack method | calls per flow | 429s | calls inside Retry-After | of them sent after the 429 was answered |\n|---|---|---|---|---|\n")
 	for _, m := range sortedByCount(res.slack.Calls) {
-		fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %d |\n", m, float64(res.slack.Calls[m])/n, res.slack.Limited[m], res.slack.InWindow[m], res.slack.AfterAnswer[m])
+		after := strconv.Itoa(res.slack.AfterAnswer[m])
+		if late := res.slack.Late[m]; late > 0 {
+			after += fmt.Sprintf(" (the latest %s after the answer)", late.Round(time.Millisecond))
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %d | %d | %s |\n", m, float64(res.slack.Calls[m])/n, res.slack.Limited[m], res.slack.InWindow[m], after)
 	}
 	inWindow := slacktest.Total(res.slack.InWindow)
 	fmt.Fprintf(&b, "| **all** | %.2f | %d | %d (%.2f%% of %d calls) | %d |\n", float64(total)/n,

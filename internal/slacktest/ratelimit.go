@@ -197,6 +197,10 @@ type RateStats struct {
 	// calls the client sent although it had been told to wait (the others
 	// were in flight when Slack answered).
 	AfterAnswer map[string]int
+	// Late is, by method, the longest time after its 429 was answered
+	// that an AfterAnswer call arrived: a few tens of milliseconds
+	// suggest a call already on its way, a second one that was not.
+	Late map[string]time.Duration
 }
 
 // RateStats returns the counts so far.
@@ -206,7 +210,7 @@ func (s *Server) RateStats() RateStats {
 	st := s.stats
 	return RateStats{Calls: maps.Clone(st.Calls), Limited: maps.Clone(st.Limited),
 		LimitedByKey: maps.Clone(st.LimitedByKey), InWindow: maps.Clone(st.InWindow),
-		InWindowByKey: maps.Clone(st.InWindowByKey), AfterAnswer: maps.Clone(st.AfterAnswer)}
+		InWindowByKey: maps.Clone(st.InWindowByKey), AfterAnswer: maps.Clone(st.AfterAnswer), Late: maps.Clone(st.Late)}
 }
 
 // Since returns the counts added after earlier was taken.
@@ -222,7 +226,8 @@ func (r RateStats) Since(earlier RateStats) RateStats {
 	}
 	return RateStats{Calls: sub(r.Calls, earlier.Calls), Limited: sub(r.Limited, earlier.Limited),
 		LimitedByKey: sub(r.LimitedByKey, earlier.LimitedByKey), InWindow: sub(r.InWindow, earlier.InWindow),
-		InWindowByKey: sub(r.InWindowByKey, earlier.InWindowByKey), AfterAnswer: sub(r.AfterAnswer, earlier.AfterAnswer)}
+		InWindowByKey: sub(r.InWindowByKey, earlier.InWindowByKey), AfterAnswer: sub(r.AfterAnswer, earlier.AfterAnswer),
+		Late: r.Late} // a maximum: not subtracted
 }
 
 // Total returns the sum of the counts in m.
@@ -236,7 +241,8 @@ func Total(m map[string]int) int {
 
 func newRateStats() RateStats {
 	return RateStats{Calls: map[string]int{}, Limited: map[string]int{}, LimitedByKey: map[string]int{},
-		InWindow: map[string]int{}, InWindowByKey: map[string]int{}, AfterAnswer: map[string]int{}}
+		InWindow: map[string]int{}, InWindowByKey: map[string]int{}, AfterAnswer: map[string]int{},
+		Late: map[string]time.Duration{}}
 }
 
 // bucket is one key's token bucket.
@@ -272,6 +278,7 @@ func (s *Server) limitLocked(method string, p url.Values, at time.Time) (secs in
 			s.stats.InWindowByKey[k]++
 			if ans := s.answered[k]; !ans.IsZero() && at.Sub(ans) > InFlightMargin {
 				s.stats.AfterAnswer[method]++
+				s.stats.Late[method] = max(s.stats.Late[method], at.Sub(ans))
 			}
 			s.stats.Limited[method]++
 			s.stats.LimitedByKey[k]++

@@ -389,4 +389,7 @@ func TestAfterAnswer(t *testing.T) {
 	if st.InWindow["users.info"] != 2 || st.AfterAnswer["users.info"] != 1 {
 		t.Errorf("in window %v, after the answer %v; want 2 and 1", st.InWindow, st.AfterAnswer)
 	}
+	if want := InFlightMargin + time.Millisecond; st.Late["users.info"] != want {
+		t.Errorf("late by %v, want %v", st.Late["users.info"], want)
+	}
 }
