@@ -33,7 +33,7 @@ const (
 // shown has one.
 func HomeView(d HomeData) slack.HomeTabViewRequest {
 	blocks := []slack.Block{
-		slack.NewHeaderBlock(plain(":key: Password resets")),
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, ":key: Password resets", true, false)), // emoji: the key, not ":key:"
 		contextLine("Type `/reset-password` in any channel, or in the Messages tab here, to reset the password of your own directory account."),
 	}
 	blocks = append(blocks, homeMine(d.Mine)...)

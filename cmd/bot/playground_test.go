@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -279,4 +280,47 @@ func TestPlaygroundWithSamba(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// TestPlaygroundHomeAndDenyModal: Bob's Home tab lists Alice's request with
+// its buttons; Deny there opens the bot's modal on Bob's screen, the reason
+// he types reaches Alice with the denial, and his Home then lists the
+// decision. Closing a modal leaves the request as it was.
+func TestPlaygroundHomeAndDenyModal(t *testing.T) {
+	ctx := browser(t)
+	pg, err := startPlayground(t.Context(), playgroundOptions{Addr: "127.0.0.1:0", Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.stop() })
+
+	screen(t, ctx, pg.URL+"?as=UALICE", "Nothing here yet")
+	submit(t, ctx, "#send")
+	screen(t, ctx, pg.URL+"?as=UALICE", "@Bob Jones")
+
+	home := screen(t, ctx, pg.URL+"?as=UBOB&tab=home", "Waiting for your decision (1)")
+	if !strings.Contains(home, "Alice Smith") && !strings.Contains(home, "@Alice") {
+		t.Errorf("Bob's Home does not name Alice:\n%s", home)
+	}
+	// Deny, then keep it open: nothing changes.
+	clickButton(t, ctx, "deny")
+	screen(t, ctx, pg.URL+"?as=UBOB&tab=home", "Deny the request")
+	submit(t, ctx, "#modal-close")
+	if text := screen(t, ctx, pg.URL+"?as=UBOB&tab=home", "Waiting for your decision"); strings.Contains(text, "Deny the request") {
+		t.Errorf("the modal is still open after Keep it open:\n%s", text)
+	}
+	// Deny with a reason.
+	clickButton(t, ctx, "deny")
+	screen(t, ctx, pg.URL+"?as=UBOB&tab=home", "Deny the request")
+	const reason = "Please call me first: I did not expect this."
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("form.modal textarea"), reason)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#modal-submit")
+	alice := screen(t, ctx, pg.URL+"?as=UALICE", "denied your request")
+	if !strings.Contains(alice, reason) {
+		t.Errorf("Alice is not shown Bob's reason:\n%s", alice)
+	}
+	screen(t, ctx, pg.URL+"?as=UBOB&tab=home", "Your recent decisions")
+	screen(t, ctx, pg.URL+"?view=audit", reason)
 }

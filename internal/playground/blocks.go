@@ -24,11 +24,25 @@ type block struct {
 	Text     *textObject  `json:"text"`
 	Fields   []textObject `json:"fields"`
 	Elements []element    `json:"elements"`
+	// An input block's (modals).
+	Label    *textObject `json:"label"`
+	Hint     *textObject `json:"hint"`
+	Element  *input      `json:"element"`
+	Optional bool        `json:"optional"`
+}
+
+// input is an input block's element: a plain-text input.
+type input struct {
+	Type      string `json:"type"`
+	ActionID  string `json:"action_id"`
+	Multiline bool   `json:"multiline"`
+	MaxLength int    `json:"max_length"`
 }
 
 type textObject struct {
-	Type string `json:"type"` // mrkdwn or plain_text
-	Text string `json:"text"`
+	Type  string `json:"type"` // mrkdwn or plain_text
+	Text  string `json:"text"`
+	Emoji bool   `json:"emoji"` // plain_text: shortcodes drawn as emoji
 }
 
 type element struct {
@@ -42,9 +56,10 @@ type element struct {
 // renderer turns Block Kit and mrkdwn into HTML: names for user IDs, the
 // time zone for dates, and the buttons' form.
 type renderer struct {
-	names  func(id string) string
-	loc    *time.Location
-	button func(b Button) template.HTML
+	names   func(id string) string
+	loc     *time.Location
+	button  func(b Button) template.HTML
+	refused map[string]string // an input's message to fix it, by block ID
 }
 
 // blocks renders a message: its blocks, or its text when it has none.
@@ -95,8 +110,10 @@ func (r renderer) blocks(raw json.RawMessage, fallback string) template.HTML {
 			b.WriteString(`<hr>`)
 		case "header":
 			if bl.Text != nil {
-				b.WriteString(`<div class="header">` + html.EscapeString(bl.Text.Text) + `</div>`)
+				b.WriteString(`<div class="header">` + string(r.text(*bl.Text)) + `</div>`)
 			}
+		case "input":
+			b.WriteString(string(r.input(bl)))
 		default:
 			b.WriteString(`<div class="unknown">(a ` + html.EscapeString(bl.Type) + ` block the playground does not draw)</div>`)
 		}
@@ -104,9 +121,46 @@ func (r renderer) blocks(raw json.RawMessage, fallback string) template.HTML {
 	return template.HTML(b.String())
 }
 
+// input renders an input block as a labelled text field of the modal's
+// form, named "input.BLOCK.ACTION" (postView reads it back).
+func (r renderer) input(bl block) template.HTML {
+	if bl.Element == nil || bl.Element.Type != "plain_text_input" {
+		return `<div class="unknown">(an input the playground does not draw)</div>`
+	}
+	e := html.EscapeString
+	name := "input." + bl.BlockID + "." + bl.Element.ActionID
+	label := ""
+	if bl.Label != nil {
+		label = bl.Label.Text
+	}
+	var b strings.Builder
+	b.WriteString(`<div class="input"><label for="` + e(name) + `">` + e(label) + `</label>`)
+	attrs := ` id="` + e(name) + `" name="` + e(name) + `"`
+	if bl.Element.MaxLength > 0 {
+		attrs += ` maxlength="` + strconv.Itoa(bl.Element.MaxLength) + `"`
+	}
+	if bl.Element.Multiline {
+		b.WriteString(`<textarea` + attrs + ` rows="3"></textarea>`)
+	} else {
+		b.WriteString(`<input type="text"` + attrs + `>`)
+	}
+	if msg := r.refused[bl.BlockID]; msg != "" {
+		b.WriteString(`<div class="refused">` + e(msg) + `</div>`)
+	}
+	if bl.Hint != nil {
+		b.WriteString(`<div class="context">` + e(bl.Hint.Text) + `</div>`)
+	}
+	b.WriteString(`</div>`)
+	return template.HTML(b.String())
+}
+
 func (r renderer) text(t textObject) template.HTML {
 	if t.Type == "plain_text" {
-		return template.HTML(strings.ReplaceAll(html.EscapeString(t.Text), "\n", "<br>"))
+		s := strings.ReplaceAll(html.EscapeString(t.Text), "\n", "<br>")
+		if t.Emoji {
+			s = shortcodes(s)
+		}
+		return template.HTML(s)
 	}
 	return r.mrkdwn(t.Text)
 }
@@ -123,10 +177,22 @@ var (
 
 // emoji are the shortcodes the bot's messages use.
 var emoji = map[string]string{
+	"alarm_clock": "⏰", "arrow_up": "⬆️", "crescent_moon": "🌙", "email": "📧", "information_source": "ℹ️", "unlock": "🔓",
 	"hourglass": "⌛", "hourglass_flowing_sand": "⏳", "key": "🔑", "large_blue_circle": "🔵",
 	"large_green_circle": "🟢", "large_yellow_circle": "🟡", "leftwards_arrow_with_hook": "↩️",
 	"lock": "🔒", "no_entry": "⛔", "no_entry_sign": "🚫", "red_circle": "🔴", "rotating_light": "🚨",
 	"warning": "⚠️", "white_check_mark": "✅", "white_circle": "⚪", "x": "❌",
+}
+
+// shortcodes replaces the :emoji: shortcodes the bot uses with their
+// characters (in mrkdwn, and in plain_text with emoji set).
+func shortcodes(s string) string {
+	return emojiRe.ReplaceAllStringFunc(s, func(m string) string {
+		if e, ok := emoji[m[1:len(m)-1]]; ok {
+			return e
+		}
+		return m
+	})
 }
 
 // mrkdwn renders Slack's mrkdwn: *bold*, _italic_, ~strike~, `code`,
@@ -153,12 +219,7 @@ func (r renderer) mrkdwn(s string) template.HTML {
 	s = boldRe.ReplaceAllString(s, `$1<b>$2</b>`)
 	s = italicRe.ReplaceAllString(s, `$1<i>$2</i>`)
 	s = strikeRe.ReplaceAllString(s, `$1<s>$2</s>`)
-	s = emojiRe.ReplaceAllStringFunc(s, func(m string) string {
-		if e, ok := emoji[m[1:len(m)-1]]; ok {
-			return e
-		}
-		return m
-	})
+	s = shortcodes(s)
 	s = strings.ReplaceAll(s, "\n", "<br>")
 	s = regexp.MustCompile("\x01([0-9]+)\x01").ReplaceAllStringFunc(s, func(m string) string {
 		i, _ := strconv.Atoi(strings.Trim(m, "\x01"))

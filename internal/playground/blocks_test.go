@@ -76,3 +76,46 @@ func TestBlocksOfTheBotsMessages(t *testing.T) {
 		t.Errorf("text only: %s", got)
 	}
 }
+
+// TestModalAndHomeBlocks renders the bot's deny modal and a Home view from
+// slackapp's golden files: the reason is a labelled text field of the
+// modal's form, what the bot asked to fix shows under it, the Home header
+// draws its emoji (plain_text with emoji), and its buttons are drawn.
+func TestModalAndHomeBlocks(t *testing.T) {
+	r := testRenderer()
+	read := func(name string) json.RawMessage {
+		b, err := os.ReadFile("../../slackapp/testdata/" + name + ".golden.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Blocks json.RawMessage `json:"blocks"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.Blocks
+	}
+	r.refused = map[string]string{"reason": "Say <why>"}
+	modal := string(r.blocks(read("modal_deny"), ""))
+	for _, w := range []string{`<label for="input.reason.reason">Reason (optional)</label>`, `<textarea id="input.reason.reason" name="input.reason.reason" maxlength="`,
+		`<div class="refused">Say &lt;why&gt;</div>`, "The employee sees this"} {
+		if !strings.Contains(modal, w) {
+			t.Errorf("the deny modal lacks %s:\n%s", w, modal)
+		}
+	}
+	home := string(r.blocks(read("home_everything"), ""))
+	for _, w := range []string{`<div class="header">🔑 Password resets</div>`, "[approve=", "[deny="} {
+		if !strings.Contains(home, w) {
+			t.Errorf("the Home view lacks %s:\n%s", w, home)
+		}
+	}
+	for name, got := range map[string]string{"modal": modal, "home": home} {
+		if strings.Contains(got, "does not draw") {
+			t.Errorf("%s: a block was not drawn:\n%s", name, got)
+		}
+	}
+	if got := string(r.text(textObject{Type: "plain_text", Text: ":key: <b>"})); got != ":key: &lt;b&gt;" {
+		t.Errorf("plain_text without emoji: %s", got)
+	}
+}

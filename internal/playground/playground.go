@@ -6,15 +6,18 @@
 //
 // A person's screen holds what Slack would show them: the bot's messages
 // in their DM, the answers only they see (ephemeral messages and answers to
-// their own commands and clicks), and nothing of anyone else's. The audit
-// channel has a screen of its own. Every screen says that nothing real is
-// touched.
+// their own commands and clicks), the modal the bot opened for them (Deny's
+// reason), and nothing of anyone else's; its Home tab is the view the bot
+// publishes for them when they open it. The audit channel has a screen of
+// its own. Every screen says that nothing real is touched.
 package playground
 
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"net"
@@ -66,8 +69,10 @@ type Server struct {
 	o Options
 
 	mu      sync.Mutex
-	sent    []sent // what the visitor sent, oldest first
-	dirMode string // "" or the exception every reset answers
+	sent    []sent                       // what the visitor sent, oldest first
+	dirMode string                       // "" or the exception every reset answers
+	closed  map[string]bool              // modals submitted or closed, by view ID
+	refused map[string]map[string]string // a modal's inputs the bot asked to fix: block ID -> message
 }
 
 // sent is a command or click the visitor sent as someone.
@@ -81,7 +86,7 @@ type sent struct {
 func New(o Options) *Server {
 	o.Location = cmp.Or(o.Location, time.Local)
 	o.Command = cmp.Or(o.Command, slacktest.Command)
-	return &Server{o: o}
+	return &Server{o: o, closed: map[string]bool{}, refused: map[string]map[string]string{}}
 }
 
 // Handler serves the page, its parts and the forms.
@@ -91,6 +96,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /pane", s.servePane)
 	mux.HandleFunc("POST /command", s.postCommand)
 	mux.HandleFunc("POST /click", s.postClick)
+	mux.HandleFunc("POST /view", s.postView)
 	mux.HandleFunc("POST /directory", s.postDirectory)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(files)))
 	return localOnly(mux)
@@ -129,6 +135,7 @@ func localOnly(next http.Handler) http.Handler {
 // screen is what one screen shows.
 type screen struct {
 	View      string // person, audit, directory
+	Tab       string // a person's: messages or home
 	Who       Person
 	Title     string
 	Query     string
@@ -155,8 +162,14 @@ func (s *Server) screenFor(r *http.Request) screen {
 	default:
 		sc.View = "person"
 		sc.Who = s.person(q.Get("as"))
+		sc.Tab = "messages"
 		sc.Title = "What " + sc.Who.RealName + " (" + sc.Who.Role + ") sees in Slack"
 		sc.Query = "as=" + url.QueryEscape(sc.Who.ID)
+		if q.Get("tab") == "home" {
+			sc.Tab = "home"
+			sc.Title = sc.Who.RealName + "'s Home tab of the app, as the bot publishes it"
+			sc.Query += "&tab=home"
+		}
 	}
 	s.mu.Lock()
 	sc.DirMode = s.dirMode
@@ -175,6 +188,11 @@ func (s *Server) person(id string) Person {
 }
 
 func (s *Server) serveScreen(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query(); q.Get("tab") == "home" && cmp.Or(q.Get("view"), "person") == "person" {
+		// Opening the tab is Slack's app_home_opened; the bot publishes
+		// the view, which the pane shows once it is there.
+		s.o.Slack.OpenHome(s.person(q.Get("as")).ID)
+	}
 	var b bytes.Buffer
 	if err := page.ExecuteTemplate(&b, "page", s.screenFor(r)); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -204,10 +222,85 @@ func (s *Server) postCommand(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) postClick(w http.ResponseWriter, r *http.Request) {
 	who := s.person(r.FormValue("as"))
+	if r.FormValue("surface") == "home" {
+		env := s.o.Slack.ClickHome(who.ID, r.FormValue("action"), r.FormValue("value"))
+		s.remember(sent{envelope: env, user: who.ID, at: time.Now()})
+		back(w, r, "as="+url.QueryEscape(who.ID)+"&tab=home")
+		return
+	}
 	env := s.o.Slack.Click(slacktest.Click{User: who.ID, ActionID: r.FormValue("action"), Value: r.FormValue("value"),
 		Channel: r.FormValue("channel"), MessageTS: r.FormValue("ts")})
 	s.remember(sent{envelope: env, user: who.ID, at: time.Now()})
 	back(w, r, "as="+url.QueryEscape(who.ID))
+}
+
+// postView submits or closes the modal the bot opened for the visitor's
+// person: a submission carries the modal's inputs (fields named
+// "input.BLOCK.ACTION"); when the bot's ack asks to fix an input, the modal
+// stays open and says what to fix, as Slack's does.
+func (s *Server) postView(w http.ResponseWriter, r *http.Request) {
+	who := s.person(r.FormValue("as"))
+	query := "as=" + url.QueryEscape(who.ID)
+	if r.FormValue("tab") == "home" {
+		query += "&tab=home"
+	}
+	v, ok := s.openModal(who.ID)
+	if !ok || v.ID != r.FormValue("view") {
+		back(w, r, query) // closed meanwhile, or another modal is open now
+		return
+	}
+	if r.FormValue("op") != "submit" {
+		s.mu.Lock()
+		s.closed[v.ID] = true
+		s.mu.Unlock()
+		back(w, r, query)
+		return
+	}
+	values := map[string]map[string]string{}
+	for name, vs := range r.PostForm {
+		if block, action, ok := strings.Cut(strings.TrimPrefix(name, "input."), "."); ok && strings.HasPrefix(name, "input.") {
+			if values[block] == nil {
+				values[block] = map[string]string{}
+			}
+			values[block][action] = vs[0]
+		}
+	}
+	env := s.o.Slack.SubmitView(v, values)
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	ack, err := s.o.Slack.WaitAck(ctx, env)
+	var answer struct {
+		ResponseAction string            `json:"response_action"`
+		Errors         map[string]string `json:"errors"`
+	}
+	if err == nil && len(ack) > 0 {
+		_ = json.Unmarshal(ack, &answer)
+	}
+	s.mu.Lock()
+	if answer.ResponseAction == "errors" && len(answer.Errors) > 0 {
+		s.refused[v.ID] = answer.Errors
+	} else {
+		s.closed[v.ID] = true
+	}
+	s.mu.Unlock()
+	s.remember(sent{envelope: env, user: who.ID, at: time.Now()})
+	back(w, r, query)
+}
+
+// openModal returns the modal the bot opened last for user, unless the
+// visitor submitted or closed it.
+func (s *Server) openModal(user string) (slacktest.View, bool) {
+	views := s.o.Slack.Views(user)
+	for i := len(views) - 1; i >= 0; i-- {
+		if views[i].Type != "modal" {
+			continue
+		}
+		s.mu.Lock()
+		closed := s.closed[views[i].ID]
+		s.mu.Unlock()
+		return views[i], !closed
+	}
+	return slacktest.View{}, false
 }
 
 func (s *Server) postDirectory(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +350,67 @@ func (s *Server) pane(sc screen) template.HTML {
 	case "directory":
 		return s.directoryPane()
 	}
-	return s.personPane(sc.Who)
+	modal := s.modalPane(sc.Who, sc.Tab)
+	if sc.Tab == "home" {
+		return modal + s.homePane(sc.Who)
+	}
+	return modal + s.personPane(sc.Who)
+}
+
+// homePane is the Home view the bot published for who; its buttons click
+// as who in that view.
+func (s *Server) homePane(who Person) template.HTML {
+	v, ok := s.o.Slack.Home(who.ID)
+	if !ok {
+		return `<p class="empty">The bot has not published a Home view for ` + template.HTML(template.HTMLEscapeString(who.RealName)) +
+			` yet: it does when they open the tab (as now) and when their requests change.</p>`
+	}
+	r := renderer{names: s.names, loc: s.o.Location, button: func(bt Button) template.HTML {
+		return s.homeButton(who, bt)
+	}}
+	return template.HTML(`<div class="home">` + string(r.blocks(v.Blocks, "")) + `</div>`)
+}
+
+// modalPane is the modal open for who, as a form that submits or closes
+// it; "" when none is open.
+func (s *Server) modalPane(who Person, tab string) template.HTML {
+	v, ok := s.openModal(who.ID)
+	if !ok {
+		return ""
+	}
+	var view struct {
+		Submit, Close *textObject
+	}
+	_ = json.Unmarshal(v.Raw, &view)
+	s.mu.Lock()
+	refused := s.refused[v.ID]
+	s.mu.Unlock()
+	r := renderer{names: s.names, loc: s.o.Location, refused: refused, button: func(bt Button) template.HTML {
+		return s.button(Person{}, "", "", bt) // drawn, not clicked: the modals' buttons are Submit and Close
+	}}
+	e := template.HTMLEscapeString
+	submit, closeText := "Submit", "Cancel"
+	if view.Submit != nil {
+		submit = view.Submit.Text
+	}
+	if view.Close != nil {
+		closeText = view.Close.Text
+	}
+	return template.HTML(`<form method="post" action="/view" class="modal">` +
+		`<input type="hidden" name="as" value="` + e(who.ID) + `"><input type="hidden" name="view" value="` + e(v.ID) + `">` +
+		`<input type="hidden" name="tab" value="` + e(tab) + `">` +
+		`<div class="title">` + e(v.Title) + `</div>` + string(r.blocks(v.Blocks, "")) +
+		`<div class="buttons"><button type="submit" name="op" value="close" class="btn" id="modal-close">` + e(closeText) + `</button>` +
+		`<button type="submit" name="op" value="submit" class="btn primary" id="modal-submit">` + e(submit) + `</button></div></form>`)
+}
+
+// homeButton is a form that clicks bt in who's Home view.
+func (s *Server) homeButton(who Person, bt Button) template.HTML {
+	e := template.HTMLEscapeString
+	return template.HTML(`<form method="post" action="/click" class="click">` +
+		`<input type="hidden" name="as" value="` + e(who.ID) + `"><input type="hidden" name="surface" value="home">` +
+		`<input type="hidden" name="action" value="` + e(bt.ActionID) + `"><input type="hidden" name="value" value="` + e(bt.Value) + `">` +
+		`<button type="submit" class="btn ` + e(bt.Style) + `" data-action="` + e(bt.ActionID) + `">` + e(bt.Text) + `</button></form>`)
 }
 
 // personPane is what who sees: the bot's messages in their DM with it,
