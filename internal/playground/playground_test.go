@@ -47,6 +47,12 @@ func TestLocalOnly(t *testing.T) {
 	if c := do("POST", "127.0.0.1:8088", "/command", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, form); c != http.StatusForbidden {
 		t.Errorf("a form from another site: %d", c)
 	}
+	if c := do("POST", "127.0.0.1:8088", "/view", map[string]string{"Sec-Fetch-Site": "cross-site"}, url.Values{"as": {"UA"}, "op": {"submit"}}); c != http.StatusForbidden {
+		t.Errorf("a modal submitted from another site: %d", c)
+	}
+	if c := do("POST", "127.0.0.1:8088", "/view", nil, url.Values{"as": {"UA"}, "view": {"V-none"}, "op": {"submit"}}); c != http.StatusSeeOther {
+		t.Errorf("a modal that is not open: %d, want the screen again", c)
+	}
 	if c := do("POST", "127.0.0.1:8088", "/directory", nil, url.Values{"answer": {"NotAnException"}}); c != http.StatusBadRequest {
 		t.Errorf("an unknown directory answer: %d", c)
 	}
