@@ -164,12 +164,11 @@ func (s *Server) screenFor(r *http.Request) screen {
 		sc.Who = s.person(q.Get("as"))
 		sc.Tab = "messages"
 		sc.Title = "What " + sc.Who.RealName + " (" + sc.Who.Role + ") sees in Slack"
-		sc.Query = "as=" + url.QueryEscape(sc.Who.ID)
 		if q.Get("tab") == "home" {
 			sc.Tab = "home"
 			sc.Title = sc.Who.RealName + "'s Home tab of the app, as the bot publishes it"
-			sc.Query += "&tab=home"
 		}
+		sc.Query = personQuery(sc.Who.ID, sc.Tab)
 	}
 	s.mu.Lock()
 	sc.DirMode = s.dirMode
@@ -207,6 +206,15 @@ func (s *Server) servePane(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, s.screenFor(r).Pane)
 }
 
+// personQuery is the query of a person's screen: their messages, or with
+// tab "home" their Home tab.
+func personQuery(id, tab string) string {
+	if tab == "home" {
+		return "as=" + url.QueryEscape(id) + "&tab=home"
+	}
+	return "as=" + url.QueryEscape(id)
+}
+
 // back sends the browser to the screen a form was posted from.
 func back(w http.ResponseWriter, r *http.Request, query string) {
 	http.Redirect(w, r, "/?"+query, http.StatusSeeOther)
@@ -225,7 +233,7 @@ func (s *Server) postClick(w http.ResponseWriter, r *http.Request) {
 	if r.FormValue("surface") == "home" {
 		env := s.o.Slack.ClickHome(who.ID, r.FormValue("action"), r.FormValue("value"))
 		s.remember(sent{envelope: env, user: who.ID, at: time.Now()})
-		back(w, r, "as="+url.QueryEscape(who.ID)+"&tab=home")
+		back(w, r, personQuery(who.ID, "home"))
 		return
 	}
 	env := s.o.Slack.Click(slacktest.Click{User: who.ID, ActionID: r.FormValue("action"), Value: r.FormValue("value"),
@@ -240,10 +248,7 @@ func (s *Server) postClick(w http.ResponseWriter, r *http.Request) {
 // stays open and says what to fix, as Slack's does.
 func (s *Server) postView(w http.ResponseWriter, r *http.Request) {
 	who := s.person(r.FormValue("as"))
-	query := "as=" + url.QueryEscape(who.ID)
-	if r.FormValue("tab") == "home" {
-		query += "&tab=home"
-	}
+	query := personQuery(who.ID, r.FormValue("tab"))
 	v, ok := s.openModal(who.ID)
 	if !ok || v.ID != r.FormValue("view") {
 		back(w, r, query) // closed meanwhile, or another modal is open now
@@ -258,12 +263,15 @@ func (s *Server) postView(w http.ResponseWriter, r *http.Request) {
 	}
 	values := map[string]map[string]string{}
 	for name, vs := range r.PostForm {
-		if block, action, ok := strings.Cut(strings.TrimPrefix(name, "input."), "."); ok && strings.HasPrefix(name, "input.") {
-			if values[block] == nil {
-				values[block] = map[string]string{}
-			}
-			values[block][action] = vs[0]
+		field, ok := strings.CutPrefix(name, "input.")
+		block, action, ok2 := strings.Cut(field, ".")
+		if !ok || !ok2 {
+			continue
 		}
+		if values[block] == nil {
+			values[block] = map[string]string{}
+		}
+		values[block][action] = vs[0]
 	}
 	env := s.o.Slack.SubmitView(v, values)
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
@@ -366,7 +374,7 @@ func (s *Server) homePane(who Person) template.HTML {
 			` yet: it does when they open the tab (as now) and when their requests change.</p>`
 	}
 	r := renderer{names: s.names, loc: s.o.Location, button: func(bt Button) template.HTML {
-		return s.homeButton(who, bt)
+		return s.button(who, bt, "surface", "home")
 	}}
 	return template.HTML(`<div class="home">` + string(r.blocks(v.Blocks, "")) + `</div>`)
 }
@@ -386,7 +394,7 @@ func (s *Server) modalPane(who Person, tab string) template.HTML {
 	refused := s.refused[v.ID]
 	s.mu.Unlock()
 	r := renderer{names: s.names, loc: s.o.Location, refused: refused, button: func(bt Button) template.HTML {
-		return s.button(Person{}, "", "", bt) // drawn, not clicked: the modals' buttons are Submit and Close
+		return s.button(Person{}, bt) // drawn, not clicked: the modals' buttons are Submit and Close
 	}}
 	e := template.HTMLEscapeString
 	submit, closeText := "Submit", "Cancel"
@@ -402,15 +410,6 @@ func (s *Server) modalPane(who Person, tab string) template.HTML {
 		`<div class="title">` + e(v.Title) + `</div>` + string(r.blocks(v.Blocks, "")) +
 		`<div class="buttons"><button type="submit" name="op" value="close" class="btn" id="modal-close">` + e(closeText) + `</button>` +
 		`<button type="submit" name="op" value="submit" class="btn primary" id="modal-submit">` + e(submit) + `</button></div></form>`)
-}
-
-// homeButton is a form that clicks bt in who's Home view.
-func (s *Server) homeButton(who Person, bt Button) template.HTML {
-	e := template.HTMLEscapeString
-	return template.HTML(`<form method="post" action="/click" class="click">` +
-		`<input type="hidden" name="as" value="` + e(who.ID) + `"><input type="hidden" name="surface" value="home">` +
-		`<input type="hidden" name="action" value="` + e(bt.ActionID) + `"><input type="hidden" name="value" value="` + e(bt.Value) + `">` +
-		`<button type="submit" class="btn ` + e(bt.Style) + `" data-action="` + e(bt.ActionID) + `">` + e(bt.Text) + `</button></form>`)
 }
 
 // personPane is what who sees: the bot's messages in their DM with it,
@@ -459,7 +458,7 @@ func (s *Server) personPane(who Person) template.HTML {
 // message renders one message as who sees it; its buttons click as who.
 func (s *Server) message(who Person, channel, ts string, blocks []byte, text string, at time.Time, onlyYou bool) template.HTML {
 	r := renderer{names: s.names, loc: s.o.Location, button: func(bt Button) template.HTML {
-		return s.button(who, channel, ts, bt)
+		return s.button(who, bt, "channel", channel, "ts", ts)
 	}}
 	class, note := "msg", ""
 	if onlyYou {
@@ -469,17 +468,22 @@ func (s *Server) message(who Person, channel, ts string, blocks []byte, text str
 		at.In(s.o.Location).Format("15:04:05") + `</time>` + note + `</div><div class="body">` + string(r.blocks(blocks, text)) + `</div></div>`)
 }
 
-// button is a form that clicks bt on the message channel/ts as who.
-func (s *Server) button(who Person, channel, ts string, bt Button) template.HTML {
-	if who.ID == "" {
-		return template.HTML(`<span class="btn ` + template.HTMLEscapeString(bt.Style) + `">` + template.HTMLEscapeString(bt.Text) + `</span>`)
-	}
+// button is a form that clicks bt as who where the hidden name/value
+// pairs say (a message's channel and ts, or the Home surface); with no
+// one to click as, bt is only drawn.
+func (s *Server) button(who Person, bt Button, where ...string) template.HTML {
 	e := template.HTMLEscapeString
-	return template.HTML(`<form method="post" action="/click" class="click">` +
-		`<input type="hidden" name="as" value="` + e(who.ID) + `"><input type="hidden" name="channel" value="` + e(channel) + `">` +
-		`<input type="hidden" name="ts" value="` + e(ts) + `"><input type="hidden" name="action" value="` + e(bt.ActionID) + `">` +
-		`<input type="hidden" name="value" value="` + e(bt.Value) + `">` +
+	if who.ID == "" {
+		return template.HTML(`<span class="btn ` + e(bt.Style) + `">` + e(bt.Text) + `</span>`)
+	}
+	var b strings.Builder
+	b.WriteString(`<form method="post" action="/click" class="click"><input type="hidden" name="as" value="` + e(who.ID) + `">`)
+	for i := 0; i+1 < len(where); i += 2 {
+		b.WriteString(`<input type="hidden" name="` + e(where[i]) + `" value="` + e(where[i+1]) + `">`)
+	}
+	b.WriteString(`<input type="hidden" name="action" value="` + e(bt.ActionID) + `"><input type="hidden" name="value" value="` + e(bt.Value) + `">` +
 		`<button type="submit" class="btn ` + e(bt.Style) + `" data-action="` + e(bt.ActionID) + `">` + e(bt.Text) + `</button></form>`)
+	return template.HTML(b.String())
 }
 
 // auditPane is the audit channel: each request's parent message, with its
@@ -487,7 +491,7 @@ func (s *Server) button(who Person, channel, ts string, bt Button) template.HTML
 func (s *Server) auditPane() template.HTML {
 	msgs := s.o.Slack.Messages(s.o.AuditChannel)
 	r := renderer{names: s.names, loc: s.o.Location, button: func(bt Button) template.HTML {
-		return s.button(Person{}, "", "", bt)
+		return s.button(Person{}, bt)
 	}}
 	var b strings.Builder
 	for _, p := range msgs {

@@ -198,8 +198,9 @@ type RateStats struct {
 	// were in flight when Slack answered).
 	AfterAnswer map[string]int
 	// Late is, by method, the longest time after its 429 was answered
-	// that an AfterAnswer call arrived: a few tens of milliseconds
-	// suggest a call already on its way, a second one that was not.
+	// that an AfterAnswer call arrived, over the server's whole life
+	// (Since keeps it as it is): a few tens of milliseconds suggest a call
+	// already on its way, a second one that was not.
 	Late map[string]time.Duration
 }
 
@@ -227,7 +228,7 @@ func (r RateStats) Since(earlier RateStats) RateStats {
 	return RateStats{Calls: sub(r.Calls, earlier.Calls), Limited: sub(r.Limited, earlier.Limited),
 		LimitedByKey: sub(r.LimitedByKey, earlier.LimitedByKey), InWindow: sub(r.InWindow, earlier.InWindow),
 		InWindowByKey: sub(r.InWindowByKey, earlier.InWindowByKey), AfterAnswer: sub(r.AfterAnswer, earlier.AfterAnswer),
-		Late: r.Late} // a maximum: not subtracted
+		Late: r.Late}
 }
 
 // Total returns the sum of the counts in m.
