@@ -186,7 +186,7 @@ func TestPlaygroundInABrowser(t *testing.T) {
 		t.Error("the password is in the bot's log")
 	}
 	// Nor in any page the server sends (the raw HTML, for any screen).
-	for _, q := range []string{"?view=audit", "?view=directory", "?as=UBOB", "?as=UCAROL", "?as=UDAVE"} {
+	for _, q := range []string{"?view=audit", "?view=directory", "?as=UBOB", "?as=UCAROL", "?as=UDAVE", "?as=UALICE&tab=home", "?as=UBOB&tab=home"} {
 		for _, path := range []string{"", "pane"} {
 			resp, err := http.Get(pg.URL + path + q)
 			if err != nil {
